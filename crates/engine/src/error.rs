@@ -1,0 +1,44 @@
+//! The engine's error: what failed, in which step, and what the user can do next. Errors of
+//! the layers below keep their kind so the CLI can choose an exit code and a message.
+
+use lifeboat_repo::{RepoError, RepoErrorKind};
+use lifeboat_sources::{SourceError, SourceErrorKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The user's input is wrong (bad database spec, unknown snapshot, ambiguous prefix, ...).
+    #[error("{context}{}", hint_line(.hint))]
+    Input { context: String, hint: String },
+    /// The user declined, or confirmation was needed and no terminal could ask for it.
+    #[error("{context}{}", hint_line(.hint))]
+    NotConfirmed { context: String, hint: String },
+    /// A backup or restored copy does not match what was recorded.
+    #[error("{context}{}", hint_line(.hint))]
+    Mismatch { context: String, hint: String },
+}
+
+fn hint_line(hint: &str) -> String {
+    if hint.is_empty() { String::new() } else { format!("\n  hint: {hint}") }
+}
+
+impl EngineError {
+    pub fn input(context: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::Input { context: context.into(), hint: hint.into() }
+    }
+
+    /// Whether the error is the user's input rather than a failure (exit code 2 vs 1).
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Self::Input { .. } => true,
+            Self::Repo(e) => matches!(e.kind, RepoErrorKind::SnapshotNotFound | RepoErrorKind::AmbiguousSnapshot),
+            Self::Source(e) => matches!(e.kind, SourceErrorKind::TableNotFound),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

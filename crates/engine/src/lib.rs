@@ -1,0 +1,36 @@
+//! lifeboat's engine: backup, restore, verification, retention and reports, composed from the
+//! repository layer and the database sources. It returns plans and reports; it never prints.
+
+mod backup;
+mod database;
+mod error;
+mod inspect;
+mod manifest;
+mod restore;
+mod retention;
+mod scratch;
+mod select;
+mod verify;
+
+pub use backup::{BackupReport, BackupRequest, CLASSES, backup, snapshot_root, validate_class};
+pub use database::DatabaseSpec;
+pub use error::{EngineError, Result};
+pub use inspect::{Sample, ShowReport, export, show};
+pub use lifeboat_repo::{CheckReport, Location, Repo, RepoError, RepoErrorKind, cancel};
+pub use lifeboat_sources::{Catalog, CopyCheck, SourceError, SourceErrorKind, TableCheck, TableInfo};
+pub use manifest::{BackupEntry, Manifest, StreamRecord, Summary};
+pub use restore::{RestorePlan, RestoreReport, restore};
+pub use retention::{Decision, GroupPlan, KeepPolicy, parse_within, plan as retention_plan};
+pub use select::{list, resolve};
+pub use verify::{VerifyReport, verify};
+
+/// Removes the backups `plan` does not keep, then with `prune` the data only they used.
+/// Returns the number of snapshots removed and the bytes freed by the prune.
+pub fn forget(repo: &Repo, plan: &[GroupPlan], prune: bool) -> Result<(usize, Option<u64>)> {
+    let ids: Vec<String> = plan.iter().flat_map(|g| &g.decisions).filter(|d| !d.keep).map(|d| d.snapshot.id.clone()).collect();
+    if !ids.is_empty() {
+        repo.forget(&ids)?;
+    }
+    let freed = if prune { Some(repo.prune()?) } else { None };
+    Ok((ids.len(), freed))
+}

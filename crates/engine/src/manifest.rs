@@ -1,0 +1,101 @@
+//! The manifest stored with every backup (`/<engine>/<database>/manifest.json`), and the short
+//! summary kept in the snapshot's description so listings need not read every manifest.
+
+use lifeboat_repo::{SnapshotInfo, StreamDigest};
+use lifeboat_sources::Catalog;
+use serde::{Deserialize, Serialize};
+
+/// The manifest format's version; bumped when a field changes meaning.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Everything a backup records about itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    pub lifeboat_version: String,
+    pub engine: String,
+    pub database: String,
+    /// Where the database was read from (a path; credentials never appear here).
+    pub source: String,
+    pub class: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub started_at: jiff::Timestamp,
+    pub finished_at: jiff::Timestamp,
+    pub streams: Vec<StreamRecord>,
+    #[serde(flatten)]
+    pub catalog: Catalog,
+}
+
+/// One stream of the backup, with its size and SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StreamRecord {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+impl From<&StreamDigest> for StreamRecord {
+    fn from(d: &StreamDigest) -> Self {
+        Self { name: d.name.clone(), bytes: d.bytes, sha256: d.sha256.clone() }
+    }
+}
+
+impl Manifest {
+    pub fn stream(&self, name: &str) -> Option<&StreamRecord> {
+        self.streams.iter().find(|s| s.name == name)
+    }
+}
+
+/// What `lifeboat snapshots` shows, kept as JSON in the snapshot's description.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Summary {
+    pub engine: String,
+    pub database: String,
+    pub class: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// A snapshot with its lifeboat summary, as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupEntry {
+    pub id: String,
+    pub short_id: String,
+    pub time: jiff::Timestamp,
+    pub hostname: String,
+    pub tags: Vec<String>,
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Bytes this backup added to the repository after compression.
+    pub added_bytes: u64,
+}
+
+impl BackupEntry {
+    /// `None` for snapshots lifeboat did not write (e.g. made with restic by hand).
+    pub fn from_snapshot(info: &SnapshotInfo) -> Option<Self> {
+        let summary: Summary = serde_json::from_str(info.description.as_deref()?).ok()?;
+        Some(Self {
+            id: info.id.clone(),
+            short_id: info.short_id().to_string(),
+            time: info.time,
+            hostname: info.hostname.clone(),
+            tags: info.tags.clone(),
+            summary,
+            added_bytes: info.bytes_added_packed,
+        })
+    }
+
+    /// The user's own tags: all tags but the class and lifeboat's `db:`/`engine:` tags.
+    pub fn user_tags(&self) -> Vec<&str> {
+        self.tags
+            .iter()
+            .map(String::as_str)
+            .filter(|t| *t != self.summary.class && !t.starts_with("db:") && !t.starts_with("engine:"))
+            .collect()
+    }
+}

@@ -1,0 +1,280 @@
+//! Retention: which backups a grandfather-father-son policy keeps, and why.
+//!
+//! Rules follow restic's `forget`: backups are considered newest first; `last N` keeps the N
+//! newest; each calendar rule (hourly ... yearly) keeps the newest backup of each of the N most
+//! recent periods that have one; `within D` keeps every backup newer than D before now;
+//! `tag T` keeps every backup with tag T. A backup is kept if any
+//! rule keeps it, and every reason is reported. Policies apply per database, and the newest
+//! backup of a database is never removed, whatever the policy says.
+
+use jiff::{Timestamp, tz::TimeZone};
+use serde::Serialize;
+
+use crate::{EngineError, Result, manifest::BackupEntry};
+
+/// How many backups of each kind to keep. `None` means the rule is not used.
+#[derive(Debug, Clone, Default)]
+pub struct KeepPolicy {
+    pub last: Option<u32>,
+    pub hourly: Option<u32>,
+    pub daily: Option<u32>,
+    pub weekly: Option<u32>,
+    pub monthly: Option<u32>,
+    pub yearly: Option<u32>,
+    pub within: Option<jiff::Span>,
+    pub tags: Vec<String>,
+}
+
+impl KeepPolicy {
+    pub fn is_empty(&self) -> bool {
+        self.last.is_none()
+            && self.hourly.is_none()
+            && self.daily.is_none()
+            && self.weekly.is_none()
+            && self.monthly.is_none()
+            && self.yearly.is_none()
+            && self.within.is_none()
+            && self.tags.is_empty()
+    }
+}
+
+/// The decision for one backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub snapshot: BackupEntry,
+    pub keep: bool,
+    /// The rules that keep it, e.g. `daily 2/7`; empty for a backup to remove.
+    pub reasons: Vec<String>,
+}
+
+/// The decisions for one database, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupPlan {
+    pub database: String,
+    pub decisions: Vec<Decision>,
+}
+
+/// Parses a duration like `36h`, `7d`, `2w`, `6m` (months) or `1y6m`.
+pub fn parse_within(text: &str) -> Result<jiff::Span> {
+    let invalid = || EngineError::input(format!("`{text}` is not a duration"), "write it like 36h, 7d, 2w, 6m or 1y6m (h hours, d days, w weeks, m months, y years)");
+    let mut span = jiff::Span::new();
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: i64 = number.parse().map_err(|_| invalid())?;
+        number.clear();
+        span = match c {
+            'h' => span.try_hours(n),
+            'd' => span.try_days(n),
+            'w' => span.try_weeks(n),
+            'm' => span.try_months(n),
+            'y' => span.try_years(n),
+            _ => return Err(invalid()),
+        }
+        .map_err(|_| invalid())?;
+    }
+    if !number.is_empty() || span.is_zero() {
+        return Err(invalid());
+    }
+    Ok(span)
+}
+
+/// The calendar period of `time` for a rule, in the given time zone.
+fn period(rule: &str, time: Timestamp, tz: &TimeZone) -> (i32, i32, i32, i32) {
+    let dt = time.to_zoned(tz.clone()).datetime();
+    let (y, m, d, h) = (i32::from(dt.year()), i32::from(dt.month()), i32::from(dt.day()), i32::from(dt.hour()));
+    match rule {
+        "hourly" => (y, m, d, h),
+        "daily" => (y, m, d, 0),
+        "weekly" => {
+            let week = dt.date().iso_week_date();
+            (i32::from(week.year()), i32::from(week.week()), 0, 0)
+        }
+        "monthly" => (y, m, 0, 0),
+        _ => (y, 0, 0, 0),
+    }
+}
+
+/// Applies `policy` to every database's backups. `now` anchors `within`.
+pub fn plan(entries: &[BackupEntry], policy: &KeepPolicy, now: Timestamp, tz: &TimeZone) -> Result<Vec<GroupPlan>> {
+    if policy.is_empty() {
+        return Err(EngineError::input("no retention rule given, so nothing would be kept", "give at least one --keep-* option, e.g. --keep-daily 7"));
+    }
+    let mut databases: Vec<&str> = entries.iter().map(|e| e.summary.database.as_str()).collect();
+    databases.sort_unstable();
+    databases.dedup();
+    databases
+        .into_iter()
+        .map(|db| {
+            let mut group: Vec<&BackupEntry> = entries.iter().filter(|e| e.summary.database == db).collect();
+            group.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.id.cmp(&a.id)));
+            Ok(GroupPlan { database: db.to_string(), decisions: decide(&group, policy, now, tz)? })
+        })
+        .collect()
+}
+
+/// Decisions for one database's backups, given newest first.
+fn decide(group: &[&BackupEntry], policy: &KeepPolicy, now: Timestamp, tz: &TimeZone) -> Result<Vec<Decision>> {
+    let mut reasons: Vec<Vec<String>> = vec![Vec::new(); group.len()];
+    if let Some(n) = policy.last {
+        for (i, r) in reasons.iter_mut().enumerate().take(n as usize) {
+            r.push(format!("last {}/{n}", i + 1));
+        }
+    }
+    let calendar = [
+        ("hourly", policy.hourly),
+        ("daily", policy.daily),
+        ("weekly", policy.weekly),
+        ("monthly", policy.monthly),
+        ("yearly", policy.yearly),
+    ];
+    for (rule, count) in calendar {
+        let Some(n) = count else { continue };
+        let mut kept = 0;
+        let mut last_period = None;
+        for (i, entry) in group.iter().enumerate() {
+            if kept >= n {
+                break;
+            }
+            let p = period(rule, entry.time, tz);
+            if last_period != Some(p) {
+                kept += 1;
+                last_period = Some(p);
+                reasons[i].push(format!("{rule} {kept}/{n}"));
+            }
+        }
+    }
+    if let Some(span) = policy.within {
+        let cutoff = now
+            .to_zoned(tz.clone())
+            .checked_sub(span)
+            .map_err(|e| EngineError::input(format!("--keep-within reaches too far back: {e}"), ""))?
+            .timestamp();
+        for (i, entry) in group.iter().enumerate() {
+            if entry.time >= cutoff {
+                reasons[i].push(format!("within {span:#}"));
+            }
+        }
+    }
+    for tag in &policy.tags {
+        for (i, entry) in group.iter().enumerate() {
+            if entry.tags.iter().any(|t| t == tag) {
+                reasons[i].push(format!("tag {tag}"));
+            }
+        }
+    }
+    if !group.is_empty() && reasons.iter().all(Vec::is_empty) {
+        reasons[0].push("newest of its database (always kept)".into());
+    }
+    Ok(group
+        .iter()
+        .zip(reasons)
+        .map(|(entry, reasons)| Decision { snapshot: (*entry).clone(), keep: !reasons.is_empty(), reasons })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Summary;
+
+    fn entry(id: &str, time: &str, db: &str, tags: &[&str]) -> BackupEntry {
+        BackupEntry {
+            id: id.into(),
+            short_id: id.into(),
+            time: time.parse().unwrap(),
+            hostname: "h".into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            summary: Summary { database: db.into(), class: "manual".into(), engine: "sqlite".into(), ..Default::default() },
+            added_bytes: 0,
+        }
+    }
+
+    /// One backup every 6 hours for 60 days, ending 2026-03-01T00:00Z.
+    fn timeline(db: &str) -> Vec<BackupEntry> {
+        let end: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
+        (0..240)
+            .map(|i| {
+                let t = end - jiff::SignedDuration::from_hours(6 * i);
+                entry(&format!("{db}{i:04}"), &t.to_string(), db, &[])
+            })
+            .collect()
+    }
+
+    fn kept(plan: &[GroupPlan], db: &str) -> Vec<String> {
+        plan.iter().find(|g| g.database == db).unwrap().decisions.iter().filter(|d| d.keep).map(|d| d.snapshot.id.clone()).collect()
+    }
+
+    fn now() -> Timestamp {
+        "2026-03-01T01:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn daily_keeps_newest_of_each_day() {
+        let policy = KeepPolicy { daily: Some(3), ..Default::default() };
+        let plan = plan(&timeline("a"), &policy, now(), &TimeZone::UTC).unwrap();
+        // 03-01 00:00 (i=0), 02-28 18:00 (i=1), 02-27 18:00 (i=5).
+        assert_eq!(kept(&plan, "a"), vec!["a0000", "a0001", "a0005"]);
+    }
+
+    #[test]
+    fn rules_combine_and_report_every_reason() {
+        let policy = KeepPolicy { last: Some(2), daily: Some(2), weekly: Some(2), monthly: Some(3), ..Default::default() };
+        let plan = plan(&timeline("a"), &policy, now(), &TimeZone::UTC).unwrap();
+        let decisions = &plan[0].decisions;
+        assert_eq!(decisions[0].reasons, vec!["last 1/2", "daily 1/2", "weekly 1/2", "monthly 1/3"]);
+        // 02-28 18:00 is in the same ISO week as Sunday 03-01, so weekly does not keep it.
+        assert_eq!(decisions[1].reasons, vec!["last 2/2", "daily 2/2", "monthly 2/3"]);
+        // Weekly 2: Sunday 02-22 18:00 (i = 25). Monthly 3: 01-31 18:00, 28 days and 6 hours back (i = 113).
+        assert_eq!(kept(&plan, "a"), vec!["a0000", "a0001", "a0025", "a0113"]);
+        assert_eq!(decisions[25].reasons, vec!["weekly 2/2"]);
+        assert_eq!(decisions[113].reasons, vec!["monthly 3/3"]);
+    }
+
+    #[test]
+    fn weekly_uses_iso_weeks() {
+        let policy = KeepPolicy { weekly: Some(3), ..Default::default() };
+        let plan = plan(&timeline("a"), &policy, now(), &TimeZone::UTC).unwrap();
+        // Sunday 03-01 00:00 closes ISO week 9; week 8 ends Sunday 02-22 18:00 (i = 25);
+        // week 7 ends 02-15 18:00 (i = 53).
+        assert_eq!(kept(&plan, "a"), vec!["a0000", "a0025", "a0053"]);
+    }
+
+    #[test]
+    fn within_and_tags_keep_more() {
+        let mut entries = timeline("a");
+        entries[100].tags.push("pre-deployment".into());
+        let policy = KeepPolicy { within: Some(parse_within("1d").unwrap()), tags: vec!["pre-deployment".into()], ..Default::default() };
+        let plan = plan(&entries, &policy, now(), &TimeZone::UTC).unwrap();
+        // Within a day of 03-01 01:00: 02-28 01:00 onwards, i.e. i = 0..=3; plus the tagged one.
+        assert_eq!(kept(&plan, "a"), vec!["a0000", "a0001", "a0002", "a0003", "a0100"]);
+    }
+
+    #[test]
+    fn groups_by_database_and_never_removes_the_last_backup() {
+        let mut entries = timeline("a");
+        entries.push(entry("b0000", "2020-01-01T00:00:00Z", "b", &[]));
+        let policy = KeepPolicy { within: Some(parse_within("2d").unwrap()), ..Default::default() };
+        let plan = plan(&entries, &policy, now(), &TimeZone::UTC).unwrap();
+        assert_eq!(kept(&plan, "b"), vec!["b0000"]);
+        assert_eq!(plan[1].decisions[0].reasons, vec!["newest of its database (always kept)"]);
+        assert_eq!(kept(&plan, "a").len(), 8);
+    }
+
+    #[test]
+    fn an_empty_policy_is_refused() {
+        assert!(plan(&timeline("a"), &KeepPolicy::default(), now(), &TimeZone::UTC).is_err());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_within("1y6m").unwrap().fieldwise(), jiff::Span::new().years(1).months(6).fieldwise());
+        assert_eq!(parse_within("36h").unwrap().fieldwise(), jiff::Span::new().hours(36).fieldwise());
+        for bad in ["", "7", "d", "7x", "0d"] {
+            assert!(parse_within(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Finding snapshots: `<SNAPSHOT>` is an id prefix or `latest`, optionally within one database.
+
+use lifeboat_repo::{Repo, SnapshotReader};
+
+use crate::{EngineError, Result, manifest::{BackupEntry, Manifest}};
+
+/// Every lifeboat backup in the repository, oldest first, optionally of one database.
+pub fn list(repo: &Repo, database: Option<&str>) -> Result<Vec<BackupEntry>> {
+    let snapshots = repo.snapshots()?;
+    let entries = snapshots.iter().filter_map(BackupEntry::from_snapshot);
+    Ok(entries.filter(|e| database.is_none_or(|db| e.summary.database == db)).collect())
+}
+
+/// Resolves `spec` (`latest` or an id prefix) among the backups of `database` (or all).
+pub fn resolve(repo: &Repo, spec: &str, database: Option<&str>) -> Result<BackupEntry> {
+    let entries = list(repo, database)?;
+    let scope = database.map(|db| format!(" of database `{db}`")).unwrap_or_default();
+    if spec == "latest" {
+        return entries.last().cloned().ok_or_else(|| {
+            EngineError::input(format!("there is no backup{scope} in the repository"), "take one with `lifeboat backup <DB>`")
+        });
+    }
+    if spec.is_empty() || !spec.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(EngineError::input(format!("`{spec}` is not a snapshot id"), "give an id prefix from `lifeboat snapshots`, or `latest`"));
+    }
+    let spec = spec.to_ascii_lowercase();
+    let matches: Vec<_> = entries.iter().filter(|e| e.id.starts_with(&spec)).collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(EngineError::input(format!("no snapshot{scope} has an id starting with `{spec}`"), "list them with `lifeboat snapshots`")),
+        many => Err(EngineError::input(
+            format!("`{spec}` matches {} snapshots: {}", many.len(), many.iter().map(|e| e.short_id.as_str()).collect::<Vec<_>>().join(", ")),
+            "give more digits of the id",
+        )),
+    }
+}
+
+/// Reads a backup's manifest.
+pub fn manifest(reader: &SnapshotReader) -> Result<Manifest> {
+    let bytes = reader.manifest()?;
+    serde_json::from_slice(&bytes).map_err(|e| EngineError::Mismatch {
+        context: format!("the manifest of snapshot {} cannot be read: {e}", reader.info().short_id()),
+        hint: "the snapshot was not written by this version of lifeboat, or is damaged; run `lifeboat check --read-data`".into(),
+    })
+}

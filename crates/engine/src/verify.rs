@@ -1,0 +1,60 @@
+//! Restore drills: restore a backup into a scratch location and prove it matches its manifest.
+
+use std::path::Path;
+
+use lifeboat_repo::Repo;
+use lifeboat_sources::CopyCheck;
+use serde::Serialize;
+
+use crate::{
+    EngineError, Result,
+    manifest::BackupEntry,
+    scratch::{ScratchDir, write_checked_copy},
+    select,
+};
+
+/// The outcome of one restore drill.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub snapshot: BackupEntry,
+    /// The image's SHA-256 matched the manifest.
+    pub image_matches: bool,
+    pub check: Option<CopyCheck>,
+    /// Everything that went wrong; empty when the drill passed.
+    pub problems: Vec<String>,
+    pub seconds: f64,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Restores `snapshot` under `scratch` (or the temporary folder), runs the integrity check and
+/// compares row counts and content hashes with the manifest. Failures of the repository are
+/// reported as problems, not errors, so the report says what is wrong.
+pub fn verify(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&Path>) -> Result<VerifyReport> {
+    let started = std::time::Instant::now();
+    let dir = ScratchDir::new(scratch)?;
+    let mut report = VerifyReport { snapshot: snapshot.clone(), image_matches: false, check: None, problems: Vec::new(), seconds: 0.0 };
+    let drill = || -> Result<CopyCheck> {
+        let reader = repo.reader(&snapshot.id)?;
+        let manifest = select::manifest(&reader)?;
+        let copy = write_checked_copy(&reader, &manifest, &dir.file(&snapshot.summary.database))?;
+        Ok(copy.check(&manifest.catalog, true)?)
+    };
+    match drill() {
+        Ok(check) => {
+            report.image_matches = true;
+            report.problems = check.problems();
+            report.check = Some(check);
+        }
+        Err(err @ (EngineError::Repo(_) | EngineError::Mismatch { .. } | EngineError::Source(_))) => {
+            report.problems.push(err.to_string().lines().next().unwrap_or_default().to_string());
+        }
+        Err(err) => return Err(err),
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}

@@ -1,0 +1,125 @@
+//! Repository integrity, and which snapshots a problem touches.
+//!
+//! rustic's check reports problems by pack or blob. A user needs to know which backups they
+//! can no longer trust, so after the check we walk every snapshot's trees and mark it affected
+//! when one of its blobs is missing from the index, lives in a pack that is gone, or lives in
+//! a pack or blob the check named.
+
+use std::{collections::HashSet, ffi::OsStr};
+
+use rustic_core::{
+    CheckOptions, IndexedFullStatus, LsOptions, Repository,
+    repofile::{Metadata, Node, NodeType, SnapshotFile},
+};
+
+use crate::{
+    error::{Result, storage},
+    repository::{Repo, SnapshotInfo},
+};
+
+/// One problem the check found.
+#[derive(Debug, Clone)]
+pub struct CheckFinding {
+    /// An error damages data; a warning is something to tidy (e.g. an unreferenced pack left by
+    /// an interrupted backup).
+    pub error: bool,
+    pub message: String,
+}
+
+/// The result of [`Repo::check`].
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    pub findings: Vec<CheckFinding>,
+    /// Snapshots that cannot be restored in full because of the errors found.
+    pub affected: Vec<SnapshotInfo>,
+    pub snapshots_checked: usize,
+}
+
+impl CheckReport {
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.error) || !self.affected.is_empty()
+    }
+}
+
+impl Repo {
+    /// Checks the repository's structure; with `read_data`, also reads and hashes every pack.
+    pub fn check(&self, read_data: bool) -> Result<CheckReport> {
+        let mut opts = CheckOptions::default();
+        opts.read_data = read_data;
+        let repo = self.handle()?;
+        let results = repo.check(opts).map_err(|e| storage("the check could not run", *e))?;
+        let findings: Vec<CheckFinding> = results
+            .0
+            .iter()
+            .map(|(level, err)| CheckFinding {
+                error: format!("{level:?}") == "Error",
+                message: err.to_string(),
+            })
+            .collect();
+        let suspects: HashSet<String> = findings
+            .iter()
+            .filter(|f| f.error)
+            .flat_map(|f| hex_ids(&f.message))
+            .collect();
+
+        let snapshots = repo.get_all_snapshots().map_err(|e| storage("could not read the snapshot list", *e))?;
+        let affected = match repo.to_indexed() {
+            Ok(indexed) => {
+                let packs: HashSet<String> = indexed
+                    .list::<rustic_core::repofile::PackId>()
+                    .map_err(|e| storage("could not list the packs", *e))?
+                    .map(|id| id.to_hex().to_string())
+                    .collect();
+                snapshots
+                    .iter()
+                    .filter(|snap| !snapshot_is_whole(&indexed, snap, &packs, &suspects))
+                    .map(SnapshotInfo::from_rustic)
+                    .collect()
+            }
+            // Without an index no snapshot can be restored.
+            Err(_) => snapshots.iter().map(SnapshotInfo::from_rustic).collect(),
+        };
+        Ok(CheckReport { findings, affected, snapshots_checked: snapshots.len() })
+    }
+}
+
+/// Every tree of the snapshot readable and every data blob indexed in a present, unsuspected pack.
+fn snapshot_is_whole(
+    repo: &Repository<IndexedFullStatus>,
+    snap: &SnapshotFile,
+    packs: &HashSet<String>,
+    suspects: &HashSet<String>,
+) -> bool {
+    if suspects.contains(&snap.tree.to_hex().to_string()) {
+        return false;
+    }
+    let mut root = Node::new_node(OsStr::new(""), NodeType::Dir, Metadata::default());
+    root.subtree = Some(snap.tree);
+    let mut opts = LsOptions::default();
+    opts.recursive = true;
+    let Ok(nodes) = repo.ls(&root, &opts) else { return false };
+    for item in nodes {
+        let Ok((_, node)) = item else { return false };
+        if let Some(subtree) = node.subtree {
+            if suspects.contains(&subtree.to_hex().to_string()) {
+                return false;
+            }
+        }
+        for blob in node.content.iter().flatten() {
+            let Ok(entry) = repo.get_index_entry(blob) else { return false };
+            let pack = entry.pack.to_hex().to_string();
+            if !packs.contains(&pack) || suspects.contains(&pack) || suspects.contains(&blob.to_hex().to_string()) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// The 64-digit hex ids a message names.
+fn hex_ids(message: &str) -> impl Iterator<Item = String> + '_ {
+    message
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .filter(|word| word.len() == 64)
+        .map(str::to_ascii_lowercase)
+}

@@ -1,0 +1,91 @@
+//! Errors of the repository layer.
+//!
+//! Every error carries a [`RepoErrorKind`] (what went wrong, for code to match on), a context
+//! sentence (what we were doing, with the names involved) and a hint (what the user can do
+//! next). rustic's own errors are folded into this shape here so that nothing above this crate
+//! sees a rustic type.
+
+/// What kind of thing went wrong, coarse enough for callers to decide an exit code or a retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoErrorKind {
+    /// No repository at the location, or the location is not a repository.
+    NotFound,
+    /// A repository already exists where one was to be created.
+    AlreadyExists,
+    /// The password opens no key of the repository.
+    WrongPassword,
+    /// The snapshot id or prefix matches nothing, or more than one snapshot.
+    SnapshotNotFound,
+    /// The id prefix matches more than one snapshot.
+    AmbiguousSnapshot,
+    /// A stream the caller asked for is not in the snapshot.
+    StreamNotFound,
+    /// Reading from or writing to the storage failed (disk full, permissions, network).
+    Storage,
+    /// A source stream failed while being backed up; no snapshot was written.
+    SourceFailed,
+    /// Anything else; a bug or an unexpected state of the repository.
+    Internal,
+}
+
+/// An error of the repository layer: kind, context and an actionable hint.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render(context, source.as_deref(), hint))]
+pub struct RepoError {
+    pub kind: RepoErrorKind,
+    pub context: String,
+    pub hint: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl RepoError {
+    pub fn new(kind: RepoErrorKind, context: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self { kind, context: context.into(), hint: hint.into(), source: None }
+    }
+
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+}
+
+/// "context: cause" on one line, then the hint on its own line, as the CLI prints it.
+fn render(context: &str, source: Option<&(dyn std::error::Error + Send + Sync)>, hint: &str) -> String {
+    let mut text = context.to_string();
+    if let Some(source) = source {
+        text.push_str(": ");
+        text.push_str(&one_line(&source.to_string()));
+    }
+    if !hint.is_empty() {
+        text.push_str("\n  hint: ");
+        text.push_str(hint);
+    }
+    text
+}
+
+/// rustic's messages span several lines with their own guidance; we keep the first line and
+/// give our own hint instead.
+fn one_line(message: &str) -> String {
+    message.lines().map(str::trim).filter(|l| !l.is_empty()).take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// A rustic error as a storage failure, with the operation it interrupted.
+pub(crate) fn storage(context: impl Into<String>, err: rustic_core::RusticError) -> RepoError {
+    let message = err.to_string();
+    let hint = if message.contains("No space left") || message.contains("os error 28") {
+        "the repository's disk is full: free space there (or `lifeboat forget --prune`), then run the command again; nothing was changed"
+    } else if message.contains("ermission denied") {
+        "check that this user may read and write the repository folder"
+    } else {
+        "check that the repository's storage is reachable and writable, then run the command again"
+    };
+    RepoError::new(RepoErrorKind::Storage, context, hint).with_source(RusticMessage(message))
+}
+
+/// The text of a rustic error; we keep the words, not the type, so no rustic type escapes.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct RusticMessage(pub String);
+
+pub type Result<T, E = RepoError> = std::result::Result<T, E>;

@@ -1,0 +1,19 @@
+//! lifeboat's repository layer: snapshots made of named streams plus a manifest, stored in a
+//! restic-format repository through `rustic_core`.
+//!
+//! This crate knows snapshots, streams and manifests and nothing of databases. It is the only
+//! crate that imports rustic; its types do not leave it.
+
+pub mod cancel;
+mod check;
+mod error;
+mod guarded_backend;
+mod read;
+mod repository;
+mod write;
+
+pub use check::{CheckFinding, CheckReport};
+pub use error::{RepoError, RepoErrorKind, Result};
+pub use read::{IndexedRepo, SnapshotReader, StreamEntry};
+pub use repository::{Location, Repo, SnapshotInfo};
+pub use write::{MANIFEST, NewSnapshot, OpenStream, RenderManifest, Stream, StreamDigest, WrittenSnapshot};

@@ -1,0 +1,164 @@
+//! Reading the streams of one snapshot back.
+
+use std::{
+    io::{self, Write},
+    sync::Arc,
+};
+
+use rustic_core::{IndexedFullStatus, LsOptions, Repository, repofile::{NodeType, SnapshotFile}};
+
+use crate::{
+    cancel,
+    error::{RepoError, RepoErrorKind, Result, RusticMessage, storage},
+    repository::{Repo, SnapshotInfo},
+    write::MANIFEST,
+};
+
+/// One stream of a snapshot: its name relative to the snapshot's root, and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntry {
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// The repository with its index loaded, for reading any number of snapshots.
+#[derive(Clone)]
+pub struct IndexedRepo {
+    repo: Arc<Repository<IndexedFullStatus>>,
+}
+
+/// A snapshot opened for reading.
+#[derive(Clone)]
+pub struct SnapshotReader {
+    repo: Arc<Repository<IndexedFullStatus>>,
+    snap: SnapshotFile,
+    info: SnapshotInfo,
+}
+
+impl Repo {
+    /// Loads the index once, for reading snapshots.
+    pub fn indexed(&self) -> Result<IndexedRepo> {
+        let repo = self.handle()?.to_indexed().map_err(|e| storage("could not read the repository index", *e))?;
+        Ok(IndexedRepo { repo: Arc::new(repo) })
+    }
+
+    /// Opens snapshot `id` (a full id, as listed by [`Repo::snapshots`]) for reading.
+    pub fn reader(&self, id: &str) -> Result<SnapshotReader> {
+        self.indexed()?.snapshot(id)
+    }
+}
+
+impl IndexedRepo {
+    /// Opens snapshot `id` for reading.
+    pub fn snapshot(&self, id: &str) -> Result<SnapshotReader> {
+        let snap = self.repo.get_snapshot_from_str(id, |_| true).map_err(|e| {
+            RepoError::new(RepoErrorKind::SnapshotNotFound, format!("snapshot {id} cannot be read"), "list snapshots with `lifeboat snapshots`")
+                .with_source(RusticMessage(e.to_string()))
+        })?;
+        let info = SnapshotInfo::from_rustic(&snap);
+        Ok(SnapshotReader { repo: self.repo.clone(), snap, info })
+    }
+}
+
+/// Stops a long copy when the user pressed Ctrl-C.
+struct CancellableWriter<'a>(&'a mut dyn Write);
+
+impl Write for CancellableWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if cancel::is_cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted by the user"));
+        }
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl SnapshotReader {
+    pub fn info(&self) -> &SnapshotInfo {
+        &self.info
+    }
+
+    /// The folder inside the snapshot that holds the streams, e.g. `/sqlite/app`.
+    pub fn root(&self) -> String {
+        self.info.paths.first().cloned().unwrap_or_default()
+    }
+
+    fn path_of(&self, name: &str) -> String {
+        format!("{}/{}", self.root().trim_end_matches('/'), name)
+    }
+
+    /// Every stream of the snapshot except the manifest, sorted by name.
+    pub fn streams(&self) -> Result<Vec<StreamEntry>> {
+        let root = self.root();
+        let node = self
+            .repo
+            .node_from_snapshot_and_path(&self.snap, &root)
+            .map_err(|e| storage(format!("snapshot {} has no folder {root}", self.info.short_id()), *e))?;
+        let mut opts = LsOptions::default();
+        opts.recursive = true;
+        let mut entries = Vec::new();
+        for item in self.repo.ls(&node, &opts).map_err(|e| storage("could not list the snapshot", *e))? {
+            let (path, node) = item.map_err(|e| storage("could not list the snapshot", *e))?;
+            if node.node_type == NodeType::File {
+                let name = path.to_string_lossy().trim_start_matches('/').to_string();
+                if name != MANIFEST {
+                    entries.push(StreamEntry { name, bytes: node.meta.size });
+                }
+            }
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    /// Writes stream `name` to `out` and returns the number of bytes written.
+    ///
+    /// Errors: [`RepoErrorKind::StreamNotFound`] if the snapshot has no such stream;
+    /// [`RepoErrorKind::Storage`] if a pack is missing or damaged, or `out` fails.
+    pub fn read(&self, name: &str, out: &mut dyn Write) -> Result<u64> {
+        let path = self.path_of(name);
+        let node = self.repo.node_from_snapshot_and_path(&self.snap, &path).map_err(|e| {
+            RepoError::new(
+                RepoErrorKind::StreamNotFound,
+                format!("snapshot {} has no stream `{name}`", self.info.short_id()),
+                "see what it holds with `lifeboat show <SNAPSHOT>`",
+            )
+            .with_source(RusticMessage(e.to_string()))
+        })?;
+        let mut counting = CountingWriter { inner: CancellableWriter(out), bytes: 0 };
+        self.repo.dump(&node, &mut counting).map_err(|e| {
+            if cancel::is_cancelled() {
+                RepoError::new(RepoErrorKind::Storage, format!("reading `{name}` was interrupted"), "nothing was changed")
+            } else {
+                storage(format!("could not read `{name}` from snapshot {}", self.info.short_id()), *e)
+            }
+        })?;
+        Ok(counting.bytes)
+    }
+
+    /// The manifest's bytes.
+    pub fn manifest(&self) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.read(MANIFEST, &mut bytes)?;
+        Ok(bytes)
+    }
+}
+
+struct CountingWriter<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

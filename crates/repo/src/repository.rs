@@ -1,0 +1,238 @@
+//! Opening and creating repositories, and the snapshot list.
+//!
+//! A [`Repo`] is cheap to clone and each operation that reads the index opens it afresh:
+//! rustic's indexed handle does not see blobs written after it was loaded, so a long-lived
+//! one would miss our own new backups (DESIGN.md decision 1).
+
+use std::{path::PathBuf, sync::Arc};
+
+use rustic_backend::LocalBackend;
+use rustic_core::{
+    ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository,
+    repofile::MasterKey, RepositoryBackends,
+    RepositoryOptions, WriteBackend, repofile::SnapshotFile,
+};
+
+use crate::{
+    error::{RepoError, RepoErrorKind, Result, storage},
+    guarded_backend::{CommitGate, GuardedBackend},
+};
+
+/// Where a repository lives. Only local folders for now; object storage comes through the
+/// same [`GuardedBackend`] later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+}
+
+impl Location {
+    /// Parses `--repo` / `LIFEBOAT_REPO`: a path, or `local:PATH`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let path = text.strip_prefix("local:").unwrap_or(text);
+        if path.is_empty() {
+            return Err(RepoError::new(
+                RepoErrorKind::NotFound,
+                "the repository location is empty",
+                "pass --repo PATH or set LIFEBOAT_REPO",
+            ));
+        }
+        if let Some((scheme, _)) = path.split_once("://") {
+            return Err(RepoError::new(
+                RepoErrorKind::NotFound,
+                format!("repository scheme `{scheme}://` is not supported yet"),
+                "use a local folder for now, e.g. --repo /var/backups/lifeboat",
+            ));
+        }
+        Ok(Self::Local(PathBuf::from(path)))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Local(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// A snapshot as lifeboat sees it: rustic's snapshot file without rustic types.
+#[derive(Debug, Clone)]
+pub struct SnapshotInfo {
+    /// The full hex id.
+    pub id: String,
+    pub time: jiff::Timestamp,
+    pub hostname: String,
+    pub tags: Vec<String>,
+    pub paths: Vec<String>,
+    /// Free text; lifeboat keeps a JSON summary of the backup here.
+    pub description: Option<String>,
+    /// Bytes the backup read from its sources.
+    pub bytes_processed: u64,
+    /// Bytes (before compression) the backup added to the repository.
+    pub bytes_added: u64,
+    /// Bytes (after compression) the backup added to the repository.
+    pub bytes_added_packed: u64,
+}
+
+impl SnapshotInfo {
+    pub(crate) fn from_rustic(snap: &SnapshotFile) -> Self {
+        let summary = snap.summary.as_ref();
+        Self {
+            id: snap.id.to_hex().to_string(),
+            time: snap.time.timestamp(),
+            hostname: snap.hostname.clone(),
+            tags: snap.tags.iter().cloned().collect(),
+            paths: snap.paths.iter().cloned().collect(),
+            description: snap.description.clone(),
+            bytes_processed: summary.map_or(0, |s| s.total_bytes_processed),
+            bytes_added: summary.map_or(0, |s| s.data_added),
+            bytes_added_packed: summary.map_or(0, |s| s.data_added_packed),
+        }
+    }
+
+    /// The first eight hex digits, as restic prints them.
+    pub fn short_id(&self) -> &str {
+        &self.id[..8.min(self.id.len())]
+    }
+}
+
+/// An open repository: the password was checked once; each operation opens a fresh handle
+/// with the master key it unlocked (no second key derivation).
+#[derive(Clone)]
+pub struct Repo {
+    base: Repository<()>,
+    key: MasterKey,
+    pub(crate) gate: Arc<CommitGate>,
+    location: Location,
+}
+
+impl std::fmt::Debug for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repo").field("location", &self.location).finish()
+    }
+}
+
+fn unopened(location: &Location, gate: Arc<CommitGate>) -> Result<Repository<()>> {
+    let (backend, root): (Arc<dyn WriteBackend>, Option<PathBuf>) = match location {
+        Location::Local(path) => {
+            let text = path.to_str().ok_or_else(|| {
+                RepoError::new(RepoErrorKind::NotFound, format!("repository path {} is not UTF-8", path.display()), "use a path of UTF-8 characters")
+            })?;
+            let local = LocalBackend::new(text, Vec::<(String, String)>::new())
+                .map_err(|e| storage(format!("cannot use {} as a repository", path.display()), *e))?;
+            (Arc::new(local), Some(path.clone()))
+        }
+    };
+    let guarded: Arc<dyn WriteBackend> = Arc::new(GuardedBackend::new(backend, root, gate));
+    let backends = RepositoryBackends::new(guarded, None);
+    // No cache: a backup tool must not fill $HOME behind the user's back, and local reads are
+    // as fast as a cache would be.
+    let opts = RepositoryOptions::default().no_cache(true);
+    Repository::new(&opts, &backends).map_err(|e| storage(format!("cannot open repository {}", location.describe()), *e))
+}
+
+impl Repo {
+    /// Creates a new repository at `location`, protected by `password`.
+    ///
+    /// Fails with [`RepoErrorKind::AlreadyExists`] when a repository (or any non-empty folder)
+    /// is already there: init never writes over existing data.
+    pub fn init(location: &Location, password: &str) -> Result<Repo> {
+        let Location::Local(path) = location;
+        if path.exists() {
+            let non_empty = std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(true);
+            if non_empty {
+                let kind = if path.join("config").exists() { "a repository" } else { "files" };
+                return Err(RepoError::new(
+                    RepoErrorKind::AlreadyExists,
+                    format!("{} already holds {kind}", path.display()),
+                    "choose a new or empty folder for the repository; nothing was changed",
+                ));
+            }
+        }
+        let gate = Arc::new(CommitGate::default());
+        let base = unopened(location, gate.clone())?;
+        let opened = base
+            .clone()
+            .init(&Credentials::password(password), &KeyOptions::default(), &ConfigOptions::default())
+            .map_err(|e| storage(format!("could not create the repository at {}", location.describe()), *e))?;
+        Ok(Repo { base, key: opened.key(), gate, location: location.clone() })
+    }
+
+    /// Opens the repository at `location` with `password`.
+    ///
+    /// Errors: [`RepoErrorKind::NotFound`] when there is no repository, and
+    /// [`RepoErrorKind::WrongPassword`] when the password opens no key.
+    pub fn open(location: &Location, password: &str) -> Result<Repo> {
+        let Location::Local(path) = location;
+        if !path.join("config").is_file() {
+            let what = if path.exists() { "is not a lifeboat repository" } else { "does not exist" };
+            return Err(RepoError::new(
+                RepoErrorKind::NotFound,
+                format!("repository {} {what}", path.display()),
+                "check --repo / LIFEBOAT_REPO, or create one with `lifeboat init`",
+            ));
+        }
+        let gate = Arc::new(CommitGate::default());
+        let base = unopened(location, gate.clone())?;
+        let opened = base.clone().open(&Credentials::password(password)).map_err(|e| {
+            let message = e.to_string();
+            if message.contains("key") || message.contains("assword") {
+                RepoError::new(
+                    RepoErrorKind::WrongPassword,
+                    format!("the password does not open repository {}", location.describe()),
+                    "check LIFEBOAT_PASSWORD or --password-file; the repository itself is unchanged",
+                )
+            } else {
+                storage(format!("cannot open repository {}", location.describe()), *e)
+            }
+        })?;
+        Ok(Repo { base, key: opened.key(), gate, location: location.clone() })
+    }
+
+    /// A fresh handle on the repository, seeing everything written so far.
+    pub(crate) fn handle(&self) -> Result<Repository<OpenStatus>> {
+        self.base
+            .clone()
+            .open(&Credentials::Masterkey(self.key.clone()))
+            .map_err(|e| storage(format!("cannot open repository {}", self.location.describe()), *e))
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Every snapshot in the repository, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        let mut snaps = self
+            .handle()?
+            .get_all_snapshots()
+            .map_err(|e| storage("could not read the snapshot list", *e))?;
+        snaps.sort_by(|a, b| a.time.cmp(&b.time));
+        Ok(snaps.iter().map(SnapshotInfo::from_rustic).collect())
+    }
+
+    /// Removes snapshot files. Their data stays until [`Repo::prune`].
+    ///
+    /// Idempotent for ids already gone? No: an unknown id is an error, so callers pass ids
+    /// they just listed.
+    pub fn forget(&self, ids: &[String]) -> Result<()> {
+        let ids: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                id.parse().map_err(|_| RepoError::new(RepoErrorKind::SnapshotNotFound, format!("`{id}` is not a snapshot id"), ""))
+            })
+            .collect::<Result<_>>()?;
+        self.handle()?.delete_snapshots(&ids).map_err(|e| storage("could not remove snapshots", *e))
+    }
+
+    /// Removes data no snapshot references any more. Returns the bytes freed.
+    ///
+    /// Safe against a concurrent backup: rustic first marks unused packs and deletes them
+    /// only in a later prune, after the grace period, instead of at once.
+    pub fn prune(&self) -> Result<u64> {
+        let opts = rustic_core::PruneOptions::default();
+        let repo = self.handle()?;
+        let plan = repo.prune_plan(&opts).map_err(|e| storage("could not plan the prune", *e))?;
+        let freed = plan.stats.size_sum().remove;
+        repo.prune(&opts, plan).map_err(|e| storage("prune failed", *e))?;
+        Ok(freed)
+    }
+}

@@ -1,0 +1,324 @@
+//! Writing one snapshot from named streams plus a manifest.
+//!
+//! Streams are handed to rustic's archiver as a custom source: each is opened lazily on one
+//! of rustic's worker threads, read once to its end, chunked, deduplicated, compressed and
+//! encrypted. While it is read we count its bytes and compute its SHA-256, so the manifest can
+//! record what each stream held without a second pass.
+//!
+//! The manifest is the subtle part: it must describe streams that have not been read yet when
+//! the backup starts. So it is the *last* entry of the source and its reader blocks until every
+//! other stream reached its end, then renders the manifest from their digests. rustic's worker
+//! pool takes entries in order, so when the manifest is taken every other stream is already in
+//! the hands of a worker and the wait cannot deadlock. For the same reason every stream name
+//! must sort before `manifest.json` (rustic trees are sorted by name and built in entry order);
+//! [`Repo::write_snapshot`] checks this.
+//!
+//! Whether the snapshot appears at all is decided by the [`CommitGate`] in the backend: only if
+//! every stream and the manifest were read to the end and no write failed.
+
+use std::{
+    io::{self, Read},
+    path::PathBuf,
+    sync::{
+        Arc, Condvar, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use rustic_core::{
+    BackupOptions, ErrorKind, ReadSource, ReadSourceEntry, ReadSourceOpen, RusticError,
+    RusticResult, StringList,
+    repofile::{Metadata, Node, NodeType, SnapshotFile},
+};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    cancel,
+    error::{RepoError, RepoErrorKind, Result, RusticMessage},
+    guarded_backend::CommitGate,
+    repository::{Repo, SnapshotInfo},
+};
+
+/// The name of the manifest inside a snapshot's root folder.
+pub const MANIFEST: &str = "manifest.json";
+
+/// Opens a stream's reader. Called once, on a worker thread, when the archiver reaches it.
+pub type OpenStream = Box<dyn FnOnce() -> io::Result<Box<dyn Read + Send>> + Send>;
+
+/// Renders the manifest once every stream's digest is known.
+pub type RenderManifest = Box<dyn FnOnce(&[StreamDigest]) -> io::Result<Vec<u8>> + Send>;
+
+/// One named stream of a backup, e.g. `database.sqlite` or `tables/public.users`.
+pub struct Stream {
+    /// Path relative to the snapshot's root folder, `/`-separated.
+    pub name: String,
+    pub open: OpenStream,
+}
+
+/// What a stream turned out to hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamDigest {
+    pub name: String,
+    pub bytes: u64,
+    /// Lower-case hex SHA-256 of the stream's bytes.
+    pub sha256: String,
+}
+
+/// The snapshot to be written: where its streams live and how it is labelled.
+#[derive(Debug, Clone)]
+pub struct NewSnapshot {
+    /// The root folder of the streams inside the snapshot, e.g. `/sqlite/app`.
+    pub root: String,
+    pub tags: Vec<String>,
+    pub description: String,
+    pub hostname: Option<String>,
+    /// Counts the bytes read from all streams so far, for a progress bar.
+    pub progress: Option<Arc<AtomicU64>>,
+}
+
+/// A snapshot that was written, with the digests of its streams.
+#[derive(Debug, Clone)]
+pub struct WrittenSnapshot {
+    pub info: SnapshotInfo,
+    pub digests: Vec<StreamDigest>,
+}
+
+/// Digests shared between the stream readers and the manifest reader.
+struct Tally {
+    digests: Mutex<Vec<Option<StreamDigest>>>,
+    done: Condvar,
+    gate: Arc<CommitGate>,
+}
+
+impl Tally {
+    fn finished(&self, index: usize, digest: StreamDigest) {
+        self.digests.lock().expect("tally lock")[index] = Some(digest);
+        self.gate.stream_completed();
+        self.done.notify_all();
+    }
+
+    fn failed(&self, why: String) {
+        self.gate.fail(why);
+        self.done.notify_all();
+    }
+
+    /// Blocks until every stream finished, or one failed.
+    fn wait_all(&self) -> io::Result<Vec<StreamDigest>> {
+        let mut digests = self.digests.lock().expect("tally lock");
+        loop {
+            if let Some(why) = self.gate.failure() {
+                return Err(io::Error::other(why));
+            }
+            if digests.iter().all(Option::is_some) {
+                return Ok(digests.iter().flatten().cloned().collect());
+            }
+            digests = self.done.wait(digests).expect("tally lock");
+        }
+    }
+}
+
+/// Counts and hashes a stream as the archiver reads it; reports its end or failure.
+struct HashingReader {
+    inner: Box<dyn Read + Send>,
+    index: usize,
+    name: String,
+    hasher: Sha256,
+    bytes: u64,
+    finished: bool,
+    tally: Arc<Tally>,
+    progress: Option<Arc<AtomicU64>>,
+}
+
+impl Read for HashingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.finished {
+            return Ok(0);
+        }
+        if cancel::is_cancelled() {
+            let err = io::Error::new(io::ErrorKind::Interrupted, "interrupted by the user");
+            self.tally.failed(format!("{}: {err}", self.name));
+            return Err(err);
+        }
+        match self.inner.read(buf) {
+            Ok(0) => {
+                self.finished = true;
+                let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
+                let digest = StreamDigest { name: self.name.clone(), bytes: self.bytes, sha256 };
+                self.tally.finished(self.index, digest);
+                Ok(0)
+            }
+            Ok(n) => {
+                self.hasher.update(&buf[..n]);
+                self.bytes += n as u64;
+                if let Some(progress) = &self.progress {
+                    progress.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Ok(n)
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => Err(err),
+            Err(err) => {
+                self.tally.failed(format!("reading {} failed: {err}", self.name));
+                Err(err)
+            }
+        }
+    }
+}
+
+/// How an entry of our source is opened.
+enum Opener {
+    Stream { index: usize, name: String, open: OpenStream, tally: Arc<Tally>, progress: Option<Arc<AtomicU64>> },
+    Manifest { render: RenderManifest, tally: Arc<Tally> },
+}
+
+impl ReadSourceOpen for Opener {
+    type Reader = Box<dyn Read + Send>;
+
+    fn open(self) -> RusticResult<Self::Reader> {
+        let as_rustic = |name: &str, err: io::Error| {
+            RusticError::with_source(ErrorKind::InputOutput, "could not open stream `{name}`", err)
+                .attach_context("name", name.to_string())
+        };
+        match self {
+            Opener::Stream { index, name, open, tally, progress } => match open() {
+                Ok(inner) => Ok(Box::new(HashingReader {
+                    inner,
+                    index,
+                    name,
+                    hasher: Sha256::new(),
+                    bytes: 0,
+                    finished: false,
+                    tally,
+                    progress,
+                })),
+                Err(err) => {
+                    tally.failed(format!("opening {name} failed: {err}"));
+                    Err(as_rustic(&name, err))
+                }
+            },
+            Opener::Manifest { render, tally } => {
+                let rendered = tally.wait_all().and_then(|digests| render(&digests));
+                match rendered {
+                    Ok(bytes) => {
+                        tally.gate.stream_completed();
+                        Ok(Box::new(io::Cursor::new(bytes)))
+                    }
+                    Err(err) => {
+                        tally.failed(format!("writing the manifest failed: {err}"));
+                        Err(as_rustic(MANIFEST, err))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The streams and manifest of one backup, as a rustic source.
+struct StreamSource {
+    entries: Mutex<Option<Vec<ReadSourceEntry<Opener>>>>,
+}
+
+impl ReadSource for StreamSource {
+    type Open = Opener;
+    type Iter = std::vec::IntoIter<RusticResult<ReadSourceEntry<Opener>>>;
+
+    fn size(&self) -> RusticResult<Option<u64>> {
+        Ok(None)
+    }
+
+    fn entries(&self) -> Self::Iter {
+        let entries = self.entries.lock().expect("source lock").take().unwrap_or_default();
+        entries.into_iter().map(Ok).collect::<Vec<_>>().into_iter()
+    }
+}
+
+fn file_entry(path: PathBuf, open: Opener, mtime: &jiff::Zoned) -> ReadSourceEntry<Opener> {
+    let name = path.file_name().expect("stream paths have a file name").to_owned();
+    let meta = Metadata { mode: Some(0o100_600), mtime: Some(mtime.timestamp()), ..Default::default() };
+    ReadSourceEntry { path, node: Node::new_node(&name, NodeType::File, meta), open: Some(open) }
+}
+
+impl Repo {
+    /// Writes one snapshot holding `streams` under `meta.root`, plus `manifest.json` rendered
+    /// from their digests.
+    ///
+    /// All or nothing: if any stream fails to open or read, or any write to the storage fails,
+    /// no snapshot is written and the error says which stream and why. Data already uploaded
+    /// stays unreferenced until `prune`.
+    pub fn write_snapshot(&self, meta: NewSnapshot, mut streams: Vec<Stream>, render: RenderManifest) -> Result<WrittenSnapshot> {
+        streams.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(late) = streams.iter().find(|s| s.name.as_str() >= MANIFEST || s.name.is_empty()) {
+            return Err(RepoError::new(
+                RepoErrorKind::Internal,
+                format!("stream `{}` does not sort before {MANIFEST}", late.name),
+                "this is a bug in lifeboat: stream names must sort before the manifest",
+            ));
+        }
+        let tally = Arc::new(Tally {
+            digests: Mutex::new(vec![None; streams.len()]),
+            done: Condvar::new(),
+            gate: self.gate.clone(),
+        });
+        self.gate.arm(streams.len() + 1);
+
+        let now = jiff::Zoned::now();
+        let root = PathBuf::from(&meta.root);
+        let mut entries: Vec<_> = streams
+            .into_iter()
+            .enumerate()
+            .map(|(index, stream)| {
+                let path = root.join(&stream.name);
+                let opener = Opener::Stream { index, name: stream.name, open: stream.open, tally: tally.clone(), progress: meta.progress.clone() };
+                file_entry(path, opener, &now)
+            })
+            .collect();
+        entries.push(file_entry(root.join(MANIFEST), Opener::Manifest { render, tally: tally.clone() }, &now));
+        let source = StreamSource { entries: Mutex::new(Some(entries)) };
+
+        let mut snap = SnapshotFile::default();
+        snap.time = now;
+        snap.program_version = format!("lifeboat {}", env!("CARGO_PKG_VERSION"));
+        snap.hostname = meta.hostname.unwrap_or_else(hostname);
+        snap.description = Some(meta.description);
+        snap.label = meta.root.clone();
+        let mut tags = StringList::default();
+        for tag in meta.tags {
+            tags.add(tag);
+        }
+        snap.tags = tags;
+
+        let indexed = self.handle()?.to_indexed_ids().map_err(|e| crate::error::storage("could not read the repository index", *e))?;
+        // Every stream is read in full (no parent): a database whose bytes changed while its
+        // size and mtime did not must still be backed up (DESIGN.md decision 1, the trap).
+        let mut opts = BackupOptions::default();
+        opts.parent_opts.force = true;
+        opts.no_scan = true;
+        let result = indexed.archive(&opts, &source, snap, &[root]);
+
+        if let Some(why) = self.gate.failure() {
+            let kind = if why.contains("writing to the repository") || why.contains("syncing") {
+                RepoErrorKind::Storage
+            } else {
+                RepoErrorKind::SourceFailed
+            };
+            let hint = match kind {
+                RepoErrorKind::Storage if why.contains("No space left") || why.contains("os error 28") => {
+                    "the repository's disk is full: free space there, then back up again; no snapshot was written and earlier backups are intact"
+                }
+                RepoErrorKind::Storage => "check the repository's storage, then back up again; no snapshot was written",
+                _ => "no snapshot was written; fix the cause and back up again (leftover data is removed by `lifeboat forget --prune`)",
+            };
+            return Err(RepoError::new(kind, "the backup did not complete", hint).with_source(RusticMessage(why)));
+        }
+        let snap = result.map_err(|e| crate::error::storage("the backup did not complete", *e))?;
+        let digests = tally.digests.lock().expect("tally lock").iter().flatten().cloned().collect();
+        Ok(WrittenSnapshot { info: SnapshotInfo::from_rustic(&snap), digests })
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}

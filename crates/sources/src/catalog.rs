@@ -1,0 +1,81 @@
+//! What a backup records about a database's structure and content: the engine-neutral part of
+//! the manifest. Sources fill it in at backup time; restores and verification compare with it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The structure and content summary of one database at one point in time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Catalog {
+    /// `sqlite` or `postgres`.
+    pub engine: String,
+    /// The database software's version, e.g. `3.46.0`.
+    pub server_version: String,
+    /// Engine-specific settings that a faithful restore must reproduce, e.g. `page_size`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, serde_json::Value>,
+    pub tables: Vec<TableInfo>,
+    /// Indexes, views and triggers, in creation order.
+    #[serde(default)]
+    pub objects: Vec<SchemaObject>,
+}
+
+impl Catalog {
+    pub fn table(&self, name: &str) -> Option<&TableInfo> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+}
+
+/// One table: its definition, size and a hash of its content.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TableInfo {
+    pub name: String,
+    pub rows: u64,
+    /// The statement that creates it.
+    pub sql: String,
+    pub columns: Vec<ColumnInfo>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_keys: Vec<ForeignKey>,
+    /// SHA-256 over every row in a canonical encoding (see each engine's `content_hash`).
+    pub content_sha256: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ColumnInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub decl_type: String,
+    pub not_null: bool,
+    /// Position in the primary key, 1-based; 0 when not part of it.
+    pub primary_key: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// A generated column's values are computed, never stored by a restore.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generated: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ForeignKey {
+    pub columns: Vec<String>,
+    pub references_table: String,
+    pub references_columns: Vec<String>,
+    pub on_update: String,
+    pub on_delete: String,
+}
+
+/// An index, view or trigger.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SchemaObject {
+    /// `index`, `view` or `trigger`.
+    pub kind: String,
+    pub name: String,
+    /// The table it belongs to (the view's own name for a view).
+    pub table: String,
+    pub sql: String,
+}

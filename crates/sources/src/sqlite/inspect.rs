@@ -1,0 +1,212 @@
+//! Reading a SQLite database's catalog: tables, columns, foreign keys, indexes, views,
+//! triggers, header settings, row counts and per-table content hashes.
+//!
+//! The content hash is the same function at backup, verification and table restore, so two
+//! databases with the same rows in the same tables hash alike whatever their page layout.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, types::ValueRef};
+use sha2::{Digest, Sha256};
+
+use crate::{Catalog, ColumnInfo, ForeignKey, Result, SchemaObject, SourceError, SourceErrorKind, TableInfo};
+
+fn db_error(doing: String, err: rusqlite::Error) -> SourceError {
+    let kind = match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => SourceErrorKind::Corrupt,
+        Some(rusqlite::ErrorCode::OperationInterrupted) => SourceErrorKind::Interrupted,
+        _ => SourceErrorKind::Database,
+    };
+    SourceError::new(kind, doing, "").with_source(err)
+}
+
+/// Double quotes an identifier for SQL.
+pub(crate) fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The header settings a faithful restore keeps.
+const PROPERTIES: [&str; 6] = ["page_size", "user_version", "application_id", "journal_mode", "encoding", "auto_vacuum"];
+
+/// The whole catalog, as seen by `conn`'s current transaction.
+pub fn catalog(conn: &Connection) -> Result<Catalog> {
+    let version: String = conn.query_row("SELECT sqlite_version()", [], |r| r.get(0)).map_err(|e| db_error("reading the SQLite version".into(), e))?;
+    let mut properties = BTreeMap::new();
+    for name in PROPERTIES {
+        let value: rusqlite::types::Value = conn
+            .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .map_err(|e| db_error(format!("reading PRAGMA {name}"), e))?;
+        let json = match value {
+            rusqlite::types::Value::Integer(i) => serde_json::Value::from(i),
+            rusqlite::types::Value::Text(t) => serde_json::Value::from(t.to_ascii_lowercase()),
+            _ => serde_json::Value::Null,
+        };
+        properties.insert(name.to_string(), json);
+    }
+
+    let mut tables = Vec::new();
+    let mut objects = Vec::new();
+    for entry in schema_entries(conn)? {
+        match entry.kind.as_str() {
+            "table" => tables.push(table_info(conn, &entry)?),
+            _ => objects.push(SchemaObject { kind: entry.kind, name: entry.name, table: entry.table, sql: entry.sql }),
+        }
+    }
+    Ok(Catalog { engine: "sqlite".into(), server_version: version, properties, tables, objects })
+}
+
+/// One row of `sqlite_schema` that has SQL (automatic indexes have none).
+#[derive(Debug, Clone)]
+pub(crate) struct SchemaEntry {
+    pub kind: String,
+    pub name: String,
+    pub table: String,
+    pub sql: String,
+}
+
+pub(crate) fn schema_entries(conn: &Connection) -> Result<Vec<SchemaEntry>> {
+    let read = || -> rusqlite::Result<Vec<SchemaEntry>> {
+        let mut stmt = conn.prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid")?;
+        let rows = stmt.query_map([], |r| Ok(SchemaEntry { kind: r.get(0)?, name: r.get(1)?, table: r.get(2)?, sql: r.get(3)? }))?;
+        rows.collect()
+    };
+    read().map_err(|e| db_error("reading the schema".into(), e))
+}
+
+pub(crate) fn is_virtual(sql: &str) -> bool {
+    sql.trim_start().get(..20).is_some_and(|s| s.eq_ignore_ascii_case("CREATE VIRTUAL TABLE"))
+}
+
+fn table_info(conn: &Connection, entry: &SchemaEntry) -> Result<TableInfo> {
+    let name = &entry.name;
+    let columns = columns(conn, name)?;
+    let foreign_keys = foreign_keys(conn, name)?;
+    let rows: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM {}", quote(name)), [], |r| r.get(0))
+        .map_err(|e| db_error(format!("counting the rows of {name}"), e))?;
+    // A virtual table's content lives in its shadow tables, which are hashed themselves.
+    let content_sha256 = if is_virtual(&entry.sql) { String::new() } else { content_hash(conn, name)? };
+    Ok(TableInfo { name: name.clone(), rows: rows as u64, sql: entry.sql.clone(), columns, foreign_keys, content_sha256 })
+}
+
+pub(crate) fn columns(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>> {
+    let read = || -> rusqlite::Result<Vec<ColumnInfo>> {
+        let mut stmt = conn.prepare("SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1)")?;
+        let rows = stmt.query_map([table], |r| {
+            let hidden: i64 = r.get(5)?;
+            Ok(ColumnInfo {
+                name: r.get(0)?,
+                decl_type: r.get(1)?,
+                not_null: r.get(2)?,
+                default: r.get(3)?,
+                primary_key: r.get(4)?,
+                generated: hidden == 2 || hidden == 3,
+            })
+        })?;
+        rows.collect()
+    };
+    read().map_err(|e| db_error(format!("reading the columns of {table}"), e))
+}
+
+fn foreign_keys(conn: &Connection, table: &str) -> Result<Vec<ForeignKey>> {
+    let read = || -> rusqlite::Result<Vec<ForeignKey>> {
+        let mut stmt = conn.prepare("SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq")?;
+        let mut keys: Vec<(i64, ForeignKey)> = Vec::new();
+        let mut rows = stmt.query([table])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if keys.last().is_none_or(|(last, _)| *last != id) {
+                let fk = ForeignKey { references_table: r.get(1)?, on_update: r.get(4)?, on_delete: r.get(5)?, ..Default::default() };
+                keys.push((id, fk));
+            }
+            let fk = &mut keys.last_mut().expect("pushed above").1;
+            fk.columns.push(r.get(2)?);
+            fk.references_columns.push(r.get::<_, Option<String>>(3)?.unwrap_or_default());
+        }
+        Ok(keys.into_iter().map(|(_, fk)| fk).collect())
+    };
+    read().map_err(|e| db_error(format!("reading the foreign keys of {table}"), e))
+}
+
+/// Whether `table` has an implicit rowid, and under which name it can be selected.
+pub(crate) fn rowid_alias(conn: &Connection, table: &str) -> Result<Option<&'static str>> {
+    let without_rowid: bool = conn
+        .query_row("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1", [table], |r| r.get(0))
+        .map_err(|e| db_error(format!("reading the table list for {table}"), e))?;
+    if without_rowid {
+        return Ok(None);
+    }
+    let names: Vec<String> = columns(conn, table)?.into_iter().map(|c| c.name.to_ascii_lowercase()).collect();
+    Ok(["rowid", "_rowid_", "oid"].into_iter().find(|alias| !names.iter().any(|n| n == alias)))
+}
+
+/// SHA-256 over the table's rows in key order: for each value a type tag and its bytes,
+/// with the rowid first for rowid tables (other tables may point at it).
+pub(crate) fn content_hash(conn: &Connection, table: &str) -> Result<String> {
+    let order = match rowid_alias(conn, table)? {
+        Some(alias) => (format!("{alias}, *"), format!(" ORDER BY {alias}")),
+        None => ("*".to_string(), String::new()),
+    };
+    let sql = format!("SELECT {} FROM {}{}", order.0, quote(table), order.1);
+    let hash = || -> rusqlite::Result<String> {
+        let mut stmt = conn.prepare(&sql)?;
+        let width = stmt.column_count();
+        let mut hasher = Sha256::new();
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            for i in 0..width {
+                hash_value(&mut hasher, row.get_ref(i)?);
+            }
+        }
+        Ok(hex::encode(hasher.finalize()))
+    };
+    hash().map_err(|e| db_error(format!("reading the rows of {table}"), e))
+}
+
+fn hash_value(hasher: &mut Sha256, value: ValueRef<'_>) {
+    match value {
+        ValueRef::Null => hasher.update(b"n"),
+        ValueRef::Integer(i) => {
+            hasher.update(b"i");
+            hasher.update(i.to_le_bytes());
+        }
+        ValueRef::Real(f) => {
+            hasher.update(b"r");
+            hasher.update(f.to_bits().to_le_bytes());
+        }
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
+            hasher.update(if matches!(value, ValueRef::Text(_)) { b"t" } else { b"b" });
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        }
+    }
+}
+
+/// The first `limit` rows of `table`, each value rendered as text for a report.
+pub fn sample_rows(conn: &Connection, table: &str, limit: usize) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let read = || -> rusqlite::Result<(Vec<String>, Vec<Vec<String>>)> {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {} LIMIT {limit}", quote(table)))?;
+        let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+        let width = names.len();
+        let mut out = Vec::new();
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            out.push((0..width).map(|i| row.get_ref(i).map(render_value)).collect::<rusqlite::Result<_>>()?);
+        }
+        Ok((names, out))
+    };
+    read().map_err(|e| db_error(format!("reading sample rows of {table}"), e))
+}
+
+fn render_value(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => {
+            let text = String::from_utf8_lossy(t);
+            if text.chars().count() > 60 { format!("{}…", text.chars().take(60).collect::<String>()) } else { text.into_owned() }
+        }
+        ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
+    }
+}

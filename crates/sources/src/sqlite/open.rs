@@ -1,0 +1,100 @@
+//! Opening a SQLite file with errors a person can act on.
+
+use std::{fs::File, io::Read, path::Path, time::Duration};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{Result, SourceError, SourceErrorKind};
+
+const HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// How long we wait for a writer's lock before giving up; the app's writers stay unaffected.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Checks that `path` is a readable SQLite database and opens it read-only.
+///
+/// A read-only connection never checkpoints or deletes the WAL, so backing up leaves the
+/// database exactly as it was.
+pub fn open_read_only(path: &Path) -> Result<Connection> {
+    check_file(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| database(path, "cannot open", e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| database(path, "cannot configure", e))?;
+    Ok(conn)
+}
+
+/// Opens an existing database for writing (restores into it).
+pub(crate) fn open_read_write(path: &Path) -> Result<Connection> {
+    check_file(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| database(path, "cannot open", e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| database(path, "cannot configure", e))?;
+    Ok(conn)
+}
+
+/// Exists, is a file, can be read, and starts with SQLite's header.
+fn check_file(path: &Path) -> Result<()> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => SourceError::new(
+            SourceErrorKind::NotFound,
+            format!("{shown} does not exist"),
+            "check the path; lifeboat backs up an existing SQLite file and never creates one",
+        ),
+        std::io::ErrorKind::PermissionDenied => permission(path),
+        _ => SourceError::new(SourceErrorKind::Io, format!("cannot read {shown}"), "").with_source(e),
+    })?;
+    if meta.is_dir() {
+        return Err(SourceError::new(
+            SourceErrorKind::NotADatabase,
+            format!("{shown} is a folder, not a SQLite database"),
+            "name the database file itself",
+        ));
+    }
+    let mut header = [0u8; 16];
+    let mut file = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => permission(path),
+        _ => SourceError::new(SourceErrorKind::Io, format!("cannot read {shown}"), "").with_source(e),
+    })?;
+    let read = file.read(&mut header).unwrap_or(0);
+    if read < HEADER.len() || &header != HEADER {
+        let what = if meta.len() == 0 { "is empty" } else { "is not a SQLite database (its header is not `SQLite format 3`)" };
+        return Err(SourceError::new(
+            SourceErrorKind::NotADatabase,
+            format!("{shown} {what}"),
+            "check that this is the right file; an encrypted (SQLCipher) database cannot be read either",
+        ));
+    }
+    Ok(())
+}
+
+fn permission(path: &Path) -> SourceError {
+    SourceError::new(
+        SourceErrorKind::PermissionDenied,
+        format!("permission denied reading {}", path.display()),
+        "run lifeboat as a user that may read the database file and its folder",
+    )
+}
+
+/// A SQLite error while working on `path`, with the kind mapped from SQLite's code.
+pub(crate) fn database(path: &Path, doing: &str, err: rusqlite::Error) -> SourceError {
+    let code = err.sqlite_error_code();
+    let (kind, hint) = match code {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => (
+            SourceErrorKind::Busy,
+            "another process held a lock for too long; try again when it is idle",
+        ),
+        Some(rusqlite::ErrorCode::NotADatabase) => (SourceErrorKind::NotADatabase, "check that this is the right file"),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => (
+            SourceErrorKind::Corrupt,
+            "the database is damaged; restore it from an earlier backup with `lifeboat restore`",
+        ),
+        Some(rusqlite::ErrorCode::PermissionDenied | rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => (
+            SourceErrorKind::PermissionDenied,
+            "check that this user may read (and for a restore, write) the file and its folder",
+        ),
+        Some(rusqlite::ErrorCode::OperationInterrupted) => (SourceErrorKind::Interrupted, "nothing was changed"),
+        _ => (SourceErrorKind::Database, ""),
+    };
+    SourceError::new(kind, format!("{doing} {}", path.display()), hint).with_source(err)
+}

@@ -1,0 +1,99 @@
+//! Pinning one point in time of a SQLite database, for two readers at once.
+//!
+//! A backup reads the database twice: the page image (what is stored and restored) and the
+//! catalog (row counts and per-table content hashes, what verification compares with). Both
+//! must describe the same point in time, or verification would flag a correct backup.
+//!
+//! * In WAL mode readers do not block writers, so a second connection that simply began later
+//!   could see newer commits. We begin a read transaction on the image connection, take a
+//!   `sqlite3_snapshot` of it, and open the catalog connection *on that snapshot*. The two
+//!   then read in parallel, and the application keeps writing meanwhile.
+//! * In rollback-journal mode a second reader is not worth it (a writer waiting for its
+//!   exclusive lock would make our second lock request fail), so both readers share the one
+//!   connection and its one transaction, one after the other.
+//!
+//! The read transaction is what makes the image consistent: `sqlite_dbpage` reads pages through
+//! SQLite's pager, so committed frames still in the `-wal` file are included, and frames
+//! committed after our transaction began are not.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+};
+
+use rusqlite::{Connection, ffi};
+
+use super::open::{database, open_read_only};
+use crate::Result;
+
+/// A connection inside a read transaction on the pinned point in time.
+#[derive(Clone)]
+pub(crate) struct PinnedConnection(Arc<Mutex<Connection>>);
+
+impl PinnedConnection {
+    /// Runs `f` with the connection; the point in time is the same for every call.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        let conn = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&conn)
+    }
+}
+
+/// The pinned point in time, not yet split between the image and the catalog.
+pub(crate) struct PinnedRead {
+    image: PinnedConnection,
+    catalog: PinnedConnection,
+    /// page_count × page_size at the pinned point.
+    pub(crate) image_bytes: u64,
+}
+
+impl PinnedRead {
+    pub(crate) fn begin(path: &Path) -> Result<Self> {
+        let image = open_read_only(path)?;
+        begin_read(&image).map_err(|e| database(path, "cannot start a read transaction on", e))?;
+        let (pages, page_size, wal): (i64, i64, bool) = (|| {
+            let pages: i64 = image.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            let page_size: i64 = image.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let mode: String = image.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            Ok((pages, page_size, mode.eq_ignore_ascii_case("wal")))
+        })()
+        .map_err(|e| database(path, "cannot read the header of", e))?;
+
+        let catalog = if wal { open_on_same_snapshot(path, &image).ok() } else { None };
+        let image = PinnedConnection(Arc::new(Mutex::new(image)));
+        let catalog = catalog.map_or_else(|| image.clone(), |c| PinnedConnection(Arc::new(Mutex::new(c))));
+        Ok(Self { image, catalog, image_bytes: (pages * page_size) as u64 })
+    }
+
+    /// (image connection, catalog connection); the same one in rollback-journal mode.
+    pub(crate) fn into_connections(self) -> (PinnedConnection, PinnedConnection) {
+        (self.image, self.catalog)
+    }
+}
+
+/// `BEGIN` is deferred: the snapshot is taken by the first read, so read something.
+fn begin_read(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN")?;
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+}
+
+/// A second read-only connection whose read transaction sees exactly what `pinned` sees.
+/// `None`-worthy failures (no snapshot support, WAL reset meanwhile) fall back to sharing.
+fn open_on_same_snapshot(path: &Path, pinned: &Connection) -> std::result::Result<Connection, ()> {
+    let second = open_read_only(path).map_err(|_| ())?;
+    let schema = c"main";
+    let mut snapshot: *mut ffi::sqlite3_snapshot = std::ptr::null_mut();
+    // SAFETY: both handles are live connections owned by this thread for the duration of the
+    // calls; the snapshot is freed exactly once below, whatever happens.
+    unsafe {
+        if ffi::sqlite3_snapshot_get(pinned.handle(), schema.as_ptr(), &mut snapshot) != ffi::SQLITE_OK {
+            return Err(());
+        }
+        let opened = second.execute_batch("BEGIN").is_ok()
+            && ffi::sqlite3_snapshot_open(second.handle(), schema.as_ptr(), snapshot) == ffi::SQLITE_OK;
+        ffi::sqlite3_snapshot_free(snapshot);
+        if !opened {
+            return Err(());
+        }
+    }
+    Ok(second)
+}

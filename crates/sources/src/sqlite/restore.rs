@@ -1,0 +1,271 @@
+//! Restoring a SQLite database without ever leaving the target half-written.
+//!
+//! The image is first written to a new file beside the target (same folder, so a rename is
+//! atomic) and checked there: `PRAGMA integrity_check`, then row counts and optionally content
+//! hashes against the backup's catalog. Only a copy that passed is put in place:
+//!
+//! * no target yet: the copy is synced and renamed into place, and the folder synced;
+//! * a target exists: its content is replaced through SQLite's backup API in one step, which
+//!   is one write transaction on the target. Other connections keep working and see either
+//!   the old or the new database, never a mix, and SQLite's own journal or WAL makes the
+//!   replacement atomic across a crash. Renaming over a live file would be wrong here: open
+//!   connections would keep writing to the old inode, and a leftover `-wal` file would be
+//!   replayed onto the new file.
+//!
+//! The copy is named `.<target>.lifeboat-partial`; a leftover from an interrupted restore is
+//! recognised by that name and removed by the next restore to the same target.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{self, Write},
+    path::{Path, PathBuf},
+};
+
+use rusqlite::{Connection, OpenFlags, backup::Backup};
+
+use super::{
+    inspect::{content_hash, quote, rowid_alias},
+    open::{BUSY_TIMEOUT, database, open_read_write},
+};
+use crate::{Catalog, CopyCheck, Result, SourceError, SourceErrorKind, TableCheck};
+
+/// A restored copy of a database, not yet in place. Removed when dropped unless put in place.
+#[derive(Debug)]
+pub struct RestoredCopy {
+    path: PathBuf,
+    kept: bool,
+}
+
+fn io_error(doing: String, err: io::Error) -> SourceError {
+    let hint = if err.raw_os_error() == Some(28) {
+        "the disk is full: free space next to the target and try again; the target was not touched"
+    } else if err.kind() == io::ErrorKind::PermissionDenied {
+        "check that this user may write the target's folder"
+    } else {
+        ""
+    };
+    let kind = if err.kind() == io::ErrorKind::Interrupted { SourceErrorKind::Interrupted } else { SourceErrorKind::Io };
+    SourceError::new(kind, doing, hint).with_source(err)
+}
+
+/// The name of the working copy for `target`.
+fn partial_path(target: &Path) -> PathBuf {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "database".into());
+    target.with_file_name(format!(".{name}.lifeboat-partial"))
+}
+
+fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    File::open(dir)?.sync_all()
+}
+
+/// Writes a new copy for `target` with `fill`, synced to disk, and returns it unchecked.
+pub fn write_copy(target: &Path, fill: impl FnOnce(&mut dyn Write) -> std::result::Result<u64, String>) -> Result<RestoredCopy> {
+    let path = partial_path(target);
+    // A leftover of an interrupted restore: ours by its name, never the user's data.
+    for leftover in [path.clone(), with_suffix(&path, "-wal"), with_suffix(&path, "-shm"), with_suffix(&path, "-journal")] {
+        let _ = std::fs::remove_file(leftover);
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| io_error(format!("cannot create {}", path.display()), e))?;
+    let copy = RestoredCopy { path: path.clone(), kept: false };
+    let mut out = io::BufWriter::with_capacity(1 << 20, &mut file);
+    fill(&mut out).map_err(|why| SourceError::new(SourceErrorKind::Io, format!("writing {} failed: {why}", path.display()), "the target was not touched"))?;
+    out.flush().map_err(|e| io_error(format!("writing {} failed", path.display()), e))?;
+    drop(out);
+    file.sync_all().map_err(|e| io_error(format!("syncing {} failed", path.display()), e))?;
+    Ok(copy)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Opens a file no one else uses without locks or side files (`immutable=1`).
+fn open_immutable(path: &Path) -> Result<Connection> {
+    let uri = format!("file:{}?immutable=1", uri_path(path));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    Connection::open_with_flags(uri, flags).map_err(|e| database(path, "cannot open the restored copy", e))
+}
+
+/// Percent-encodes what a SQLite URI path cannot hold literally.
+fn uri_path(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for b in absolute.to_string_lossy().bytes() {
+        match b {
+            b'%' | b'?' | b'#' | b' ' | b'"' => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(b as char),
+        }
+    }
+    out
+}
+
+impl RestoredCopy {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `PRAGMA integrity_check` and compares every table's row count (and, with
+    /// `hashes`, its content hash) with `expected`.
+    pub fn check(&self, expected: &Catalog, hashes: bool) -> Result<CopyCheck> {
+        let conn = open_immutable(&self.path)?;
+        check_database(&conn, &self.path, expected, hashes)
+    }
+
+    /// Opens the copy for reading (reports, samples, exports).
+    pub fn open(&self) -> Result<Connection> {
+        open_immutable(&self.path)
+    }
+
+    /// Puts the checked copy in place of `target` (see the module's documentation).
+    pub fn put_in_place(mut self, target: &Path) -> Result<()> {
+        if target.exists() {
+            let source = open_immutable(&self.path)?;
+            let mut dest = open_read_write(target)?;
+            let backup = Backup::new(&source, &mut dest).map_err(|e| database(target, "cannot start replacing", e))?;
+            // One step of all pages: one write transaction on the target, so atomic.
+            backup.step(-1).map_err(|e| database(target, "replacing the content of", e))?;
+            return Ok(());
+        }
+        // Side files without their database would be replayed onto the new file: move them
+        // aside (never delete what might be someone's data).
+        for suffix in ["-wal", "-journal", "-shm"] {
+            let side = with_suffix(target, suffix);
+            if side.exists() {
+                let aside = with_suffix(target, &format!("{suffix}.lifeboat-stale"));
+                std::fs::rename(&side, &aside).map_err(|e| io_error(format!("cannot move {} aside", side.display()), e))?;
+            }
+        }
+        std::fs::rename(&self.path, target).map_err(|e| io_error(format!("cannot move the restored copy to {}", target.display()), e))?;
+        self.kept = true;
+        sync_dir(target).map_err(|e| io_error(format!("cannot sync the folder of {}", target.display()), e))
+    }
+}
+
+impl Drop for RestoredCopy {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Integrity, row counts and content hashes of the database on `conn` against `expected`.
+pub(crate) fn check_database(conn: &Connection, path: &Path, expected: &Catalog, hashes: bool) -> Result<CopyCheck> {
+    let integrity = || -> rusqlite::Result<Vec<String>> {
+        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+        let rows: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows.into_iter().filter(|r| r != "ok").collect())
+    };
+    let integrity_problems = integrity().map_err(|e| database(path, "integrity check of", e))?;
+    let mut tables = Vec::new();
+    for table in &expected.tables {
+        let rows: Option<i64> = conn.query_row(&format!("SELECT count(*) FROM {}", quote(&table.name)), [], |r| r.get(0)).ok();
+        let hash_matches = match (rows, hashes && !table.content_sha256.is_empty()) {
+            (Some(_), true) => Some(content_hash(conn, &table.name)? == table.content_sha256),
+            _ => None,
+        };
+        tables.push(TableCheck { table: table.name.clone(), expected_rows: table.rows, actual_rows: rows.map(|r| r as u64), hash_matches });
+    }
+    Ok(CopyCheck { integrity_problems, tables })
+}
+
+/// Replaces the rows of `table` in the live database `target` with those of the checked copy,
+/// in one transaction. Returns the number of rows restored.
+///
+/// Rowids are kept (other tables may refer to them), generated columns are recomputed,
+/// AUTOINCREMENT state is restored, and foreign keys are checked at commit: a restore that
+/// would leave dangling references is rolled back with an error naming the problem.
+pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: &Catalog) -> Result<u64> {
+    let Some(info) = expected.table(table) else {
+        let names: Vec<&str> = expected.tables.iter().map(|t| t.name.as_str()).filter(|n| !n.starts_with("sqlite_")).collect();
+        return Err(SourceError::new(
+            SourceErrorKind::TableNotFound,
+            format!("the backup has no table `{table}`"),
+            format!("tables in this backup: {}", names.join(", ")),
+        ));
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(target, flags).map_err(|e| database(target, "cannot open", e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| database(target, "cannot configure", e))?;
+    conn.execute("ATTACH ?1 AS lifeboat_src", [format!("file:{}?immutable=1", uri_path(&copy.path))])
+        .map_err(|e| database(&copy.path, "cannot attach the restored copy", e))?;
+
+    let source_columns = stored_columns(&conn, "lifeboat_src", table)?;
+    let exists: bool = conn
+        .query_row("SELECT count(*) FROM main.sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
+        .map_err(|e| database(target, "reading the schema of", e))?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| database(target, "cannot lock", e))?;
+    tx.execute_batch("PRAGMA defer_foreign_keys = ON").map_err(|e| database(target, "configuring", e))?;
+    if exists {
+        let target_columns = stored_columns(&tx, "main", table)?;
+        if target_columns != source_columns {
+            return Err(SourceError::new(
+                SourceErrorKind::Incompatible,
+                format!("table `{table}` has different columns now ({}) than in the backup ({})", target_columns.join(", "), source_columns.join(", ")),
+                "restore the whole database, or restore the table beside it and copy what you need",
+            ));
+        }
+        tx.execute(&format!("DELETE FROM main.{}", quote(table)), []).map_err(|e| database(target, "clearing the table in", e))?;
+    } else {
+        // A table dropped since the backup comes back with its indexes and triggers.
+        tx.execute_batch(&info.sql).map_err(|e| database(target, "creating the table in", e))?;
+        for object in expected.objects.iter().filter(|o| o.table == table && o.kind != "view") {
+            tx.execute_batch(&object.sql).map_err(|e| database(target, &format!("creating {} {} in", object.kind, object.name), e))?;
+        }
+    }
+    let list = source_columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+    let (cols, select) = match rowid_alias(&tx, table)? {
+        Some(alias) => (format!("{alias}, {list}"), format!("{alias}, {list}")),
+        None => (list.clone(), list),
+    };
+    let rows = tx
+        .execute(&format!("INSERT INTO main.{q}({cols}) SELECT {select} FROM lifeboat_src.{q}", q = quote(table)), [])
+        .map_err(|e| database(target, "copying the rows into", e))?;
+    let has_sequence = |schema: &str| -> bool {
+        tx.query_row(&format!("SELECT count(*) FROM {schema}.sqlite_schema WHERE name = 'sqlite_sequence'"), [], |r| r.get::<_, i64>(0)).unwrap_or(0) > 0
+    };
+    if has_sequence("lifeboat_src") && has_sequence("main") {
+        tx.execute("DELETE FROM main.sqlite_sequence WHERE name = ?1", [table]).map_err(|e| database(target, "restoring AUTOINCREMENT state in", e))?;
+        tx.execute("INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM lifeboat_src.sqlite_sequence WHERE name = ?1", [table])
+            .map_err(|e| database(target, "restoring AUTOINCREMENT state in", e))?;
+    }
+    if rows as u64 != info.rows {
+        return Err(SourceError::new(
+            SourceErrorKind::Corrupt,
+            format!("restoring `{table}` copied {rows} rows but the backup recorded {}", info.rows),
+            "nothing was changed; run `lifeboat verify` on this snapshot",
+        ));
+    }
+    tx.commit().map_err(|e| {
+        let fk = e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation);
+        let err = database(target, "committing the restored table to", e);
+        if fk {
+            SourceError::new(
+                SourceErrorKind::Incompatible,
+                format!("restoring `{table}` would break foreign keys in {}", target.display()),
+                "other tables refer to rows that are not in the backup's copy of this table; restore those tables too, or the whole database. Nothing was changed",
+            )
+            .with_source(err)
+        } else {
+            err
+        }
+    })?;
+    Ok(rows as u64)
+}
+
+/// The columns of `schema.table` that hold stored values (not generated ones).
+fn stored_columns(conn: &Connection, schema: &str, table: &str) -> Result<Vec<String>> {
+    let read = || -> rusqlite::Result<Vec<String>> {
+        let mut stmt = conn.prepare("SELECT name, hidden FROM pragma_table_xinfo(?1, ?2)")?;
+        let rows = stmt.query_map([table, schema], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.into_iter().filter(|(_, h)| *h != 2 && *h != 3).map(|(n, _)| n).collect())
+    };
+    read().map_err(|e| database(Path::new(table), "reading the columns of", e))
+}
