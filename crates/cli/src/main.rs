@@ -1,1 +1,35 @@
-fn main(){}
+//! The `lifeboat` binary: parse the command line, run one command, print, exit.
+//! Exit codes: 0 ok, 1 failure, 2 usage error (and for health checks 0/1/2 ok/warning/critical).
+
+mod commands;
+mod context;
+mod flags;
+mod output;
+mod progress;
+
+use clap::Parser;
+
+fn main() {
+    let cli = flags::Cli::parse();
+    // Ctrl-C asks the work under way to stop through its normal error path (no snapshot, no
+    // half-written restore); a second Ctrl-C ends the process at once.
+    let _ = ctrlc::set_handler(|| {
+        if lifeboat_engine::cancel::is_cancelled() {
+            std::process::exit(130);
+        }
+        lifeboat_engine::cancel::cancel();
+    });
+    let code = match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if lifeboat_engine::cancel::is_cancelled() {
+                eprintln!("  (interrupted by Ctrl-C; nothing was left half-done)");
+                130
+            } else {
+                err.downcast_ref::<lifeboat_engine::EngineError>().map_or(1, |e| if e.is_usage() { 2 } else { 1 })
+            }
+        }
+    };
+    std::process::exit(code);
+}

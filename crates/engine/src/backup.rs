@@ -69,7 +69,7 @@ pub fn backup(repo: &Repo, source: &dyn Source, request: &BackupRequest) -> Resu
     let manifest_slot: Arc<Mutex<Option<Manifest>>> = Arc::default();
     let catalog_error: Arc<Mutex<Option<lifeboat_sources::SourceError>>> = Arc::default();
     let render = {
-        let (slot, catalog_error, request, engine, database) = (manifest_slot.clone(), catalog_error.clone(), request.clone(), engine.clone(), database.clone());
+        let (slot, catalog_error, request, database) = (manifest_slot.clone(), catalog_error.clone(), request.clone(), database.clone());
         let tags = tags.clone();
         Box::new(move |digests: &[lifeboat_repo::StreamDigest]| -> std::io::Result<Vec<u8>> {
             let catalog: Catalog = match catalog() {
@@ -83,7 +83,6 @@ pub fn backup(repo: &Repo, source: &dyn Source, request: &BackupRequest) -> Resu
             let manifest = Manifest {
                 manifest_version: MANIFEST_VERSION,
                 lifeboat_version: env!("CARGO_PKG_VERSION").to_string(),
-                engine,
                 database,
                 source: request.source_label.clone(),
                 class: request.class.clone(),

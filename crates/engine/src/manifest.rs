@@ -13,7 +13,6 @@ pub const MANIFEST_VERSION: u32 = 1;
 pub struct Manifest {
     pub manifest_version: u32,
     pub lifeboat_version: String,
-    pub engine: String,
     pub database: String,
     /// Where the database was read from (a path; credentials never appear here).
     pub source: String,
@@ -25,6 +24,7 @@ pub struct Manifest {
     pub started_at: jiff::Timestamp,
     pub finished_at: jiff::Timestamp,
     pub streams: Vec<StreamRecord>,
+    /// The engine, its version, settings, tables and schema objects.
     #[serde(flatten)]
     pub catalog: Catalog,
 }

@@ -1,0 +1,42 @@
+use anyhow::Result;
+use lifeboat_engine::{BackupRequest, DatabaseSpec, backup};
+
+use crate::{context, flags::{BackupArgs, Global}, output, progress::Progress};
+
+pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
+    let spec = DatabaseSpec::parse(&args.database)?;
+    lifeboat_engine::validate_class(&args.class)?;
+    let repo = context::open(global)?;
+    let DatabaseSpec::Sqlite(path) = &spec;
+    let total = std::fs::metadata(path).ok().map(|m| m.len());
+    let progress = Progress::start("backing up", total, global.json);
+    let request = BackupRequest {
+        class: args.class.clone(),
+        reason: args.reason.clone(),
+        tags: args.tags.clone(),
+        source_label: path.display().to_string(),
+        progress: progress.counter.clone(),
+    };
+    let report = backup(&repo, spec.source().as_ref(), &request)?;
+    drop(progress);
+    let e = &report.entry;
+    if global.json {
+        output::json(&serde_json::json!({
+            "snapshot": e,
+            "tables": report.manifest.catalog.tables.len(),
+            "streams": report.manifest.streams,
+        }))?;
+    } else {
+        println!(
+            "snapshot {} saved: {} `{}`, {} tables, {} rows, {} read, {} added to the repository",
+            e.short_id,
+            e.summary.engine,
+            e.summary.database,
+            report.manifest.catalog.tables.len(),
+            e.summary.rows,
+            output::size(e.summary.bytes),
+            output::size(e.added_bytes)
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,32 @@
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use crate::{context, flags::{ExportArgs, Global}};
+
+pub fn run(global: &Global, args: &ExportArgs) -> Result<i32> {
+    let repo = context::open(global)?;
+    let entry = lifeboat_engine::resolve(&repo, &args.snapshot, args.db.as_deref())?;
+    match &args.output {
+        Some(path) => {
+            // Written beside the destination and renamed, so a failed export leaves no half file.
+            let partial = path.with_extension("lifeboat-partial");
+            let file = std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let result = lifeboat_engine::export(&repo, &entry, &mut out, None).map_err(anyhow::Error::from).and_then(|()| Ok(out.flush()?));
+            if let Err(err) = result {
+                let _ = std::fs::remove_file(&partial);
+                return Err(err);
+            }
+            std::fs::rename(&partial, path)?;
+            eprintln!("exported snapshot {} to {}", entry.short_id, path.display());
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            lifeboat_engine::export(&repo, &entry, &mut out, None)?;
+            out.flush()?;
+        }
+    }
+    Ok(0)
+}

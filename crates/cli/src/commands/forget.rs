@@ -1,0 +1,56 @@
+use anyhow::Result;
+use lifeboat_engine::{KeepPolicy, parse_within};
+
+use crate::{commands::confirm, context, flags::{ForgetArgs, Global}, output};
+
+pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
+    let policy = KeepPolicy {
+        last: args.keep_last,
+        hourly: args.keep_hourly,
+        daily: args.keep_daily,
+        weekly: args.keep_weekly,
+        monthly: args.keep_monthly,
+        yearly: args.keep_yearly,
+        within: args.keep_within.as_deref().map(parse_within).transpose()?,
+        tags: args.keep_tags.clone(),
+    };
+    let repo = context::open(global)?;
+    let entries = lifeboat_engine::list(&repo, args.db.as_deref())?;
+    let plan = lifeboat_engine::retention_plan(&entries, &policy, jiff::Timestamp::now(), &jiff::tz::TimeZone::system())?;
+    let removing = plan.iter().flat_map(|g| &g.decisions).filter(|d| !d.keep).count();
+
+    if !global.json {
+        for group in &plan {
+            println!("database `{}`:", group.database);
+            for d in &group.decisions {
+                let why = if d.keep { format!("keep    ({})", d.reasons.join(", ")) } else { "remove  (no rule keeps it)".to_string() };
+                println!("  {}  {}  {:<14}  {why}", d.snapshot.short_id, output::time(d.snapshot.time), d.snapshot.summary.class);
+            }
+        }
+    }
+    if args.dry_run {
+        if global.json {
+            output::json(&serde_json::json!({ "dry_run": true, "plan": plan }))?;
+        } else {
+            println!("dry run: {removing} backups would be removed; nothing was changed");
+        }
+        return Ok(0);
+    }
+    if removing > 0 && !args.yes && !confirm(&format!("Remove {removing} backups?")) {
+        return Err(lifeboat_engine::EngineError::NotConfirmed {
+            context: format!("not removing {removing} backups without confirmation"),
+            hint: "pass --yes (or --dry-run to only see the plan)".into(),
+        }
+        .into());
+    }
+    let (removed, freed) = lifeboat_engine::forget(&repo, &plan, args.prune)?;
+    if global.json {
+        output::json(&serde_json::json!({ "removed": removed, "pruned_bytes": freed, "plan": plan }))?;
+    } else {
+        println!("removed {removed} backups");
+        if let Some(freed) = freed {
+            println!("pruned: {} freed", output::size(freed));
+        }
+    }
+    Ok(0)
+}

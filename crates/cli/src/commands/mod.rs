@@ -1,0 +1,49 @@
+//! One file per command; each parses nothing (flags did) and prints what the engine returns.
+
+mod backup;
+mod check;
+mod export;
+mod forget;
+mod init;
+mod restore;
+mod show;
+mod snapshots;
+mod verify;
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Result;
+use clap::CommandFactory;
+
+use crate::flags::{Cli, Command};
+
+/// Runs the command and returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Init => init::run(global),
+        Command::Backup(args) => backup::run(global, args),
+        Command::Snapshots(args) => snapshots::run(global, args),
+        Command::Show(args) => show::run(global, args),
+        Command::Restore(args) => restore::run(global, args),
+        Command::Verify(args) => verify::run(global, args),
+        Command::Check(args) => check::run(global, args),
+        Command::Forget(args) => forget::run(global, args),
+        Command::Export(args) => export::run(global, args),
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "lifeboat", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}
+
+/// Asks a yes/no question on the terminal; without one, the answer is no.
+pub fn confirm(question: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
+}

@@ -1,0 +1,47 @@
+use anyhow::Result;
+use lifeboat_engine::{DatabaseSpec, RestorePlan};
+
+use crate::{commands::confirm, context, flags::{Global, RestoreArgs}, output};
+
+pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
+    let target = DatabaseSpec::parse(&args.to)?;
+    let repo = context::open(global)?;
+    let entry = lifeboat_engine::resolve(&repo, &args.snapshot, args.db.as_deref())?;
+    let yes = args.yes;
+    let mut ask = |plan: &RestorePlan| {
+        if yes {
+            return true;
+        }
+        let what = match &plan.table {
+            Some(t) => format!("the rows of table `{t}` in {}", plan.target.display()),
+            None => format!("{} ({})", plan.target.display(), output::size(plan.existing_bytes.unwrap_or(0))),
+        };
+        eprintln!(
+            "This replaces {what}\nwith snapshot {} of `{}` taken {} ({} rows).\nA safety backup of the current data is taken first.",
+            plan.snapshot.short_id,
+            plan.snapshot.summary.database,
+            output::time(plan.snapshot.time),
+            plan.rows
+        );
+        confirm("Replace it?")
+    };
+    let report = lifeboat_engine::restore(&repo, &entry, &target, args.table.as_deref(), &mut ask)?;
+    if global.json {
+        output::json(&report)?;
+        return Ok(0);
+    }
+    if let Some(safety) = &report.safety_backup {
+        println!("safety backup {} of the previous data saved (restore it with `lifeboat restore {} --to {}`)", safety.short_id, safety.short_id, report.plan.target.display());
+    }
+    match &report.plan.table {
+        Some(t) => println!("restored table `{t}` ({} rows) from snapshot {} into {}", report.rows_restored, entry.short_id, report.plan.target.display()),
+        None => println!(
+            "restored snapshot {} into {}: integrity ok, {} tables, {} rows checked",
+            entry.short_id,
+            report.plan.target.display(),
+            report.check.tables.len(),
+            report.rows_restored
+        ),
+    }
+    Ok(0)
+}

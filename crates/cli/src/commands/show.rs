@@ -1,0 +1,118 @@
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use lifeboat_engine::ShowReport;
+
+use crate::{context, flags::{Format, Global, ShowArgs}, output};
+
+pub fn run(global: &Global, args: &ShowArgs) -> Result<i32> {
+    let repo = context::open(global)?;
+    let entry = lifeboat_engine::resolve(&repo, &args.snapshot, args.db.as_deref())?;
+    let report = lifeboat_engine::show(&repo, &entry, args.sample, None)?;
+    let format = if global.json { Format::Json } else { args.format };
+    match format {
+        Format::Json => output::json(&report)?,
+        Format::Text => print!("{}", render(&report, false)),
+        Format::Markdown => print!("{}", render(&report, true)),
+    }
+    Ok(0)
+}
+
+/// The report as text, or as Markdown with headings and tables.
+fn render(r: &ShowReport, md: bool) -> String {
+    let m = &r.manifest;
+    let mut s = String::new();
+    let h = |s: &mut String, level: usize, title: &str| {
+        if md {
+            let _ = writeln!(s, "\n{} {title}\n", "#".repeat(level));
+        } else {
+            let _ = writeln!(s, "\n{title}\n{}", if level == 1 { "=" } else { "-" }.repeat(title.chars().count()));
+        }
+    };
+    h(&mut s, 1, &format!("Snapshot {} of {} `{}`", r.snapshot.short_id, m.catalog.engine, m.database));
+    let mut facts = vec![
+        ("taken", format!("{} (took {:.1}s)", output::time(m.started_at), m.finished_at.duration_since(m.started_at).as_secs_f64())),
+        ("class", m.class.clone()),
+        ("reason", m.reason.clone().unwrap_or_else(|| "-".into())),
+        ("source", m.source.clone()),
+        ("version", format!("{} {}", m.catalog.engine, m.catalog.server_version)),
+        ("tables", format!("{} tables, {} rows", m.catalog.tables.len(), m.catalog.total_rows())),
+    ];
+    for (k, v) in &m.catalog.properties {
+        facts.push((k.as_str(), v.to_string().trim_matches('"').to_string()));
+    }
+    for (k, v) in facts {
+        let _ = if md { writeln!(s, "- **{k}**: {v}") } else { writeln!(s, "{k:>15}: {v}") };
+    }
+
+    h(&mut s, 2, "Tables");
+    if md {
+        let _ = writeln!(s, "| table | rows | columns | content SHA-256 |\n|---|---:|---|---|");
+    }
+    for t in &m.catalog.tables {
+        let cols: Vec<String> = t.columns.iter().map(|c| if c.decl_type.is_empty() { c.name.clone() } else { format!("{} {}", c.name, c.decl_type) }).collect();
+        let hash = t.content_sha256.get(..12).unwrap_or("-");
+        let _ = if md {
+            writeln!(s, "| {} | {} | {} | `{hash}` |", t.name, t.rows, cols.join(", "))
+        } else {
+            writeln!(s, "{:<30} {:>12} rows  ({})", t.name, t.rows, cols.join(", "))
+        };
+    }
+
+    let fks: Vec<String> = m
+        .catalog
+        .tables
+        .iter()
+        .flat_map(|t| t.foreign_keys.iter().map(move |fk| format!("{}({}) → {}({}) on delete {}", t.name, fk.columns.join(", "), fk.references_table, fk.references_columns.join(", "), fk.on_delete.to_lowercase())))
+        .collect();
+    h(&mut s, 2, "Relationships");
+    if fks.is_empty() {
+        let _ = writeln!(s, "(no foreign keys)");
+    }
+    for fk in fks {
+        let _ = writeln!(s, "{}{fk}", if md { "- " } else { "" });
+    }
+
+    h(&mut s, 2, "Indexes, views and triggers");
+    if m.catalog.objects.is_empty() {
+        let _ = writeln!(s, "(none)");
+    }
+    for o in &m.catalog.objects {
+        let _ = writeln!(s, "{}{} {} on {}", if md { "- " } else { "" }, o.kind, o.name, o.table);
+    }
+
+    h(&mut s, 2, "Schema");
+    if md {
+        let _ = writeln!(s, "```sql");
+    }
+    for t in &m.catalog.tables {
+        let _ = writeln!(s, "{};", t.sql);
+    }
+    for o in &m.catalog.objects {
+        let _ = writeln!(s, "{};", o.sql);
+    }
+    if md {
+        let _ = writeln!(s, "```");
+    }
+
+    for (table, sample) in &r.samples {
+        h(&mut s, 2, &format!("First rows of {table}"));
+        if md {
+            let _ = writeln!(s, "| {} |\n|{}", sample.columns.join(" | "), "---|".repeat(sample.columns.len()));
+            for row in &sample.rows {
+                let _ = writeln!(s, "| {} |", row.iter().map(|v| v.replace('|', "\\|")).collect::<Vec<_>>().join(" | "));
+            }
+        } else {
+            let _ = writeln!(s, "{}", sample.columns.join(" | "));
+            for row in &sample.rows {
+                let _ = writeln!(s, "{}", row.join(" | "));
+            }
+        }
+    }
+
+    h(&mut s, 2, "Streams");
+    for st in &m.streams {
+        let _ = writeln!(s, "{}{} {} sha256 {}", if md { "- " } else { "" }, st.name, output::size(st.bytes), st.sha256);
+    }
+    s
+}

@@ -1,0 +1,52 @@
+//! What most commands need first: the repository location and its password.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result, bail};
+use lifeboat_engine::{EngineError, Location, Repo};
+
+use crate::flags::Global;
+
+pub fn location(global: &Global) -> Result<Location> {
+    let Some(text) = global.repo.as_deref() else {
+        return Err(EngineError::input("no repository given", "pass --repo PATH or set LIFEBOAT_REPO").into());
+    };
+    Ok(Location::parse(text)?)
+}
+
+/// The password from --password-file, LIFEBOAT_PASSWORD, or a prompt on the terminal.
+pub fn password(global: &Global, twice: bool) -> Result<String> {
+    if let Some(file) = &global.password_file {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read the password file {}", file.display()))?;
+        let password = text.lines().next().unwrap_or_default().to_string();
+        if password.is_empty() {
+            bail!("the password file {} is empty", file.display());
+        }
+        return Ok(password);
+    }
+    if let Ok(password) = std::env::var("LIFEBOAT_PASSWORD") {
+        if !password.is_empty() {
+            return Ok(password);
+        }
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(EngineError::input(
+            "no repository password given",
+            "set LIFEBOAT_PASSWORD or pass --password-file FILE (no terminal to ask on)",
+        )
+        .into());
+    }
+    let password = rpassword::prompt_password("repository password: ")?;
+    if twice && rpassword::prompt_password("repeat the password: ")? != password {
+        bail!("the passwords do not match; nothing was created");
+    }
+    if password.is_empty() {
+        bail!("an empty password is not allowed");
+    }
+    Ok(password)
+}
+
+pub fn open(global: &Global) -> Result<Repo> {
+    let location = location(global)?;
+    Ok(Repo::open(&location, &password(global, false)?)?)
+}

@@ -1,0 +1,193 @@
+//! The command line, parsed and validated before anything runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "lifeboat", version, about = "Backups of application databases that provably restore.", propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The repository: a folder path.
+    #[arg(long, global = true, env = "LIFEBOAT_REPO", value_name = "PATH")]
+    pub repo: Option<String>,
+    /// Read the repository password from this file (else LIFEBOAT_PASSWORD, else a prompt).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text (and no progress bars).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new repository (asks for the password twice).
+    #[command(after_help = "Example:\n  lifeboat init --repo /var/backups/lifeboat")]
+    Init,
+    /// Back up a database.
+    #[command(after_help = "Examples:\n  lifeboat backup app.db --reason \"before migration 42\"\n  lifeboat backup sqlite:/srv/app/data.db --tag daily-cron --class daily")]
+    Backup(BackupArgs),
+    /// List backups.
+    #[command(after_help = "Example:\n  lifeboat snapshots --db app")]
+    Snapshots(SnapshotsArgs),
+    /// Show what a backup holds: tables, rows, schema, relationships, indexes.
+    #[command(after_help = "Examples:\n  lifeboat show latest\n  lifeboat show 3f2a9c1e --format markdown --sample 5")]
+    Show(ShowArgs),
+    /// Restore a backup into a database file, or one table of it.
+    #[command(after_help = "Examples:\n  lifeboat restore latest --to /srv/app/app.db\n  lifeboat restore 3f2a9c1e --to /srv/app/app.db --table users --yes")]
+    Restore(RestoreArgs),
+    /// Restore drill: restore into a scratch folder and compare with the manifest.
+    #[command(after_help = "Example:\n  lifeboat verify latest --db app")]
+    Verify(VerifyArgs),
+    /// Check the repository's integrity.
+    #[command(after_help = "Example:\n  lifeboat check --read-data")]
+    Check(CheckArgs),
+    /// Remove backups by retention policy, per database.
+    #[command(after_help = "Example:\n  lifeboat forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune")]
+    Forget(ForgetArgs),
+    /// Write a backup as plain SQL that sqlite3 loads without lifeboat.
+    #[command(after_help = "Example:\n  lifeboat export latest --format sql -o app.sql && sqlite3 new.db < app.sql")]
+    Export(ExportArgs),
+    /// Print shell completions.
+    #[command(after_help = "Example:\n  lifeboat completions bash > /etc/bash_completion.d/lifeboat")]
+    Completions {
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The database: a SQLite file path or sqlite:PATH.
+    pub database: String,
+    /// Extra tags for this backup (repeat or separate with commas).
+    #[arg(long = "tag", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Why this backup is taken; kept in the manifest and the listing.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// The backup's class, for retention: hourly, daily, weekly, monthly, yearly, manual, pre-deployment.
+    #[arg(long, default_value = "manual")]
+    pub class: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Only backups of this database.
+    #[arg(long)]
+    pub db: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A snapshot id prefix, or `latest`.
+    pub snapshot: String,
+    /// With `latest`: the latest backup of this database.
+    #[arg(long)]
+    pub db: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Also show the first N rows of each table.
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A snapshot id prefix, or `latest`.
+    pub snapshot: String,
+    /// With `latest`: the latest backup of this database.
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Where to restore: a SQLite file path (created if missing, else replaced after a safety backup).
+    #[arg(long, value_name = "DB")]
+    pub to: String,
+    /// Restore only this table into the existing database.
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Replace existing data without asking (a safety backup is still taken first).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A snapshot id prefix, or `latest`.
+    pub snapshot: String,
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Folder for the scratch copy (default: the system's temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Read and hash every pack, not only the structure.
+    #[arg(long)]
+    pub read_data: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Keep every backup newer than this, e.g. 7d, 2w, 6m, 1y.
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within: Option<String>,
+    /// Keep every backup with this tag (repeatable).
+    #[arg(long = "keep-tag", value_name = "TAG")]
+    pub keep_tags: Vec<String>,
+    /// Only this database's backups.
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Also remove the data that only the forgotten backups used.
+    #[arg(long)]
+    pub prune: bool,
+    /// Show what would be removed, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    Sql,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    pub snapshot: String,
+    #[arg(long)]
+    pub db: Option<String>,
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
