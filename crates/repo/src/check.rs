@@ -53,10 +53,10 @@ impl Repo {
             .iter()
             .map(|(level, err)| CheckFinding {
                 error: format!("{level:?}") == "Error",
-                message: err.to_string(),
+                message: err.to_string().lines().next().unwrap_or_default().trim().to_string(),
             })
             .collect();
-        let suspects: HashSet<String> = findings
+        let suspects: Vec<String> = findings
             .iter()
             .filter(|f| f.error)
             .flat_map(|f| hex_ids(&f.message))
@@ -88,9 +88,11 @@ fn snapshot_is_whole(
     repo: &Repository<IndexedFullStatus>,
     snap: &SnapshotFile,
     packs: &HashSet<String>,
-    suspects: &HashSet<String>,
+    suspects: &[String],
 ) -> bool {
-    if suspects.contains(&snap.tree.to_hex().to_string()) {
+    // rustic names packs by an id prefix in its messages, so match prefixes.
+    let suspect = |id: &str| suspects.iter().any(|s| id.starts_with(s.as_str()));
+    if suspect(&snap.tree.to_hex()) {
         return false;
     }
     let mut root = Node::new_node(OsStr::new(""), NodeType::Dir, Metadata::default());
@@ -101,14 +103,14 @@ fn snapshot_is_whole(
     for item in nodes {
         let Ok((_, node)) = item else { return false };
         if let Some(subtree) = node.subtree {
-            if suspects.contains(&subtree.to_hex().to_string()) {
+            if suspect(&subtree.to_hex()) {
                 return false;
             }
         }
         for blob in node.content.iter().flatten() {
             let Ok(entry) = repo.get_index_entry(blob) else { return false };
             let pack = entry.pack.to_hex().to_string();
-            if !packs.contains(&pack) || suspects.contains(&pack) || suspects.contains(&blob.to_hex().to_string()) {
+            if !packs.contains(&pack) || suspect(&pack) || suspect(&blob.to_hex()) {
                 return false;
             }
         }
@@ -116,10 +118,10 @@ fn snapshot_is_whole(
     true
 }
 
-/// The 64-digit hex ids a message names.
+/// The hex ids (or id prefixes of at least 8 digits) a message names.
 fn hex_ids(message: &str) -> impl Iterator<Item = String> + '_ {
     message
         .split(|c: char| !c.is_ascii_hexdigit())
-        .filter(|word| word.len() == 64)
+        .filter(|word| (8..=64).contains(&word.len()))
         .map(str::to_ascii_lowercase)
 }

@@ -66,7 +66,7 @@ struct CancellableWriter<'a>(&'a mut dyn Write);
 impl Write for CancellableWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if cancel::is_cancelled() {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted by the user"));
+            return Err(cancel::error());
         }
         self.0.write(buf)
     }

@@ -135,7 +135,7 @@ impl Read for HashingReader {
             return Ok(0);
         }
         if cancel::is_cancelled() {
-            let err = io::Error::new(io::ErrorKind::Interrupted, "interrupted by the user");
+            let err = cancel::error();
             self.tally.failed(format!("{}: {err}", self.name));
             return Err(err);
         }
@@ -155,7 +155,6 @@ impl Read for HashingReader {
                 }
                 Ok(n)
             }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => Err(err),
             Err(err) => {
                 self.tally.failed(format!("reading {} failed: {err}", self.name));
                 Err(err)

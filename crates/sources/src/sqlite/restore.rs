@@ -44,8 +44,7 @@ fn io_error(doing: String, err: io::Error) -> SourceError {
     } else {
         ""
     };
-    let kind = if err.kind() == io::ErrorKind::Interrupted { SourceErrorKind::Interrupted } else { SourceErrorKind::Io };
-    SourceError::new(kind, doing, hint).with_source(err)
+    SourceError::new(SourceErrorKind::Io, doing, hint).with_source(err)
 }
 
 /// The name of the working copy for `target`.

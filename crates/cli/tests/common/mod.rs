@@ -1,0 +1,117 @@
+//! Test harness: a throwaway repository and helpers to run the real binary and compare
+//! databases with the stock sqlite3 shell.
+#![allow(dead_code)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub repo: PathBuf,
+}
+
+impl Env {
+    /// A temp folder with an initialised repository.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        let env = Self { dir, repo };
+        env.ok(&["init"]);
+        env
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+        cmd.args(args)
+            .env("LIFEBOAT_REPO", &self.repo)
+            .env("LIFEBOAT_PASSWORD", PASSWORD)
+            .env("TZ", "UTC")
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "lifeboat {args:?} failed:\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// Runs and asserts failure with `code`; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(code), "lifeboat {args:?}: expected exit {code}\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+        text(&out.stderr)
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    /// Backs up `db` and returns the new snapshot's full id.
+    pub fn backup(&self, db: &Path, extra: &[&str]) -> String {
+        let mut args = vec!["backup", db.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let v = self.json(&args);
+        v["snapshot"]["id"].as_str().unwrap().to_string()
+    }
+
+    pub fn snapshot_count(&self) -> usize {
+        self.json(&["snapshots"]).as_array().unwrap().len()
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `sqlite3 DB .dump` from the stock shell.
+pub fn dump(db: &Path) -> String {
+    let out = Command::new("sqlite3").arg(db).arg(".dump").output().expect("sqlite3 is installed by scripts/setup");
+    assert!(out.status.success(), "sqlite3 .dump failed: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// The header settings a restore must keep.
+pub fn header(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    ["page_size", "user_version", "application_id", "journal_mode", "encoding", "auto_vacuum", "freelist_count"]
+        .iter()
+        .map(|p| format!("{p}={:?}", conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, rusqlite::types::Value>(0)).unwrap()))
+        .collect()
+}
+
+pub fn sql(db: &Path, statements: &str) {
+    rusqlite::Connection::open(db).unwrap().execute_batch(statements).unwrap();
+}
+
+pub fn count(db: &Path, table: &str) -> i64 {
+    rusqlite::Connection::open(db).unwrap().query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+}
+
+/// A small database with two related tables.
+pub fn small_db(path: &Path) {
+    sql(
+        path,
+        "PRAGMA journal_mode=wal;
+         CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         CREATE TABLE orders(id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), total REAL);
+         INSERT INTO users VALUES (1,'ada'),(2,'grace'),(3,'linus');
+         INSERT INTO orders VALUES (1,1,9.5),(2,1,3.25),(3,2,100.0);",
+    );
+}

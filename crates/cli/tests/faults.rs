@@ -1,0 +1,195 @@
+//! Bad input and faults: a clear error, a non-zero exit, and nothing changed.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn bad_input_is_a_clear_error_and_changes_nothing() {
+    let env = Env::new();
+    let err = env.fails(&["backup", "missing.db"], 1);
+    assert!(err.contains("does not exist"), "{err}");
+
+    std::fs::write(env.path("notes.txt"), "not a database at all, just text").unwrap();
+    let err = env.fails(&["backup", "notes.txt"], 1);
+    assert!(err.contains("not a SQLite database"), "{err}");
+
+    let err = env.fails(&["backup", env.dir.path().to_str().unwrap()], 1);
+    assert!(err.contains("folder"), "{err}");
+    assert_eq!(env.snapshot_count(), 0);
+
+    let db = env.path("app.db");
+    small_db(&db);
+    let err = env.fails(&["show", "deadbeef"], 2);
+    assert!(err.contains("no snapshot"), "{err}");
+    let err = env.fails(&["show", "latest"], 2);
+    assert!(err.contains("no backup"), "{err}");
+    let err = env.fails(&["backup", "app.db", "--class", "often"], 2);
+    assert!(err.contains("not a backup class"), "{err}");
+}
+
+#[test]
+fn an_unreadable_file_is_refused() {
+    let env = Env::new();
+    let db = env.path("secret.db");
+    small_db(&db);
+    // As root permissions do not apply; run the check as an unprivileged user if we are root.
+    let out = if unsafe { libc_geteuid() } == 0 {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_lifeboat"), "backup", db.to_str().unwrap()])
+            .env("LIFEBOAT_REPO", &env.repo)
+            .env("LIFEBOAT_PASSWORD", PASSWORD)
+            .output()
+            .unwrap()
+    } else {
+        std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+        env.run(&["backup", db.to_str().unwrap()])
+    };
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("ermission denied"), "{}", text(&out.stderr));
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+#[test]
+fn repository_problems_are_named() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    small_db(&db);
+    let out = env.cmd(&["snapshots"]).env("LIFEBOAT_PASSWORD", "wrong").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("password"), "{}", text(&out.stderr));
+
+    let out = env.cmd(&["snapshots"]).env("LIFEBOAT_REPO", env.path("nowhere")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("does not exist"), "{}", text(&out.stderr));
+
+    std::fs::create_dir(env.path("empty")).unwrap();
+    let out = env.cmd(&["backup", "app.db"]).env("LIFEBOAT_REPO", env.path("empty")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not a lifeboat repository"), "{}", text(&out.stderr));
+
+    // init never writes over an existing repository.
+    let err = env.fails(&["init"], 1);
+    assert!(err.contains("already holds a repository"), "{err}");
+}
+
+#[test]
+fn an_ambiguous_prefix_lists_the_candidates() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    small_db(&db);
+    // 17 snapshots share at least one first hex digit (pigeonhole).
+    let ids: Vec<String> = (0..17).map(|_| env.backup(&db, &[])).collect();
+    let digit = (0..16).map(|d| format!("{d:x}")).find(|d| ids.iter().filter(|id| id.starts_with(d.as_str())).count() > 1).unwrap();
+    let err = env.fails(&["show", &digit], 2);
+    assert!(err.contains("matches") && err.contains("more digits"), "{err}");
+}
+
+#[test]
+fn a_damaged_pack_is_found_and_the_affected_snapshots_named() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    small_db(&db);
+    sql(&db, "CREATE TABLE blobs(b BLOB); INSERT INTO blobs VALUES (randomblob(2000000));");
+    let first = env.backup(&db, &[]);
+    let other = env.path("other.db");
+    small_db(&other);
+    sql(&other, "CREATE TABLE x(b BLOB); INSERT INTO x VALUES (randomblob(500000));");
+    let unaffected = env.backup(&other, &[]);
+
+    // Flip bytes in the largest pack: the one with the 2 MB blob of the first backup.
+    let mut packs: Vec<_> = walk(&env.repo.join("data"));
+    packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let target = packs.last().unwrap();
+    let mut bytes = std::fs::read(target).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b ^= 0xff;
+    }
+    std::fs::write(target, bytes).unwrap();
+
+    let out = env.run(&["check", "--read-data", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let affected: Vec<&str> = report["affected_snapshots"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(affected.contains(&first.as_str()), "{report}");
+    assert!(!affected.contains(&unaffected.as_str()), "{report}");
+
+    let out = env.run(&["verify", &first[..8]]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("FAILED"));
+    env.ok(&["verify", &unaffected[..8]]);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
+}
+
+#[test]
+fn a_backup_killed_halfway_leaves_no_snapshot_and_the_next_one_works() {
+    let env = Env::new();
+    let db = env.path("big.db");
+    sql(&db, "PRAGMA journal_mode=wal; CREATE TABLE t(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400) INSERT INTO t SELECT randomblob(500000) FROM n;");
+    for delay_ms in [150, 400] {
+        let mut child = env.cmd(&["backup", "big.db"]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "the backup should have been killed mid-way");
+        assert_eq!(env.snapshot_count(), 0);
+    }
+    env.ok(&["check"]);
+    env.backup(&db, &[]);
+    env.ok(&["check", "--read-data"]);
+    env.ok(&["verify", "latest"]);
+}
+
+#[test]
+fn ctrl_c_stops_a_backup_cleanly() {
+    let env = Env::new();
+    let db = env.path("big.db");
+    sql(&db, "CREATE TABLE t(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400) INSERT INTO t SELECT randomblob(500000) FROM n;");
+    let child = env.cmd(&["backup", "big.db"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("interrupted"), "{}", text(&out.stderr));
+    assert_eq!(env.snapshot_count(), 0);
+    env.ok(&["check"]);
+}
+
+#[test]
+fn forget_keeps_by_rule_prunes_and_keeps_restoring() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    small_db(&db);
+    let ids: Vec<String> = (0..3).map(|i| { sql(&db, &format!("INSERT INTO users VALUES ({}, 'u')", 10 + i)); env.backup(&db, &[]) }).collect();
+    let other = env.path("other.db");
+    small_db(&other);
+    env.backup(&other, &[]);
+
+    let dry = env.json(&["forget", "--keep-last", "1", "--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(env.snapshot_count(), 4);
+    let err = env.fails(&["forget", "--keep-last", "1"], 1);
+    assert!(err.contains("--yes"), "{err}");
+
+    let out = env.ok(&["forget", "--keep-last", "1", "--prune", "--yes"]);
+    assert!(out.contains("keep    (last 1/1)"), "{out}");
+    assert!(out.contains("remove"), "{out}");
+    let left: Vec<String> = env.json(&["snapshots"]).as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(left.len(), 2, "the newest of each database stays");
+    assert!(left.contains(&ids[2]));
+    env.ok(&["check", "--read-data"]);
+    env.ok(&["verify", "latest", "--db", "app"]);
+}
