@@ -32,7 +32,8 @@ fn bad_input_is_a_clear_error_and_changes_nothing() {
 fn an_unreadable_file_is_refused() {
     let env = Env::new();
     let db = env.path("secret.db");
-    small_db(&db);
+    sql(&db, "CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+    std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     // As root permissions do not apply; run the check as an unprivileged user if we are root.
     let out = if unsafe { libc_geteuid() } == 0 {
         std::process::Command::new("setpriv")
