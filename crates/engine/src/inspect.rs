@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::{
     Result,
     manifest::{BackupEntry, Manifest},
-    scratch::{ScratchDir, write_checked_copy},
+    scratch::ScratchCopy,
     select,
 };
 
@@ -31,28 +31,23 @@ pub struct ShowReport {
 
 /// The manifest of `snapshot` and, with `sample`, the first rows of each table.
 pub fn show(repo: &Repo, snapshot: &BackupEntry, sample: Option<usize>, scratch: Option<&Path>) -> Result<ShowReport> {
-    let reader = repo.reader(&snapshot.id)?;
-    let manifest = select::manifest(&reader)?;
+    let Some(limit) = sample.filter(|n| *n > 0) else {
+        let manifest = select::manifest(&repo.reader(&snapshot.id)?)?;
+        return Ok(ShowReport { snapshot: snapshot.clone(), manifest, samples: BTreeMap::new() });
+    };
+    let scratch = ScratchCopy::restore(repo, snapshot, scratch)?;
+    let conn = scratch.copy.open()?;
     let mut samples = BTreeMap::new();
-    if let Some(limit) = sample.filter(|n| *n > 0) {
-        let dir = ScratchDir::new(scratch)?;
-        let copy = write_checked_copy(&reader, &manifest, &dir.file(&snapshot.summary.database))?;
-        let conn = copy.open()?;
-        for table in manifest.catalog.tables.iter().filter(|t| !t.sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL")) {
-            let (columns, rows) = sample_rows(&conn, &table.name, limit)?;
-            samples.insert(table.name.clone(), Sample { columns, rows });
-        }
+    for table in scratch.manifest.catalog.tables.iter().filter(|t| !t.sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL")) {
+        let (columns, rows) = sample_rows(&conn, &table.name, limit)?;
+        samples.insert(table.name.clone(), Sample { columns, rows });
     }
-    Ok(ShowReport { snapshot: snapshot.clone(), manifest, samples })
+    Ok(ShowReport { snapshot: snapshot.clone(), manifest: scratch.manifest.clone(), samples })
 }
 
 /// Writes `snapshot` as plain SQL to `out`.
 pub fn export(repo: &Repo, snapshot: &BackupEntry, out: &mut dyn Write, scratch: Option<&Path>) -> Result<()> {
-    let reader = repo.reader(&snapshot.id)?;
-    let manifest = select::manifest(&reader)?;
-    let dir = ScratchDir::new(scratch)?;
-    let copy = write_checked_copy(&reader, &manifest, &dir.file(&snapshot.summary.database))?;
-    let conn = copy.open()?;
-    export_sql(&conn, out)?;
+    let scratch = ScratchCopy::restore(repo, snapshot, scratch)?;
+    export_sql(&scratch.copy.open()?, out)?;
     Ok(())
 }

@@ -21,7 +21,7 @@ pub use lifeboat_sources::{Catalog, CopyCheck, SourceError, SourceErrorKind, Tab
 pub use manifest::{BackupEntry, Manifest, StreamRecord, Summary};
 pub use restore::{RestorePlan, RestoreReport, restore};
 pub use retention::{Decision, GroupPlan, KeepPolicy, parse_within, plan as retention_plan};
-pub use select::{list, resolve};
+pub use select::{list, list_with_totals, resolve};
 pub use verify::{VerifyReport, verify};
 
 /// Removes the backups `plan` does not keep, then with `prune` the data only they used.

@@ -8,11 +8,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use lifeboat_repo::SnapshotReader;
+use lifeboat_repo::{Repo, SnapshotReader};
 use lifeboat_sources::sqlite::{IMAGE_STREAM, RestoredCopy, write_copy};
 use sha2::{Digest, Sha256};
 
-use crate::{EngineError, Result, manifest::Manifest};
+use crate::{EngineError, Result, manifest::{BackupEntry, Manifest}, select};
 
 /// Hashes what passes through, to compare with the manifest afterwards.
 struct HashingWriter<'a> {
@@ -83,5 +83,24 @@ impl ScratchDir {
 
     pub(crate) fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(format!("{name}.sqlite"))
+    }
+}
+
+/// A backup restored into a scratch folder: the folder (removed when dropped), the checked
+/// copy inside it, and the backup's manifest.
+pub(crate) struct ScratchCopy {
+    pub(crate) copy: RestoredCopy,
+    pub(crate) manifest: Manifest,
+    // Dropped last: the copy lives inside it.
+    _dir: ScratchDir,
+}
+
+impl ScratchCopy {
+    pub(crate) fn restore(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&Path>) -> Result<Self> {
+        let dir = ScratchDir::new(scratch)?;
+        let reader = repo.reader(&snapshot.id)?;
+        let manifest = select::manifest(&reader)?;
+        let copy = write_checked_copy(&reader, &manifest, &dir.file(&snapshot.summary.database))?;
+        Ok(Self { copy, manifest, _dir: dir })
     }
 }

@@ -11,6 +11,20 @@ pub fn list(repo: &Repo, database: Option<&str>) -> Result<Vec<BackupEntry>> {
     Ok(entries.filter(|e| database.is_none_or(|db| e.summary.database == db)).collect())
 }
 
+/// Like [`list`], with each backup's row and byte totals read from its manifest (one index
+/// load for all). A backup whose manifest cannot be read keeps zeros.
+pub fn list_with_totals(repo: &Repo, database: Option<&str>) -> Result<Vec<BackupEntry>> {
+    let mut entries = list(repo, database)?;
+    let indexed = repo.indexed()?;
+    for entry in &mut entries {
+        if let Some(manifest) = indexed.snapshot(&entry.id).ok().and_then(|reader| manifest(&reader).ok()) {
+            entry.summary.rows = manifest.catalog.total_rows();
+            entry.summary.bytes = manifest.streams.iter().map(|s| s.bytes).sum();
+        }
+    }
+    Ok(entries)
+}
+
 /// Resolves `spec` (`latest` or an id prefix) among the backups of `database` (or all).
 pub fn resolve(repo: &Repo, spec: &str, database: Option<&str>) -> Result<BackupEntry> {
     let entries = list(repo, database)?;

@@ -9,8 +9,7 @@ use serde::Serialize;
 use crate::{
     EngineError, Result,
     manifest::BackupEntry,
-    scratch::{ScratchDir, write_checked_copy},
-    select,
+    scratch::ScratchCopy,
 };
 
 /// The outcome of one restore drill.
@@ -36,13 +35,10 @@ impl VerifyReport {
 /// reported as problems, not errors, so the report says what is wrong.
 pub fn verify(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&Path>) -> Result<VerifyReport> {
     let started = std::time::Instant::now();
-    let dir = ScratchDir::new(scratch)?;
     let mut report = VerifyReport { snapshot: snapshot.clone(), image_matches: false, check: None, problems: Vec::new(), seconds: 0.0 };
     let drill = || -> Result<CopyCheck> {
-        let reader = repo.reader(&snapshot.id)?;
-        let manifest = select::manifest(&reader)?;
-        let copy = write_checked_copy(&reader, &manifest, &dir.file(&snapshot.summary.database))?;
-        Ok(copy.check(&manifest.catalog, true)?)
+        let scratch = ScratchCopy::restore(repo, snapshot, scratch)?;
+        Ok(scratch.copy.check(&scratch.manifest.catalog, true)?)
     };
     match drill() {
         Ok(check) => {

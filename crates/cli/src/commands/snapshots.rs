@@ -4,19 +4,7 @@ use crate::{context, flags::{Global, SnapshotsArgs}, output};
 
 pub fn run(global: &Global, args: &SnapshotsArgs) -> Result<i32> {
     let repo = context::open(global)?;
-    let mut entries = lifeboat_engine::list(&repo, args.db.as_deref())?;
-    // Row totals live in each manifest; read them with one index load.
-    let indexed = repo.indexed()?;
-    for entry in &mut entries {
-        if let Ok(reader) = indexed.snapshot(&entry.id) {
-            if let Ok(bytes) = reader.manifest() {
-                if let Ok(manifest) = serde_json::from_slice::<lifeboat_engine::Manifest>(&bytes) {
-                    entry.summary.rows = manifest.catalog.total_rows();
-                    entry.summary.bytes = manifest.streams.iter().map(|s| s.bytes).sum();
-                }
-            }
-        }
-    }
+    let entries = lifeboat_engine::list_with_totals(&repo, args.db.as_deref())?;
     if global.json {
         output::json(&entries)?;
         return Ok(0);

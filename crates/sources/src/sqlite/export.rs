@@ -67,9 +67,9 @@ pub fn export_sql(conn: &Connection, out: &mut dyn Write) -> Result<()> {
 }
 
 fn write_rows(conn: &Connection, entry: &SchemaEntry, out: &mut dyn Write) -> Result<()> {
-    let stored: Vec<String> = columns(conn, &entry.name)?.into_iter().filter(|c| !c.generated).map(|c| c.name).collect();
-    let list = stored.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",");
-    let has_generated = columns(conn, &entry.name)?.iter().any(|c| c.generated);
+    let all = columns(conn, &entry.name)?;
+    let has_generated = all.iter().any(|c| c.generated);
+    let list = all.iter().filter(|c| !c.generated).map(|c| quote(&c.name)).collect::<Vec<_>>().join(",");
     let target = if has_generated { format!("{}({list})", quote(&entry.name)) } else { quote(&entry.name) };
     let sql = format!("SELECT {list} FROM {}", quote(&entry.name));
     let mut stmt = conn.prepare(&sql).map_err(|e| db_error("reading rows", e))?;
