@@ -34,25 +34,15 @@ fn an_unreadable_file_is_refused() {
     let db = env.path("secret.db");
     sql(&db, "CREATE TABLE t(x); INSERT INTO t VALUES (1);");
     std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    // As root permissions do not apply; run the check as an unprivileged user if we are root.
-    let out = if unsafe { libc_geteuid() } == 0 {
-        std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_lifeboat"), "backup", db.to_str().unwrap()])
-            .env("LIFEBOAT_REPO", &env.repo)
-            .env("LIFEBOAT_PASSWORD", PASSWORD)
-            .output()
-            .unwrap()
+    let out = if is_root() {
+        run_as_nobody(&env, &["backup", db.to_str().unwrap()])
     } else {
         std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
         env.run(&["backup", db.to_str().unwrap()])
     };
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("ermission denied"), "{}", text(&out.stderr));
-}
-
-unsafe extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
+    let err = text(&out.stderr);
+    assert!(err.contains("permission denied reading") && err.contains("secret.db"), "{err}");
 }
 
 #[test]
@@ -193,4 +183,65 @@ fn forget_keeps_by_rule_prunes_and_keeps_restoring() {
     assert!(left.contains(&ids[2]));
     env.ok(&["check", "--read-data"]);
     env.ok(&["verify", "latest", "--db", "app"]);
+}
+
+/// A repository whose disk fills up mid-backup: a clear error naming the full disk, exit 1, no
+/// snapshot, and the backups already there stay intact and checkable. The small disk is a
+/// 2 MiB tmpfs mounted in a private mount namespace (unshare), so nothing leaks to the host.
+#[test]
+fn a_full_repository_disk_is_named_and_loses_nothing() {
+    let env = Env::new();
+    let small = env.path("small.db");
+    small_db(&small);
+    let big = env.path("big.db");
+    sql(&big, "CREATE TABLE t(x BLOB); WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 40) INSERT INTO t SELECT randomblob(100000) FROM g;");
+    let disk = env.path("small-disk");
+    std::fs::create_dir(&disk).unwrap();
+    let script = r#"
+        set -u
+        mount -t tmpfs -o size=2m tmpfs "$LIFEBOAT_REPO" || exit 90
+        "$LB" init >/dev/null || exit 91
+        "$LB" backup small.db >/dev/null || exit 92
+        "$LB" backup big.db 2>big.err; echo "$?" >big.code
+        "$LB" snapshots --json >after.json || exit 93
+        "$LB" check --read-data >check.out 2>&1; echo "$?" >check.code
+    "#;
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--map-root-user", "sh", "-c", script])
+        .env("LB", env!("CARGO_BIN_EXE_lifeboat"))
+        .env("LIFEBOAT_REPO", &disk)
+        .env("LIFEBOAT_PASSWORD", PASSWORD)
+        .current_dir(env.dir.path())
+        .output()
+        .expect("unshare is installed by scripts/setup (util-linux)");
+    assert!(out.status.success(), "setup on the small disk failed: {out:?}");
+    let read = |name: &str| std::fs::read_to_string(env.path(name)).unwrap();
+    assert_eq!(read("big.code").trim(), "1");
+    let err = read("big.err");
+    assert!(err.contains("disk is full") && err.contains("no snapshot was written"), "{err}");
+    assert!(!err.contains("Backtrace"), "the error is one readable paragraph, not rustic's report:\n{err}");
+    let after: serde_json::Value = serde_json::from_str(&read("after.json")).unwrap();
+    assert_eq!(after.as_array().unwrap().len(), 1, "only the earlier backup is visible");
+    assert_eq!(read("check.code").trim(), "0", "{}", read("check.out"));
+}
+
+/// A WAL database with no `-shm` file, in a folder the backup user may not write: SQLite
+/// cannot read it safely, and the error says why and what to do instead of "readonly database".
+#[test]
+fn a_wal_database_in_a_folder_we_cannot_write_is_explained() {
+    let env = Env::new();
+    let folder = env.path("app-data");
+    std::fs::create_dir(&folder).unwrap();
+    let db = folder.join("app.db");
+    small_db(&db);
+    assert!(!folder.join("app.db-shm").exists(), "the last connection removed the -shm file");
+    let out = if is_root() {
+        run_as_nobody(&env, &["backup", db.to_str().unwrap()])
+    } else {
+        std::fs::set_permissions(&folder, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+        env.run(&["backup", db.to_str().unwrap()])
+    };
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("-shm") && err.contains("owner"), "{err}");
 }

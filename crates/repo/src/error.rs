@@ -72,7 +72,7 @@ fn one_line(message: &str) -> String {
 
 /// A rustic error as a storage failure, with the operation it interrupted.
 pub(crate) fn storage(context: impl Into<String>, err: rustic_core::RusticError) -> RepoError {
-    let message = err.to_string();
+    let message = rustic_text(&err);
     let hint = if message.contains("No space left") || message.contains("os error 28") {
         "the repository's disk is full: free space there (or `lifeboat forget --prune`), then run the command again; nothing was changed"
     } else if message.contains("ermission denied") {
@@ -81,6 +81,13 @@ pub(crate) fn storage(context: impl Into<String>, err: rustic_core::RusticError)
         "check that the repository's storage is reachable and writable, then run the command again"
     };
     RepoError::new(RepoErrorKind::Storage, context, hint).with_source(RusticMessage(message))
+}
+
+/// A rustic error on one line: what failed and its cause, without rustic's backtrace and
+/// multi-line guidance (our hints replace it).
+pub(crate) fn rustic_text(err: &rustic_core::RusticError) -> String {
+    let log = err.display_log();
+    log.strip_prefix("Error: ").unwrap_or(&log).to_string()
 }
 
 /// The text of a rustic error; we keep the words, not the type, so no rustic type escapes.

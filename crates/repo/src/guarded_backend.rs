@@ -185,7 +185,7 @@ impl WriteBackend for GuardedBackend {
             }
         }
         if let Err(err) = self.inner.write_bytes(tpe, id, cacheable, content) {
-            self.gate.fail(format!("writing to the repository failed: {err}"));
+            self.gate.fail(format!("writing to the repository failed: {}", crate::error::rustic_text(&err)));
             return Err(err);
         }
         if let Some(root) = &self.local_root {

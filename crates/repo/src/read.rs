@@ -9,7 +9,7 @@ use rustic_core::{IndexedFullStatus, LsOptions, Repository, repofile::{NodeType,
 
 use crate::{
     cancel,
-    error::{RepoError, RepoErrorKind, Result, RusticMessage, storage},
+    error::{RepoError, RepoErrorKind, Result, RusticMessage, rustic_text, storage},
     repository::{Repo, SnapshotInfo},
     write::MANIFEST,
 };
@@ -53,7 +53,7 @@ impl IndexedRepo {
     pub fn snapshot(&self, id: &str) -> Result<SnapshotReader> {
         let snap = self.repo.get_snapshot_from_str(id, |_| true).map_err(|e| {
             RepoError::new(RepoErrorKind::SnapshotNotFound, format!("snapshot {id} cannot be read"), "list snapshots with `lifeboat snapshots`")
-                .with_source(RusticMessage(e.to_string()))
+                .with_source(RusticMessage(rustic_text(&e)))
         })?;
         let info = SnapshotInfo::from_rustic(&snap);
         Ok(SnapshotReader { repo: self.repo.clone(), snap, info })
@@ -125,7 +125,7 @@ impl SnapshotReader {
                 format!("snapshot {} has no stream `{name}`", self.info.short_id()),
                 "see what it holds with `lifeboat show <SNAPSHOT>`",
             )
-            .with_source(RusticMessage(e.to_string()))
+            .with_source(RusticMessage(rustic_text(&e)))
         })?;
         let mut counting = CountingWriter { inner: CancellableWriter(out), bytes: 0 };
         self.repo.dump(&node, &mut counting).map_err(|e| {

@@ -173,8 +173,7 @@ impl Repo {
         let gate = Arc::new(CommitGate::default());
         let base = unopened(location, gate.clone())?;
         let opened = base.clone().open(&Credentials::password(password)).map_err(|e| {
-            let message = e.to_string();
-            if message.contains("key") || message.contains("assword") {
+            if e.is_incorrect_password() {
                 RepoError::new(
                     RepoErrorKind::WrongPassword,
                     format!("the password does not open repository {}", location.describe()),

@@ -76,6 +76,41 @@ impl Env {
     }
 }
 
+pub fn is_root() -> bool {
+    unsafe extern "C" {
+        fn geteuid() -> u32;
+    }
+    unsafe { geteuid() == 0 }
+}
+
+/// Runs lifeboat as the unprivileged user 65534 (the tests run as root in CI, where file
+/// permissions do not apply), with a repository of that user's own.
+pub fn run_as_nobody(env: &Env, args: &[&str]) -> Output {
+    use std::os::unix::fs::PermissionsExt;
+    assert!(is_root(), "only root can switch users");
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = env.path("nobody");
+    if !home.exists() {
+        std::fs::create_dir(&home).unwrap();
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let run = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_lifeboat")])
+            .args(args)
+            .env("LIFEBOAT_REPO", home.join("repo"))
+            .env("LIFEBOAT_PASSWORD", PASSWORD)
+            .current_dir(&home)
+            .output()
+            .expect("setpriv is installed by scripts/setup (util-linux)")
+    };
+    if !home.join("repo").exists() {
+        let init = run(&["init"]);
+        assert!(init.status.success(), "init as nobody: {}", text(&init.stderr));
+    }
+    run(args)
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -76,8 +76,36 @@ fn permission(path: &Path) -> SourceError {
     )
 }
 
+/// SQLite's extended code for "the folder of a WAL database is not writable".
+const SQLITE_READONLY_DIRECTORY: std::ffi::c_int = 1544;
+
+/// A WAL database whose `-shm` file does not exist and cannot be created by this user.
+///
+/// SQLite coordinates readers and writers of a WAL database through the `-shm` file; without it
+/// a reader could miss a concurrent writer's commits, so SQLite refuses, and so do we (reading
+/// the file as `immutable` would be unsafe the moment the application writes).
+fn wal_folder_not_writable(path: &Path) -> SourceError {
+    use std::os::unix::fs::MetadataExt;
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let owner = std::fs::metadata(path).map(|m| format!(" (uid {})", m.uid())).unwrap_or_default();
+    SourceError::new(
+        SourceErrorKind::PermissionDenied,
+        format!(
+            "cannot read WAL database {}: SQLite must create its -shm file in {}, which this user may not write",
+            path.display(),
+            folder.display()
+        ),
+        format!("run lifeboat as the database's owner{owner} or a user who may write its folder; nothing was read or changed"),
+    )
+}
+
 /// A SQLite error while working on `path`, with the kind mapped from SQLite's code.
 pub(crate) fn database(path: &Path, doing: &str, err: rusqlite::Error) -> SourceError {
+    if let rusqlite::Error::SqliteFailure(failure, _) = &err
+        && failure.extended_code == SQLITE_READONLY_DIRECTORY
+    {
+        return wal_folder_not_writable(path).with_source(err);
+    }
     let code = err.sqlite_error_code();
     let (kind, hint) = match code {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => (
