@@ -32,7 +32,7 @@ pub enum Command {
     #[command(after_help = "Example:\n  lifeboat init --repo /var/backups/lifeboat")]
     Init,
     /// Back up a database.
-    #[command(after_help = "Examples:\n  lifeboat backup app.db --reason \"before migration 42\"\n  lifeboat backup sqlite:/srv/app/data.db --tag daily-cron --class daily")]
+    #[command(after_help = "Examples:\n  lifeboat backup app.db --reason \"before migration 42\"\n  lifeboat backup sqlite:/srv/app/data.db --tag daily-cron --class daily\n  lifeboat backup postgres://app@db.internal/shop --class pre-deployment --reason \"migration 42\"")]
     Backup(BackupArgs),
     /// List backups.
     #[command(after_help = "Example:\n  lifeboat snapshots --db app")]
@@ -41,10 +41,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  lifeboat show latest\n  lifeboat show 3f2a9c1e --format markdown --sample 5")]
     Show(ShowArgs),
     /// Restore a backup into a database file, or one table of it.
-    #[command(after_help = "Examples:\n  lifeboat restore latest --to /srv/app/app.db\n  lifeboat restore 3f2a9c1e --to /srv/app/app.db --table users --yes")]
+    #[command(after_help = "Examples:\n  lifeboat restore latest --to /srv/app/app.db\n  lifeboat restore 3f2a9c1e --to /srv/app/app.db --table users --yes\n  lifeboat restore latest --db shop --to postgres://postgres@db.internal/shop --terminate-connections")]
     Restore(RestoreArgs),
     /// Restore drill: restore into a scratch folder and compare with the manifest.
-    #[command(after_help = "Example:\n  lifeboat verify latest --db app")]
+    #[command(after_help = "Example:\n  lifeboat verify latest --db app\n  lifeboat verify latest --db shop --scratch postgres://postgres@scratch-host/lifeboat_drill")]
     Verify(VerifyArgs),
     /// Check the repository's integrity.
     #[command(after_help = "Example:\n  lifeboat check --read-data")]
@@ -112,7 +112,8 @@ pub struct RestoreArgs {
     /// With `latest`: the latest backup of this database.
     #[arg(long)]
     pub db: Option<String>,
-    /// Where to restore: a SQLite file path (created if missing, else replaced after a safety backup).
+    /// Where to restore: a SQLite file path or a postgres:// URL (created if missing, else
+    /// replaced after a safety backup; PostgreSQL swaps in a checked copy by rename).
     #[arg(long, value_name = "DB")]
     pub to: String,
     /// Restore only this table into the existing database.
@@ -121,6 +122,10 @@ pub struct RestoreArgs {
     /// Replace existing data without asking (a safety backup is still taken first).
     #[arg(long)]
     pub yes: bool,
+    /// PostgreSQL: end the sessions connected to the database being replaced, so the swap
+    /// can happen (otherwise the restore names them and stops).
+    #[arg(long)]
+    pub terminate_connections: bool,
 }
 
 #[derive(Debug, Args)]
@@ -129,9 +134,11 @@ pub struct VerifyArgs {
     pub snapshot: String,
     #[arg(long)]
     pub db: Option<String>,
-    /// Folder for the scratch copy (default: the system's temporary folder).
-    #[arg(long, value_name = "DIR")]
-    pub scratch: Option<PathBuf>,
+    /// Where the drill restores: a folder for SQLite (default: the system's temporary
+    /// folder), a postgres:// URL of a database to create and drop for PostgreSQL (default: a
+    /// temporary database on the server the backup came from).
+    #[arg(long, value_name = "DIR|URL")]
+    pub scratch: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
-use lifeboat_sources::{Source, sqlite::SqliteSource};
+use lifeboat_sources::{
+    Source,
+    postgres::{Conn, PostgresSource},
+    sqlite::SqliteSource,
+};
 
 use crate::{EngineError, Result};
 
@@ -10,12 +14,15 @@ use crate::{EngineError, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseSpec {
     Sqlite(PathBuf),
+    Postgres(Conn),
 }
 
 impl DatabaseSpec {
-    /// `sqlite:PATH`, or a path to a SQLite file. `postgres://` URLs come with the PostgreSQL
-    /// engine.
+    /// `postgres://…` / `postgresql://…` (libpq URL), `sqlite:PATH`, or a path to a SQLite file.
     pub fn parse(text: &str) -> Result<Self> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(Self::Postgres(Conn::parse(text)?));
+        }
         if let Some(path) = text.strip_prefix("sqlite:") {
             let path = path.strip_prefix("//").unwrap_or(path);
             return Ok(Self::Sqlite(PathBuf::from(path)));
@@ -23,24 +30,43 @@ impl DatabaseSpec {
         if let Some((scheme, _)) = text.split_once("://") {
             return Err(EngineError::input(
                 format!("databases of type `{scheme}://` are not supported yet"),
-                "lifeboat backs up SQLite files for now: pass a path or sqlite:PATH",
+                "lifeboat backs up PostgreSQL (postgres://…) and SQLite files (a path or sqlite:PATH)",
             ));
         }
         if text.is_empty() {
-            return Err(EngineError::input("no database given", "pass a SQLite file path, e.g. `lifeboat backup app.db`"));
+            return Err(EngineError::input("no database given", "pass a SQLite file path or a postgres:// URL"));
         }
         Ok(Self::Sqlite(PathBuf::from(text)))
     }
 
-    pub fn source(&self) -> Box<dyn Source> {
-        match self {
+    /// Connects to the database (PostgreSQL: checks the server and the local pg_dump).
+    pub fn source(&self) -> Result<Box<dyn Source>> {
+        Ok(match self {
             Self::Sqlite(path) => Box::new(SqliteSource::new(path)),
-        }
+            Self::Postgres(conn) => Box::new(PostgresSource::connect(conn.clone())?),
+        })
     }
 
     pub fn engine(&self) -> &'static str {
         match self {
             Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// How the database is shown to people and in manifests (never with a password).
+    pub fn label(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres(conn) => conn.label(),
+        }
+    }
+
+    /// The database's size when it is cheap to know in advance (for progress bars).
+    pub fn size_hint(&self) -> Option<u64> {
+        match self {
+            Self::Sqlite(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+            Self::Postgres(_) => None,
         }
     }
 }

@@ -4,10 +4,10 @@
 //! is damaged), ask for consent, take a safety backup of what will be replaced, then put the
 //! copy in place atomically. See `lifeboat_sources::sqlite::restore` for the atomic part.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use lifeboat_repo::Repo;
-use lifeboat_sources::{CopyCheck, sqlite::{SqliteSource, restore_table}};
+use lifeboat_sources::{CopyCheck, Source, sqlite::{SqliteSource, restore_table}};
 use serde::Serialize;
 
 use crate::{
@@ -23,7 +23,8 @@ use crate::{
 #[derive(Debug, Clone, Serialize)]
 pub struct RestorePlan {
     pub snapshot: BackupEntry,
-    pub target: PathBuf,
+    /// The target as shown to people: a path, or a URL without its password.
+    pub target: String,
     /// The target exists and its content will be replaced (after a safety backup).
     pub replaces_existing: bool,
     pub existing_bytes: Option<u64>,
@@ -41,7 +42,16 @@ pub struct RestoreReport {
     pub rows_restored: u64,
 }
 
-/// Restores `snapshot` into `target` (a whole database, or one `table` of it).
+/// How a restore may treat the target.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Restore only this table, into the existing database.
+    pub table: Option<String>,
+    /// PostgreSQL: end the sessions on the old database that would block the swap.
+    pub terminate_connections: bool,
+}
+
+/// Restores `snapshot` into `target` (a whole database, or one table of it).
 ///
 /// `confirm` is asked before an existing target is changed; returning `false` aborts with
 /// nothing changed.
@@ -49,16 +59,28 @@ pub fn restore(
     repo: &Repo,
     snapshot: &BackupEntry,
     target: &DatabaseSpec,
-    table: Option<&str>,
+    options: &RestoreOptions,
     confirm: &mut dyn FnMut(&RestorePlan) -> bool,
 ) -> Result<RestoreReport> {
-    let DatabaseSpec::Sqlite(target_path) = target;
     if snapshot.summary.engine != target.engine() {
         return Err(EngineError::input(
             format!("snapshot {} is a {} backup and cannot be restored into a {} database", snapshot.short_id, snapshot.summary.engine, target.engine()),
             "choose a target of the same engine",
         ));
     }
+    match target {
+        DatabaseSpec::Sqlite(path) => restore_sqlite(repo, snapshot, path, options.table.as_deref(), confirm),
+        DatabaseSpec::Postgres(conn) => crate::pg_restore::restore(repo, snapshot, conn, options, confirm),
+    }
+}
+
+fn restore_sqlite(
+    repo: &Repo,
+    snapshot: &BackupEntry,
+    target_path: &Path,
+    table: Option<&str>,
+    confirm: &mut dyn FnMut(&RestorePlan) -> bool,
+) -> Result<RestoreReport> {
     if target_path.is_dir() {
         return Err(EngineError::input(format!("{} is a folder", target_path.display()), "name the database file to restore into"));
     }
@@ -80,7 +102,7 @@ pub fn restore(
     };
     let plan = RestorePlan {
         snapshot: snapshot.clone(),
-        target: target_path.clone(),
+        target: target_path.display().to_string(),
         replaces_existing: target_path.exists(),
         existing_bytes: std::fs::metadata(target_path).ok().map(|m| m.len()),
         table: table.map(String::from),
@@ -104,7 +126,7 @@ pub fn restore(
                 hint: "pass --yes to replace it (a safety backup is taken first)".into(),
             });
         }
-        safety_backup = Some(take_safety_backup(repo, target_path, snapshot)?);
+        safety_backup = Some(take_safety_backup(repo, &SqliteSource::new(target_path), &plan.target, snapshot)?);
     }
 
     let rows_restored = match table {
@@ -117,16 +139,17 @@ pub fn restore(
     Ok(RestoreReport { plan, safety_backup, check, rows_restored })
 }
 
-fn take_safety_backup(repo: &Repo, target: &Path, restoring: &BackupEntry) -> Result<BackupEntry> {
+/// Backs up what a restore is about to replace, as class `safety`.
+pub(crate) fn take_safety_backup(repo: &Repo, source: &dyn Source, target: &str, restoring: &BackupEntry) -> Result<BackupEntry> {
     let request = BackupRequest {
         class: "safety".into(),
-        reason: Some(format!("before restoring snapshot {} into {}", restoring.short_id, target.display())),
+        reason: Some(format!("before restoring snapshot {} into {target}", restoring.short_id)),
         tags: Vec::new(),
-        source_label: target.display().to_string(),
+        source_label: target.to_string(),
         progress: None,
     };
-    let report = backup(repo, &SqliteSource::new(target), &request).map_err(|err| EngineError::Mismatch {
-        context: format!("the safety backup of {} failed, so nothing was restored: {err}", target.display()),
+    let report = backup(repo, source, &request).map_err(|err| EngineError::Mismatch {
+        context: format!("the safety backup of {target} failed, so nothing was restored: {err}"),
         hint: "fix the cause above and restore again".into(),
     })?;
     Ok(report.entry)

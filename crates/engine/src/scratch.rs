@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 use crate::{EngineError, Result, manifest::{BackupEntry, Manifest}, select};
 
 /// Hashes what passes through, to compare with the manifest afterwards.
-struct HashingWriter<'a> {
-    inner: &'a mut dyn Write,
-    hasher: Sha256,
+pub(crate) struct HashingWriter<'a> {
+    pub(crate) inner: &'a mut dyn Write,
+    pub(crate) hasher: Sha256,
 }
 
 impl Write for HashingWriter<'_> {

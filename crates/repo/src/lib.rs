@@ -4,6 +4,7 @@
 //! This crate knows snapshots, streams and manifests and nothing of databases. It is the only
 //! crate that imports rustic; its types do not leave it.
 
+mod background_hash;
 pub mod cancel;
 mod check;
 mod error;

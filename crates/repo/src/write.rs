@@ -30,9 +30,8 @@ use rustic_core::{
     RusticResult, StringList,
     repofile::{Metadata, Node, NodeType, SnapshotFile},
 };
-use sha2::{Digest, Sha256};
-
 use crate::{
+    background_hash::BackgroundSha256,
     cancel,
     error::{RepoError, RepoErrorKind, Result, RusticMessage},
     guarded_backend::CommitGate,
@@ -122,7 +121,7 @@ struct HashingReader {
     inner: Box<dyn Read + Send>,
     index: usize,
     name: String,
-    hasher: Sha256,
+    hasher: Option<BackgroundSha256>,
     bytes: u64,
     finished: bool,
     tally: Arc<Tally>,
@@ -142,13 +141,15 @@ impl Read for HashingReader {
         match self.inner.read(buf) {
             Ok(0) => {
                 self.finished = true;
-                let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
+                let sha256 = self.hasher.take().map(BackgroundSha256::finish).unwrap_or_default();
                 let digest = StreamDigest { name: self.name.clone(), bytes: self.bytes, sha256 };
                 self.tally.finished(self.index, digest);
                 Ok(0)
             }
             Ok(n) => {
-                self.hasher.update(&buf[..n]);
+                if let Some(hasher) = &mut self.hasher {
+                    hasher.update(&buf[..n]);
+                }
                 self.bytes += n as u64;
                 if let Some(progress) = &self.progress {
                     progress.fetch_add(n as u64, Ordering::Relaxed);
@@ -183,7 +184,7 @@ impl ReadSourceOpen for Opener {
                     inner,
                     index,
                     name,
-                    hasher: Sha256::new(),
+                    hasher: Some(BackgroundSha256::new()),
                     bytes: 0,
                     finished: false,
                     tally,

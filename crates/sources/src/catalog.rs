@@ -41,8 +41,15 @@ pub struct TableInfo {
     pub columns: Vec<ColumnInfo>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub foreign_keys: Vec<ForeignKey>,
-    /// SHA-256 over every row in a canonical encoding (see each engine's `content_hash`).
-    pub content_sha256: String,
+    /// A hash over every row in a canonical encoding, `<algorithm>:<hex>` (see
+    /// [`crate::content_hash`]); empty for tables whose content is not hashed (virtual tables).
+    pub content_hash: String,
+    /// The schema (namespace) holding the table, for engines that have them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// The streams holding the table's rows, in order, for engines that store them per table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -21,6 +21,10 @@ pub enum SourceErrorKind {
     Io,
     /// The user pressed Ctrl-C.
     Interrupted,
+    /// The database server cannot be reached, or went away.
+    Connection,
+    /// A client tool (pg_dump, psql) is missing or too old.
+    Tool,
     /// Anything else the database reported.
     Database,
 }
@@ -47,6 +51,12 @@ fn hint_line(hint: &str) -> String {
 impl SourceError {
     pub fn new(kind: SourceErrorKind, context: impl Into<String>, hint: impl Into<String>) -> Self {
         Self { kind, context: context.into(), hint: hint.into(), source: None }
+    }
+
+    /// Puts `prefix` before the context, e.g. which stream a failure happened in.
+    pub fn with_context_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.context = prefix.into() + &self.context;
+        self
     }
 
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {

@@ -6,7 +6,9 @@
 
 mod catalog;
 mod check;
+pub mod content_hash;
 mod error;
+pub mod postgres;
 pub mod sqlite;
 
 use std::io::Read;

@@ -7,17 +7,16 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
     let spec = DatabaseSpec::parse(&args.database)?;
     lifeboat_engine::validate_class(&args.class)?;
     let repo = context::open(global)?;
-    let DatabaseSpec::Sqlite(path) = &spec;
-    let total = std::fs::metadata(path).ok().map(|m| m.len());
-    let progress = Progress::start("backing up", total, global.json);
+    let source = spec.source()?;
+    let progress = Progress::start("backing up", spec.size_hint(), global.json);
     let request = BackupRequest {
         class: args.class.clone(),
         reason: args.reason.clone(),
         tags: args.tags.clone(),
-        source_label: path.display().to_string(),
+        source_label: spec.label(),
         progress: progress.counter.clone(),
     };
-    let report = backup(&repo, spec.source().as_ref(), &request)?;
+    let report = backup(&repo, source.as_ref(), &request)?;
     drop(progress);
     let e = &report.entry;
     if global.json {

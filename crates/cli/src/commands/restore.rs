@@ -1,5 +1,5 @@
 use anyhow::Result;
-use lifeboat_engine::{DatabaseSpec, RestorePlan};
+use lifeboat_engine::{DatabaseSpec, RestoreOptions, RestorePlan};
 
 use crate::{commands::confirm, context, flags::{Global, RestoreArgs}, output};
 
@@ -13,8 +13,11 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
             return true;
         }
         let what = match &plan.table {
-            Some(t) => format!("the rows of table `{t}` in {}", plan.target.display()),
-            None => format!("{} ({})", plan.target.display(), output::size(plan.existing_bytes.unwrap_or(0))),
+            Some(t) => format!("the rows of table `{t}` in {}", plan.target),
+            None => match plan.existing_bytes {
+                Some(bytes) => format!("{} ({})", plan.target, output::size(bytes)),
+                None => plan.target.clone(),
+            },
         };
         eprintln!(
             "This replaces {what}\nwith snapshot {} of `{}` taken {} ({} rows).\nA safety backup of the current data is taken first.",
@@ -25,20 +28,21 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
         );
         confirm("Replace it?")
     };
-    let report = lifeboat_engine::restore(&repo, &entry, &target, args.table.as_deref(), &mut ask)?;
+    let options = RestoreOptions { table: args.table.clone(), terminate_connections: args.terminate_connections };
+    let report = lifeboat_engine::restore(&repo, &entry, &target, &options, &mut ask)?;
     if global.json {
         output::json(&report)?;
         return Ok(0);
     }
     if let Some(safety) = &report.safety_backup {
-        println!("safety backup {} of the previous data saved (restore it with `lifeboat restore {} --to {}`)", safety.short_id, safety.short_id, report.plan.target.display());
+        println!("safety backup {} of the previous data saved (restore it with `lifeboat restore {} --to {}`)", safety.short_id, safety.short_id, report.plan.target);
     }
     match &report.plan.table {
-        Some(t) => println!("restored table `{t}` ({} rows) from snapshot {} into {}", report.rows_restored, entry.short_id, report.plan.target.display()),
+        Some(t) => println!("restored table `{t}` ({} rows) from snapshot {} into {}", report.rows_restored, entry.short_id, report.plan.target),
         None => println!(
             "restored snapshot {} into {}: integrity ok, {} tables, {} rows checked",
             entry.short_id,
-            report.plan.target.display(),
+            report.plan.target,
             report.check.tables.len(),
             report.rows_restored
         ),

@@ -47,11 +47,11 @@ fn render(r: &ShowReport, md: bool) -> String {
 
     h(&mut s, 2, "Tables");
     if md {
-        let _ = writeln!(s, "| table | rows | columns | content SHA-256 |\n|---|---:|---|---|");
+        let _ = writeln!(s, "| table | rows | columns | content hash |\n|---|---:|---|---|");
     }
     for t in &m.catalog.tables {
         let cols: Vec<String> = t.columns.iter().map(|c| if c.decl_type.is_empty() { c.name.clone() } else { format!("{} {}", c.name, c.decl_type) }).collect();
-        let hash = t.content_sha256.get(..12).unwrap_or("-");
+        let hash = t.content_hash.get(..21).unwrap_or("-");
         let _ = if md {
             writeln!(s, "| {} | {} | {} | `{hash}` |", t.name, t.rows, cols.join(", "))
         } else {

@@ -10,7 +10,7 @@ pub fn run(global: &Global, args: &VerifyArgs) -> Result<i32> {
         output::json(&report)?;
     } else {
         println!("restore drill of snapshot {} (`{}`, {}) in {:.1}s", entry.short_id, entry.summary.database, output::time(entry.time), report.seconds);
-        println!("  image sha256 matches manifest: {}", if report.image_matches { "yes" } else { "NO" });
+        println!("  streams' sha256 match the manifest: {}", if report.image_matches { "yes" } else { "NO" });
         if let Some(check) = &report.check {
             println!("  integrity_check: {}", if check.integrity_problems.is_empty() { "ok".to_string() } else { check.integrity_problems.join("; ") });
             for t in &check.tables {

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::content_hash::OrderedHash;
 use rusqlite::{Connection, types::ValueRef};
-use sha2::{Digest, Sha256};
 
 use crate::{Catalog, ColumnInfo, ForeignKey, Result, SchemaObject, SourceError, SourceErrorKind, TableInfo};
 
@@ -85,8 +85,8 @@ fn table_info(conn: &Connection, entry: &SchemaEntry) -> Result<TableInfo> {
         .query_row(&format!("SELECT count(*) FROM {}", quote(name)), [], |r| r.get(0))
         .map_err(|e| db_error(format!("counting the rows of {name}"), e))?;
     // A virtual table's content lives in its shadow tables, which are hashed themselves.
-    let content_sha256 = if is_virtual(&entry.sql) { String::new() } else { content_hash(conn, name)? };
-    Ok(TableInfo { name: name.clone(), rows: rows as u64, sql: entry.sql.clone(), columns, foreign_keys, content_sha256 })
+    let content_hash = if is_virtual(&entry.sql) { String::new() } else { content_hash(conn, name)? };
+    Ok(TableInfo { name: name.clone(), rows: rows as u64, sql: entry.sql.clone(), columns, foreign_keys, content_hash, ..Default::default() })
 }
 
 pub(crate) fn columns(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>> {
@@ -140,7 +140,7 @@ pub(crate) fn rowid_alias(conn: &Connection, table: &str) -> Result<Option<&'sta
     Ok(["rowid", "_rowid_", "oid"].into_iter().find(|alias| !names.iter().any(|n| n == alias)))
 }
 
-/// SHA-256 over the table's rows in key order: for each value a type tag and its bytes,
+/// A hash over the table's rows in key order: for each value a type tag and its bytes,
 /// with the rowid first for rowid tables (other tables may point at it).
 pub(crate) fn content_hash(conn: &Connection, table: &str) -> Result<String> {
     let order = match rowid_alias(conn, table)? {
@@ -151,32 +151,32 @@ pub(crate) fn content_hash(conn: &Connection, table: &str) -> Result<String> {
     let hash = || -> rusqlite::Result<String> {
         let mut stmt = conn.prepare(&sql)?;
         let width = stmt.column_count();
-        let mut hasher = Sha256::new();
+        let mut hasher = OrderedHash::default();
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             for i in 0..width {
                 hash_value(&mut hasher, row.get_ref(i)?);
             }
         }
-        Ok(hex::encode(hasher.finalize()))
+        Ok(hasher.finish())
     };
     hash().map_err(|e| db_error(format!("reading the rows of {table}"), e))
 }
 
-fn hash_value(hasher: &mut Sha256, value: ValueRef<'_>) {
+fn hash_value(hasher: &mut OrderedHash, value: ValueRef<'_>) {
     match value {
         ValueRef::Null => hasher.update(b"n"),
         ValueRef::Integer(i) => {
             hasher.update(b"i");
-            hasher.update(i.to_le_bytes());
+            hasher.update(&i.to_le_bytes());
         }
         ValueRef::Real(f) => {
             hasher.update(b"r");
-            hasher.update(f.to_bits().to_le_bytes());
+            hasher.update(&f.to_bits().to_le_bytes());
         }
         ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
             hasher.update(if matches!(value, ValueRef::Text(_)) { b"t" } else { b"b" });
-            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(&(bytes.len() as u64).to_le_bytes());
             hasher.update(bytes);
         }
     }

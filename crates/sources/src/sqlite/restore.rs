@@ -166,8 +166,8 @@ pub(crate) fn check_database(conn: &Connection, path: &Path, expected: &Catalog,
     let mut tables = Vec::new();
     for table in &expected.tables {
         let rows: Option<i64> = conn.query_row(&format!("SELECT count(*) FROM {}", quote(&table.name)), [], |r| r.get(0)).ok();
-        let hash_matches = match (rows, hashes && !table.content_sha256.is_empty()) {
-            (Some(_), true) => Some(content_hash(conn, &table.name)? == table.content_sha256),
+        let hash_matches = match (rows, hashes && !table.content_hash.is_empty()) {
+            (Some(_), true) => Some(content_hash(conn, &table.name)? == table.content_hash),
             _ => None,
         };
         tables.push(TableCheck { table: table.name.clone(), expected_rows: table.rows, actual_rows: rows.map(|r| r as u64), hash_matches });

@@ -1,0 +1,153 @@
+//! Restoring a PostgreSQL backup so that the live database is never half-written.
+//!
+//! The backup is always loaded into a database that did not exist before: the target itself
+//! when it does not exist yet, otherwise `<name>_lifeboat_new` beside it. Every stream is
+//! checked against the manifest's SHA-256 as it is loaded and the row counts are compared
+//! before anything is swapped. Only then, after consent and a safety backup of the live
+//! database, are the two exchanged by renaming both in one transaction; the old database is
+//! kept as `<name>_lifeboat_old_<time>` until the user drops it.
+//!
+//! A restore killed half-way leaves only `<name>_lifeboat_new`, which the next restore into
+//! the same target drops before it starts (the name says whose it is).
+
+use std::io::Write;
+
+use lifeboat_repo::{Repo, SnapshotReader};
+use lifeboat_sources::{
+    CopyCheck,
+    postgres::{self, Conn, PostgresSource, Tools},
+};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    EngineError, Result,
+    manifest::{BackupEntry, Manifest},
+    restore::{RestoreOptions, RestorePlan, RestoreReport, take_safety_backup},
+    scratch::HashingWriter,
+    select,
+};
+
+/// Loads `snapshot` into the new database `target` and checks it; drops it again on failure.
+pub(crate) fn load_checked(tools: &Tools, reader: &SnapshotReader, manifest: &Manifest, target: &Conn, hashes: bool) -> Result<CopyCheck> {
+    postgres::create_database(tools, target, &manifest.catalog)?;
+    let loaded = (|| -> Result<CopyCheck> {
+        let read = |name: &str, out: &mut dyn Write| -> std::io::Result<u64> { read_checked(reader, manifest, name, out) };
+        postgres::load(tools, target, &manifest.catalog, &read, jobs())?;
+        let check = postgres::check(tools, target, &manifest.catalog, hashes)?;
+        Ok(check)
+    })();
+    match loaded {
+        Ok(check) if check.ok() => Ok(check),
+        Ok(check) => {
+            let _ = postgres::drop_database(tools, target);
+            Err(EngineError::Mismatch {
+                context: format!("the restored copy of snapshot {} failed its checks: {}", reader.info().short_id(), check.problems().join("; ")),
+                hint: "nothing live was touched; try an older snapshot and run `lifeboat check --read-data`".into(),
+            })
+        }
+        Err(err) => {
+            let _ = postgres::drop_database(tools, target);
+            Err(err)
+        }
+    }
+}
+
+/// Parallel sessions for loading: one per core, at least two (COPY waits on the server too).
+fn jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
+}
+
+/// Reads a stream and fails unless its bytes match the manifest's SHA-256.
+fn read_checked(reader: &SnapshotReader, manifest: &Manifest, name: &str, out: &mut dyn Write) -> std::io::Result<u64> {
+    let expected = manifest.stream(name).map(|s| s.sha256.clone());
+    let mut hashing = HashingWriter { inner: out, hasher: Sha256::new() };
+    let bytes = reader.read(name, &mut hashing).map_err(std::io::Error::other)?;
+    let actual = hex::encode(hashing.hasher.finalize());
+    match expected {
+        Some(sha) if sha == actual => Ok(bytes),
+        Some(_) => Err(std::io::Error::other(format!("stream {name} does not match its SHA-256 in the manifest (the repository is damaged)"))),
+        None => Err(std::io::Error::other(format!("stream {name} is not in the manifest"))),
+    }
+}
+
+pub(crate) fn restore(
+    repo: &Repo,
+    snapshot: &BackupEntry,
+    target: &Conn,
+    options: &RestoreOptions,
+    confirm: &mut dyn FnMut(&RestorePlan) -> bool,
+) -> Result<RestoreReport> {
+    if options.table.is_some() {
+        return Err(EngineError::input(
+            "--table is not supported for PostgreSQL yet",
+            "restore the whole backup beside the live database (`--to postgres://…/NEWNAME`) and copy the table from there",
+        ));
+    }
+    let live = target
+        .database()
+        .ok_or_else(|| EngineError::input(format!("{} names no database", target.label()), "end the URL with /DATABASE"))?
+        .to_string();
+    let tools = Tools::find()?;
+    let reader = repo.reader(&snapshot.id)?;
+    let manifest = select::manifest(&reader)?;
+    let exists = postgres::database_exists(&tools, target)?;
+    let plan = RestorePlan {
+        snapshot: snapshot.clone(),
+        target: target.label(),
+        replaces_existing: exists,
+        existing_bytes: None,
+        table: None,
+        rows: manifest.catalog.total_rows(),
+    };
+
+    if !exists {
+        let check = load_checked(&tools, &reader, &manifest, target, false)?;
+        return Ok(RestoreReport { plan, safety_backup: None, check, rows_restored: manifest.catalog.total_rows() });
+    }
+
+    if !confirm(&plan) {
+        return Err(EngineError::NotConfirmed {
+            context: format!("not restoring: database `{live}` exists and would be replaced"),
+            hint: "pass --yes to replace it (a safety backup is taken first, and the old database is kept under another name)".into(),
+        });
+    }
+    let safety = take_safety_backup(repo, &PostgresSource::connect(target.clone())?, &plan.target, snapshot)?;
+    let staging = target.with_database(&side_name(&live, "new"));
+    // A restore killed earlier left this behind; it is ours by name and never live.
+    postgres::drop_database(&tools, &staging)?;
+    let check = load_checked(&tools, &reader, &manifest, &staging, false)?;
+    let old = side_name(&live, &format!("old_{}", jiff::Zoned::now().strftime("%Y%m%d%H%M%S")));
+    postgres::swap(&tools, target, staging.database().expect("named"), &old, options.terminate_connections)?;
+    Ok(RestoreReport { plan, safety_backup: Some(safety), check, rows_restored: manifest.catalog.total_rows() })
+}
+
+/// `<name>_lifeboat_<suffix>`, cut to PostgreSQL's 63-byte identifier limit.
+fn side_name(live: &str, suffix: &str) -> String {
+    let tail = format!("_lifeboat_{suffix}");
+    let mut head = live.to_string();
+    while head.len() + tail.len() > 63 {
+        head.pop();
+    }
+    head + &tail
+}
+
+/// A restore drill: load `snapshot` into a scratch database (`scratch`, or a temporary one on
+/// the server the backup came from), compare row counts and content hashes, drop it.
+pub(crate) fn drill(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&str>) -> Result<CopyCheck> {
+    let tools = Tools::find()?;
+    let reader = repo.reader(&snapshot.id)?;
+    let manifest = select::manifest(&reader)?;
+    let target = match scratch {
+        Some(url) => Conn::parse(url)?,
+        None => Conn::parse(&manifest.source)?.with_database(&format!("lifeboat_verify_{}", snapshot.short_id)),
+    };
+    if postgres::database_exists(&tools, &target)? {
+        return Err(EngineError::input(
+            format!("the scratch database {} already exists", target.label()),
+            "lifeboat only drops databases it created: name one that does not exist with --scratch, or drop it if it is a leftover drill",
+        ));
+    }
+    let check = load_checked(&tools, &reader, &manifest, &target, true)?;
+    postgres::drop_database(&tools, &target)?;
+    Ok(check)
+}

@@ -1,0 +1,341 @@
+//! Capturing one point in time of a PostgreSQL database as streams.
+//!
+//! The leader exports a snapshot; everything else adopts it: `pg_dump --snapshot` for the DDL
+//! before and after the data, one `psql` per table part streaming `COPY … TO STDOUT`, and the
+//! queries for sequences and large objects. So every stream shows the same instant, however
+//! long the backup takes and whatever the application writes meanwhile.
+//!
+//! Large tables are cut into parts by physical block ranges (`ctid`, a TID range scan from
+//! PostgreSQL 14), so one big table is copied by several workers at once and a change in one
+//! region of it only changes that part's stream.
+
+use std::{
+    collections::BTreeMap,
+    io::{self, Read},
+    sync::{Arc, Mutex},
+};
+
+use super::{
+    conn::Conn,
+    leader::Leader,
+    psql::{self, ChildOutput, ident, literal},
+    tools::Tools,
+};
+use crate::{Capture, Catalog, ColumnInfo, Result, SourceStream, TableInfo, content_hash::RowSetHash};
+
+/// Blocks per table part: 128 MiB of heap with the default 8 KiB blocks.
+const PART_BLOCKS: u64 = 16_384;
+/// Bytes of a large object per line of its stream.
+const LO_CHUNK: u64 = 1 << 20;
+
+pub(crate) const PRE_DATA: &str = "ddl/pre-data.sql";
+pub(crate) const POST_DATA: &str = "ddl/post-data.sql";
+pub(crate) const SEQUENCES: &str = "ddl/sequences.sql";
+
+/// A table to copy, as listed under the snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct TablePlan {
+    pub(crate) schema: String,
+    pub(crate) name: String,
+    pub(crate) columns: Vec<ColumnInfo>,
+    pub(crate) blocks: u64,
+}
+
+impl TablePlan {
+    pub(crate) fn qualified(&self) -> String {
+        format!("{}.{}", ident(&self.schema), ident(&self.name))
+    }
+
+    /// Quoted names of the columns COPY moves (generated columns are computed, not stored).
+    pub(crate) fn copy_columns(&self) -> Vec<String> {
+        self.columns.iter().filter(|c| !c.generated).map(|c| ident(&c.name)).collect()
+    }
+}
+
+/// `data/<schema>.<table>/<part>`; `/` and `%` in names are escaped so each table is one folder.
+pub(crate) fn part_stream(schema: &str, table: &str, part: usize) -> String {
+    let escape = |s: &str| s.replace('%', "%25").replace('/', "%2F");
+    format!("data/{}.{}/{part:05}", escape(schema), escape(table))
+}
+
+pub(crate) fn large_object_stream(oid: u32) -> String {
+    format!("large-objects/{oid}")
+}
+
+/// The statements that make a session read the leader's snapshot.
+fn in_snapshot(snapshot: &str) -> [String; 3] {
+    [
+        psql::SESSION_SETTINGS.to_string(),
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_string(),
+        format!("SET TRANSACTION SNAPSHOT {}", literal(snapshot)),
+    ]
+}
+
+fn query_in(tools: &Tools, conn: &Conn, snapshot: &str, sql: &str) -> Result<Vec<Vec<String>>> {
+    let setup = in_snapshot(snapshot);
+    let mut statements: Vec<&str> = setup.iter().map(String::as_str).collect();
+    statements.push(sql);
+    psql::query(tools, conn, &statements)
+}
+
+const TABLES: &str = r"
+SELECT n.nspname, c.relname, pg_relation_size(c.oid) / current_setting('block_size')::bigint,
+       coalesce((SELECT string_agg(concat_ws(E'\x1c', a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> ''), E'\x1d' ORDER BY a.attnum)
+                 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname !~ '^pg_(toast|temp)'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2";
+
+const SEQUENCE_NAMES: &str = r"
+SELECT format('%I.%I', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'S' AND n.nspname !~ '^pg_(toast|temp)'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1";
+
+fn parse_columns(text: &str) -> Vec<ColumnInfo> {
+    text.split('\u{1d}')
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            let f: Vec<&str> = c.split('\u{1c}').collect();
+            ColumnInfo {
+                name: f[0].to_string(),
+                decl_type: f.get(1).unwrap_or(&"").to_string(),
+                not_null: f.get(2) == Some(&"t"),
+                generated: f.get(3) == Some(&"t"),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// What the server says about the database before anything is pinned.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerFacts {
+    pub(crate) database: String,
+    pub(crate) version: String,
+    pub(crate) version_num: u32,
+    pub(crate) properties: BTreeMap<String, serde_json::Value>,
+}
+
+pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
+    let rows = psql::query(
+        tools,
+        conn,
+        &[r"SELECT current_database(), current_setting('server_version'), current_setting('server_version_num'),
+                  pg_database_size(current_database()), pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
+                  coalesce((SELECT string_agg(extname || ' ' || extversion, ', ' ORDER BY extname) FROM pg_extension), '')
+           FROM pg_database d WHERE d.datname = current_database()"],
+    )?;
+    let row = rows.into_iter().next().unwrap_or_default();
+    let field = |i: usize| row.get(i).cloned().unwrap_or_default();
+    let mut properties = BTreeMap::new();
+    properties.insert("database_size".into(), serde_json::json!(field(3).parse::<u64>().unwrap_or(0)));
+    properties.insert("encoding".into(), serde_json::json!(field(4)));
+    properties.insert("lc_collate".into(), serde_json::json!(field(5)));
+    properties.insert("lc_ctype".into(), serde_json::json!(field(6)));
+    let extensions: Vec<&str> = row.get(7).map(|e| e.split(", ").filter(|e| !e.is_empty()).collect()).unwrap_or_default();
+    properties.insert("extensions".into(), serde_json::json!(extensions));
+    Ok(ServerFacts { database: field(0), version: field(1), version_num: field(2).parse().unwrap_or(0), properties })
+}
+
+/// Row counts and hashes of every part stream, filled in as the streams are read.
+type Tallies = Arc<Mutex<BTreeMap<String, RowSetHash>>>;
+
+pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts) -> Result<Capture> {
+    let mut leader = Leader::begin(tools, conn)?;
+    let snapshot = leader.snapshot.clone();
+    let tables: Vec<TablePlan> = query_in(tools, conn, &snapshot, TABLES)?
+        .into_iter()
+        .map(|r| TablePlan { schema: r[0].clone(), name: r[1].clone(), blocks: r[2].parse().unwrap_or(0), columns: parse_columns(&r[3]) })
+        .collect();
+    leader.lock(&tables.iter().map(TablePlan::qualified).collect::<Vec<_>>())?;
+    let sequences = sequence_script(tools, conn, &snapshot)?;
+    let large_objects: Vec<u32> = query_in(tools, conn, &snapshot, "SELECT oid FROM pg_largeobject_metadata ORDER BY oid")?
+        .into_iter()
+        .filter_map(|r| r[0].parse().ok())
+        .collect();
+
+    let mut facts = facts;
+    facts.properties.insert("large_objects".into(), serde_json::json!(large_objects));
+    let leader = Arc::new(Mutex::new(leader));
+    let tallies: Tallies = Arc::default();
+    let mut streams = Vec::new();
+    let mut table_streams = Vec::new();
+    for table in &tables {
+        let names: Vec<String> = part_queries(table, facts.version_num)
+            .into_iter()
+            .enumerate()
+            .map(|(part, copy)| {
+                let name = part_stream(&table.schema, &table.name, part);
+                let (tools, conn, snapshot, tallies, stream) = (tools.clone(), conn.clone(), snapshot.clone(), tallies.clone(), name.clone());
+                streams.push(SourceStream {
+                    name: name.clone(),
+                    open: Box::new(move || {
+                        let mut cmd = psql::psql(&tools, &conn);
+                        for statement in in_snapshot(&snapshot) {
+                            cmd.arg("-c").arg(statement);
+                        }
+                        cmd.arg("-c").arg(copy);
+                        let output = ChildOutput::spawn(cmd, format!("copying {stream}"), &conn)?;
+                        Ok(Box::new(RowTally::new(output, stream, tallies)) as Box<dyn Read + Send>)
+                    }),
+                });
+                name
+            })
+            .collect();
+        table_streams.push(names);
+    }
+    for (name, section) in [(PRE_DATA, "pre-data"), (POST_DATA, "post-data")] {
+        let (tools, conn, snapshot) = (tools.clone(), conn.clone(), snapshot.clone());
+        streams.push(SourceStream {
+            name: name.to_string(),
+            open: Box::new(move || {
+                let mut cmd = conn.command(&tools.path("pg_dump"));
+                cmd.arg(format!("--snapshot={snapshot}")).arg(format!("--section={section}")).arg("--no-password");
+                Ok(Box::new(ChildOutput::spawn(cmd, format!("pg_dump --section={section}"), &conn)?) as Box<dyn Read + Send>)
+            }),
+        });
+    }
+    streams.push(SourceStream { name: SEQUENCES.to_string(), open: Box::new(move || Ok(Box::new(io::Cursor::new(sequences.into_bytes())) as _)) });
+    for oid in large_objects {
+        let (tools, conn, snapshot) = (tools.clone(), conn.clone(), snapshot.clone());
+        streams.push(SourceStream {
+            name: large_object_stream(oid),
+            open: Box::new(move || {
+                let mut cmd = psql::psql(&tools, &conn);
+                for statement in in_snapshot(&snapshot) {
+                    cmd.arg("-c").arg(statement);
+                }
+                cmd.arg("-c").arg(format!(
+                    "COPY (WITH RECURSIVE c(off, data) AS (SELECT 0::bigint, lo_get({oid}, 0, {LO_CHUNK}) \
+                     UNION ALL SELECT off + {LO_CHUNK}, lo_get({oid}, off + {LO_CHUNK}, {LO_CHUNK}) FROM c WHERE length(data) = {LO_CHUNK}) \
+                     SELECT encode(data, 'hex') FROM c WHERE length(data) > 0) TO STDOUT"
+                ));
+                Ok(Box::new(ChildOutput::spawn(cmd, format!("reading large object {oid}"), &conn)?) as Box<dyn Read + Send>)
+            }),
+        });
+    }
+
+    let expected = tables.iter().map(|t| t.blocks * 8192).sum();
+    let catalog = Box::new(move || {
+        // Held until every stream has been read: sessions adopt the snapshot only while the
+        // leader's transaction is open.
+        drop(leader);
+        let tallies = tallies.lock().expect("tally lock");
+        let tables = tables
+            .into_iter()
+            .zip(table_streams)
+            .map(|(table, streams)| {
+                let mut hash = RowSetHash::default();
+                for stream in &streams {
+                    hash.merge(tallies.get(stream).copied().unwrap_or_default());
+                }
+                TableInfo {
+                    name: format!("{}.{}", table.schema, table.name),
+                    rows: hash.rows,
+                    columns: table.columns,
+                    content_hash: hash.finish(),
+                    schema: Some(table.schema),
+                    streams,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        Ok(Catalog { engine: "postgres".into(), server_version: facts.version, properties: facts.properties, tables, objects: Vec::new() })
+    });
+    Ok(Capture::new(streams, Some(expected), catalog))
+}
+
+/// One `COPY … TO STDOUT` per part of the table.
+fn part_queries(table: &TablePlan, server_version_num: u32) -> Vec<String> {
+    let columns = table.copy_columns();
+    let qualified = table.qualified();
+    let parts = if server_version_num >= 140_000 { table.blocks.div_ceil(PART_BLOCKS).max(1) } else { 1 };
+    if parts == 1 {
+        let list = if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };
+        return vec![format!("COPY {qualified}{list} TO STDOUT")];
+    }
+    (0..parts)
+        .map(|part| {
+            let from = part * PART_BLOCKS;
+            // The last part is open-ended: the table may have grown since its size was read.
+            let range = if part + 1 == parts {
+                format!("ctid >= '({from},0)'::tid")
+            } else {
+                format!("ctid >= '({from},0)'::tid AND ctid < '({},0)'::tid", from + PART_BLOCKS)
+            };
+            format!("COPY (SELECT {} FROM ONLY {qualified} WHERE {range}) TO STDOUT", columns.join(", "))
+        })
+        .collect()
+}
+
+/// `SELECT setval(…)` for every sequence, as of the snapshot.
+fn sequence_script(tools: &Tools, conn: &Conn, snapshot: &str) -> Result<String> {
+    let names: Vec<String> = query_in(tools, conn, snapshot, SEQUENCE_NAMES)?.into_iter().map(|r| r[0].clone()).collect();
+    let mut script = String::new();
+    for batch in names.chunks(200) {
+        let union: Vec<String> = batch
+            .iter()
+            .map(|name| {
+                format!(
+                    "SELECT 'SELECT pg_catalog.setval(' || quote_literal({}) || ', ' || last_value || ', ' || is_called || ');' FROM {name}",
+                    literal(name)
+                )
+            })
+            .collect();
+        for row in query_in(tools, conn, snapshot, &union.join(" UNION ALL "))? {
+            script.push_str(&row[0]);
+            script.push('\n');
+        }
+    }
+    Ok(script)
+}
+
+/// Counts and hashes the rows of a COPY text stream as it passes (one row per line).
+pub(crate) struct RowTally<R> {
+    inner: R,
+    line: Vec<u8>,
+    hash: RowSetHash,
+    stream: String,
+    tallies: Tallies,
+}
+
+impl<R: Read> RowTally<R> {
+    pub(crate) fn new(inner: R, stream: String, tallies: Tallies) -> Self {
+        Self { inner, line: Vec::new(), hash: RowSetHash::default(), stream, tallies }
+    }
+}
+
+impl<R: Read> Read for RowTally<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            if !self.line.is_empty() {
+                return Err(io::Error::other(format!("{} ended in the middle of a row", self.stream)));
+            }
+            self.tallies.lock().expect("tally lock").insert(self.stream.clone(), self.hash);
+            return Ok(0);
+        }
+        hash_lines(&buf[..n], &mut self.line, &mut self.hash);
+        Ok(n)
+    }
+}
+
+/// Feeds complete lines of `bytes` to `hash`, carrying a partial last line in `line`.
+pub(crate) fn hash_lines(bytes: &[u8], line: &mut Vec<u8>, hash: &mut RowSetHash) {
+    let mut rest = bytes;
+    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        if line.is_empty() {
+            hash.add_row(&rest[..end]);
+        } else {
+            line.extend_from_slice(&rest[..end]);
+            hash.add_row(line);
+            line.clear();
+        }
+        rest = &rest[end + 1..];
+    }
+    line.extend_from_slice(rest);
+}

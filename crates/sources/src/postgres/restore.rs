@@ -1,0 +1,266 @@
+//! Restoring a PostgreSQL backup into a database that did not exist before, and checking it.
+//!
+//! The order is pg_restore's: the DDL that comes before data (tables without their indexes,
+//! constraints and triggers), then every table part through `COPY … FROM STDIN` on parallel
+//! sessions, then sequence values and large objects, then the DDL after data (indexes,
+//! constraints, triggers, materialized view refreshes). The target is always a new database;
+//! swapping it in place of a live one is the engine's decision, after it has been checked.
+
+use std::{
+    io::{self, Write},
+    process::{Child, Stdio},
+    sync::Mutex,
+};
+
+use super::{
+    capture::{POST_DATA, PRE_DATA, RowTally, SEQUENCES, large_object_stream},
+    conn::Conn,
+    psql::{self, ChildOutput, ident, literal},
+    tools::Tools,
+};
+use crate::{Catalog, CopyCheck, Result, SourceError, SourceErrorKind, TableCheck, TableInfo, content_hash::RowSetHash};
+
+/// Reads a stream of the backup into a writer; returns the bytes written.
+pub type ReadStream<'a> = &'a (dyn Fn(&str, &mut dyn Write) -> io::Result<u64> + Sync);
+
+/// The database named by `target` on its server, seen from the server's maintenance database.
+fn maintenance(target: &Conn) -> Conn {
+    target.with_database("postgres")
+}
+
+fn target_name(target: &Conn) -> Result<&str> {
+    target.database().ok_or_else(|| {
+        SourceError::new(SourceErrorKind::NotFound, format!("{} names no database", target.label()), "end the URL with /DATABASE")
+    })
+}
+
+/// Whether the database `target` names exists.
+pub fn database_exists(tools: &Tools, target: &Conn) -> Result<bool> {
+    let name = target_name(target)?;
+    let rows = psql::query(tools, &maintenance(target), &[&format!("SELECT 1 FROM pg_database WHERE datname = {}", literal(name))])?;
+    Ok(!rows.is_empty())
+}
+
+/// Creates the database `target` names, with the backup's encoding and collation.
+pub fn create_database(tools: &Tools, target: &Conn, catalog: &Catalog) -> Result<()> {
+    let name = target_name(target)?;
+    let property = |key: &str| catalog.properties.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty()).map(str::to_string);
+    let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", ident(name));
+    if let Some(encoding) = property("encoding") {
+        sql.push_str(&format!(" ENCODING {}", literal(&encoding)));
+    }
+    if let Some(collate) = property("lc_collate") {
+        sql.push_str(&format!(" LC_COLLATE {}", literal(&collate)));
+    }
+    if let Some(ctype) = property("lc_ctype") {
+        sql.push_str(&format!(" LC_CTYPE {}", literal(&ctype)));
+    }
+    psql::execute(tools, &maintenance(target), &[&sql])
+}
+
+/// Drops the database `target` names, if it exists.
+pub fn drop_database(tools: &Tools, target: &Conn) -> Result<()> {
+    let name = target_name(target)?;
+    psql::execute(tools, &maintenance(target), &[&format!("DROP DATABASE IF EXISTS {}", ident(name))])
+}
+
+/// Loads a backup into the (new, empty) database `target`, `jobs` tables at a time.
+pub fn load(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_>, jobs: usize) -> Result<()> {
+    run_script(tools, target, PRE_DATA, read, None)?;
+    copy_tables(tools, target, catalog, read, jobs)?;
+    run_script(tools, target, SEQUENCES, read, None)?;
+    for oid in large_objects(catalog) {
+        run_script(tools, target, &large_object_stream(oid), read, Some(oid))?;
+    }
+    run_script(tools, target, POST_DATA, read, None)
+}
+
+/// The large objects a backup holds, from its stream list.
+fn large_objects(catalog: &Catalog) -> Vec<u32> {
+    catalog
+        .properties
+        .get("large_objects")
+        .and_then(|v| v.as_array())
+        .map(|oids| oids.iter().filter_map(|o| o.as_u64()).map(|o| o as u32).collect())
+        .unwrap_or_default()
+}
+
+/// Feeds a stream to `psql` as a script. A large object's stream (hex lines) is turned into
+/// `lo_put` calls on the way.
+fn run_script(tools: &Tools, target: &Conn, stream: &str, read: ReadStream<'_>, large_object: Option<u32>) -> Result<()> {
+    let mut cmd = psql::psql(tools, target);
+    cmd.args(["-f", "-"]);
+    let (child, stderr) = spawn_with_stdin(cmd)?;
+    finish(child, stderr, target, stream, |stdin| match large_object {
+        Some(oid) => read(stream, &mut LoScript { oid, offset: 0, line: Vec::new(), out: stdin }),
+        None => read(stream, stdin),
+    })
+}
+
+fn copy_tables(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_>, jobs: usize) -> Result<()> {
+    let queue: Mutex<Vec<(&TableInfo, &str)>> =
+        Mutex::new(catalog.tables.iter().flat_map(|t| t.streams.iter().map(move |s| (t, s.as_str()))).rev().collect());
+    let failure: Mutex<Option<SourceError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    if failure.lock().expect("lock").is_some() {
+                        return;
+                    }
+                    let Some((table, stream)) = queue.lock().expect("lock").pop() else { return };
+                    let mut cmd = psql::psql(tools, target);
+                    cmd.arg("-c").arg(psql::SESSION_SETTINGS).arg("-c").arg(format!("COPY {} FROM STDIN", copy_target(table)));
+                    let done = spawn_with_stdin(cmd).and_then(|(child, stderr)| finish(child, stderr, target, stream, |stdin| read(stream, stdin)));
+                    if let Err(err) = done {
+                        failure.lock().expect("lock").get_or_insert(err);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match failure.into_inner().expect("lock") {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+/// `"schema"."table" ("a", "b")`: the columns COPY moves (generated ones are computed).
+fn copy_target(table: &TableInfo) -> String {
+    let schema = table.schema.as_deref().unwrap_or("public");
+    let bare = table.name.strip_prefix(&format!("{schema}.")).unwrap_or(&table.name);
+    let columns: Vec<String> = table.columns.iter().filter(|c| !c.generated).map(|c| ident(&c.name)).collect();
+    let list = if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };
+    format!("{}.{}{list}", ident(schema), ident(bare))
+}
+
+fn spawn_with_stdin(mut cmd: std::process::Command) -> Result<(Child, std::thread::JoinHandle<String>)> {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(|e| psql::spawn_failed("psql", e))?;
+    let stderr = psql::drain(child.stderr.take().expect("piped"));
+    Ok((child, stderr))
+}
+
+/// Writes into the child's stdin with `feed`, closes it, and waits for a clean exit.
+fn finish(
+    mut child: Child,
+    stderr: std::thread::JoinHandle<String>,
+    target: &Conn,
+    stream: &str,
+    feed: impl FnOnce(&mut dyn Write) -> io::Result<u64>,
+) -> Result<()> {
+    let mut stdin = child.stdin.take().expect("piped");
+    let fed = feed(&mut stdin);
+    drop(stdin);
+    let status = child.wait().map_err(|e| psql::spawn_failed("psql", e))?;
+    let stderr = stderr.join().unwrap_or_default();
+    if !status.success() {
+        return Err(psql::server_error(target, &stderr).with_context_prefix(format!("restoring {stream}: ")));
+    }
+    fed.map(drop).map_err(|e| SourceError::new(SourceErrorKind::Io, format!("reading {stream} from the backup failed"), "").with_source(e))
+}
+
+/// Turns a large object's stream (one hex line per chunk) into `lo_put` calls.
+struct LoScript<'a> {
+    oid: u32,
+    offset: u64,
+    line: Vec<u8>,
+    out: &'a mut dyn Write,
+}
+
+impl Write for LoScript<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for &byte in buf {
+            if byte == b'\n' {
+                let hex = std::mem::take(&mut self.line);
+                writeln!(self.out, "SELECT pg_catalog.lo_put({}, {}, '\\x{}'::bytea);", self.oid, self.offset, String::from_utf8_lossy(&hex))?;
+                self.offset += hex.len() as u64 / 2;
+            } else {
+                self.line.push(byte);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Row counts (and with `hashes`, content hashes) of the restored database against `expected`.
+pub fn check(tools: &Tools, target: &Conn, expected: &Catalog, hashes: bool) -> Result<CopyCheck> {
+    let mut tables = Vec::new();
+    for table in &expected.tables {
+        let qualified = copy_target(&TableInfo { columns: Vec::new(), ..table.clone() });
+        let actual = if hashes {
+            let mut cmd = psql::psql(tools, target);
+            cmd.arg("-c").arg(psql::SESSION_SETTINGS).arg("-c").arg(format!("COPY {} TO STDOUT", copy_target(table)));
+            let tallies = std::sync::Arc::default();
+            let output = ChildOutput::spawn(cmd, format!("reading {qualified}"), target).map_err(|e| psql::spawn_failed("psql", e))?;
+            let mut tally = RowTally::new(output, table.name.clone(), std::sync::Arc::clone(&tallies));
+            io::copy(&mut tally, &mut io::sink()).map_err(|e| SourceError::new(SourceErrorKind::Database, format!("reading {qualified} failed"), "").with_source(e))?;
+            let hash: RowSetHash = tallies.lock().expect("lock").get(&table.name).copied().unwrap_or_default();
+            Some((hash.rows, hash.finish() == table.content_hash))
+        } else {
+            let rows = psql::query(tools, target, &[&format!("SELECT count(*) FROM ONLY {qualified}")])?;
+            rows.first().and_then(|r| r[0].parse().ok()).map(|n| (n, true))
+        };
+        tables.push(TableCheck {
+            table: table.name.clone(),
+            expected_rows: table.rows,
+            actual_rows: actual.map(|(rows, _)| rows),
+            hash_matches: if hashes { actual.map(|(_, same)| same) } else { None },
+        });
+    }
+    Ok(CopyCheck { integrity_problems: Vec::new(), tables })
+}
+
+/// Puts the database `staging` in place of the one `target` names, keeping that one as `old`:
+/// both renames in one transaction, so at every moment the name points at a whole database.
+///
+/// PostgreSQL cannot rename a database others are connected to. With `terminate` their
+/// sessions are ended first (retrying while they exit); without it the error lists them.
+pub fn swap(tools: &Tools, target: &Conn, staging: &str, old: &str, terminate: bool) -> Result<()> {
+    let live = target_name(target)?;
+    let maintenance = maintenance(target);
+    let rename = format!(
+        "BEGIN; ALTER DATABASE {} RENAME TO {}; ALTER DATABASE {} RENAME TO {}; COMMIT;",
+        ident(live),
+        ident(old),
+        ident(staging),
+        ident(live)
+    );
+    let sessions = format!("FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()", literal(live));
+    let mut attempts = 0;
+    loop {
+        if terminate {
+            psql::execute(tools, &maintenance, &[&format!("SELECT pg_terminate_backend(pid) {sessions}")])?;
+        }
+        match psql::execute(tools, &maintenance, &[&rename]) {
+            Ok(()) => return Ok(()),
+            Err(err) if err.to_string().contains("being accessed by other users") => {
+                attempts += 1;
+                if terminate && attempts < 20 {
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                    continue;
+                }
+                let who = psql::query(
+                    tools,
+                    &maintenance,
+                    &[&format!("SELECT format('pid %s (user %s, %s%s)', pid, usename, coalesce(nullif(application_name, ''), 'no application name'), coalesce(' from ' || client_addr, '')) {sessions}")],
+                )
+                .unwrap_or_default();
+                let list: Vec<String> = who.into_iter().map(|r| r.join(" ")).collect();
+                return Err(SourceError::new(
+                    SourceErrorKind::Busy,
+                    format!(
+                        "the restored copy is ready as `{staging}`, but `{live}` cannot be swapped while sessions use it: {}",
+                        if list.is_empty() { "sessions were connected".to_string() } else { list.join("; ") }
+                    ),
+                    "close those sessions and restore again, or pass --terminate-connections; the live database was not changed",
+                ));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}

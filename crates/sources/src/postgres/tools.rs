@@ -1,0 +1,82 @@
+//! Finding PostgreSQL's client tools and checking they are new enough for the server.
+//!
+//! `pg_dump` refuses (or worse, silently misses features of) a server newer than itself, so we
+//! check before anything runs and say exactly what to install. Debian installs each major
+//! version under `/usr/lib/postgresql/<major>/bin`; the newest one there wins over `PATH`,
+//! because `PATH` usually holds a wrapper that may pick an older version.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Result, SourceError, SourceErrorKind};
+
+/// The folder holding `pg_dump`, `pg_dumpall` and `psql` of one PostgreSQL version.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    dir: Option<PathBuf>,
+    pub major: u32,
+}
+
+impl Tools {
+    /// The newest client tools on this machine.
+    pub fn find() -> Result<Self> {
+        let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let major = entry.file_name().to_str()?.parse().ok()?;
+                let dir = entry.path().join("bin");
+                dir.join("pg_dump").is_file().then_some((major, dir))
+            })
+            .collect();
+        candidates.sort();
+        if let Some((major, dir)) = candidates.pop() {
+            return Ok(Self { dir: Some(dir), major });
+        }
+        let output = std::process::Command::new("pg_dump").arg("--version").output().map_err(|_| missing())?;
+        let major = parse_major(&String::from_utf8_lossy(&output.stdout)).ok_or_else(missing)?;
+        Ok(Self { dir: None, major })
+    }
+
+    pub fn path(&self, program: &str) -> PathBuf {
+        match &self.dir {
+            Some(dir) => dir.join(program),
+            None => Path::new(program).to_path_buf(),
+        }
+    }
+
+    /// Fails unless these tools can dump a server of `server_major`.
+    pub fn check_server(&self, server_major: u32) -> Result<()> {
+        if self.major >= server_major {
+            return Ok(());
+        }
+        Err(SourceError::new(
+            SourceErrorKind::Tool,
+            format!("pg_dump {} is older than the server (PostgreSQL {server_major}) and cannot dump it faithfully", self.major),
+            format!("install the client of version {server_major} or newer, e.g. `apt-get install postgresql-client-{server_major}`"),
+        ))
+    }
+}
+
+fn missing() -> SourceError {
+    SourceError::new(
+        SourceErrorKind::Tool,
+        "pg_dump was not found on PATH or under /usr/lib/postgresql/*/bin",
+        "install PostgreSQL's client tools, e.g. `apt-get install postgresql-client`",
+    )
+}
+
+/// `pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)` → 15.
+fn parse_major(version: &str) -> Option<u32> {
+    let number = version.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    number.split('.').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_parse() {
+        assert_eq!(super::parse_major("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"), Some(15));
+        assert_eq!(super::parse_major("pg_dump (PostgreSQL) 9.6.24"), Some(9));
+    }
+}
