@@ -58,7 +58,7 @@ fn jobs() -> usize {
 }
 
 /// Reads a stream and fails unless its bytes match the manifest's SHA-256.
-fn read_checked(reader: &SnapshotReader, manifest: &Manifest, name: &str, out: &mut dyn Write) -> std::io::Result<u64> {
+pub(crate) fn read_checked(reader: &SnapshotReader, manifest: &Manifest, name: &str, out: &mut dyn Write) -> std::io::Result<u64> {
     let expected = manifest.stream(name).map(|s| s.sha256.clone());
     let mut hashing = HashingWriter { inner: out, hasher: Sha256::new() };
     let bytes = reader.read(name, &mut hashing).map_err(std::io::Error::other)?;

@@ -2,6 +2,8 @@
 //! databases with the stock sqlite3 shell.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
@@ -65,7 +67,12 @@ impl Env {
 
     /// Backs up `db` and returns the new snapshot's full id.
     pub fn backup(&self, db: &Path, extra: &[&str]) -> String {
-        let mut args = vec!["backup", db.to_str().unwrap()];
+        self.backup_url(db.to_str().unwrap(), extra)
+    }
+
+    /// Backs up the database at `url` (a path or a URL) and returns the new snapshot's full id.
+    pub fn backup_url(&self, url: &str, extra: &[&str]) -> String {
+        let mut args = vec!["backup", url];
         args.extend_from_slice(extra);
         let v = self.json(&args);
         v["snapshot"]["id"].as_str().unwrap().to_string()

@@ -7,12 +7,14 @@
 
 mod capture;
 mod conn;
+mod export;
 mod leader;
 mod psql;
 mod restore;
 mod tools;
 
 pub use conn::Conn;
+pub use export::{export_sql, sample_rows};
 pub use restore::{ReadStream, check, create_database, database_exists, drop_database, load, swap};
 pub use tools::Tools;
 

@@ -76,7 +76,7 @@ pub fn load(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_
 }
 
 /// The large objects a backup holds, from its stream list.
-fn large_objects(catalog: &Catalog) -> Vec<u32> {
+pub(crate) fn large_objects(catalog: &Catalog) -> Vec<u32> {
     catalog
         .properties
         .get("large_objects")
@@ -92,7 +92,7 @@ fn run_script(tools: &Tools, target: &Conn, stream: &str, read: ReadStream<'_>, 
     cmd.args(["-f", "-"]);
     let (child, stderr) = spawn_with_stdin(cmd)?;
     finish(child, stderr, target, stream, |stdin| match large_object {
-        Some(oid) => read(stream, &mut LoScript { oid, offset: 0, line: Vec::new(), out: stdin }),
+        Some(oid) => read(stream, &mut LoScript::new(oid, stdin)),
         None => read(stream, stdin),
     })
 }
@@ -127,7 +127,7 @@ fn copy_tables(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream
 }
 
 /// `"schema"."table" ("a", "b")`: the columns COPY moves (generated ones are computed).
-fn copy_target(table: &TableInfo) -> String {
+pub(crate) fn copy_target(table: &TableInfo) -> String {
     let schema = table.schema.as_deref().unwrap_or("public");
     let bare = table.name.strip_prefix(&format!("{schema}.")).unwrap_or(&table.name);
     let columns: Vec<String> = table.columns.iter().filter(|c| !c.generated).map(|c| ident(&c.name)).collect();
@@ -161,11 +161,17 @@ fn finish(
 }
 
 /// Turns a large object's stream (one hex line per chunk) into `lo_put` calls.
-struct LoScript<'a> {
+pub(crate) struct LoScript<'a> {
     oid: u32,
     offset: u64,
     line: Vec<u8>,
     out: &'a mut dyn Write,
+}
+
+impl<'a> LoScript<'a> {
+    pub(crate) fn new(oid: u32, out: &'a mut dyn Write) -> Self {
+        Self { oid, offset: 0, line: Vec::new(), out }
+    }
 }
 
 impl Write for LoScript<'_> {

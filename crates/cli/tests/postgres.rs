@@ -1,0 +1,236 @@
+//! PostgreSQL round trips and faults against real throwaway clusters.
+
+mod common;
+
+use common::{pg::Cluster, *};
+
+/// Everything pg_dump would keep, in one database.
+const CORPUS: &str = r#"
+CREATE EXTENSION citext;
+CREATE ROLE lo_owner;
+CREATE ROLE lo_reader;
+CREATE SCHEMA "Ünïcode Schema";
+COMMENT ON SCHEMA "Ünïcode Schema" IS 'a schema with a non-ASCII name';
+CREATE TABLE "Ünïcode Schema"."Tab/le ""q""" (id int PRIMARY KEY, "naïve" text, email citext);
+INSERT INTO "Ünïcode Schema"."Tab/le ""q""" VALUES (1, 'crème brûlée', 'A@B.C'), (2, E'tab\tnew\nline \\ back', NULL);
+COMMENT ON TABLE "Ünïcode Schema"."Tab/le ""q""" IS 'quoted identifiers';
+
+CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, born date, score double precision, tags text[], prefs jsonb, avatar bytea);
+INSERT INTO users (name, born, score, tags, prefs, avatar)
+  SELECT 'user ' || g, date '2000-01-01' + g, g / 3.0, ARRAY['a', 'b' || g], jsonb_build_object('n', g), decode('00ff00' || lpad(to_hex(g), 4, '0'), 'hex')
+  FROM generate_series(1, 500) g;
+DELETE FROM users WHERE id > 490;
+CREATE TABLE orders (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  user_id int NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  total numeric(12, 2) NOT NULL,
+  at timestamptz NOT NULL DEFAULT '2026-01-01 12:00+02',
+  doubled numeric GENERATED ALWAYS AS (total * 2) STORED
+);
+INSERT INTO orders (user_id, total) SELECT 1 + g % 490, g * 1.25 FROM generate_series(1, 3000) g;
+CREATE INDEX orders_user ON orders (user_id);
+CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 100;
+CREATE MATERIALIZED VIEW user_totals AS SELECT user_id, sum(total) AS total FROM orders GROUP BY user_id;
+CREATE MATERIALIZED VIEW never_filled AS SELECT 1 AS one WITH NO DATA;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := NEW.name; RETURN NEW; END $$;
+CREATE TRIGGER users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();
+
+CREATE TABLE events (id int, at date NOT NULL, what text) PARTITION BY RANGE (at);
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE events_other PARTITION OF events DEFAULT;
+INSERT INTO events SELECT g, date '2025-06-01' + g, 'event ' || g FROM generate_series(1, 700) g;
+
+CREATE TABLE animals (id int, name text);
+CREATE TABLE dogs (good boolean) INHERITS (animals);
+INSERT INTO animals VALUES (1, 'cat');
+INSERT INTO dogs VALUES (2, 'rex', true), (3, 'fido', true);
+
+CREATE TABLE no_columns ();
+INSERT INTO no_columns DEFAULT VALUES;
+INSERT INTO no_columns DEFAULT VALUES;
+CREATE UNLOGGED TABLE cache (k text PRIMARY KEY, v text);
+INSERT INTO cache VALUES ('a', '1'), ('b', '2');
+
+CREATE TABLE secrets (id int PRIMARY KEY, owner_name text, secret text);
+ALTER TABLE secrets ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_mine ON secrets USING (owner_name = current_user);
+INSERT INTO secrets VALUES (1, 'alice', 's1'), (2, 'bob', 's2');
+
+CREATE SEQUENCE counter START 100 INCREMENT 7;
+SELECT nextval('counter'), nextval('counter');
+CREATE SEQUENCE untouched;
+
+SELECT lo_from_bytea(424242, decode(repeat('00ff', 600000), 'hex'));
+ALTER LARGE OBJECT 424242 OWNER TO lo_owner;
+GRANT SELECT ON LARGE OBJECT 424242 TO lo_reader;
+SELECT lo_from_bytea(424243, 'small'::bytea);
+"#;
+
+fn restore_to(env: &Env, snapshot: &str, url: &str, extra: &[&str]) -> String {
+    let mut args = vec!["restore", snapshot, "--to", url];
+    args.extend_from_slice(extra);
+    env.ok(&args)
+}
+
+#[test]
+fn round_trip_gives_back_what_pg_dump_keeps() {
+    let pg = Cluster::start();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE DATABASE shop");
+    pg.script("shop", CORPUS);
+    let before = pg.fingerprint("shop");
+
+    let id = env.backup_url(&pg.url("shop"), &["--reason", "corpus"]);
+    let manifest = env.json(&["show", &id, "--format", "json"]);
+    let tables = manifest["manifest"]["tables"].as_array().unwrap();
+    let names: Vec<&str> = tables.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"public.events_2025") && !names.contains(&"public.events"), "partitions are copied, parents are not: {names:?}");
+    let users = tables.iter().find(|t| t["name"] == "public.users").unwrap();
+    assert_eq!(users["rows"], 490);
+    assert!(manifest["manifest"]["properties"]["extensions"].as_array().unwrap().iter().any(|e| e.as_str().unwrap().starts_with("citext")), "{manifest}");
+
+    restore_to(&env, &id, &pg.url("copy"), &[]);
+    assert_eq!(pg.fingerprint("copy"), before);
+    // Each row exactly once: the parents of partitions and of inheritance see their children.
+    assert_eq!(pg.sql("copy", "SELECT count(*) FROM events").trim(), "700");
+    assert_eq!(pg.sql("copy", "SELECT count(*) FROM animals").trim(), "3");
+    // The identity column continues after the restored rows, generated columns are computed.
+    assert_eq!(pg.sql("copy", "INSERT INTO orders (user_id, total) VALUES (1, 1) RETURNING id, doubled").trim(), "3001|2.00");
+
+    let report = env.json(&["verify", &id]);
+    assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{report}");
+    assert!(!pg.databases().iter().any(|d| d.starts_with("lifeboat_verify")), "the drill drops its scratch database");
+
+    // Plain SQL that psql loads into an empty database, no lifeboat involved.
+    let sql_file = env.path("shop.sql");
+    env.ok(&["export", &id, "--format", "sql", "-o", sql_file.to_str().unwrap()]);
+    pg.sql("postgres", "CREATE DATABASE exported TEMPLATE template0");
+    let out = pg.tool("psql", "exported").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"]).arg(&sql_file).output().unwrap();
+    assert!(out.status.success(), "psql could not load the export: {}", text(&out.stderr));
+    assert_eq!(pg.fingerprint("exported"), before);
+}
+
+#[test]
+fn a_backup_taken_while_pgbench_writes_is_one_point_in_time() {
+    let pg = Cluster::start();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE DATABASE bench");
+    let init = pg.tool("pgbench", "bench").args(["-i", "-s", "4", "-q"]).output().unwrap();
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let mut load = pg.tool("pgbench", "bench").args(["-c", "4", "-T", "30", "-n"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let id = env.backup_url(&pg.url("bench"), &[]);
+    let _ = load.kill();
+    let _ = load.wait();
+    restore_to(&env, &id, &pg.url("restored"), &[]);
+    let sums = pg.sql(
+        "restored",
+        "SELECT (SELECT sum(abalance) FROM pgbench_accounts) || ' ' || (SELECT sum(bbalance) FROM pgbench_branches) || ' ' || \
+                (SELECT sum(tbalance) FROM pgbench_tellers) || ' ' || (SELECT coalesce(sum(delta), 0) FROM pgbench_history) || ' ' || \
+                (SELECT count(*) FROM pgbench_history)",
+    );
+    let parts: Vec<&str> = sums.split_whitespace().collect();
+    assert!(parts[4].parse::<u64>().unwrap() > 0, "pgbench had written history before the backup: {sums}");
+    assert!(parts[..4].iter().all(|p| *p == parts[0]), "balances and history disagree, so the backup mixed points in time: {sums}");
+}
+
+#[test]
+fn restoring_over_a_live_database_swaps_a_checked_copy_in() {
+    let pg = Cluster::start();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE DATABASE app");
+    pg.script("app", "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 1000) g;");
+    let id = env.backup_url(&pg.url("app"), &[]);
+    pg.sql("app", "DELETE FROM t WHERE id > 10");
+
+    let err = env.fails(&["restore", &id, "--to", &pg.url("app")], 1);
+    assert!(err.contains("would be replaced") && err.contains("--yes"), "{err}");
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM t").trim(), "10", "refused without consent: nothing changed");
+
+    // A session on the live database blocks the swap: the error names it, nothing changes.
+    let mut session = pg.tool("psql", "app").args(["-X", "-q", "-c", "SELECT pg_sleep(60)"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let err = env.fails(&["restore", &id, "--to", &pg.url("app"), "--yes"], 1);
+    assert!(err.contains("cannot be swapped") && err.contains("pid"), "{err}");
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM t").trim(), "10");
+
+    let out = restore_to(&env, &id, &pg.url("app"), &["--yes", "--terminate-connections"]);
+    let _ = session.wait();
+    assert!(out.contains("safety backup"), "{out}");
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM t").trim(), "1000");
+    let databases = pg.databases();
+    let old = databases.iter().find(|d| d.starts_with("app_lifeboat_old_")).expect("the old database is kept");
+    assert_eq!(pg.sql(old, "SELECT count(*) FROM t").trim(), "10");
+    assert!(!databases.iter().any(|d| d == "app_lifeboat_new"), "{databases:?}");
+    let safety = env.json(&["snapshots"]);
+    let classes: Vec<&str> = safety.as_array().unwrap().iter().map(|s| s["class"].as_str().unwrap()).collect();
+    assert!(classes.contains(&"safety"), "{classes:?}");
+}
+
+#[test]
+fn postgres_bad_input_is_a_clear_error_and_changes_nothing() {
+    let pg = Cluster::start();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE DATABASE app");
+    pg.sql("postgres", "CREATE ROLE app_user LOGIN PASSWORD 'right'");
+    pg.script(
+        "app",
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1); GRANT SELECT ON t TO app_user;
+         CREATE TABLE hidden (id int); INSERT INTO hidden VALUES (1);
+         CREATE TABLE guarded (id int, who text); INSERT INTO guarded VALUES (1, 'x');
+         ALTER TABLE guarded ENABLE ROW LEVEL SECURITY; CREATE POLICY p ON guarded USING (who = current_user);
+         GRANT SELECT ON hidden, guarded TO app_user;",
+    );
+    let tcp = |user: &str, password: &str, db: &str| format!("postgresql://{user}:{password}@127.0.0.1:{}/{db}", pg.port);
+
+    let err = env.fails(&["backup", &tcp("app_user", "wrong", "app")], 1);
+    assert!(err.contains("refused the credentials"), "{err}");
+    assert!(!err.contains("wrong"), "the password is never printed: {err}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let err = env.fails(&["backup", &format!("postgresql://postgres@127.0.0.1:{closed}/app")], 1);
+    assert!(err.contains("cannot reach"), "{err}");
+
+    let err = env.fails(&["backup", &pg.url("nope")], 1);
+    assert!(err.contains("does not exist"), "{err}");
+
+    // RLS would hide rows from app_user: a clear error, not a partial backup.
+    let err = env.fails(&["backup", &tcp("app_user", "right", "app")], 1);
+    assert!(err.contains("row-level security"), "{err}");
+    pg.sql("app", "ALTER TABLE guarded DISABLE ROW LEVEL SECURITY; REVOKE SELECT ON hidden FROM app_user");
+    let err = env.fails(&["backup", &tcp("app_user", "right", "app")], 1);
+    assert!(err.contains("permission denied"), "{err}");
+    assert_eq!(env.snapshot_count(), 0);
+
+    // A non-superuser that may read everything backs up fine.
+    pg.sql("app", "GRANT SELECT ON hidden TO app_user");
+    let id = env.backup_url(&tcp("app_user", "right", "app"), &[]);
+    restore_to(&env, &id, &pg.url("copy"), &[]);
+    assert_eq!(pg.sql("copy", "SELECT count(*) FROM hidden").trim(), "1");
+}
+
+#[test]
+fn the_server_going_away_mid_backup_leaves_no_snapshot() {
+    let pg = Cluster::start();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE DATABASE big");
+    pg.script("big", "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS token FROM generate_series(1, 1500000) g;");
+    let url = pg.url("big");
+    let mut backup = env.cmd(&["backup", &url]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut terminated = String::new();
+    for _ in 0..200 {
+        terminated = pg.sql("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'lifeboat' AND query LIKE 'COPY%'");
+        if terminated.trim() != "0" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_ne!(terminated.trim(), "0", "the backup's COPY session was seen and terminated");
+    let out = backup.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("went away") || text(&out.stderr).contains("terminat"), "{}", text(&out.stderr));
+    assert_eq!(env.snapshot_count(), 0);
+    env.backup_url(&url, &[]);
+    env.ok(&["check"]);
+}
