@@ -116,9 +116,12 @@ pub struct RestoreArgs {
     /// replaced after a safety backup; PostgreSQL swaps in a checked copy by rename).
     #[arg(long, value_name = "DB")]
     pub to: String,
-    /// Restore only this table into the existing database.
+    /// Restore only this table into the existing database (PostgreSQL: `schema.table`).
     #[arg(long)]
     pub table: Option<String>,
+    /// PostgreSQL, with --table: restore the table beside the original under this name.
+    #[arg(long = "as", value_name = "NAME", requires = "table")]
+    pub table_as: Option<String>,
     /// Replace existing data without asking (a safety backup is still taken first).
     #[arg(long)]
     pub yes: bool,

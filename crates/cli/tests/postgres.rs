@@ -234,3 +234,76 @@ fn the_server_going_away_mid_backup_leaves_no_snapshot() {
     env.backup_url(&url, &[]);
     env.ok(&["check"]);
 }
+
+#[test]
+fn one_table_is_restored_in_one_transaction_or_beside_the_original() {
+    let pg = Cluster::start();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE DATABASE app");
+    pg.script(
+        "app",
+        "CREATE TABLE users (id int PRIMARY KEY, name text);
+         CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users(id), total numeric);
+         CREATE TABLE notes (id int PRIMARY KEY, user_id int REFERENCES users(id) ON DELETE CASCADE);
+         INSERT INTO users SELECT g, 'user ' || g FROM generate_series(1, 100) g;
+         INSERT INTO orders SELECT g, 1 + g % 100, g FROM generate_series(1, 300) g;",
+    );
+    let id = env.backup_url(&pg.url("app"), &[]);
+    let orders_before = pg.sql("app", "SELECT md5(string_agg(o::text, ',' ORDER BY id)) FROM orders o");
+    pg.sql("app", "DELETE FROM orders WHERE id > 100");
+    pg.sql("app", "INSERT INTO users VALUES (1000, 'added later')");
+
+    let err = env.fails(&["restore", &id, "--to", &pg.url("app"), "--table", "public.nope", "--yes"], 2);
+    assert!(err.contains("no table") && err.contains("public.orders"), "{err}");
+    let err = env.fails(&["restore", &id, "--to", &pg.url("app"), "--table", "orders"], 1);
+    assert!(err.contains("--yes"), "{err}");
+
+    let out = env.ok(&["restore", &id, "--to", &pg.url("app"), "--table", "public.orders", "--yes"]);
+    assert!(out.contains("safety backup"), "{out}");
+    assert_eq!(pg.sql("app", "SELECT md5(string_agg(o::text, ',' ORDER BY id)) FROM orders o"), orders_before);
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM users").trim(), "101", "other tables are untouched");
+
+    // users is referenced with ON DELETE CASCADE: replacing it would change notes. Refused.
+    let err = env.fails(&["restore", &id, "--to", &pg.url("app"), "--table", "users", "--yes"], 1);
+    assert!(err.contains("cascade") && err.contains("--as"), "{err}");
+    // Beside the original, nothing else changes.
+    env.ok(&["restore", &id, "--to", &pg.url("app"), "--table", "users", "--as", "users_then"]);
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM users_then").trim(), "100");
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM users").trim(), "101");
+
+    // A foreign key violation rolls the whole table restore back.
+    pg.sql("app", "ALTER TABLE notes DROP CONSTRAINT notes_user_id_fkey");
+    pg.sql("app", "INSERT INTO orders VALUES (5000, 1000, 1)");
+    let err = env.fails(&["restore", &id, "--to", &pg.url("app"), "--table", "users", "--yes"], 1);
+    assert!(err.contains("foreign key"), "{err}");
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM users").trim(), "101", "rolled back");
+}
+
+#[test]
+fn a_restore_killed_half_way_leaves_the_live_database_untouched() {
+    let pg = Cluster::start();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE DATABASE app");
+    pg.script("app", "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS token FROM generate_series(1, 1500000) g; ALTER TABLE t ADD PRIMARY KEY (id);");
+    let id = env.backup_url(&pg.url("app"), &[]);
+    pg.sql("app", "DELETE FROM t WHERE id > 5");
+
+    let mut restore = env.cmd(&["restore", &id, "--to", &pg.url("app"), "--yes"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut seen = false;
+    for _ in 0..600 {
+        if pg.databases().iter().any(|d| d == "app_lifeboat_new") {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    restore.kill().unwrap();
+    restore.wait().unwrap();
+    assert!(seen, "the restore was loading into app_lifeboat_new when it was killed");
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM t").trim(), "5", "the live database is untouched");
+
+    // The next restore clears the leftover and completes.
+    env.ok(&["restore", &id, "--to", &pg.url("app"), "--yes"]);
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM t").trim(), "1500000");
+    assert!(!pg.databases().iter().any(|d| d == "app_lifeboat_new"));
+}

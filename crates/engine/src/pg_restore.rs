@@ -77,12 +77,6 @@ pub(crate) fn restore(
     options: &RestoreOptions,
     confirm: &mut dyn FnMut(&RestorePlan) -> bool,
 ) -> Result<RestoreReport> {
-    if options.table.is_some() {
-        return Err(EngineError::input(
-            "--table is not supported for PostgreSQL yet",
-            "restore the whole backup beside the live database (`--to postgres://…/NEWNAME`) and copy the table from there",
-        ));
-    }
     let live = target
         .database()
         .ok_or_else(|| EngineError::input(format!("{} names no database", target.label()), "end the URL with /DATABASE"))?
@@ -91,34 +85,64 @@ pub(crate) fn restore(
     let reader = repo.reader(&snapshot.id)?;
     let manifest = select::manifest(&reader)?;
     let exists = postgres::database_exists(&tools, target)?;
+    let table = match &options.table {
+        Some(name) => Some(find_table(&manifest, name, snapshot)?),
+        None => None,
+    };
     let plan = RestorePlan {
         snapshot: snapshot.clone(),
         target: target.label(),
-        replaces_existing: exists,
+        replaces_existing: exists && options.table_as.is_none(),
         existing_bytes: None,
-        table: None,
-        rows: manifest.catalog.total_rows(),
+        table: table.map(|t| t.name.clone()),
+        rows: table.map_or(manifest.catalog.total_rows(), |t| t.rows),
     };
-
-    if !exists {
-        let check = load_checked(&tools, &reader, &manifest, target, false)?;
-        return Ok(RestoreReport { plan, safety_backup: None, check, rows_restored: manifest.catalog.total_rows() });
+    if table.is_some() && !exists {
+        return Err(EngineError::input(
+            format!("database `{live}` does not exist, and --table restores into an existing database"),
+            "restore the whole database with `lifeboat restore <SNAPSHOT> --to postgres://…/NAME`",
+        ));
     }
 
-    if !confirm(&plan) {
-        return Err(EngineError::NotConfirmed {
-            context: format!("not restoring: database `{live}` exists and would be replaced"),
-            hint: "pass --yes to replace it (a safety backup is taken first, and the old database is kept under another name)".into(),
-        });
+    let mut safety = None;
+    if plan.replaces_existing {
+        if !confirm(&plan) {
+            let what = match &plan.table {
+                Some(t) => format!("the rows of table {t} in database `{live}` would be replaced"),
+                None => format!("database `{live}` exists and would be replaced"),
+            };
+            return Err(EngineError::NotConfirmed {
+                context: format!("not restoring: {what}"),
+                hint: "pass --yes to replace it (a safety backup is taken first, and a replaced database is kept under another name)".into(),
+            });
+        }
+        safety = Some(take_safety_backup(repo, &PostgresSource::connect(target.clone())?, &plan.target, snapshot)?);
     }
-    let safety = take_safety_backup(repo, &PostgresSource::connect(target.clone())?, &plan.target, snapshot)?;
+
+    if let Some(table) = table {
+        let read = |name: &str, out: &mut dyn Write| read_checked(&reader, &manifest, name, out);
+        let rows = postgres::restore_table(&tools, target, table, &read, options.table_as.as_deref())?;
+        return Ok(RestoreReport { plan, safety_backup: safety, check: CopyCheck::default(), rows_restored: rows });
+    }
+
+    // Always load beside the target, under a name that says it is unfinished: a restore
+    // killed half-way never leaves a half-loaded database under the name the user gave.
     let staging = target.with_database(&side_name(&live, "new"));
     // A restore killed earlier left this behind; it is ours by name and never live.
     postgres::drop_database(&tools, &staging)?;
     let check = load_checked(&tools, &reader, &manifest, &staging, false)?;
-    let old = side_name(&live, &format!("old_{}", jiff::Zoned::now().strftime("%Y%m%d%H%M%S")));
-    postgres::swap(&tools, target, staging.database().expect("named"), &old, options.terminate_connections)?;
-    Ok(RestoreReport { plan, safety_backup: Some(safety), check, rows_restored: manifest.catalog.total_rows() })
+    let old = exists.then(|| side_name(&live, &format!("old_{}", jiff::Zoned::now().strftime("%Y%m%d%H%M%S"))));
+    postgres::swap(&tools, target, staging.database().expect("named"), old.as_deref(), options.terminate_connections)?;
+    Ok(RestoreReport { plan, safety_backup: safety, check, rows_restored: manifest.catalog.total_rows() })
+}
+
+/// The table `name` (`schema.table`, or a bare name in `public`) of the backup.
+fn find_table<'m>(manifest: &'m Manifest, name: &str, snapshot: &BackupEntry) -> Result<&'m lifeboat_sources::TableInfo> {
+    let qualified = if name.contains('.') { name.to_string() } else { format!("public.{name}") };
+    manifest.catalog.tables.iter().find(|t| t.name == qualified || t.name == name).ok_or_else(|| {
+        let names: Vec<&str> = manifest.catalog.tables.iter().map(|t| t.name.as_str()).collect();
+        EngineError::input(format!("snapshot {} has no table `{name}`", snapshot.short_id), format!("tables in it: {}", names.join(", ")))
+    })
 }
 
 /// `<name>_lifeboat_<suffix>`, cut to PostgreSQL's 63-byte identifier limit.

@@ -47,6 +47,8 @@ pub struct RestoreReport {
 pub struct RestoreOptions {
     /// Restore only this table, into the existing database.
     pub table: Option<String>,
+    /// PostgreSQL with `table`: restore it beside the original as a new table of this name.
+    pub table_as: Option<String>,
     /// PostgreSQL: end the sessions on the old database that would block the swap.
     pub terminate_connections: bool,
 }
@@ -69,6 +71,9 @@ pub fn restore(
         ));
     }
     match target {
+        DatabaseSpec::Sqlite(_) if options.table_as.is_some() => {
+            Err(EngineError::input("--as is for PostgreSQL tables", "for SQLite, restore the whole database to a new file and copy the table from there"))
+        }
         DatabaseSpec::Sqlite(path) => restore_sqlite(repo, snapshot, path, options.table.as_deref(), confirm),
         DatabaseSpec::Postgres(conn) => crate::pg_restore::restore(repo, snapshot, conn, options, confirm),
     }

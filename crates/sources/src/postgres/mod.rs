@@ -15,7 +15,7 @@ mod tools;
 
 pub use conn::Conn;
 pub use export::{export_sql, sample_rows};
-pub use restore::{ReadStream, check, create_database, database_exists, drop_database, load, swap};
+pub use restore::{ReadStream, check, create_database, database_exists, drop_database, load, restore_table, swap};
 pub use tools::Tools;
 
 use crate::{Capture, Result, Source};

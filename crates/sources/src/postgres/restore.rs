@@ -58,10 +58,18 @@ pub fn create_database(tools: &Tools, target: &Conn, catalog: &Catalog) -> Resul
     psql::execute(tools, &maintenance(target), &[&sql])
 }
 
-/// Drops the database `target` names, if it exists.
+/// Drops the database `target` names, if it exists, ending sessions still connected to it
+/// (only ever called on databases lifeboat created: scratch and staging copies).
 pub fn drop_database(tools: &Tools, target: &Conn) -> Result<()> {
     let name = target_name(target)?;
-    psql::execute(tools, &maintenance(target), &[&format!("DROP DATABASE IF EXISTS {}", ident(name))])
+    psql::execute(
+        tools,
+        &maintenance(target),
+        &[
+            &format!("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = {}", literal(name)),
+            &format!("DROP DATABASE IF EXISTS {}", ident(name)),
+        ],
+    )
 }
 
 /// Loads a backup into the (new, empty) database `target`, `jobs` tables at a time.
@@ -221,21 +229,17 @@ pub fn check(tools: &Tools, target: &Conn, expected: &Catalog, hashes: bool) -> 
     Ok(CopyCheck { integrity_problems: Vec::new(), tables })
 }
 
-/// Puts the database `staging` in place of the one `target` names, keeping that one as `old`:
-/// both renames in one transaction, so at every moment the name points at a whole database.
+/// Gives the database `staging` the name `target` names. If that name is taken, the database
+/// holding it is renamed to `old` in the same transaction, so at every moment the name points
+/// at a whole database.
 ///
 /// PostgreSQL cannot rename a database others are connected to. With `terminate` their
 /// sessions are ended first (retrying while they exit); without it the error lists them.
-pub fn swap(tools: &Tools, target: &Conn, staging: &str, old: &str, terminate: bool) -> Result<()> {
+pub fn swap(tools: &Tools, target: &Conn, staging: &str, old: Option<&str>, terminate: bool) -> Result<()> {
     let live = target_name(target)?;
     let maintenance = maintenance(target);
-    let rename = format!(
-        "BEGIN; ALTER DATABASE {} RENAME TO {}; ALTER DATABASE {} RENAME TO {}; COMMIT;",
-        ident(live),
-        ident(old),
-        ident(staging),
-        ident(live)
-    );
+    let move_old = old.map(|old| format!("ALTER DATABASE {} RENAME TO {};", ident(live), ident(old))).unwrap_or_default();
+    let rename = format!("BEGIN; {move_old} ALTER DATABASE {} RENAME TO {}; COMMIT;", ident(staging), ident(live));
     let sessions = format!("FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()", literal(live));
     let mut attempts = 0;
     loop {
@@ -269,4 +273,70 @@ pub fn swap(tools: &Tools, target: &Conn, staging: &str, old: &str, terminate: b
             Err(err) => return Err(err),
         }
     }
+}
+
+/// Replaces the rows of `table` in the existing database `target` with the backup's, in one
+/// transaction: delete, then COPY. With `into`, the rows go into a new table of that name
+/// beside it (same definition) and the original is not touched.
+///
+/// A foreign key that would cascade the delete into other tables is refused up front: a
+/// one-table restore must not silently change other tables. Other foreign keys are checked
+/// by PostgreSQL; a violation rolls everything back and is reported.
+pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: ReadStream<'_>, into: Option<&str>) -> Result<u64> {
+    let original = copy_target(&TableInfo { columns: Vec::new(), ..table.clone() });
+    let exists = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&original))])?;
+    if exists.first().map(|r| r[0].as_str()) != Some("t") {
+        return Err(SourceError::new(
+            SourceErrorKind::TableNotFound,
+            format!("table {} does not exist in {}", table.name, target.label()),
+            "restore the whole database, or create the table first",
+        ));
+    }
+    let destination = match into {
+        Some(name) => {
+            let schema = table.schema.as_deref().unwrap_or("public");
+            let renamed = TableInfo { name: format!("{schema}.{name}"), ..table.clone() };
+            let taken = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&copy_target(&TableInfo { columns: Vec::new(), ..renamed.clone() })))])?;
+            if taken.first().map(|r| r[0].as_str()) == Some("t") {
+                return Err(SourceError::new(SourceErrorKind::Incompatible, format!("table {schema}.{name} already exists"), "choose another name with --as"));
+            }
+            renamed
+        }
+        None => {
+            let cascading = psql::query(
+                tools,
+                target,
+                &[&format!("SELECT string_agg(conrelid::regclass::text, ', ') FROM pg_constraint WHERE contype = 'f' AND confrelid = {}::regclass AND confdeltype IN ('c', 'n', 'd') AND conrelid <> confrelid", literal(&original))],
+            )?;
+            if let Some(tables) = cascading.first().map(|r| r[0].clone()).filter(|t| !t.is_empty()) {
+                return Err(SourceError::new(
+                    SourceErrorKind::Incompatible,
+                    format!("replacing the rows of {} would cascade into {tables} (ON DELETE CASCADE / SET NULL / SET DEFAULT)", table.name),
+                    "restore it beside the live one with --as NEW_NAME and move the rows you need yourself",
+                ));
+            }
+            table.clone()
+        }
+    };
+    let bare = copy_target(&TableInfo { columns: Vec::new(), ..destination.clone() });
+    let mut cmd = psql::psql(tools, target);
+    cmd.args(["-f", "-"]);
+    let (child, stderr) = spawn_with_stdin(cmd)?;
+    finish(child, stderr, target, &table.name, |stdin| {
+        writeln!(stdin, "BEGIN;\n{}", psql::SESSION_SETTINGS)?;
+        if into.is_some() {
+            writeln!(stdin, "CREATE TABLE {bare} (LIKE {original} INCLUDING ALL);")?;
+        } else {
+            writeln!(stdin, "SET CONSTRAINTS ALL DEFERRED;\nDELETE FROM ONLY {bare};")?;
+        }
+        let mut bytes = 0;
+        for stream in &table.streams {
+            writeln!(stdin, "COPY {} FROM stdin;", copy_target(&destination))?;
+            bytes += read(stream, stdin)?;
+            writeln!(stdin, "\\.")?;
+        }
+        writeln!(stdin, "COMMIT;")?;
+        Ok(bytes)
+    })?;
+    Ok(table.rows)
 }
