@@ -64,7 +64,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// The database: a SQLite file path or sqlite:PATH.
+    /// The database: a SQLite file path, sqlite:PATH, or a postgres:// URL.
     pub database: String,
     /// Extra tags for this backup (repeat or separate with commas).
     #[arg(long = "tag", value_delimiter = ',')]
@@ -75,6 +75,18 @@ pub struct BackupArgs {
     /// The backup's class, for retention: hourly, daily, weekly, monthly, yearly, manual, pre-deployment.
     #[arg(long, default_value = "manual")]
     pub class: String,
+    /// PostgreSQL: only the tables of these schemas (repeat or separate with commas).
+    #[arg(long = "schema", value_delimiter = ',')]
+    pub schemas: Vec<String>,
+    /// PostgreSQL: only these tables, `name` or `schema.name` (a named subset, e.g. before a migration).
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// PostgreSQL: leave these tables out, `name` or `schema.name`.
+    #[arg(long = "exclude-table", value_delimiter = ',')]
+    pub exclude_tables: Vec<String>,
+    /// PostgreSQL: also keep roles and tablespaces (`pg_dumpall --globals-only --no-role-passwords`).
+    #[arg(long)]
+    pub globals: bool,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +141,10 @@ pub struct RestoreArgs {
     /// can happen (otherwise the restore names them and stops).
     #[arg(long)]
     pub terminate_connections: bool,
+    /// PostgreSQL: first create the roles and tablespaces kept by `backup --globals`
+    /// (existing roles are left as they are).
+    #[arg(long)]
+    pub globals: bool,
 }
 
 #[derive(Debug, Args)]

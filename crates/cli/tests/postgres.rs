@@ -307,3 +307,57 @@ fn a_restore_killed_half_way_leaves_the_live_database_untouched() {
     assert_eq!(pg.sql("app", "SELECT count(*) FROM t").trim(), "1500000");
     assert!(!pg.databases().iter().any(|d| d == "app_lifeboat_new"));
 }
+
+#[test]
+fn subsets_globals_and_old_tools() {
+    let pg = Cluster::start();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE ROLE app_owner LOGIN");
+    pg.sql("postgres", "CREATE DATABASE app OWNER app_owner");
+    pg.script(
+        "app",
+        "SET ROLE app_owner;
+         CREATE SCHEMA billing;
+         CREATE TABLE billing.invoices (id serial PRIMARY KEY, total numeric);
+         CREATE TABLE users (id serial PRIMARY KEY, name text);
+         CREATE TABLE audit (id bigserial PRIMARY KEY, what text);
+         INSERT INTO billing.invoices (total) SELECT g FROM generate_series(1, 50) g;
+         INSERT INTO users (name) SELECT 'u' || g FROM generate_series(1, 20) g;
+         INSERT INTO audit (what) SELECT 'a' || g FROM generate_series(1, 30) g;",
+    );
+
+    // A named subset before a migration: two tables, tagged.
+    let id = env.backup_url(&pg.url("app"), &["--tables", "users,billing.invoices", "--class", "pre-deployment", "--globals"]);
+    let shown = env.json(&["show", &id, "--format", "json"]);
+    let names: Vec<&str> = shown["manifest"]["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["billing.invoices", "public.users"]);
+    let id_schema = env.backup_url(&pg.url("app"), &["--schema", "public", "--exclude-table", "audit"]);
+    let shown = env.json(&["show", &id_schema, "--format", "json"]);
+    let names: Vec<&str> = shown["manifest"]["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["public.users"]);
+    let err = env.fails(&["backup", &pg.url("app"), "--tables", "nope"], 2);
+    assert!(err.contains("no table matches"), "{err}");
+
+    // Roles come back in a fresh cluster with --globals; the tables keep their owner.
+    let fresh = Cluster::start();
+    let err = env.fails(&["restore", &id_schema, "--to", &fresh.url("app"), "--globals"], 2);
+    assert!(err.contains("without --globals"), "{err}");
+    env.ok(&["restore", &id, "--to", &fresh.url("app"), "--globals"]);
+    assert_eq!(fresh.sql("app", "SELECT tableowner FROM pg_tables WHERE tablename = 'users'").trim(), "app_owner");
+    assert_eq!(fresh.sql("app", "SELECT count(*) FROM billing.invoices").trim(), "50");
+    assert_eq!(fresh.sql("app", "SELECT nextval('users_id_seq')").trim(), "21", "owned sequences come with their tables");
+    assert_eq!(fresh.sql("app", "SELECT to_regclass('public.audit') IS NULL").trim(), "t");
+
+    // pg_dump older than the server: stop before anything runs and say what to install.
+    let old = env.path("old-bin");
+    std::fs::create_dir(&old).unwrap();
+    std::fs::write(old.join("pg_dump"), "#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n").unwrap();
+    std::fs::set_permissions(old.join("pg_dump"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::copy(pg.bin("psql"), old.join("psql")).unwrap();
+    let out = env.cmd(&["backup", &pg.url("app")]).env("LIFEBOAT_PG_BIN", &old).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("older than the server") && text(&out.stderr).contains("apt-get install postgresql-client-"), "{}", text(&out.stderr));
+    let out = env.cmd(&["backup", &pg.url("app")]).env("LIFEBOAT_PG_BIN", env.path("nowhere")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("pg_dump was not found"), "{}", text(&out.stderr));
+}

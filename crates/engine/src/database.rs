@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use lifeboat_sources::{
     Source,
-    postgres::{Conn, PostgresSource},
+    postgres::{Conn, PostgresSource, Subset},
     sqlite::SqliteSource,
 };
 
@@ -39,11 +39,18 @@ impl DatabaseSpec {
         Ok(Self::Sqlite(PathBuf::from(text)))
     }
 
-    /// Connects to the database (PostgreSQL: checks the server and the local pg_dump).
-    pub fn source(&self) -> Result<Box<dyn Source>> {
+    /// Connects to the database (PostgreSQL: checks the server and the local pg_dump), to
+    /// back up `subset` of it.
+    pub fn source(&self, subset: &Subset) -> Result<Box<dyn Source>> {
         Ok(match self {
+            Self::Sqlite(_) if *subset != Subset::default() => {
+                return Err(EngineError::input(
+                    "--schema, --tables, --exclude-table and --globals are for PostgreSQL",
+                    "a SQLite backup is always the whole file",
+                ));
+            }
             Self::Sqlite(path) => Box::new(SqliteSource::new(path)),
-            Self::Postgres(conn) => Box::new(PostgresSource::connect(conn.clone())?),
+            Self::Postgres(conn) => Box::new(PostgresSource::connect(conn.clone())?.with_subset(subset.clone())),
         })
     }
 

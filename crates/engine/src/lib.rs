@@ -18,6 +18,7 @@ pub use database::DatabaseSpec;
 pub use error::{EngineError, Result};
 pub use inspect::{Sample, ShowReport, export, show};
 pub use lifeboat_repo::{CheckReport, Location, Repo, RepoError, RepoErrorKind, cancel};
+pub use lifeboat_sources::postgres::Subset;
 pub use lifeboat_sources::{Catalog, CopyCheck, SourceError, SourceErrorKind, TableCheck, TableInfo};
 pub use manifest::{BackupEntry, Manifest, StreamRecord, Summary};
 pub use restore::{RestoreOptions, RestorePlan, RestoreReport, restore};

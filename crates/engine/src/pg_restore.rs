@@ -125,6 +125,17 @@ pub(crate) fn restore(
         return Ok(RestoreReport { plan, safety_backup: safety, check: CopyCheck::default(), rows_restored: rows });
     }
 
+    if options.globals {
+        if manifest.stream("globals.sql").is_none() {
+            return Err(EngineError::input(
+                format!("snapshot {} holds no roles: it was taken without --globals", snapshot.short_id),
+                "restore without --globals, or take a backup with `lifeboat backup --globals`",
+            ));
+        }
+        let read = |name: &str, out: &mut dyn Write| read_checked(&reader, &manifest, name, out);
+        postgres::apply_globals(&tools, target, &read)?;
+    }
+
     // Always load beside the target, under a name that says it is unfinished: a restore
     // killed half-way never leaves a half-loaded database under the name the user gave.
     let staging = target.with_database(&side_name(&live, "new"));

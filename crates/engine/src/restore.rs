@@ -51,6 +51,8 @@ pub struct RestoreOptions {
     pub table_as: Option<String>,
     /// PostgreSQL: end the sessions on the old database that would block the swap.
     pub terminate_connections: bool,
+    /// PostgreSQL: first create the roles and tablespaces of a backup taken with `--globals`.
+    pub globals: bool,
 }
 
 /// Restores `snapshot` into `target` (a whole database, or one table of it).

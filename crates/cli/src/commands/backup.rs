@@ -1,5 +1,5 @@
 use anyhow::Result;
-use lifeboat_engine::{BackupRequest, DatabaseSpec, backup};
+use lifeboat_engine::{BackupRequest, DatabaseSpec, Subset, backup};
 
 use crate::{context, flags::{BackupArgs, Global}, output, progress::Progress};
 
@@ -7,7 +7,8 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
     let spec = DatabaseSpec::parse(&args.database)?;
     lifeboat_engine::validate_class(&args.class)?;
     let repo = context::open(global)?;
-    let source = spec.source()?;
+    let subset = Subset { schemas: args.schemas.clone(), tables: args.tables.clone(), exclude_tables: args.exclude_tables.clone(), globals: args.globals };
+    let source = spec.source(&subset)?;
     let progress = Progress::start("backing up", spec.size_hint(), global.json);
     let request = BackupRequest {
         class: args.class.clone(),

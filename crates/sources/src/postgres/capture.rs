@@ -16,6 +16,7 @@ use std::{
 };
 
 use super::{
+    Subset,
     conn::Conn,
     leader::Leader,
     psql::{self, ChildOutput, ident, literal},
@@ -31,6 +32,7 @@ const LO_CHUNK: u64 = 1 << 20;
 pub(crate) const PRE_DATA: &str = "ddl/pre-data.sql";
 pub(crate) const POST_DATA: &str = "ddl/post-data.sql";
 pub(crate) const SEQUENCES: &str = "ddl/sequences.sql";
+pub(crate) const GLOBALS: &str = "globals.sql";
 
 /// A table to copy, as listed under the snapshot.
 #[derive(Debug, Clone)]
@@ -79,7 +81,7 @@ fn query_in(tools: &Tools, conn: &Conn, snapshot: &str, sql: &str) -> Result<Vec
 }
 
 const TABLES: &str = r"
-SELECT n.nspname, c.relname, pg_relation_size(c.oid) / current_setting('block_size')::bigint,
+SELECT c.oid, n.nspname, c.relname, pg_relation_size(c.oid) / current_setting('block_size')::bigint,
        coalesce((SELECT string_agg(concat_ws(E'\x1c', a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> ''), E'\x1d' ORDER BY a.attnum)
                  FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -89,7 +91,9 @@ WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 ORDER BY 1, 2";
 
 const SEQUENCE_NAMES: &str = r"
-SELECT format('%I.%I', n.nspname, c.relname)
+SELECT format('%I.%I', n.nspname, c.relname), n.nspname,
+       coalesce((SELECT string_agg(d.refobjid::text, ',') FROM pg_depend d
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')), '')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'S' AND n.nspname !~ '^pg_(toast|temp)'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
@@ -144,22 +148,38 @@ pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
 /// Row counts and hashes of every part stream, filled in as the streams are read.
 type Tallies = Arc<Mutex<BTreeMap<String, RowSetHash>>>;
 
-pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts) -> Result<Capture> {
+pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &Subset) -> Result<Capture> {
     let mut leader = Leader::begin(tools, conn)?;
     let snapshot = leader.snapshot.clone();
-    let tables: Vec<TablePlan> = query_in(tools, conn, &snapshot, TABLES)?
+    let listed: Vec<(String, TablePlan)> = query_in(tools, conn, &snapshot, TABLES)?
         .into_iter()
-        .map(|r| TablePlan { schema: r[0].clone(), name: r[1].clone(), blocks: r[2].parse().unwrap_or(0), columns: parse_columns(&r[3]) })
+        .map(|r| (r[0].clone(), TablePlan { schema: r[1].clone(), name: r[2].clone(), blocks: r[3].parse().unwrap_or(0), columns: parse_columns(&r[4]) }))
+        .filter(|(_, t)| subset.keeps(&t.schema, &t.name))
         .collect();
+    if listed.is_empty() && subset.is_partial() {
+        return Err(crate::SourceError::new(
+            crate::SourceErrorKind::TableNotFound,
+            "no table matches --schema / --tables / --exclude-table",
+            "name tables as `name` or `schema.name`; `\\dt *.*` in psql lists them",
+        ));
+    }
+    let kept_oids: Vec<String> = listed.iter().map(|(oid, _)| oid.clone()).collect();
+    let tables: Vec<TablePlan> = listed.into_iter().map(|(_, t)| t).collect();
     leader.lock(&tables.iter().map(TablePlan::qualified).collect::<Vec<_>>())?;
-    let sequences = sequence_script(tools, conn, &snapshot)?;
-    let large_objects: Vec<u32> = query_in(tools, conn, &snapshot, "SELECT oid FROM pg_largeobject_metadata ORDER BY oid")?
-        .into_iter()
-        .filter_map(|r| r[0].parse().ok())
-        .collect();
+    let sequences = sequence_script(tools, conn, &snapshot, subset, &kept_oids)?;
+    let large_objects: Vec<u32> = if subset.is_partial() {
+        Vec::new()
+    } else {
+        query_in(tools, conn, &snapshot, "SELECT oid FROM pg_largeobject_metadata ORDER BY oid")?.into_iter().filter_map(|r| r[0].parse().ok()).collect()
+    };
+    let dump_filters = pg_dump_filters(subset, &tables);
 
     let mut facts = facts;
     facts.properties.insert("large_objects".into(), serde_json::json!(large_objects));
+    if subset.is_partial() {
+        // pg_dump leaves the schemas out of a table subset; a restore creates them.
+        facts.properties.insert("partial".into(), serde_json::json!(true));
+    }
     let leader = Arc::new(Mutex::new(leader));
     let tallies: Tallies = Arc::default();
     let mut streams = Vec::new();
@@ -189,13 +209,24 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts) -> Result<
         table_streams.push(names);
     }
     for (name, section) in [(PRE_DATA, "pre-data"), (POST_DATA, "post-data")] {
-        let (tools, conn, snapshot) = (tools.clone(), conn.clone(), snapshot.clone());
+        let (tools, conn, snapshot, dump_filters) = (tools.clone(), conn.clone(), snapshot.clone(), dump_filters.clone());
         streams.push(SourceStream {
             name: name.to_string(),
             open: Box::new(move || {
                 let mut cmd = conn.command(&tools.path("pg_dump"));
-                cmd.arg(format!("--snapshot={snapshot}")).arg(format!("--section={section}")).arg("--no-password");
+                cmd.arg(format!("--snapshot={snapshot}")).arg(format!("--section={section}")).arg("--no-password").args(&dump_filters);
                 Ok(Box::new(ChildOutput::spawn(cmd, format!("pg_dump --section={section}"), &conn)?) as Box<dyn Read + Send>)
+            }),
+        });
+    }
+    if subset.globals {
+        let (tools, conn) = (tools.clone(), conn.clone());
+        streams.push(SourceStream {
+            name: GLOBALS.to_string(),
+            open: Box::new(move || {
+                let mut cmd = conn.command(&tools.path("pg_dumpall"));
+                cmd.args(["--globals-only", "--no-role-passwords", "--no-password"]);
+                Ok(Box::new(ChildOutput::spawn(cmd, "pg_dumpall --globals-only", &conn)?) as Box<dyn Read + Send>)
             }),
         });
     }
@@ -272,9 +303,29 @@ fn part_queries(table: &TablePlan, server_version_num: u32) -> Vec<String> {
         .collect()
 }
 
-/// `SELECT setval(…)` for every sequence, as of the snapshot.
-fn sequence_script(tools: &Tools, conn: &Conn, snapshot: &str) -> Result<String> {
-    let names: Vec<String> = query_in(tools, conn, snapshot, SEQUENCE_NAMES)?.into_iter().map(|r| r[0].clone()).collect();
+/// pg_dump's own options for the same subset, naming the kept tables exactly.
+fn pg_dump_filters(subset: &Subset, tables: &[TablePlan]) -> Vec<String> {
+    let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut args: Vec<String> = subset.schemas.iter().map(|s| format!("--schema={}", quoted(s))).collect();
+    if !subset.tables.is_empty() || !subset.exclude_tables.is_empty() {
+        args.extend(tables.iter().map(|t| format!("--table={}.{}", quoted(&t.schema), quoted(&t.name))));
+    }
+    args
+}
+
+/// `SELECT setval(…)` for every sequence the subset keeps (all, those of kept schemas, or
+/// those owned by kept tables, as pg_dump does), as of the snapshot.
+fn sequence_script(tools: &Tools, conn: &Conn, snapshot: &str, subset: &Subset, kept_oids: &[String]) -> Result<String> {
+    let names: Vec<String> = query_in(tools, conn, snapshot, SEQUENCE_NAMES)?
+        .into_iter()
+        .filter(|r| {
+            let by_table = subset.tables.is_empty() && subset.exclude_tables.is_empty();
+            let schema_ok = subset.schemas.is_empty() || subset.schemas.contains(&r[1]);
+            let owner_kept = r[2].split(',').any(|oid| kept_oids.iter().any(|k| k == oid));
+            if by_table { schema_ok } else { owner_kept }
+        })
+        .map(|r| r[0].clone())
+        .collect();
     let mut script = String::new();
     for batch in names.chunks(200) {
         let union: Vec<String> = batch

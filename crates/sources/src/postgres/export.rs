@@ -5,11 +5,15 @@ use std::io::{self, Write};
 
 use super::{
     capture::{POST_DATA, PRE_DATA, SEQUENCES, large_object_stream},
-    restore::{LoScript, ReadStream, copy_target, large_objects},
+    psql::ident,
+    restore::{LoScript, ReadStream, copy_target, large_objects, partial_schemas},
 };
 use crate::Catalog;
 
 pub fn export_sql(catalog: &Catalog, read: ReadStream<'_>, out: &mut dyn Write) -> io::Result<()> {
+    for schema in partial_schemas(catalog) {
+        writeln!(out, "CREATE SCHEMA IF NOT EXISTS {};", ident(schema))?;
+    }
     read(PRE_DATA, out)?;
     for table in &catalog.tables {
         for stream in &table.streams {

@@ -15,10 +15,38 @@ mod tools;
 
 pub use conn::Conn;
 pub use export::{export_sql, sample_rows};
-pub use restore::{ReadStream, check, create_database, database_exists, drop_database, load, restore_table, swap};
+pub use restore::{ReadStream, check, create_database, database_exists, drop_database, load, restore_table, swap, apply_globals};
 pub use tools::Tools;
 
 use crate::{Capture, Result, Source};
+
+/// Which part of a database a backup keeps. Empty lists mean everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subset {
+    pub schemas: Vec<String>,
+    /// `name` (any schema) or `schema.name`.
+    pub tables: Vec<String>,
+    pub exclude_tables: Vec<String>,
+    /// Also keep roles and tablespaces as `globals.sql`.
+    pub globals: bool,
+}
+
+impl Subset {
+    /// Whether tables are filtered (then, as with pg_dump, large objects are left out).
+    pub fn is_partial(&self) -> bool {
+        !(self.schemas.is_empty() && self.tables.is_empty() && self.exclude_tables.is_empty())
+    }
+
+    pub(crate) fn keeps(&self, schema: &str, table: &str) -> bool {
+        let matches = |pattern: &String| match pattern.split_once('.') {
+            Some((s, t)) => s == schema && t == table,
+            None => pattern == table,
+        };
+        (self.schemas.is_empty() || self.schemas.iter().any(|s| s == schema))
+            && (self.tables.is_empty() || self.tables.iter().any(matches))
+            && !self.exclude_tables.iter().any(matches)
+    }
+}
 
 /// A PostgreSQL database reached through a libpq URL.
 #[derive(Debug, Clone)]
@@ -26,6 +54,7 @@ pub struct PostgresSource {
     conn: Conn,
     tools: Tools,
     facts: std::sync::Arc<capture::ServerFacts>,
+    subset: Subset,
 }
 
 impl PostgresSource {
@@ -35,7 +64,13 @@ impl PostgresSource {
         let tools = Tools::find()?;
         let facts = capture::server_facts(&tools, &conn)?;
         tools.check_server(facts.version_num / 10_000)?;
-        Ok(Self { conn, tools, facts: std::sync::Arc::new(facts) })
+        Ok(Self { conn, tools, facts: std::sync::Arc::new(facts), subset: Subset::default() })
+    }
+
+    /// Keeps only `subset` of the database.
+    pub fn with_subset(mut self, subset: Subset) -> Self {
+        self.subset = subset;
+        self
     }
 
     pub fn conn(&self) -> &Conn {
@@ -57,6 +92,6 @@ impl Source for PostgresSource {
     }
 
     fn capture(&self) -> Result<Capture> {
-        capture::capture(&self.tools, &self.conn, (*self.facts).clone())
+        capture::capture(&self.tools, &self.conn, (*self.facts).clone(), &self.subset)
     }
 }

@@ -74,6 +74,9 @@ pub fn drop_database(tools: &Tools, target: &Conn) -> Result<()> {
 
 /// Loads a backup into the (new, empty) database `target`, `jobs` tables at a time.
 pub fn load(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_>, jobs: usize) -> Result<()> {
+    for schema in partial_schemas(catalog) {
+        psql::execute(tools, target, &[&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(schema))])?;
+    }
     run_script(tools, target, PRE_DATA, read, None)?;
     copy_tables(tools, target, catalog, read, jobs)?;
     run_script(tools, target, SEQUENCES, read, None)?;
@@ -81,6 +84,17 @@ pub fn load(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_
         run_script(tools, target, &large_object_stream(oid), read, Some(oid))?;
     }
     run_script(tools, target, POST_DATA, read, None)
+}
+
+/// The schemas a table-subset backup needs but does not create (pg_dump leaves them out).
+pub(crate) fn partial_schemas(catalog: &Catalog) -> Vec<&str> {
+    if catalog.properties.get("partial").and_then(|v| v.as_bool()) != Some(true) {
+        return Vec::new();
+    }
+    let mut schemas: Vec<&str> = catalog.tables.iter().filter_map(|t| t.schema.as_deref()).collect();
+    schemas.sort_unstable();
+    schemas.dedup();
+    schemas
 }
 
 /// The large objects a backup holds, from its stream list.
@@ -339,4 +353,30 @@ pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: Read
         Ok(bytes)
     })?;
     Ok(table.rows)
+}
+
+/// Creates the roles and tablespaces of a backup taken with `--globals` on the server of
+/// `target`. Roles that already exist are left as they are (PostgreSQL reports them and goes
+/// on); any other failure is an error. Returns how many statements were skipped.
+pub fn apply_globals(tools: &Tools, target: &Conn, read: ReadStream<'_>) -> Result<usize> {
+    let mut cmd = psql::psql(tools, &maintenance(target));
+    // Unlike the other scripts, one existing role must not stop the rest.
+    cmd.args(["-v", "ON_ERROR_STOP=0", "-f", "-"]);
+    let (mut child, stderr) = spawn_with_stdin(cmd)?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let fed = read(super::capture::GLOBALS, &mut stdin);
+    drop(stdin);
+    let _ = child.wait();
+    fed.map_err(|e| SourceError::new(SourceErrorKind::Io, "reading globals.sql from the backup failed", "").with_source(e))?;
+    let stderr = stderr.join().unwrap_or_default();
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("ERROR:")).collect();
+    let serious: Vec<&str> = errors.iter().copied().filter(|l| !l.contains("already exists")).collect();
+    if !serious.is_empty() {
+        return Err(SourceError::new(
+            SourceErrorKind::Database,
+            format!("restoring roles and tablespaces failed: {}", serious.join("; ")),
+            "restore the globals as a superuser (or create the roles yourself), then restore again without --globals",
+        ));
+    }
+    Ok(errors.len())
 }

@@ -3,7 +3,8 @@
 //! `pg_dump` refuses (or worse, silently misses features of) a server newer than itself, so we
 //! check before anything runs and say exactly what to install. Debian installs each major
 //! version under `/usr/lib/postgresql/<major>/bin`; the newest one there wins over `PATH`,
-//! because `PATH` usually holds a wrapper that may pick an older version.
+//! because `PATH` usually holds a wrapper that may pick an older version. `LIFEBOAT_PG_BIN`
+//! names the folder outright, for tools installed elsewhere.
 
 use std::path::{Path, PathBuf};
 
@@ -17,8 +18,14 @@ pub struct Tools {
 }
 
 impl Tools {
-    /// The newest client tools on this machine.
+    /// `LIFEBOAT_PG_BIN` if set, else the newest client tools on this machine.
     pub fn find() -> Result<Self> {
+        if let Some(dir) = std::env::var_os("LIFEBOAT_PG_BIN") {
+            let dir = PathBuf::from(dir);
+            let output = std::process::Command::new(dir.join("pg_dump")).arg("--version").output().map_err(|_| missing())?;
+            let major = parse_major(&String::from_utf8_lossy(&output.stdout)).ok_or_else(missing)?;
+            return Ok(Self { dir: Some(dir), major });
+        }
         let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
             .into_iter()
             .flatten()
@@ -61,7 +68,7 @@ impl Tools {
 fn missing() -> SourceError {
     SourceError::new(
         SourceErrorKind::Tool,
-        "pg_dump was not found on PATH or under /usr/lib/postgresql/*/bin",
+        "pg_dump was not found (LIFEBOAT_PG_BIN, /usr/lib/postgresql/*/bin, PATH)",
         "install PostgreSQL's client tools, e.g. `apt-get install postgresql-client`",
     )
 }
