@@ -361,3 +361,38 @@ fn subsets_globals_and_old_tools() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("pg_dump was not found"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn tls_modes_behave_as_in_psql() {
+    let pg = Cluster::start_tls();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE DATABASE app");
+    pg.sql("postgres", "CREATE ROLE app_user LOGIN PASSWORD 'right'");
+    pg.script("app", "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2); GRANT SELECT ON t TO app_user;");
+    let url = |host: &str, params: &str| format!("postgresql://app_user:right@{host}:{}/app?{params}", pg.port);
+    let root = pg.tls_root();
+    let root = root.to_str().unwrap();
+
+    env.backup_url(&url("127.0.0.1", "sslmode=require"), &[]);
+    env.backup_url(&url("localhost", &format!("sslmode=verify-full&sslrootcert={root}")), &[]);
+    assert_eq!(env.snapshot_count(), 2);
+    let source = env.json(&["show", "latest", "--format", "json"])["manifest"]["source"].as_str().unwrap().to_string();
+    assert!(source.contains("sslmode=verify-full") && source.contains("app_user@") && !source.contains("right"), "kept without its password: {source}");
+
+    // The certificate names localhost, not 127.0.0.1: verify-full refuses.
+    let err = env.fails(&["backup", &url("127.0.0.1", &format!("sslmode=verify-full&sslrootcert={root}"))], 1);
+    assert!(err.contains("TLS connection") && err.contains("sslrootcert"), "{err}");
+    // A CA that did not sign the server's certificate: refused too.
+    let other = env.path("other.crt");
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other", "-keyout"])
+        .arg(env.path("other.key"))
+        .arg("-out")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = env.fails(&["backup", &url("localhost", &format!("sslmode=verify-full&sslrootcert={}", other.display()))], 1);
+    assert!(err.contains("TLS connection"), "{err}");
+    assert_eq!(env.snapshot_count(), 2);
+}

@@ -34,6 +34,20 @@ impl Cluster {
     /// A new cluster with a superuser `postgres` (trusted on the socket) that also listens on
     /// 127.0.0.1 with password authentication (for wrong-password tests).
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// A cluster that also accepts TLS on 127.0.0.1 with a self-signed certificate for
+    /// `localhost` (its own CA: `tls_root()`).
+    pub fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    pub fn tls_root(&self) -> PathBuf {
+        self.dir.path().join("server.crt")
+    }
+
+    fn start_with(tls: bool) -> Self {
         let dir = tempfile::Builder::new().prefix("lifeboat-pg-").tempdir().unwrap();
         let bin = server_bin();
         let port = free_port();
@@ -44,7 +58,23 @@ impl Cluster {
         let data = cluster.dir.path().join("data");
         cluster.as_server(&[cluster.bin.join("initdb").to_str().unwrap(), "-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale", "C"]);
         std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n").unwrap();
-        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off", cluster.dir.path().display());
+        let mut options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off", cluster.dir.path().display());
+        if tls {
+            let (crt, key) = (cluster.tls_root(), cluster.dir.path().join("server.key"));
+            let out = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&crt)
+                .output()
+                .expect("openssl is installed by scripts/setup");
+            assert!(out.status.success(), "openssl: {}", text(&out.stderr));
+            if is_root() {
+                Command::new("chown").args(["postgres:postgres"]).arg(&key).arg(&crt).status().unwrap();
+            }
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+            options.push_str(&format!(" -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}", crt.display(), key.display()));
+        }
         cluster.as_server(&[cluster.bin.join("pg_ctl").to_str().unwrap(), "-D", data.to_str().unwrap(), "-o", &options, "-l", cluster.dir.path().join("log").to_str().unwrap(), "-w", "start"]);
         cluster
     }

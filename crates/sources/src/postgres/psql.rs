@@ -72,6 +72,8 @@ pub(crate) fn server_error(conn: &Conn, stderr: &str) -> SourceError {
         (SourceErrorKind::PermissionDenied, format!("the server refused the credentials for {target}"), "check the user and password (URL, PGPASSWORD or ~/.pgpass)".to_string())
     } else if message.contains("does not exist") && message.contains("database") {
         (SourceErrorKind::NotFound, format!("the database of {target} does not exist"), "check the database name in the URL; `psql -l` lists them".to_string())
+    } else if message.contains("SSL") || message.contains("certificate") {
+        (SourceErrorKind::Connection, format!("the TLS connection to {target} failed"), "check sslmode and sslrootcert in the URL: verify-full needs the CA that signed the server's certificate and a host name the certificate names".to_string())
     } else if message.contains("Connection refused") || message.contains("could not translate host name") || message.contains("timeout expired") || message.contains("No such file or directory") || message.contains("could not connect") {
         (SourceErrorKind::Connection, format!("cannot reach the server of {target}"), "check host and port, and that the server is running and accepts connections from here".to_string())
     } else if message.contains("row-level security") {
