@@ -179,8 +179,11 @@ impl ReadSourceOpen for Opener {
                 .attach_context("name", name.to_string())
         };
         match self {
+            // rustic's chunker reads in small pieces (a probe, then a byte window); the buffer
+            // turns them into large reads of our stream, whose layers (hashing, row counting,
+            // a pipe) each cost per call.
             Opener::Stream { index, name, open, tally, progress } => match open() {
-                Ok(inner) => Ok(Box::new(HashingReader {
+                Ok(inner) => Ok(Box::new(io::BufReader::with_capacity(1 << 20, HashingReader {
                     inner,
                     index,
                     name,
@@ -189,7 +192,7 @@ impl ReadSourceOpen for Opener {
                     finished: false,
                     tally,
                     progress,
-                })),
+                }))),
                 Err(err) => {
                     tally.failed(format!("opening {name} failed: {err}"));
                     Err(as_rustic(&name, err))

@@ -378,7 +378,7 @@ impl<R: Read> Read for RowTally<R> {
 /// Feeds complete lines of `bytes` to `hash`, carrying a partial last line in `line`.
 pub(crate) fn hash_lines(bytes: &[u8], line: &mut Vec<u8>, hash: &mut RowSetHash) {
     let mut rest = bytes;
-    while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+    while let Some(end) = memchr::memchr(b'\n', rest) {
         if line.is_empty() {
             hash.add_row(&rest[..end]);
         } else {

@@ -9,6 +9,7 @@ mod capture;
 mod conn;
 mod export;
 mod leader;
+mod post_data;
 mod psql;
 mod restore;
 mod tools;

@@ -94,6 +94,7 @@ pub(crate) fn server_error(conn: &Conn, stderr: &str) -> SourceError {
 /// end of the output is only reported once the exit status says the tool finished its work.
 pub(crate) struct ChildOutput {
     child: Child,
+    stdout: std::process::ChildStdout,
     stderr: Option<std::thread::JoinHandle<String>>,
     what: String,
     conn: Conn,
@@ -103,7 +104,8 @@ impl ChildOutput {
     pub(crate) fn spawn(mut cmd: Command, what: impl Into<String>, conn: &Conn) -> io::Result<Self> {
         let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
         let stderr = child.stderr.take().map(drain);
-        Ok(Self { child, stderr, what: what.into(), conn: conn.clone() })
+        let stdout = child.stdout.take().expect("piped");
+        Ok(Self { child, stdout, stderr, what: what.into(), conn: conn.clone() })
     }
 }
 
@@ -118,8 +120,7 @@ pub(crate) fn drain(mut stderr: ChildStderr) -> std::thread::JoinHandle<String> 
 
 impl Read for ChildOutput {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let stdout = self.child.stdout.as_mut().expect("stdout is piped");
-        let n = stdout.read(buf)?;
+        let n = self.stdout.read(buf)?;
         if n > 0 || buf.is_empty() {
             return Ok(n);
         }

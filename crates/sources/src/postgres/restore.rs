@@ -13,6 +13,7 @@ use std::{
 };
 
 use super::{
+    post_data::PostData,
     capture::{POST_DATA, PRE_DATA, RowTally, SEQUENCES, large_object_stream},
     conn::Conn,
     psql::{self, ChildOutput, ident, literal},
@@ -83,7 +84,52 @@ pub fn load(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_
     for oid in large_objects(catalog) {
         run_script(tools, target, &large_object_stream(oid), read, Some(oid))?;
     }
-    run_script(tools, target, POST_DATA, read, None)
+    run_post_data(tools, target, read, jobs)
+}
+
+/// The post-data section, keys and indexes on `jobs` parallel sessions (see [`PostData`]).
+fn run_post_data(tools: &Tools, target: &Conn, read: ReadStream<'_>, jobs: usize) -> Result<()> {
+    let mut script = Vec::new();
+    read(POST_DATA, &mut script).map_err(|e| SourceError::new(SourceErrorKind::Io, format!("reading {POST_DATA} from the backup failed"), "").with_source(e))?;
+    let text = String::from_utf8_lossy(&script);
+    let Some(plan) = PostData::split(&text) else {
+        return run_text(tools, target, POST_DATA, &[&text]);
+    };
+    let queue = Mutex::new(plan.parallel.clone());
+    let failure: Mutex<Option<SourceError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                while failure.lock().expect("lock").is_none() {
+                    let Some(entry) = queue.lock().expect("lock").pop() else { return };
+                    if let Err(err) = run_text(tools, target, POST_DATA, &[plan.preamble, entry]) {
+                        failure.lock().expect("lock").get_or_insert(err);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(err) = failure.into_inner().expect("lock") {
+        return Err(err);
+    }
+    let mut ordered = vec![plan.preamble];
+    ordered.extend(&plan.ordered);
+    run_text(tools, target, POST_DATA, &ordered)
+}
+
+/// Runs pieces of a script, concatenated, on one `psql` session.
+fn run_text(tools: &Tools, target: &Conn, what: &str, pieces: &[&str]) -> Result<()> {
+    let mut cmd = psql::psql(tools, target);
+    cmd.args(["-f", "-"]);
+    let (child, stderr) = spawn_with_stdin(cmd)?;
+    finish(child, stderr, target, what, |stdin| {
+        let mut bytes = 0;
+        for piece in pieces {
+            stdin.write_all(piece.as_bytes())?;
+            bytes += piece.len() as u64;
+        }
+        Ok(bytes)
+    })
 }
 
 /// The schemas a table-subset backup needs but does not create (pg_dump leaves them out).
