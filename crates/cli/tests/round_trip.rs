@@ -79,6 +79,7 @@ fn manifest_records_tables_rows_and_hashes() {
     assert_eq!(m["reason"], "before migration 7");
     assert_eq!(m["class"], "manual");
     assert_eq!(m["properties"]["user_version"], 3);
+    assert_eq!(m["properties"]["integrity_check"], "ok", "checked at backup, so a restore of this image need not repeat it");
     let tables = m["tables"].as_array().unwrap();
     let users = tables.iter().find(|t| t["name"] == "users").unwrap();
     assert_eq!(users["rows"], 3);

@@ -19,6 +19,13 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
     };
     let report = backup(&repo, source.as_ref(), &request)?;
     drop(progress);
+    if let Some(problems) = report.manifest.catalog.properties.get("integrity_check").and_then(|v| v.as_array()) {
+        let first: Vec<String> = problems.iter().take(3).map(|p| p.as_str().unwrap_or_default().to_string()).collect();
+        eprintln!(
+            "warning: the database failed PRAGMA integrity_check ({}); the backup keeps it exactly as it is.\n  hint: restore an earlier backup that passed, or repair it (sqlite3 .recover) and back up again",
+            first.join("; ")
+        );
+    }
     let e = &report.entry;
     if global.json {
         output::json(&serde_json::json!({

@@ -40,7 +40,7 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
     match &report.plan.table {
         Some(t) => println!("restored table `{t}` ({} rows) from snapshot {} into {}", report.rows_restored, entry.short_id, report.plan.target),
         None => println!(
-            "restored snapshot {} into {}: integrity ok, {} tables, {} rows checked",
+            "restored snapshot {} into {}: checksums and integrity ok, {} tables, {} rows checked",
             entry.short_id,
             report.plan.target,
             report.check.tables.len(),

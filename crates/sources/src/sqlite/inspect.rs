@@ -30,6 +30,10 @@ const PROPERTIES: [&str; 6] = ["page_size", "user_version", "application_id", "j
 
 /// The whole catalog, as seen by `conn`'s current transaction.
 pub fn catalog(conn: &Connection) -> Result<Catalog> {
+    // Checked here, on the pinned point in time, so a restore of this image (whose SHA-256 it
+    // verifies) need not repeat it: a corrupt live database is reported at backup time.
+    let problems = integrity_problems(conn).map_err(|e| db_error("running PRAGMA integrity_check".into(), e))?;
+    let integrity = if problems.is_empty() { serde_json::json!("ok") } else { serde_json::json!(problems) };
     let version: String = conn.query_row("SELECT sqlite_version()", [], |r| r.get(0)).map_err(|e| db_error("reading the SQLite version".into(), e))?;
     let mut properties = BTreeMap::new();
     for name in PROPERTIES {
@@ -52,7 +56,18 @@ pub fn catalog(conn: &Connection) -> Result<Catalog> {
             _ => objects.push(SchemaObject { kind: entry.kind, name: entry.name, table: entry.table, sql: entry.sql }),
         }
     }
+    properties.insert(INTEGRITY.to_string(), integrity);
     Ok(Catalog { engine: "sqlite".into(), server_version: version, properties, tables, objects })
+}
+
+/// The catalog property holding the backup-time `PRAGMA integrity_check`: `"ok"`, or its findings.
+pub const INTEGRITY: &str = "integrity_check";
+
+/// What `PRAGMA integrity_check` finds (the first 100 problems); empty when the database is sound.
+pub(crate) fn integrity_problems(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA integrity_check(100)")?;
+    let rows: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    Ok(rows.into_iter().filter(|r| r != "ok").collect())
 }
 
 /// One row of `sqlite_schema` that has SQL (automatic indexes have none).

@@ -110,11 +110,15 @@ impl RestoredCopy {
         &self.path
     }
 
-    /// Runs `PRAGMA integrity_check` and compares every table's row count (and, with
-    /// `hashes`, its content hash) with `expected`.
-    pub fn check(&self, expected: &Catalog, hashes: bool) -> Result<CopyCheck> {
+    /// Compares every table's row count with `expected`, and runs `PRAGMA integrity_check`.
+    ///
+    /// A copy is written only after its SHA-256 matched the manifest, so it is the very image
+    /// that was checked at backup time: when the manifest records that check as passed it is
+    /// not repeated, unless `thorough` (restore drills), which also compares content hashes.
+    pub fn check(&self, expected: &Catalog, thorough: bool) -> Result<CopyCheck> {
         let conn = open_immutable(&self.path)?;
-        check_database(&conn, &self.path, expected, hashes)
+        let checked_at_backup = expected.properties.get(super::inspect::INTEGRITY) == Some(&serde_json::json!("ok"));
+        check_database(&conn, &self.path, expected, thorough || !checked_at_backup, thorough)
     }
 
     /// Opens the copy for reading (reports, samples, exports).
@@ -156,13 +160,8 @@ impl Drop for RestoredCopy {
 }
 
 /// Integrity, row counts and content hashes of the database on `conn` against `expected`.
-pub(crate) fn check_database(conn: &Connection, path: &Path, expected: &Catalog, hashes: bool) -> Result<CopyCheck> {
-    let integrity = || -> rusqlite::Result<Vec<String>> {
-        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
-        let rows: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-        Ok(rows.into_iter().filter(|r| r != "ok").collect())
-    };
-    let integrity_problems = integrity().map_err(|e| database(path, "integrity check of", e))?;
+pub(crate) fn check_database(conn: &Connection, path: &Path, expected: &Catalog, integrity: bool, hashes: bool) -> Result<CopyCheck> {
+    let integrity_problems = if integrity { super::inspect::integrity_problems(conn).map_err(|e| database(path, "integrity check of", e))? } else { Vec::new() };
     let mut tables = Vec::new();
     for table in &expected.tables {
         let rows: Option<i64> = conn.query_row(&format!("SELECT count(*) FROM {}", quote(&table.name)), [], |r| r.get(0)).ok();
