@@ -32,6 +32,10 @@ const PROPERTIES: [&str; 6] = ["page_size", "user_version", "application_id", "j
 pub fn catalog(conn: &Connection) -> Result<Catalog> {
     // Checked here, on the pinned point in time, so a restore of this image (whose SHA-256 it
     // verifies) need not repeat it: a corrupt live database is reported at backup time.
+    // The check looks up every index entry in its table; with SQLite's default 2 MiB page
+    // cache each lookup is a read() call, and the check takes three times as long. A fixed
+    // 64 MiB cache keeps memory bounded whatever the database's size.
+    conn.execute_batch(&format!("PRAGMA cache_size = -{CHECK_CACHE_KIB}")).map_err(|e| db_error("sizing the page cache".into(), e))?;
     let problems = integrity_problems(conn).map_err(|e| db_error("running PRAGMA integrity_check".into(), e))?;
     let integrity = if problems.is_empty() { serde_json::json!("ok") } else { serde_json::json!(problems) };
     let version: String = conn.query_row("SELECT sqlite_version()", [], |r| r.get(0)).map_err(|e| db_error("reading the SQLite version".into(), e))?;
@@ -59,6 +63,9 @@ pub fn catalog(conn: &Connection) -> Result<Catalog> {
     properties.insert(INTEGRITY.to_string(), integrity);
     Ok(Catalog { engine: "sqlite".into(), server_version: version, properties, tables, objects })
 }
+
+/// Page cache of the connection that runs the backup-time integrity check, in KiB.
+const CHECK_CACHE_KIB: u32 = 64 * 1024;
 
 /// The catalog property holding the backup-time `PRAGMA integrity_check`: `"ok"`, or its findings.
 pub const INTEGRITY: &str = "integrity_check";
