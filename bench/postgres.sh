@@ -33,14 +33,7 @@ export PGHOST=$WORK PGPORT=$PORT PGUSER=postgres
 url() { echo "postgres:///$1?host=$WORK&port=$PORT&user=postgres"; }
 psql_() { "$BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
-timed() {
-  local out=$1; shift
-  /usr/bin/time -f "%e %M" -o "$WORK/time.tmp" "$@" >/dev/null
-  cat "$WORK/time.tmp" >>"$out"
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-col() { awk -v c="$1" '{print $c}' "$2" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+source bench/lib.sh
 
 echo "bench: pgbench -i -s $SCALE"
 psql_ -d postgres -c "CREATE DATABASE pgbench"

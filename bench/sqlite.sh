@@ -44,17 +44,8 @@ CREATE INDEX payments_account ON payments(account);
 SQL
 }
 
-# timed OUT CMD...: runs CMD, appends "seconds max_rss_kib" to OUT.
-timed() {
-  local out=$1; shift
-  /usr/bin/time -f "%e %M" -o "$WORK/time.tmp" "$@" >/dev/null
-  cat "$WORK/time.tmp" >>"$out"
-}
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-col() { awk -v c="$1" '{print $c}' "$2" | median; }
+source bench/lib.sh
 repo_bytes() { du -sb "$1" | cut -f1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 DB=$WORK/app.db
 echo "bench: generating $ROWS rows..."

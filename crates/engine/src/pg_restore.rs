@@ -17,13 +17,12 @@ use lifeboat_sources::{
     CopyCheck,
     postgres::{self, Conn, PostgresSource, Tools},
 };
-use sha2::{Digest, Sha256};
 
 use crate::{
     EngineError, Result,
     manifest::{BackupEntry, Manifest},
     restore::{RestoreOptions, RestorePlan, RestoreReport, take_safety_backup},
-    scratch::HashingWriter,
+    scratch::read_verified,
     select,
 };
 
@@ -57,17 +56,9 @@ fn jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
 }
 
-/// Reads a stream and fails unless its bytes match the manifest's SHA-256.
+/// [`read_verified`] in the shape the PostgreSQL source reads streams.
 pub(crate) fn read_checked(reader: &SnapshotReader, manifest: &Manifest, name: &str, out: &mut dyn Write) -> std::io::Result<u64> {
-    let expected = manifest.stream(name).map(|s| s.sha256.clone());
-    let mut hashing = HashingWriter { inner: out, hasher: Sha256::new() };
-    let bytes = reader.read(name, &mut hashing).map_err(std::io::Error::other)?;
-    let actual = hex::encode(hashing.hasher.finalize());
-    match expected {
-        Some(sha) if sha == actual => Ok(bytes),
-        Some(_) => Err(std::io::Error::other(format!("stream {name} does not match its SHA-256 in the manifest (the repository is damaged)"))),
-        None => Err(std::io::Error::other(format!("stream {name} is not in the manifest"))),
-    }
+    read_verified(reader, manifest, name, out).map_err(std::io::Error::other)
 }
 
 pub(crate) fn restore(
@@ -84,6 +75,7 @@ pub(crate) fn restore(
     let tools = Tools::find()?;
     let reader = repo.reader(&snapshot.id)?;
     let manifest = select::manifest(&reader)?;
+    let read = |name: &str, out: &mut dyn Write| read_checked(&reader, &manifest, name, out);
     let exists = postgres::database_exists(&tools, target)?;
     let table = match &options.table {
         Some(name) => Some(find_table(&manifest, name, snapshot)?),
@@ -120,7 +112,6 @@ pub(crate) fn restore(
     }
 
     if let Some(table) = table {
-        let read = |name: &str, out: &mut dyn Write| read_checked(&reader, &manifest, name, out);
         let rows = postgres::restore_table(&tools, target, table, &read, options.table_as.as_deref())?;
         return Ok(RestoreReport { plan, safety_backup: safety, check: CopyCheck::default(), rows_restored: rows });
     }
@@ -132,7 +123,6 @@ pub(crate) fn restore(
                 "restore without --globals, or take a backup with `lifeboat backup --globals`",
             ));
         }
-        let read = |name: &str, out: &mut dyn Write| read_checked(&reader, &manifest, name, out);
         postgres::apply_globals(&tools, target, &read)?;
     }
 

@@ -1,7 +1,7 @@
 //! Restoring a backup's image into a scratch folder, for drills, reports and exports.
 //!
-//! Every path that reads a database back goes through [`write_checked_copy`], which compares
-//! the stream's SHA-256 with the manifest while writing, so no caller can forget to.
+//! Every path that reads a backup back goes through [`read_verified`], which compares each
+//! stream's SHA-256 with the manifest while writing it, so no caller can forget to.
 
 use std::{
     io::Write,
@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 use crate::{EngineError, Result, manifest::{BackupEntry, Manifest}, select};
 
 /// Hashes what passes through, to compare with the manifest afterwards.
-pub(crate) struct HashingWriter<'a> {
-    pub(crate) inner: &'a mut dyn Write,
-    pub(crate) hasher: Sha256,
+struct HashingWriter<'a> {
+    inner: &'a mut dyn Write,
+    hasher: Sha256,
 }
 
 impl Write for HashingWriter<'_> {
@@ -32,40 +32,38 @@ impl Write for HashingWriter<'_> {
     }
 }
 
-/// Writes the snapshot's database image as a copy for `target` and checks that its bytes are
-/// exactly those recorded in the manifest.
-pub(crate) fn write_checked_copy(reader: &SnapshotReader, manifest: &Manifest, target: &Path) -> Result<RestoredCopy> {
-    let expected = manifest.stream(IMAGE_STREAM).ok_or_else(|| EngineError::Mismatch {
-        context: format!("snapshot {} has no database image in its manifest", reader.info().short_id()),
-        hint: "it was not written by lifeboat's SQLite engine".into(),
+/// Reads stream `name` of the snapshot into `out` and fails unless its bytes are exactly
+/// those the manifest recorded (a caller must discard what was written when it fails).
+pub(crate) fn read_verified(reader: &SnapshotReader, manifest: &Manifest, name: &str, out: &mut dyn Write) -> Result<u64> {
+    let expected = manifest.stream(name).ok_or_else(|| EngineError::Mismatch {
+        context: format!("snapshot {} has no stream `{name}` in its manifest", reader.info().short_id()),
+        hint: "it was written by another engine or version of lifeboat".into(),
     })?;
-    let mut actual = String::new();
-    let mut read_error = None;
-    let copy = write_copy(target, |out| {
-        let mut hashing = HashingWriter { inner: out, hasher: Sha256::new() };
-        match reader.read(IMAGE_STREAM, &mut hashing) {
-            Ok(bytes) => {
-                actual = hex::encode(hashing.hasher.finalize());
-                Ok(bytes)
-            }
-            Err(err) => {
-                let text = err.to_string();
-                read_error = Some(err);
-                Err(text)
-            }
-        }
-    });
-    if let Some(err) = read_error {
-        return Err(EngineError::Repo(err));
-    }
-    let copy = copy?;
-    if actual != expected.sha256 {
+    let mut hashing = HashingWriter { inner: out, hasher: Sha256::new() };
+    let bytes = reader.read(name, &mut hashing)?;
+    if hex::encode(hashing.hasher.finalize()) != expected.sha256 {
         return Err(EngineError::Mismatch {
-            context: format!("the database image of snapshot {} does not match its manifest's SHA-256", reader.info().short_id()),
+            context: format!("stream `{name}` of snapshot {} does not match its manifest's SHA-256", reader.info().short_id()),
             hint: "the repository is damaged: run `lifeboat check --read-data` and restore an older snapshot".into(),
         });
     }
-    Ok(copy)
+    Ok(bytes)
+}
+
+/// Writes the snapshot's database image as a copy for `target`, verified by [`read_verified`].
+pub(crate) fn write_checked_copy(reader: &SnapshotReader, manifest: &Manifest, target: &Path) -> Result<RestoredCopy> {
+    let mut failure = None;
+    let copy = write_copy(target, |out| {
+        read_verified(reader, manifest, IMAGE_STREAM, out).map_err(|err| {
+            let text = err.to_string();
+            failure = Some(err);
+            text
+        })
+    });
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(copy?),
+    }
 }
 
 /// A temporary folder that is removed with everything in it when dropped.

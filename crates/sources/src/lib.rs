@@ -33,14 +33,12 @@ pub struct SourceStream {
 /// and content hashes may run in parallel with the streams, from the same point in time.
 pub struct Capture {
     pub streams: Vec<SourceStream>,
-    /// Size of all streams together, when known in advance (for progress bars).
-    pub expected_bytes: Option<u64>,
     catalog: Box<dyn FnOnce() -> Result<Catalog> + Send>,
 }
 
 impl Capture {
-    pub fn new(streams: Vec<SourceStream>, expected_bytes: Option<u64>, catalog: Box<dyn FnOnce() -> Result<Catalog> + Send>) -> Self {
-        Self { streams, expected_bytes, catalog }
+    pub fn new(streams: Vec<SourceStream>, catalog: Box<dyn FnOnce() -> Result<Catalog> + Send>) -> Self {
+        Self { streams, catalog }
     }
 
     /// Splits the capture into its streams and the (possibly still running) catalog.

@@ -19,7 +19,7 @@ use super::{
     Subset,
     conn::Conn,
     leader::Leader,
-    psql::{self, ChildOutput, ident, literal},
+    psql::{self, ChildOutput, column_list, copy_columns, literal, qualified},
     tools::Tools,
 };
 use crate::{Capture, Catalog, ColumnInfo, Result, SourceStream, TableInfo, content_hash::RowSetHash};
@@ -45,12 +45,7 @@ pub(crate) struct TablePlan {
 
 impl TablePlan {
     pub(crate) fn qualified(&self) -> String {
-        format!("{}.{}", ident(&self.schema), ident(&self.name))
-    }
-
-    /// Quoted names of the columns COPY moves (generated columns are computed, not stored).
-    pub(crate) fn copy_columns(&self) -> Vec<String> {
-        self.columns.iter().filter(|c| !c.generated).map(|c| ident(&c.name)).collect()
+        qualified(&self.schema, &self.name)
     }
 }
 
@@ -180,7 +175,6 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
         // pg_dump leaves the schemas out of a table subset; a restore creates them.
         facts.properties.insert("partial".into(), serde_json::json!(true));
     }
-    let leader = Arc::new(Mutex::new(leader));
     let tallies: Tallies = Arc::default();
     let mut streams = Vec::new();
     let mut table_streams = Vec::new();
@@ -250,7 +244,6 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
         });
     }
 
-    let expected = tables.iter().map(|t| t.blocks * 8192).sum();
     let catalog = Box::new(move || {
         // Held until every stream has been read: sessions adopt the snapshot only while the
         // leader's transaction is open.
@@ -277,18 +270,17 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
             .collect();
         Ok(Catalog { engine: "postgres".into(), server_version: facts.version, properties: facts.properties, tables, objects: Vec::new() })
     });
-    Ok(Capture::new(streams, Some(expected), catalog))
+    Ok(Capture::new(streams, catalog))
 }
 
 /// One `COPY … TO STDOUT` per part of the table.
 fn part_queries(table: &TablePlan, server_version_num: u32) -> Vec<String> {
-    let columns = table.copy_columns();
     let qualified = table.qualified();
     let parts = if server_version_num >= 140_000 { table.blocks.div_ceil(PART_BLOCKS).max(1) } else { 1 };
     if parts == 1 {
-        let list = if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };
-        return vec![format!("COPY {qualified}{list} TO STDOUT")];
+        return vec![format!("COPY {qualified}{} TO STDOUT", column_list(&table.columns))];
     }
+    let columns = copy_columns(&table.columns);
     (0..parts)
         .map(|part| {
             let from = part * PART_BLOCKS;
@@ -372,6 +364,18 @@ impl<R: Read> Read for RowTally<R> {
         }
         hash_lines(&buf[..n], &mut self.line, &mut self.hash);
         Ok(n)
+    }
+}
+
+/// Reads a whole COPY text stream and returns the hash of its rows.
+pub(crate) fn hash_rows(mut reader: impl Read) -> io::Result<RowSetHash> {
+    let (mut hash, mut line, mut buf) = (RowSetHash::default(), Vec::new(), vec![0; 1 << 16]);
+    loop {
+        match reader.read(&mut buf)? {
+            0 if line.is_empty() => return Ok(hash),
+            0 => return Err(io::Error::other("the stream ended in the middle of a row")),
+            n => hash_lines(&buf[..n], &mut line, &mut hash),
+        }
     }
 }
 

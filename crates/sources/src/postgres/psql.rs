@@ -152,3 +152,19 @@ pub(crate) fn literal(text: &str) -> String {
 pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
+
+/// `"schema"."name"`.
+pub(crate) fn qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", ident(schema), ident(name))
+}
+
+/// The quoted names of the columns COPY moves: generated columns are computed, not stored.
+pub(crate) fn copy_columns(columns: &[crate::ColumnInfo]) -> Vec<String> {
+    columns.iter().filter(|c| !c.generated).map(|c| ident(&c.name)).collect()
+}
+
+/// ` ("a", "b")` for COPY, or nothing for a table without columns (COPY rejects `()`).
+pub(crate) fn column_list(columns: &[crate::ColumnInfo]) -> String {
+    let names = copy_columns(columns);
+    if names.is_empty() { String::new() } else { format!(" ({})", names.join(", ")) }
+}

@@ -8,15 +8,15 @@
 
 use std::{
     io::{self, Write},
-    process::{Child, Stdio},
+    process::{Child, Command, Stdio},
     sync::Mutex,
 };
 
 use super::{
     post_data::PostData,
-    capture::{POST_DATA, PRE_DATA, RowTally, SEQUENCES, large_object_stream},
+    capture::{POST_DATA, PRE_DATA, SEQUENCES, hash_rows, large_object_stream},
     conn::Conn,
-    psql::{self, ChildOutput, ident, literal},
+    psql::{self, ChildOutput, column_list, ident, literal, qualified},
     tools::Tools,
 };
 use crate::{Catalog, CopyCheck, Result, SourceError, SourceErrorKind, TableCheck, TableInfo, content_hash::RowSetHash};
@@ -119,10 +119,7 @@ fn run_post_data(tools: &Tools, target: &Conn, read: ReadStream<'_>, jobs: usize
 
 /// Runs pieces of a script, concatenated, on one `psql` session.
 fn run_text(tools: &Tools, target: &Conn, what: &str, pieces: &[&str]) -> Result<()> {
-    let mut cmd = psql::psql(tools, target);
-    cmd.args(["-f", "-"]);
-    let (child, stderr) = spawn_with_stdin(cmd)?;
-    finish(child, stderr, target, what, |stdin| {
+    run_fed(script(tools, target), target, what, |stdin| {
         let mut bytes = 0;
         for piece in pieces {
             stdin.write_all(piece.as_bytes())?;
@@ -156,10 +153,7 @@ pub(crate) fn large_objects(catalog: &Catalog) -> Vec<u32> {
 /// Feeds a stream to `psql` as a script. A large object's stream (hex lines) is turned into
 /// `lo_put` calls on the way.
 fn run_script(tools: &Tools, target: &Conn, stream: &str, read: ReadStream<'_>, large_object: Option<u32>) -> Result<()> {
-    let mut cmd = psql::psql(tools, target);
-    cmd.args(["-f", "-"]);
-    let (child, stderr) = spawn_with_stdin(cmd)?;
-    finish(child, stderr, target, stream, |stdin| match large_object {
+    run_fed(script(tools, target), target, stream, |stdin| match large_object {
         Some(oid) => read(stream, &mut LoScript::new(oid, stdin)),
         None => read(stream, stdin),
     })
@@ -179,8 +173,7 @@ fn copy_tables(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream
                     let Some((table, stream)) = queue.lock().expect("lock").pop() else { return };
                     let mut cmd = psql::psql(tools, target);
                     cmd.arg("-c").arg(psql::SESSION_SETTINGS).arg("-c").arg(format!("COPY {} FROM STDIN", copy_target(table)));
-                    let done = spawn_with_stdin(cmd).and_then(|(child, stderr)| finish(child, stderr, target, stream, |stdin| read(stream, stdin)));
-                    if let Err(err) = done {
+                    if let Err(err) = run_fed(cmd, target, stream, |stdin| read(stream, stdin)) {
                         failure.lock().expect("lock").get_or_insert(err);
                         return;
                     }
@@ -194,29 +187,34 @@ fn copy_tables(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream
     }
 }
 
-/// `"schema"."table" ("a", "b")`: the columns COPY moves (generated ones are computed).
-pub(crate) fn copy_target(table: &TableInfo) -> String {
+/// `"schema"."table"` of a table in the backup's catalog.
+fn table_name(table: &TableInfo) -> String {
     let schema = table.schema.as_deref().unwrap_or("public");
-    let bare = table.name.strip_prefix(&format!("{schema}.")).unwrap_or(&table.name);
-    let columns: Vec<String> = table.columns.iter().filter(|c| !c.generated).map(|c| ident(&c.name)).collect();
-    let list = if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };
-    format!("{}.{}{list}", ident(schema), ident(bare))
+    qualified(schema, table.name.strip_prefix(&format!("{schema}.")).unwrap_or(&table.name))
 }
 
-fn spawn_with_stdin(mut cmd: std::process::Command) -> Result<(Child, std::thread::JoinHandle<String>)> {
+/// `"schema"."table" ("a", "b")`: the table and the columns COPY moves.
+pub(crate) fn copy_target(table: &TableInfo) -> String {
+    table_name(table) + &column_list(&table.columns)
+}
+
+/// `psql -f -`: a script on standard input.
+fn script(tools: &Tools, target: &Conn) -> Command {
+    let mut cmd = psql::psql(tools, target);
+    cmd.args(["-f", "-"]);
+    cmd
+}
+
+fn spawn_with_stdin(mut cmd: Command) -> Result<(Child, std::thread::JoinHandle<String>)> {
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(|e| psql::spawn_failed("psql", e))?;
     let stderr = psql::drain(child.stderr.take().expect("piped"));
     Ok((child, stderr))
 }
 
-/// Writes into the child's stdin with `feed`, closes it, and waits for a clean exit.
-fn finish(
-    mut child: Child,
-    stderr: std::thread::JoinHandle<String>,
-    target: &Conn,
-    stream: &str,
-    feed: impl FnOnce(&mut dyn Write) -> io::Result<u64>,
-) -> Result<()> {
+/// Runs `cmd`, writing its standard input with `feed` (the work of restoring `stream`), and
+/// fails unless both the feeding and the tool finished cleanly.
+fn run_fed(cmd: Command, target: &Conn, stream: &str, feed: impl FnOnce(&mut dyn Write) -> io::Result<u64>) -> Result<()> {
+    let (mut child, stderr) = spawn_with_stdin(cmd)?;
     let mut stdin = child.stdin.take().expect("piped");
     let fed = feed(&mut stdin);
     drop(stdin);
@@ -263,30 +261,43 @@ impl Write for LoScript<'_> {
 
 /// Row counts (and with `hashes`, content hashes) of the restored database against `expected`.
 pub fn check(tools: &Tools, target: &Conn, expected: &Catalog, hashes: bool) -> Result<CopyCheck> {
-    let mut tables = Vec::new();
-    for table in &expected.tables {
-        let qualified = copy_target(&TableInfo { columns: Vec::new(), ..table.clone() });
-        let actual = if hashes {
-            let mut cmd = psql::psql(tools, target);
-            cmd.arg("-c").arg(psql::SESSION_SETTINGS).arg("-c").arg(format!("COPY {} TO STDOUT", copy_target(table)));
-            let tallies = std::sync::Arc::default();
-            let output = ChildOutput::spawn(cmd, format!("reading {qualified}"), target).map_err(|e| psql::spawn_failed("psql", e))?;
-            let mut tally = RowTally::new(output, table.name.clone(), std::sync::Arc::clone(&tallies));
-            io::copy(&mut tally, &mut io::sink()).map_err(|e| SourceError::new(SourceErrorKind::Database, format!("reading {qualified} failed"), "").with_source(e))?;
-            let hash: RowSetHash = tallies.lock().expect("lock").get(&table.name).copied().unwrap_or_default();
-            Some((hash.rows, hash.finish() == table.content_hash))
-        } else {
-            let rows = psql::query(tools, target, &[&format!("SELECT count(*) FROM ONLY {qualified}")])?;
-            rows.first().and_then(|r| r[0].parse().ok()).map(|n| (n, true))
-        };
-        tables.push(TableCheck {
-            table: table.name.clone(),
-            expected_rows: table.rows,
-            actual_rows: actual.map(|(rows, _)| rows),
-            hash_matches: if hashes { actual.map(|(_, same)| same) } else { None },
-        });
-    }
+    let actual: Vec<(u64, Option<bool>)> = if hashes {
+        expected.tables.iter().map(|table| hash_table(tools, target, table).map(|h| (h.rows, Some(h.finish() == table.content_hash)))).collect::<Result<_>>()?
+    } else {
+        row_counts(tools, target, &expected.tables)?.into_iter().map(|rows| (rows, None)).collect()
+    };
+    let tables = expected
+        .tables
+        .iter()
+        .zip(actual)
+        .map(|(table, (rows, hash_matches))| TableCheck { table: table.name.clone(), expected_rows: table.rows, actual_rows: Some(rows), hash_matches })
+        .collect();
     Ok(CopyCheck { integrity_problems: Vec::new(), tables })
+}
+
+/// The content hash of one restored table, read back the way the backup read it.
+fn hash_table(tools: &Tools, target: &Conn, table: &TableInfo) -> Result<RowSetHash> {
+    let name = table_name(table);
+    let mut cmd = psql::psql(tools, target);
+    cmd.arg("-c").arg(psql::SESSION_SETTINGS).arg("-c").arg(format!("COPY {} TO STDOUT", copy_target(table)));
+    let output = ChildOutput::spawn(cmd, format!("reading {name}"), target).map_err(|e| psql::spawn_failed("psql", e))?;
+    hash_rows(output).map_err(|e| SourceError::new(SourceErrorKind::Database, format!("reading {name} failed"), "").with_source(e))
+}
+
+/// Every table's row count, a few hundred tables per query (one row, one column per table,
+/// so the order is the tables' order).
+fn row_counts(tools: &Tools, target: &Conn, tables: &[TableInfo]) -> Result<Vec<u64>> {
+    let mut counts = Vec::with_capacity(tables.len());
+    for batch in tables.chunks(500) {
+        let columns: Vec<String> = batch.iter().map(|t| format!("(SELECT count(*) FROM ONLY {})", table_name(t))).collect();
+        let row = psql::query(tools, target, &[&format!("SELECT {}", columns.join(", "))])?.into_iter().next().unwrap_or_default();
+        let parsed: Vec<u64> = row.iter().filter_map(|n| n.parse().ok()).collect();
+        if parsed.len() != batch.len() {
+            return Err(SourceError::new(SourceErrorKind::Database, format!("counting the rows of {} restored tables gave {:?}", batch.len(), row), "this is a bug in lifeboat"));
+        }
+        counts.extend(parsed);
+    }
+    Ok(counts)
 }
 
 /// Gives the database `staging` the name `target` names. If that name is taken, the database
@@ -343,7 +354,7 @@ pub fn swap(tools: &Tools, target: &Conn, staging: &str, old: Option<&str>, term
 /// one-table restore must not silently change other tables. Other foreign keys are checked
 /// by PostgreSQL; a violation rolls everything back and is reported.
 pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: ReadStream<'_>, into: Option<&str>) -> Result<u64> {
-    let original = copy_target(&TableInfo { columns: Vec::new(), ..table.clone() });
+    let original = table_name(table);
     let exists = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&original))])?;
     if exists.first().map(|r| r[0].as_str()) != Some("t") {
         return Err(SourceError::new(
@@ -355,8 +366,8 @@ pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: Read
     let destination = match into {
         Some(name) => {
             let schema = table.schema.as_deref().unwrap_or("public");
-            let renamed = TableInfo { name: format!("{schema}.{name}"), ..table.clone() };
-            let taken = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&copy_target(&TableInfo { columns: Vec::new(), ..renamed.clone() })))])?;
+            let renamed = qualified(schema, name);
+            let taken = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&renamed))])?;
             if taken.first().map(|r| r[0].as_str()) == Some("t") {
                 return Err(SourceError::new(SourceErrorKind::Incompatible, format!("table {schema}.{name} already exists"), "choose another name with --as"));
             }
@@ -375,23 +386,19 @@ pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: Read
                     "restore it beside the live one with --as NEW_NAME and move the rows you need yourself",
                 ));
             }
-            table.clone()
+            original.clone()
         }
     };
-    let bare = copy_target(&TableInfo { columns: Vec::new(), ..destination.clone() });
-    let mut cmd = psql::psql(tools, target);
-    cmd.args(["-f", "-"]);
-    let (child, stderr) = spawn_with_stdin(cmd)?;
-    finish(child, stderr, target, &table.name, |stdin| {
+    run_fed(script(tools, target), target, &table.name, |stdin| {
         writeln!(stdin, "BEGIN;\n{}", psql::SESSION_SETTINGS)?;
         if into.is_some() {
-            writeln!(stdin, "CREATE TABLE {bare} (LIKE {original} INCLUDING ALL);")?;
+            writeln!(stdin, "CREATE TABLE {destination} (LIKE {original} INCLUDING ALL);")?;
         } else {
-            writeln!(stdin, "SET CONSTRAINTS ALL DEFERRED;\nDELETE FROM ONLY {bare};")?;
+            writeln!(stdin, "SET CONSTRAINTS ALL DEFERRED;\nDELETE FROM ONLY {destination};")?;
         }
         let mut bytes = 0;
         for stream in &table.streams {
-            writeln!(stdin, "COPY {} FROM stdin;", copy_target(&destination))?;
+            writeln!(stdin, "COPY {destination}{} FROM stdin;", column_list(&table.columns))?;
             bytes += read(stream, stdin)?;
             writeln!(stdin, "\\.")?;
         }

@@ -55,7 +55,6 @@ impl Source for SqliteSource {
 
     fn capture(&self) -> Result<Capture> {
         let pinned = pin::PinnedRead::begin(&self.path)?;
-        let expected = pinned.image_bytes;
         let (image_conn, catalog_conn) = pinned.into_connections();
         let image = SourceStream {
             name: IMAGE_STREAM.to_string(),
@@ -69,6 +68,6 @@ impl Source for SqliteSource {
                 Err(crate::SourceError::new(crate::SourceErrorKind::Database, "reading the catalog panicked", "this is a bug in lifeboat"))
             })
         });
-        Ok(Capture::new(vec![image], Some(expected), catalog))
+        Ok(Capture::new(vec![image], catalog))
     }
 }

@@ -42,26 +42,20 @@ impl PinnedConnection {
 pub(crate) struct PinnedRead {
     image: PinnedConnection,
     catalog: PinnedConnection,
-    /// page_count × page_size at the pinned point.
-    pub(crate) image_bytes: u64,
 }
 
 impl PinnedRead {
     pub(crate) fn begin(path: &Path) -> Result<Self> {
         let image = open_read_only(path)?;
         begin_read(&image).map_err(|e| database(path, "cannot start a read transaction on", e))?;
-        let (pages, page_size, wal): (i64, i64, bool) = (|| {
-            let pages: i64 = image.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-            let page_size: i64 = image.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-            let mode: String = image.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-            Ok((pages, page_size, mode.eq_ignore_ascii_case("wal")))
-        })()
-        .map_err(|e| database(path, "cannot read the header of", e))?;
+        let mode: String =
+            image.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(|e| database(path, "cannot read the header of", e))?;
+        let wal = mode.eq_ignore_ascii_case("wal");
 
         let catalog = if wal { open_on_same_snapshot(path, &image).ok() } else { None };
         let image = PinnedConnection(Arc::new(Mutex::new(image)));
         let catalog = catalog.map_or_else(|| image.clone(), |c| PinnedConnection(Arc::new(Mutex::new(c))));
-        Ok(Self { image, catalog, image_bytes: (pages * page_size) as u64 })
+        Ok(Self { image, catalog })
     }
 
     /// (image connection, catalog connection); the same one in rollback-journal mode.
