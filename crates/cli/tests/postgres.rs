@@ -109,6 +109,16 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
     let out = pg.tool("psql", "exported").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"]).arg(&sql_file).output().unwrap();
     assert!(out.status.success(), "psql could not load the export: {}", text(&out.stderr));
     assert_eq!(pg.fingerprint("exported"), before);
+
+    // Stock restic and zstd give back a table's COPY text, no lifeboat involved.
+    let stored = env.restic(&["dump", &id[..8], "/postgres/shop/data/public.users/00000.zst"]);
+    let stored_file = env.path("users.zst");
+    std::fs::write(&stored_file, stored).unwrap();
+    let decoded = std::process::Command::new("zstd").args(["-d", "-c", "-q"]).arg(&stored_file).output().expect("zstd is installed by scripts/setup");
+    assert!(decoded.status.success(), "zstd -d: {}", text(&decoded.stderr));
+    let copy_text = decoded.stdout;
+    let source = pg.tool("psql", "shop").args(["-X", "-c", "COPY users TO STDOUT"]).output().unwrap();
+    assert_eq!(text(&copy_text), text(&source.stdout));
 }
 
 #[test]

@@ -127,14 +127,9 @@ fn stock_restic_lists_checks_and_dumps_a_backup() {
     let db = env.path("app.db");
     small_db(&db);
     let id = env.backup(&db, &[]);
-    let restic = |args: &[&str]| {
-        let out = std::process::Command::new("restic").args(args).arg("-r").arg(&env.repo).env("RESTIC_PASSWORD", PASSWORD).output().expect("restic is installed by scripts/setup");
-        assert!(out.status.success(), "restic {args:?}: {}", text(&out.stderr));
-        out.stdout
-    };
-    assert!(text(&restic(&["snapshots"])).contains(&id[..8]));
-    restic(&["check", "--read-data"]);
-    let image = restic(&["dump", &id[..8], "/sqlite/app/database.sqlite"]);
+    assert!(text(&env.restic(&["snapshots"])).contains(&id[..8]));
+    env.restic(&["check", "--read-data"]);
+    let image = env.restic(&["dump", &id[..8], "/sqlite/app/database.sqlite"]);
     let out = env.path("from-restic.db");
     std::fs::write(&out, image).unwrap();
     assert_eq!(dump(&out), dump(&db));

@@ -9,7 +9,10 @@ use std::{
 };
 
 use lifeboat_repo::{Repo, SnapshotReader};
-use lifeboat_sources::sqlite::{IMAGE_STREAM, RestoredCopy, write_copy};
+use lifeboat_sources::{
+    frames,
+    sqlite::{IMAGE_STREAM, RestoredCopy, write_copy},
+};
 use sha2::{Digest, Sha256};
 
 use crate::{EngineError, Result, manifest::{BackupEntry, Manifest}, select};
@@ -32,21 +35,25 @@ impl Write for HashingWriter<'_> {
     }
 }
 
-/// Reads stream `name` of the snapshot into `out` and fails unless its bytes are exactly
-/// those the manifest recorded (a caller must discard what was written when it fails).
+/// Reads stream `name` of the snapshot, decodes it if it is stored in frames, and writes its
+/// content into `out`. Fails unless the stored bytes are exactly those the manifest recorded
+/// (a caller must discard what was written when it fails). Returns the stored bytes.
 pub(crate) fn read_verified(reader: &SnapshotReader, manifest: &Manifest, name: &str, out: &mut dyn Write) -> Result<u64> {
     let expected = manifest.stream(name).ok_or_else(|| EngineError::Mismatch {
         context: format!("snapshot {} has no stream `{name}` in its manifest", reader.info().short_id()),
         hint: "it was written by another engine or version of lifeboat".into(),
     })?;
-    let mut hashing = HashingWriter { inner: out, hasher: Sha256::new() };
+    let damaged = |what: String| EngineError::Mismatch {
+        context: format!("stream `{name}` of snapshot {} {what}", reader.info().short_id()),
+        hint: "the repository is damaged: run `lifeboat check --read-data` and restore an older snapshot".into(),
+    };
+    let mut decoding = frames::decoding_writer(name, out).map_err(|e| damaged(format!("cannot be decoded: {e}")))?;
+    let mut hashing = HashingWriter { inner: &mut decoding, hasher: Sha256::new() };
     let bytes = reader.read(name, &mut hashing)?;
     if hex::encode(hashing.hasher.finalize()) != expected.sha256 {
-        return Err(EngineError::Mismatch {
-            context: format!("stream `{name}` of snapshot {} does not match its manifest's SHA-256", reader.info().short_id()),
-            hint: "the repository is damaged: run `lifeboat check --read-data` and restore an older snapshot".into(),
-        });
+        return Err(damaged("does not match its manifest's SHA-256".into()));
     }
+    decoding.flush().map_err(|e| damaged(format!("cannot be decoded: {e}")))?;
     Ok(bytes)
 }
 

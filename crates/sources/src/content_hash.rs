@@ -32,9 +32,12 @@ pub struct RowSetHash {
 }
 
 impl RowSetHash {
-    pub fn add_row(&mut self, row: &[u8]) {
-        self.sum = self.sum.wrapping_add(xxhash_rust::xxh3::xxh3_128(row));
+    /// Adds one row and returns its hash.
+    pub fn add_row(&mut self, row: &[u8]) -> u128 {
+        let hash = xxhash_rust::xxh3::xxh3_128(row);
+        self.sum = self.sum.wrapping_add(hash);
         self.rows += 1;
+        hash
     }
 
     /// Combines the hashes of two parts of one table.

@@ -8,6 +8,7 @@ mod catalog;
 mod check;
 pub mod content_hash;
 mod error;
+pub mod frames;
 pub mod postgres;
 pub mod sqlite;
 

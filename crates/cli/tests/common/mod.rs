@@ -78,6 +78,13 @@ impl Env {
         v["snapshot"]["id"].as_str().unwrap().to_string()
     }
 
+    /// Runs stock `restic` on the repository, asserts success; returns stdout.
+    pub fn restic(&self, args: &[&str]) -> Vec<u8> {
+        let out = Command::new("restic").args(args).arg("-r").arg(&self.repo).env("RESTIC_PASSWORD", PASSWORD).output().expect("restic is installed by scripts/setup");
+        assert!(out.status.success(), "restic {args:?}: {}", text(&out.stderr));
+        out.stdout
+    }
+
     pub fn snapshot_count(&self) -> usize {
         self.json(&["snapshots"]).as_array().unwrap().len()
     }

@@ -22,7 +22,11 @@ use super::{
     psql::{self, ChildOutput, column_list, copy_columns, literal, qualified},
     tools::Tools,
 };
-use crate::{Capture, Catalog, ColumnInfo, Result, SourceStream, TableInfo, content_hash::RowSetHash};
+use crate::{
+    Capture, Catalog, ColumnInfo, Result, SourceStream, TableInfo,
+    content_hash::RowSetHash,
+    frames::{self, FrameEncoder},
+};
 
 /// Blocks per table part: 128 MiB of heap with the default 8 KiB blocks.
 const PART_BLOCKS: u64 = 16_384;
@@ -49,10 +53,11 @@ impl TablePlan {
     }
 }
 
-/// `data/<schema>.<table>/<part>`; `/` and `%` in names are escaped so each table is one folder.
+/// `data/<schema>.<table>/<part>.zst`; `/` and `%` in names are escaped so each table is one
+/// folder. The COPY text is stored in zstd frames ([`frames`]).
 pub(crate) fn part_stream(schema: &str, table: &str, part: usize) -> String {
     let escape = |s: &str| s.replace('%', "%25").replace('/', "%2F");
-    format!("data/{}.{}/{part:05}", escape(schema), escape(table))
+    format!("data/{}.{}/{part:05}{}", escape(schema), escape(table), frames::SUFFIX)
 }
 
 pub(crate) fn large_object_stream(oid: u32) -> String {
@@ -194,7 +199,7 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
                         }
                         cmd.arg("-c").arg(copy);
                         let output = ChildOutput::spawn(cmd, format!("copying {stream}"), &conn)?;
-                        Ok(Box::new(RowTally::new(output, stream, tallies)) as Box<dyn Read + Send>)
+                        Ok(Box::new(RowFrames::new(output, stream, tallies)?) as Box<dyn Read + Send>)
                     }),
                 });
                 name
@@ -337,60 +342,80 @@ fn sequence_script(tools: &Tools, conn: &Conn, snapshot: &str, subset: &Subset, 
     Ok(script)
 }
 
-/// Counts and hashes the rows of a COPY text stream as it passes (one row per line).
-pub(crate) struct RowTally<R> {
+/// Turns a COPY text stream into its stored form as it passes: rows counted and hashed (the
+/// manifest's rows and content hash) and compressed into frames cut after rows ([`frames`]).
+pub(crate) struct RowFrames<R> {
     inner: R,
-    line: Vec<u8>,
+    buf: Vec<u8>,
+    partial_row: Vec<u8>,
     hash: RowSetHash,
+    encoder: FrameEncoder,
     stream: String,
     tallies: Tallies,
+    ended: bool,
 }
 
-impl<R: Read> RowTally<R> {
-    pub(crate) fn new(inner: R, stream: String, tallies: Tallies) -> Self {
-        Self { inner, line: Vec::new(), hash: RowSetHash::default(), stream, tallies }
+impl<R: Read> RowFrames<R> {
+    pub(crate) fn new(inner: R, stream: String, tallies: Tallies) -> io::Result<Self> {
+        let encoder = FrameEncoder::new()?;
+        Ok(Self { inner, buf: vec![0; 1 << 18], partial_row: Vec::new(), hash: RowSetHash::default(), encoder, stream, tallies, ended: false })
+    }
+
+    /// Reads more of the COPY text; at its end, closes the last frame and files the tally.
+    fn fill(&mut self) -> io::Result<()> {
+        let Self { inner, buf, partial_row, hash, encoder, .. } = self;
+        let n = inner.read(buf)?;
+        if n > 0 {
+            return for_each_row(&buf[..n], partial_row, |row| encoder.push(row, hash.add_row(&row[..row.len() - 1]) as u64));
+        }
+        if !partial_row.is_empty() {
+            return Err(io::Error::other(format!("{} ended in the middle of a row", self.stream)));
+        }
+        encoder.finish()?;
+        self.tallies.lock().expect("tally lock").insert(self.stream.clone(), self.hash);
+        self.ended = true;
+        Ok(())
     }
 }
 
-impl<R: Read> Read for RowTally<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            if !self.line.is_empty() {
-                return Err(io::Error::other(format!("{} ended in the middle of a row", self.stream)));
-            }
-            self.tallies.lock().expect("tally lock").insert(self.stream.clone(), self.hash);
-            return Ok(0);
+impl<R: Read> Read for RowFrames<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while !self.encoder.has_output() && !self.ended {
+            self.fill()?;
         }
-        hash_lines(&buf[..n], &mut self.line, &mut self.hash);
-        Ok(n)
+        Ok(self.encoder.take_output(out))
     }
 }
 
 /// Reads a whole COPY text stream and returns the hash of its rows.
 pub(crate) fn hash_rows(mut reader: impl Read) -> io::Result<RowSetHash> {
-    let (mut hash, mut line, mut buf) = (RowSetHash::default(), Vec::new(), vec![0; 1 << 16]);
+    let (mut hash, mut partial_row, mut buf) = (RowSetHash::default(), Vec::new(), vec![0; 1 << 16]);
     loop {
         match reader.read(&mut buf)? {
-            0 if line.is_empty() => return Ok(hash),
+            0 if partial_row.is_empty() => return Ok(hash),
             0 => return Err(io::Error::other("the stream ended in the middle of a row")),
-            n => hash_lines(&buf[..n], &mut line, &mut hash),
+            n => for_each_row(&buf[..n], &mut partial_row, |row| {
+                hash.add_row(&row[..row.len() - 1]);
+                Ok(())
+            })?,
         }
     }
 }
 
-/// Feeds complete lines of `bytes` to `hash`, carrying a partial last line in `line`.
-pub(crate) fn hash_lines(bytes: &[u8], line: &mut Vec<u8>, hash: &mut RowSetHash) {
-    let mut rest = bytes;
-    while let Some(end) = memchr::memchr(b'\n', rest) {
-        if line.is_empty() {
-            hash.add_row(&rest[..end]);
+/// Calls `each` with every row (line end included) that `bytes` completes, carrying the
+/// start of an unfinished last row in `partial_row` to the next call.
+fn for_each_row(bytes: &[u8], partial_row: &mut Vec<u8>, mut each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', bytes) {
+        if partial_row.is_empty() {
+            each(&bytes[start..=end])?;
         } else {
-            line.extend_from_slice(&rest[..end]);
-            hash.add_row(line);
-            line.clear();
+            partial_row.extend_from_slice(&bytes[start..=end]);
+            each(partial_row)?;
+            partial_row.clear();
         }
-        rest = &rest[end + 1..];
+        start = end + 1;
     }
-    line.extend_from_slice(rest);
+    partial_row.extend_from_slice(&bytes[start..]);
+    Ok(())
 }

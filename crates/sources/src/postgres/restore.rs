@@ -21,7 +21,8 @@ use super::{
 };
 use crate::{Catalog, CopyCheck, Result, SourceError, SourceErrorKind, TableCheck, TableInfo, content_hash::RowSetHash};
 
-/// Reads a stream of the backup into a writer; returns the bytes written.
+/// Writes the content of one of the backup's streams (decoded from how it is stored, see
+/// [`crate::frames`]) into a writer; returns the bytes read from the repository.
 pub type ReadStream<'a> = &'a (dyn Fn(&str, &mut dyn Write) -> io::Result<u64> + Sync);
 
 /// The database named by `target` on its server, seen from the server's maintenance database.
