@@ -22,7 +22,7 @@ fn main() {
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", describe(&err));
             if lifeboat_engine::cancel::is_cancelled() {
                 eprintln!("  (interrupted by Ctrl-C; nothing was left half-done)");
                 130
@@ -32,4 +32,34 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// The error and its causes, each once: our library errors already end with their causes,
+/// anyhow's contexts do not.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = std::io::Error::other("disk on fire");
+        let ours = lifeboat_engine::SourceError::new(lifeboat_engine::SourceErrorKind::Io, "reading t", "try again").with_source(io);
+        assert_eq!(describe(&anyhow::Error::new(ours)), "reading t: disk on fire\n  hint: try again");
+        let theirs = anyhow::Error::new(std::io::Error::other("no such file")).context("cannot read the password file p");
+        assert_eq!(describe(&theirs), "cannot read the password file p: no such file");
+    }
 }

@@ -47,6 +47,7 @@ INSERT INTO animals VALUES (1, 'cat');
 INSERT INTO dogs VALUES (2, 'rex', true), (3, 'fido', true);
 
 CREATE TABLE no_columns ();
+CREATE TABLE never_written (id int PRIMARY KEY, note text);
 INSERT INTO no_columns DEFAULT VALUES;
 INSERT INTO no_columns DEFAULT VALUES;
 CREATE UNLOGGED TABLE cache (k text PRIMARY KEY, v text);

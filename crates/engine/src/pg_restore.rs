@@ -31,8 +31,8 @@ pub(crate) fn load_checked(tools: &Tools, reader: &SnapshotReader, manifest: &Ma
     postgres::create_database(tools, target, &manifest.catalog)?;
     let loaded = (|| -> Result<CopyCheck> {
         let read = |name: &str, out: &mut dyn Write| -> std::io::Result<u64> { read_checked(reader, manifest, name, out) };
-        postgres::load(tools, target, &manifest.catalog, &read, jobs())?;
-        let check = postgres::check(tools, target, &manifest.catalog, hashes)?;
+        let loaded = postgres::load(tools, target, &manifest.catalog, &read, jobs())?;
+        let check = postgres::check(tools, target, &manifest.catalog, &loaded, hashes)?;
         Ok(check)
     })();
     match loaded {

@@ -8,12 +8,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use lifeboat_repo::{Repo, SnapshotReader};
+use lifeboat_repo::{Repo, Sha256, SnapshotReader};
 use lifeboat_sources::{
     frames,
     sqlite::{IMAGE_STREAM, RestoredCopy, write_copy},
 };
-use sha2::{Digest, Sha256};
 
 use crate::{EngineError, Result, manifest::{BackupEntry, Manifest}, select};
 
@@ -48,9 +47,9 @@ pub(crate) fn read_verified(reader: &SnapshotReader, manifest: &Manifest, name: 
         hint: "the repository is damaged: run `lifeboat check --read-data` and restore an older snapshot".into(),
     };
     let mut decoding = frames::decoding_writer(name, out).map_err(|e| damaged(format!("cannot be decoded: {e}")))?;
-    let mut hashing = HashingWriter { inner: &mut decoding, hasher: Sha256::new() };
+    let mut hashing = HashingWriter { inner: &mut decoding, hasher: Sha256::default() };
     let bytes = reader.read(name, &mut hashing)?;
-    if hex::encode(hashing.hasher.finalize()) != expected.sha256 {
+    if hashing.hasher.finish() != expected.sha256 {
         return Err(damaged("does not match its manifest's SHA-256".into()));
     }
     decoding.flush().map_err(|e| damaged(format!("cannot be decoded: {e}")))?;

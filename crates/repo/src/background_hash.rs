@@ -11,7 +11,7 @@ use std::{
     thread::JoinHandle,
 };
 
-use sha2::{Digest, Sha256};
+use crate::Sha256;
 
 const BATCH: usize = 1 << 20;
 const IN_FLIGHT: usize = 4;
@@ -26,11 +26,11 @@ impl BackgroundSha256 {
     pub(crate) fn new() -> Self {
         let (sender, receiver) = sync_channel::<Vec<u8>>(IN_FLIGHT);
         let worker = std::thread::spawn(move || {
-            let mut hasher = Sha256::new();
+            let mut hasher = Sha256::default();
             for batch in receiver {
                 hasher.update(&batch);
             }
-            hex::encode(hasher.finalize())
+            hasher.finish()
         });
         Self { batch: Vec::with_capacity(BATCH), sender: Some(sender), worker: Some(worker) }
     }

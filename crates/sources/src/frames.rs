@@ -46,6 +46,7 @@ pub struct FrameEncoder {
     frame: Vec<u8>,
     out: Vec<u8>,
     handed_out: usize,
+    sealed_any: bool,
 }
 
 impl FrameEncoder {
@@ -53,7 +54,7 @@ impl FrameEncoder {
         let mut compressor = zstd::bulk::Compressor::new(LEVEL)?;
         compressor.set_parameter(CParameter::ChecksumFlag(true))?;
         compressor.set_parameter(CParameter::ContentSizeFlag(true))?;
-        Ok(Self { compressor, frame: Vec::with_capacity(MIN_FRAME + MEAN_TAIL as usize), out: Vec::new(), handed_out: 0 })
+        Ok(Self { compressor, frame: Vec::with_capacity(MIN_FRAME + MEAN_TAIL as usize), out: Vec::new(), handed_out: 0, sealed_any: false })
     }
 
     /// Adds one unit; `hash` is any well-mixed hash of its content.
@@ -65,9 +66,10 @@ impl FrameEncoder {
         Ok(())
     }
 
-    /// Ends the last frame; call once, after the last unit.
+    /// Ends the last frame; call once, after the last unit. A stream without units still gets
+    /// one (empty) frame, so every stream is a valid zstd file.
     pub fn finish(&mut self) -> io::Result<()> {
-        if !self.frame.is_empty() {
+        if !self.frame.is_empty() || !self.sealed_any {
             self.seal()?;
         }
         Ok(())
@@ -81,6 +83,7 @@ impl FrameEncoder {
         let compressed = self.compressor.compress(&self.frame)?;
         self.out.extend_from_slice(&compressed);
         self.frame.clear();
+        self.sealed_any = true;
         Ok(())
     }
 
@@ -103,24 +106,29 @@ impl FrameEncoder {
 /// Call `flush` after the last byte: it reports a stream that ended inside a frame.
 pub fn decoding_writer<'a>(name: &str, out: &'a mut dyn Write) -> io::Result<Box<dyn Write + 'a>> {
     if name.ends_with(SUFFIX) {
-        Ok(Box::new(FrameDecoder { inner: zstd::stream::write::Decoder::new(out)? }))
+        Ok(Box::new(FrameDecoder { inner: zstd::stream::write::Decoder::new(out)?, empty: true }))
     } else {
         Ok(Box::new(out))
     }
 }
 
-/// zstd's decoder, whose `flush` ends the stream: it reports a truncated last frame.
+/// zstd's decoder, whose `flush` ends the stream: it reports a truncated last frame, and
+/// takes an empty stream as empty content.
 struct FrameDecoder<'a> {
     inner: zstd::stream::write::Decoder<'static, &'a mut dyn Write>,
+    empty: bool,
 }
 
 impl Write for FrameDecoder<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.empty &= buf.is_empty();
         self.inner.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.do_finish()?;
+        if !self.empty {
+            self.inner.do_finish()?;
+        }
         self.inner.get_mut().flush()
     }
 }
@@ -186,6 +194,14 @@ mod tests {
         let (old, new) = (frames(&encode(&before)), frames(&encode(&after)));
         let unchanged = new.iter().filter(|f| old.contains(f)).count();
         assert!(unchanged + 2 >= new.len(), "{unchanged} of {} frames survived one changed row", new.len());
+    }
+
+    #[test]
+    fn an_empty_table_is_one_empty_frame() {
+        let stored = encode(&[]);
+        assert_eq!(frames(&stored).len(), 1);
+        assert_eq!(decode(&stored).unwrap(), b"");
+        assert_eq!(decode(b"").unwrap(), b"", "an empty stream decodes to nothing");
     }
 
     #[test]

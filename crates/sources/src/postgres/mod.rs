@@ -16,7 +16,7 @@ mod tools;
 
 pub use conn::Conn;
 pub use export::{export_sql, sample_rows};
-pub use restore::{ReadStream, check, create_database, database_exists, drop_database, load, restore_table, swap, apply_globals};
+pub use restore::{Loaded, ReadStream, check, create_database, database_exists, drop_database, load, restore_table, swap, apply_globals};
 pub use tools::Tools;
 
 use crate::{Capture, Result, Source};

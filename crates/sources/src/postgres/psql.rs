@@ -3,7 +3,7 @@
 
 use std::{
     io::{self, Read},
-    process::{Child, ChildStderr, Command, Stdio},
+    process::{Child, Command, Stdio},
 };
 
 use super::{conn::Conn, tools::Tools};
@@ -110,10 +110,10 @@ impl ChildOutput {
 }
 
 /// Reads a child's stderr on a thread so a chatty tool never blocks on a full pipe.
-pub(crate) fn drain(mut stderr: ChildStderr) -> std::thread::JoinHandle<String> {
+pub(crate) fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
+        let _ = pipe.read_to_string(&mut text);
         text
     })
 }

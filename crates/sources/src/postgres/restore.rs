@@ -74,18 +74,26 @@ pub fn drop_database(tools: &Tools, target: &Conn) -> Result<()> {
     )
 }
 
+/// What a load put into the database: the rows of each table of the catalog, in its order,
+/// as the server counted them (`COPY n`).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    rows: Vec<u64>,
+}
+
 /// Loads a backup into the (new, empty) database `target`, `jobs` tables at a time.
-pub fn load(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_>, jobs: usize) -> Result<()> {
+pub fn load(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_>, jobs: usize) -> Result<Loaded> {
     for schema in partial_schemas(catalog) {
         psql::execute(tools, target, &[&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(schema))])?;
     }
     run_script(tools, target, PRE_DATA, read, None)?;
-    copy_tables(tools, target, catalog, read, jobs)?;
+    let loaded = copy_tables(tools, target, catalog, read, jobs)?;
     run_script(tools, target, SEQUENCES, read, None)?;
     for oid in large_objects(catalog) {
         run_script(tools, target, &large_object_stream(oid), read, Some(oid))?;
     }
-    run_post_data(tools, target, read, jobs)
+    run_post_data(tools, target, read, jobs)?;
+    Ok(loaded)
 }
 
 /// The post-data section, keys and indexes on `jobs` parallel sessions (see [`PostData`]).
@@ -128,6 +136,7 @@ fn run_text(tools: &Tools, target: &Conn, what: &str, pieces: &[&str]) -> Result
         }
         Ok(bytes)
     })
+    .map(drop)
 }
 
 /// The schemas a table-subset backup needs but does not create (pg_dump leaves them out).
@@ -158,11 +167,16 @@ fn run_script(tools: &Tools, target: &Conn, stream: &str, read: ReadStream<'_>, 
         Some(oid) => read(stream, &mut LoScript::new(oid, stdin)),
         None => read(stream, stdin),
     })
+    .map(drop)
 }
 
-fn copy_tables(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_>, jobs: usize) -> Result<()> {
-    let queue: Mutex<Vec<(&TableInfo, &str)>> =
-        Mutex::new(catalog.tables.iter().flat_map(|t| t.streams.iter().map(move |s| (t, s.as_str()))).rev().collect());
+/// Every table part through its own `COPY … FROM STDIN` session, `jobs` at a time; returns
+/// the rows the server reports for each table.
+fn copy_tables(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_>, jobs: usize) -> Result<Loaded> {
+    let queue: Mutex<Vec<(usize, &TableInfo, &str)>> = Mutex::new(
+        catalog.tables.iter().enumerate().flat_map(|(i, t)| t.streams.iter().map(move |s| (i, t, s.as_str()))).rev().collect(),
+    );
+    let rows = Mutex::new(vec![0; catalog.tables.len()]);
     let failure: Mutex<Option<SourceError>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
@@ -171,12 +185,17 @@ fn copy_tables(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream
                     if failure.lock().expect("lock").is_some() {
                         return;
                     }
-                    let Some((table, stream)) = queue.lock().expect("lock").pop() else { return };
+                    let Some((index, table, stream)) = queue.lock().expect("lock").pop() else { return };
                     let mut cmd = psql::psql(tools, target);
+                    // Not quiet: psql then prints the server's `COPY n`, the rows it took.
+                    cmd.args(["-v", "QUIET=off"]);
                     cmd.arg("-c").arg(psql::SESSION_SETTINGS).arg("-c").arg(format!("COPY {} FROM STDIN", copy_target(table)));
-                    if let Err(err) = run_fed(cmd, target, stream, |stdin| read(stream, stdin)) {
-                        failure.lock().expect("lock").get_or_insert(err);
-                        return;
+                    match run_fed(cmd, target, stream, |stdin| read(stream, stdin)).and_then(|out| copied_rows(&out, stream)) {
+                        Ok(n) => rows.lock().expect("lock")[index] += n,
+                        Err(err) => {
+                            failure.lock().expect("lock").get_or_insert(err);
+                            return;
+                        }
                     }
                 }
             });
@@ -184,8 +203,15 @@ fn copy_tables(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream
     });
     match failure.into_inner().expect("lock") {
         Some(err) => Err(err),
-        None => Ok(()),
+        None => Ok(Loaded { rows: rows.into_inner().expect("lock") }),
     }
+}
+
+/// The row count of psql's `COPY n` line.
+fn copied_rows(psql_output: &str, stream: &str) -> Result<u64> {
+    psql_output.lines().find_map(|line| line.strip_prefix("COPY ")?.trim().parse().ok()).ok_or_else(|| {
+        SourceError::new(SourceErrorKind::Database, format!("restoring {stream}: psql did not report the rows it copied ({psql_output:?})"), "this is a bug in lifeboat")
+    })
 }
 
 /// `"schema"."table"` of a table in the backup's catalog.
@@ -206,16 +232,24 @@ fn script(tools: &Tools, target: &Conn) -> Command {
     cmd
 }
 
-fn spawn_with_stdin(mut cmd: Command) -> Result<(Child, std::thread::JoinHandle<String>)> {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(|e| psql::spawn_failed("psql", e))?;
+/// A running tool with a pipe to its standard input and its output and errors collected.
+struct Fed {
+    child: Child,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+fn spawn_with_stdin(mut cmd: Command) -> Result<Fed> {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| psql::spawn_failed("psql", e))?;
+    let stdout = psql::drain(child.stdout.take().expect("piped"));
     let stderr = psql::drain(child.stderr.take().expect("piped"));
-    Ok((child, stderr))
+    Ok(Fed { child, stdout, stderr })
 }
 
 /// Runs `cmd`, writing its standard input with `feed` (the work of restoring `stream`), and
-/// fails unless both the feeding and the tool finished cleanly.
-fn run_fed(cmd: Command, target: &Conn, stream: &str, feed: impl FnOnce(&mut dyn Write) -> io::Result<u64>) -> Result<()> {
-    let (mut child, stderr) = spawn_with_stdin(cmd)?;
+/// fails unless both the feeding and the tool finished cleanly; returns what it printed.
+fn run_fed(cmd: Command, target: &Conn, stream: &str, feed: impl FnOnce(&mut dyn Write) -> io::Result<u64>) -> Result<String> {
+    let Fed { mut child, stdout, stderr } = spawn_with_stdin(cmd)?;
     let mut stdin = child.stdin.take().expect("piped");
     let fed = feed(&mut stdin);
     drop(stdin);
@@ -224,7 +258,8 @@ fn run_fed(cmd: Command, target: &Conn, stream: &str, feed: impl FnOnce(&mut dyn
     if !status.success() {
         return Err(psql::server_error(target, &stderr).with_context_prefix(format!("restoring {stream}: ")));
     }
-    fed.map(drop).map_err(|e| SourceError::new(SourceErrorKind::Io, format!("reading {stream} from the backup failed"), "").with_source(e))
+    fed.map_err(|e| SourceError::new(SourceErrorKind::Io, format!("reading {stream} from the backup failed"), "").with_source(e))?;
+    Ok(stdout.join().unwrap_or_default())
 }
 
 /// Turns a large object's stream (one hex line per chunk) into `lo_put` calls.
@@ -260,12 +295,13 @@ impl Write for LoScript<'_> {
     }
 }
 
-/// Row counts (and with `hashes`, content hashes) of the restored database against `expected`.
-pub fn check(tools: &Tools, target: &Conn, expected: &Catalog, hashes: bool) -> Result<CopyCheck> {
+/// Row counts of the restored database against `expected`: as the load counted them, or
+/// with `hashes` by reading every table back and hashing its rows as the backup did.
+pub fn check(tools: &Tools, target: &Conn, expected: &Catalog, loaded: &Loaded, hashes: bool) -> Result<CopyCheck> {
     let actual: Vec<(u64, Option<bool>)> = if hashes {
         expected.tables.iter().map(|table| hash_table(tools, target, table).map(|h| (h.rows, Some(h.finish() == table.content_hash)))).collect::<Result<_>>()?
     } else {
-        row_counts(tools, target, &expected.tables)?.into_iter().map(|rows| (rows, None)).collect()
+        loaded.rows.iter().map(|&rows| (rows, None)).collect()
     };
     let tables = expected
         .tables
@@ -283,22 +319,6 @@ fn hash_table(tools: &Tools, target: &Conn, table: &TableInfo) -> Result<RowSetH
     cmd.arg("-c").arg(psql::SESSION_SETTINGS).arg("-c").arg(format!("COPY {} TO STDOUT", copy_target(table)));
     let output = ChildOutput::spawn(cmd, format!("reading {name}"), target).map_err(|e| psql::spawn_failed("psql", e))?;
     hash_rows(output).map_err(|e| SourceError::new(SourceErrorKind::Database, format!("reading {name} failed"), "").with_source(e))
-}
-
-/// Every table's row count, a few hundred tables per query (one row, one column per table,
-/// so the order is the tables' order).
-fn row_counts(tools: &Tools, target: &Conn, tables: &[TableInfo]) -> Result<Vec<u64>> {
-    let mut counts = Vec::with_capacity(tables.len());
-    for batch in tables.chunks(500) {
-        let columns: Vec<String> = batch.iter().map(|t| format!("(SELECT count(*) FROM ONLY {})", table_name(t))).collect();
-        let row = psql::query(tools, target, &[&format!("SELECT {}", columns.join(", "))])?.into_iter().next().unwrap_or_default();
-        let parsed: Vec<u64> = row.iter().filter_map(|n| n.parse().ok()).collect();
-        if parsed.len() != batch.len() {
-            return Err(SourceError::new(SourceErrorKind::Database, format!("counting the rows of {} restored tables gave {:?}", batch.len(), row), "this is a bug in lifeboat"));
-        }
-        counts.extend(parsed);
-    }
-    Ok(counts)
 }
 
 /// Gives the database `staging` the name `target` names. If that name is taken, the database
@@ -416,7 +436,7 @@ pub fn apply_globals(tools: &Tools, target: &Conn, read: ReadStream<'_>) -> Resu
     let mut cmd = psql::psql(tools, &maintenance(target));
     // Unlike the other scripts, one existing role must not stop the rest.
     cmd.args(["-v", "ON_ERROR_STOP=0", "-f", "-"]);
-    let (mut child, stderr) = spawn_with_stdin(cmd)?;
+    let Fed { mut child, stderr, .. } = spawn_with_stdin(cmd)?;
     let mut stdin = child.stdin.take().expect("piped");
     let fed = read(super::capture::GLOBALS, &mut stdin);
     drop(stdin);
