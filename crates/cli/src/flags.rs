@@ -87,6 +87,9 @@ pub struct BackupArgs {
     /// PostgreSQL: also keep roles and tablespaces (`pg_dumpall --globals-only --no-role-passwords`).
     #[arg(long)]
     pub globals: bool,
+    /// PostgreSQL: at most N sessions read the database at once (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +148,10 @@ pub struct RestoreArgs {
     /// (existing roles are left as they are).
     #[arg(long)]
     pub globals: bool,
+    /// PostgreSQL: load tables and build indexes with N sessions at once (default: one per
+    /// core, at least two).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +165,9 @@ pub struct VerifyArgs {
     /// temporary database on the server the backup came from).
     #[arg(long, value_name = "DIR|URL")]
     pub scratch: Option<String>,
+    /// PostgreSQL: load the drill with N sessions at once (default: one per core, at least two).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -407,3 +407,55 @@ fn tls_modes_behave_as_in_psql() {
     assert!(err.contains("TLS connection"), "{err}");
     assert_eq!(env.snapshot_count(), 2);
 }
+
+/// Samples pg_stat_activity from inside the server every 5 ms while `during` runs and returns
+/// the most `COPY` statements that were running at once (other than the sampler).
+fn most_copies_at_once(pg: &Cluster, during: impl FnOnce()) -> i64 {
+    pg.sql(
+        "postgres",
+        "CREATE OR REPLACE FUNCTION sample_copies(seconds float) RETURNS int LANGUAGE plpgsql AS $$
+         DECLARE most int := 0; now_running int; until timestamptz := clock_timestamp() + seconds * interval '1 second';
+         BEGIN
+           WHILE clock_timestamp() < until AND NOT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'stop_sampling') LOOP
+             PERFORM pg_stat_clear_snapshot();
+             SELECT count(*) INTO now_running FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY %' AND pid <> pg_backend_pid();
+             most := greatest(most, now_running);
+             PERFORM pg_sleep(0.005);
+           END LOOP;
+           RETURN most;
+         END $$",
+    );
+    let sampler = pg.tool("psql", "postgres").args(["-X", "-At", "-c", "SELECT sample_copies(120)"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    during();
+    let _stop = pg.tool("psql", "postgres").env("PGAPPNAME", "stop_sampling").args(["-X", "-c", "SELECT pg_sleep(0.5)"]).output().unwrap();
+    let out = sampler.wait_with_output().unwrap();
+    text(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn jobs_bound_the_sessions_of_backups_and_restores() {
+    let pg = Cluster::start();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE DATABASE app");
+    for t in 0..6 {
+        pg.sql("app", &format!("CREATE TABLE t{t} AS SELECT g AS id, md5(g::text) AS token FROM generate_series(1, 200000) g"));
+    }
+    let mut id = String::new();
+    let backup = most_copies_at_once(&pg, || id = env.backup_url(&pg.url("app"), &["--jobs", "1"]));
+    assert_eq!(backup, 1, "a backup with --jobs 1 ran {backup} COPY sessions at once");
+    let restore = most_copies_at_once(&pg, || {
+        env.ok(&["restore", &id, "--to", &pg.url("copy"), "--jobs", "1"]);
+    });
+    assert_eq!(restore, 1, "a restore with --jobs 1 ran {restore} COPY sessions at once");
+    let restore = most_copies_at_once(&pg, || {
+        env.ok(&["restore", &id, "--to", &pg.url("copy3"), "--jobs", "3"]);
+    });
+    assert!(restore >= 2, "a restore with --jobs 3 never ran two COPY sessions at once");
+    assert_eq!(pg.sql("copy", "SELECT sum(id) FROM t5").trim(), "20000100000");
+
+    let err = env.fails(&["backup", env.path("x.db").to_str().unwrap(), "--jobs", "2"], 2);
+    assert!(err.contains("are for PostgreSQL"), "{err}");
+    let err = env.fails(&["backup", &pg.url("app"), "--jobs", "0"], 2);
+    assert!(err.contains("--jobs"), "{err}");
+}

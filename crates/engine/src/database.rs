@@ -40,17 +40,17 @@ impl DatabaseSpec {
     }
 
     /// Connects to the database (PostgreSQL: checks the server and the local pg_dump), to
-    /// back up `subset` of it.
-    pub fn source(&self, subset: &Subset) -> Result<Box<dyn Source>> {
+    /// back up `subset` of it with at most `jobs` sessions at once.
+    pub fn source(&self, subset: &Subset, jobs: Option<usize>) -> Result<Box<dyn Source>> {
         Ok(match self {
-            Self::Sqlite(_) if *subset != Subset::default() => {
+            Self::Sqlite(_) if *subset != Subset::default() || jobs.is_some() => {
                 return Err(EngineError::input(
-                    "--schema, --tables, --exclude-table and --globals are for PostgreSQL",
-                    "a SQLite backup is always the whole file",
+                    "--schema, --tables, --exclude-table, --globals and --jobs are for PostgreSQL",
+                    "a SQLite backup is always the whole file, read as one stream",
                 ));
             }
             Self::Sqlite(path) => Box::new(SqliteSource::new(path)),
-            Self::Postgres(conn) => Box::new(PostgresSource::connect(conn.clone())?.with_subset(subset.clone())),
+            Self::Postgres(conn) => Box::new(PostgresSource::connect(conn.clone())?.with_subset(subset.clone()).with_jobs(jobs)),
         })
     }
 

@@ -27,11 +27,11 @@ use crate::{
 };
 
 /// Loads `snapshot` into the new database `target` and checks it; drops it again on failure.
-pub(crate) fn load_checked(tools: &Tools, reader: &SnapshotReader, manifest: &Manifest, target: &Conn, hashes: bool) -> Result<CopyCheck> {
+pub(crate) fn load_checked(tools: &Tools, reader: &SnapshotReader, manifest: &Manifest, target: &Conn, hashes: bool, jobs: Option<usize>) -> Result<CopyCheck> {
     postgres::create_database(tools, target, &manifest.catalog)?;
     let loaded = (|| -> Result<CopyCheck> {
         let read = |name: &str, out: &mut dyn Write| -> std::io::Result<u64> { read_checked(reader, manifest, name, out) };
-        let loaded = postgres::load(tools, target, &manifest.catalog, &read, jobs())?;
+        let loaded = postgres::load(tools, target, &manifest.catalog, &read, jobs.unwrap_or_else(default_jobs))?;
         let check = postgres::check(tools, target, &manifest.catalog, &loaded, hashes)?;
         Ok(check)
     })();
@@ -52,7 +52,7 @@ pub(crate) fn load_checked(tools: &Tools, reader: &SnapshotReader, manifest: &Ma
 }
 
 /// Parallel sessions for loading: one per core, at least two (COPY waits on the server too).
-fn jobs() -> usize {
+fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
 }
 
@@ -131,7 +131,7 @@ pub(crate) fn restore(
     let staging = target.with_database(&side_name(&live, "new"));
     // A restore killed earlier left this behind; it is ours by name and never live.
     postgres::drop_database(&tools, &staging)?;
-    let check = load_checked(&tools, &reader, &manifest, &staging, false)?;
+    let check = load_checked(&tools, &reader, &manifest, &staging, false, options.jobs)?;
     let old = exists.then(|| side_name(&live, &format!("old_{}", jiff::Zoned::now().strftime("%Y%m%d%H%M%S"))));
     postgres::swap(&tools, target, staging.database().expect("named"), old.as_deref(), options.terminate_connections)?;
     Ok(RestoreReport { plan, safety_backup: safety, check, rows_restored: manifest.catalog.total_rows() })
@@ -158,7 +158,7 @@ fn side_name(live: &str, suffix: &str) -> String {
 
 /// A restore drill: load `snapshot` into a scratch database (`scratch`, or a temporary one on
 /// the server the backup came from), compare row counts and content hashes, drop it.
-pub(crate) fn drill(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&str>) -> Result<CopyCheck> {
+pub(crate) fn drill(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&str>, jobs: Option<usize>) -> Result<CopyCheck> {
     let tools = Tools::find()?;
     let reader = repo.reader(&snapshot.id)?;
     let manifest = select::manifest(&reader)?;
@@ -172,7 +172,7 @@ pub(crate) fn drill(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&str>) 
             "lifeboat only drops databases it created: name one that does not exist with --scratch, or drop it if it is a leftover drill",
         ));
     }
-    let check = load_checked(&tools, &reader, &manifest, &target, true)?;
+    let check = load_checked(&tools, &reader, &manifest, &target, true, jobs)?;
     postgres::drop_database(&tools, &target)?;
     Ok(check)
 }

@@ -53,6 +53,9 @@ pub struct RestoreOptions {
     pub terminate_connections: bool,
     /// PostgreSQL: first create the roles and tablespaces of a backup taken with `--globals`.
     pub globals: bool,
+    /// PostgreSQL: sessions that load tables and build indexes at once (default: one per
+    /// core, at least two).
+    pub jobs: Option<usize>,
 }
 
 /// Restores `snapshot` into `target` (a whole database, or one table of it).

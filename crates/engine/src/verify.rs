@@ -32,14 +32,15 @@ impl VerifyReport {
 
 /// Restores `snapshot` into a scratch location (SQLite: a folder, default the temporary folder;
 /// PostgreSQL: a database URL, default a temporary database on the backup's server), runs the
-/// integrity check and compares row counts and content hashes with the manifest. Failures of the repository are
-/// reported as problems, not errors, so the report says what is wrong.
-pub fn verify(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&str>) -> Result<VerifyReport> {
+/// integrity check and compares row counts and content hashes with the manifest (PostgreSQL
+/// loads with `jobs` sessions). Failures of the repository are reported as problems, not
+/// errors, so the report says what is wrong.
+pub fn verify(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&str>, jobs: Option<usize>) -> Result<VerifyReport> {
     let started = std::time::Instant::now();
     let mut report = VerifyReport { snapshot: snapshot.clone(), image_matches: false, check: None, problems: Vec::new(), seconds: 0.0 };
     let drill = || -> Result<CopyCheck> {
         if snapshot.summary.engine == "postgres" {
-            return crate::pg_restore::drill(repo, snapshot, scratch);
+            return crate::pg_restore::drill(repo, snapshot, scratch, jobs);
         }
         let scratch = ScratchCopy::restore(repo, snapshot, scratch.map(Path::new))?;
         Ok(scratch.copy.check(&scratch.manifest.catalog, true)?)

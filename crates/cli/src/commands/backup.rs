@@ -8,7 +8,7 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
     lifeboat_engine::validate_class(&args.class)?;
     let repo = context::open(global)?;
     let subset = Subset { schemas: args.schemas.clone(), tables: args.tables.clone(), exclude_tables: args.exclude_tables.clone(), globals: args.globals };
-    let source = spec.source(&subset)?;
+    let source = spec.source(&subset, args.jobs.map(|n| n as usize))?;
     let progress = Progress::start("backing up", spec.size_hint(), global.json);
     let request = BackupRequest {
         class: args.class.clone(),

@@ -28,7 +28,10 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
         );
         confirm("Replace it?")
     };
-    let options = RestoreOptions { table: args.table.clone(), table_as: args.table_as.clone(), terminate_connections: args.terminate_connections, globals: args.globals };
+    let options = RestoreOptions { table: args.table.clone(), table_as: args.table_as.clone(), terminate_connections: args.terminate_connections,
+        globals: args.globals,
+        jobs: args.jobs.map(|n| n as usize),
+    };
     let report = lifeboat_engine::restore(&repo, &entry, &target, &options, &mut ask)?;
     if global.json {
         output::json(&report)?;

@@ -5,7 +5,7 @@ use crate::{context, flags::{Global, VerifyArgs}, output};
 pub fn run(global: &Global, args: &VerifyArgs) -> Result<i32> {
     let repo = context::open(global)?;
     let entry = lifeboat_engine::resolve(&repo, &args.snapshot, args.db.as_deref())?;
-    let report = lifeboat_engine::verify(&repo, &entry, args.scratch.as_deref())?;
+    let report = lifeboat_engine::verify(&repo, &entry, args.scratch.as_deref(), args.jobs.map(|n| n as usize))?;
     if global.json {
         output::json(&report)?;
     } else {

@@ -20,6 +20,7 @@ use super::{
     conn::Conn,
     leader::Leader,
     psql::{self, ChildOutput, column_list, copy_columns, literal, qualified},
+    sessions::{Limited, SessionLimit},
     tools::Tools,
 };
 use crate::{
@@ -148,7 +149,8 @@ pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
 /// Row counts and hashes of every part stream, filled in as the streams are read.
 type Tallies = Arc<Mutex<BTreeMap<String, RowSetHash>>>;
 
-pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &Subset) -> Result<Capture> {
+pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &Subset, jobs: usize) -> Result<Capture> {
+    let sessions = SessionLimit::new(jobs);
     let mut leader = Leader::begin(tools, conn)?;
     let snapshot = leader.snapshot.clone();
     let listed: Vec<(String, TablePlan)> = query_in(tools, conn, &snapshot, TABLES)?
@@ -189,16 +191,18 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
             .enumerate()
             .map(|(part, copy)| {
                 let name = part_stream(&table.schema, &table.name, part);
-                let (tools, conn, snapshot, tallies, stream) = (tools.clone(), conn.clone(), snapshot.clone(), tallies.clone(), name.clone());
+                let (tools, conn, snapshot, tallies, stream, sessions) =
+                    (tools.clone(), conn.clone(), snapshot.clone(), tallies.clone(), name.clone(), sessions.clone());
                 streams.push(SourceStream {
                     name: name.clone(),
                     open: Box::new(move || {
+                        let permit = sessions.acquire();
                         let mut cmd = psql::psql(&tools, &conn);
                         for statement in in_snapshot(&snapshot) {
                             cmd.arg("-c").arg(statement);
                         }
                         cmd.arg("-c").arg(copy);
-                        let output = ChildOutput::spawn(cmd, format!("copying {stream}"), &conn)?;
+                        let output = Limited::new(ChildOutput::spawn(cmd, format!("copying {stream}"), &conn)?, permit);
                         Ok(Box::new(RowFrames::new(output, stream, tallies)?) as Box<dyn Read + Send>)
                     }),
                 });
@@ -231,10 +235,11 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
     }
     streams.push(SourceStream { name: SEQUENCES.to_string(), open: Box::new(move || Ok(Box::new(io::Cursor::new(sequences.into_bytes())) as _)) });
     for oid in large_objects {
-        let (tools, conn, snapshot) = (tools.clone(), conn.clone(), snapshot.clone());
+        let (tools, conn, snapshot, sessions) = (tools.clone(), conn.clone(), snapshot.clone(), sessions.clone());
         streams.push(SourceStream {
             name: large_object_stream(oid),
             open: Box::new(move || {
+                let permit = sessions.acquire();
                 let mut cmd = psql::psql(&tools, &conn);
                 for statement in in_snapshot(&snapshot) {
                     cmd.arg("-c").arg(statement);
@@ -244,7 +249,7 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
                      UNION ALL SELECT off + {LO_CHUNK}, lo_get({oid}, off + {LO_CHUNK}, {LO_CHUNK}) FROM c WHERE length(data) = {LO_CHUNK}) \
                      SELECT encode(data, 'hex') FROM c WHERE length(data) > 0) TO STDOUT"
                 ));
-                Ok(Box::new(ChildOutput::spawn(cmd, format!("reading large object {oid}"), &conn)?) as Box<dyn Read + Send>)
+                Ok(Box::new(Limited::new(ChildOutput::spawn(cmd, format!("reading large object {oid}"), &conn)?, permit)) as Box<dyn Read + Send>)
             }),
         });
     }

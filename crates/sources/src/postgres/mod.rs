@@ -12,6 +12,7 @@ mod leader;
 mod post_data;
 mod psql;
 mod restore;
+mod sessions;
 mod tools;
 
 pub use conn::Conn;
@@ -49,6 +50,12 @@ impl Subset {
     }
 }
 
+/// Sessions a backup reads with when not told: one per core, as many as the archiver has
+/// workers to take their streams.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// A PostgreSQL database reached through a libpq URL.
 #[derive(Debug, Clone)]
 pub struct PostgresSource {
@@ -56,6 +63,7 @@ pub struct PostgresSource {
     tools: Tools,
     facts: std::sync::Arc<capture::ServerFacts>,
     subset: Subset,
+    jobs: usize,
 }
 
 impl PostgresSource {
@@ -65,12 +73,18 @@ impl PostgresSource {
         let tools = Tools::find()?;
         let facts = capture::server_facts(&tools, &conn)?;
         tools.check_server(facts.version_num / 10_000)?;
-        Ok(Self { conn, tools, facts: std::sync::Arc::new(facts), subset: Subset::default() })
+        Ok(Self { conn, tools, facts: std::sync::Arc::new(facts), subset: Subset::default(), jobs: default_jobs() })
     }
 
     /// Keeps only `subset` of the database.
     pub fn with_subset(mut self, subset: Subset) -> Self {
         self.subset = subset;
+        self
+    }
+
+    /// Reads with at most `jobs` sessions at once (default: one per core).
+    pub fn with_jobs(mut self, jobs: Option<usize>) -> Self {
+        self.jobs = jobs.unwrap_or_else(default_jobs);
         self
     }
 
@@ -93,6 +107,6 @@ impl Source for PostgresSource {
     }
 
     fn capture(&self) -> Result<Capture> {
-        capture::capture(&self.tools, &self.conn, (*self.facts).clone(), &self.subset)
+        capture::capture(&self.tools, &self.conn, (*self.facts).clone(), &self.subset, self.jobs)
     }
 }
