@@ -24,7 +24,8 @@ use zstd::zstd_safe::CParameter;
 /// The suffix of a stream name stored this way; readers decode by it.
 pub const SUFFIX: &str = ".zst";
 
-/// zstd level 2: on COPY text as small as level 3 once cut into frames, and a third faster.
+/// zstd level 2: on COPY text cut into frames no larger than level 3 (411 vs 413 MB for the
+/// mixed benchmark table) and faster; level 1 came within 0.5% of `pg_dump -Fc`'s size there.
 const LEVEL: i32 = 2;
 /// A frame is cut after the first unit that completes at least this many bytes ...
 const MIN_FRAME: usize = 1 << 20;
