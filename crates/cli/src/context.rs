@@ -24,10 +24,10 @@ pub fn password(global: &Global, twice: bool) -> Result<String> {
         }
         return Ok(password);
     }
-    if let Ok(password) = std::env::var("LIFEBOAT_PASSWORD") {
-        if !password.is_empty() {
-            return Ok(password);
-        }
+    if let Ok(password) = std::env::var("LIFEBOAT_PASSWORD")
+        && !password.is_empty()
+    {
+        return Ok(password);
     }
     if !std::io::stdin().is_terminal() {
         return Err(EngineError::input(

@@ -228,7 +228,7 @@ fn the_server_going_away_mid_backup_leaves_no_snapshot() {
     pg.sql("postgres", "CREATE DATABASE big");
     pg.script("big", "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS token FROM generate_series(1, 1500000) g;");
     let url = pg.url("big");
-    let mut backup = env.cmd(&["backup", &url]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let backup = env.cmd(&["backup", &url]).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let mut terminated = String::new();
     for _ in 0..200 {
         terminated = pg.sql("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'lifeboat' AND query LIKE 'COPY%'");

@@ -102,10 +102,10 @@ fn snapshot_is_whole(
     let Ok(nodes) = repo.ls(&root, &opts) else { return false };
     for item in nodes {
         let Ok((_, node)) = item else { return false };
-        if let Some(subtree) = node.subtree {
-            if suspect(&subtree.to_hex()) {
-                return false;
-            }
+        if let Some(subtree) = node.subtree
+            && suspect(&subtree.to_hex())
+        {
+            return false;
         }
         for blob in node.content.iter().flatten() {
             let Ok(entry) = repo.get_index_entry(blob) else { return false };

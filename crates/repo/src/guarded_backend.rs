@@ -175,14 +175,10 @@ impl WriteBackend for GuardedBackend {
     }
 
     fn write_bytes(&self, tpe: FileType, id: &Id, cacheable: bool, content: BytesList) -> RusticResult<()> {
-        if tpe == FileType::Snapshot {
-            if let Some(why) = self.gate.refusal() {
-                return Err(RusticError::new(
-                    ErrorKind::Internal,
-                    "the backup is incomplete, so no snapshot was written: {why}",
-                )
-                .attach_context("why", why));
-            }
+        if tpe == FileType::Snapshot
+            && let Some(why) = self.gate.refusal()
+        {
+            return Err(RusticError::new(ErrorKind::Internal, "the backup is incomplete, so no snapshot was written: {why}").attach_context("why", why));
         }
         if let Err(err) = self.inner.write_bytes(tpe, id, cacheable, content) {
             self.gate.fail(format!("writing to the repository failed: {}", crate::error::rustic_text(&err)));

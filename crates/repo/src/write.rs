@@ -277,17 +277,19 @@ impl Repo {
         entries.push(file_entry(root.join(MANIFEST), Opener::Manifest { render, tally: tally.clone() }, &now));
         let source = StreamSource { entries: Mutex::new(Some(entries)) };
 
-        let mut snap = SnapshotFile::default();
-        snap.time = now;
-        snap.program_version = format!("lifeboat {}", env!("CARGO_PKG_VERSION"));
-        snap.hostname = meta.hostname.unwrap_or_else(hostname);
-        snap.description = Some(meta.description);
-        snap.label = meta.root.clone();
         let mut tags = StringList::default();
         for tag in meta.tags {
             tags.add(tag);
         }
-        snap.tags = tags;
+        let snap = SnapshotFile {
+            time: now,
+            program_version: format!("lifeboat {}", env!("CARGO_PKG_VERSION")),
+            hostname: meta.hostname.unwrap_or_else(hostname),
+            description: Some(meta.description),
+            label: meta.root.clone(),
+            tags,
+            ..Default::default()
+        };
 
         let indexed = self.handle()?.to_indexed_ids().map_err(|e| crate::error::storage("could not read the repository index", *e))?;
         // Every stream is read in full (no parent): a database whose bytes changed while its

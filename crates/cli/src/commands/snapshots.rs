@@ -13,7 +13,7 @@ pub fn run(global: &Global, args: &SnapshotsArgs) -> Result<i32> {
         println!("no backups yet");
         return Ok(0);
     }
-    println!("{:<8}  {:<19}  {:<16}  {:<14}  {:>10}  {:>12}  {}", "ID", "TIME", "DATABASE", "CLASS", "SIZE", "ROWS", "TAGS / REASON");
+    println!("{:<8}  {:<19}  {:<16}  {:<14}  {:>10}  {:>12}  TAGS / REASON", "ID", "TIME", "DATABASE", "CLASS", "SIZE", "ROWS");
     for e in &entries {
         let mut notes: Vec<String> = e.user_tags().iter().map(|t| format!("#{t}")).collect();
         if let Some(reason) = &e.summary.reason {

@@ -241,6 +241,9 @@ struct Fed {
 
 fn spawn_with_stdin(mut cmd: Command) -> Result<Fed> {
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| psql::spawn_failed("psql", e))?;
+    if let Some(stdin) = &child.stdin {
+        psql::enlarge_pipe(stdin);
+    }
     let stdout = psql::drain(child.stdout.take().expect("piped"));
     let stderr = psql::drain(child.stderr.take().expect("piped"));
     Ok(Fed { child, stdout, stderr })

@@ -208,7 +208,7 @@ fn hash_value(hasher: &mut OrderedHash, value: ValueRef<'_>) {
 pub fn sample_rows(conn: &Connection, table: &str, limit: usize) -> Result<(Vec<String>, Vec<Vec<String>>)> {
     let read = || -> rusqlite::Result<(Vec<String>, Vec<Vec<String>>)> {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {} LIMIT {limit}", quote(table)))?;
-        let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+        let names: Vec<String> = stmt.column_names().map(String::from).collect();
         let width = names.len();
         let mut out = Vec::new();
         let mut rows = stmt.query([])?;
