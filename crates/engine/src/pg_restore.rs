@@ -53,7 +53,7 @@ pub(crate) fn load_checked(tools: &Tools, reader: &SnapshotReader, manifest: &Ma
 
 /// Parallel sessions for loading: one per core, at least two (COPY waits on the server too).
 fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
+    postgres::default_jobs().max(2)
 }
 
 /// [`read_verified`] in the shape the PostgreSQL source reads streams.

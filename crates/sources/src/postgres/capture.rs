@@ -65,6 +65,29 @@ pub(crate) fn large_object_stream(oid: u32) -> String {
     format!("large-objects/{oid}")
 }
 
+/// What every data session needs: where to connect, the snapshot to adopt, and the limit on
+/// how many run at once.
+struct CopySessions {
+    tools: Tools,
+    conn: Conn,
+    snapshot: String,
+    limit: Arc<SessionLimit>,
+}
+
+impl CopySessions {
+    /// Waits for a free session, then runs `copy` (a `COPY … TO STDOUT`) on the snapshot; the
+    /// session counts against the limit until its output ends.
+    fn open(&self, copy: &str, what: String) -> io::Result<Limited<ChildOutput>> {
+        let permit = self.limit.acquire();
+        let mut cmd = psql::psql(&self.tools, &self.conn);
+        for statement in in_snapshot(&self.snapshot) {
+            cmd.arg("-c").arg(statement);
+        }
+        cmd.arg("-c").arg(copy);
+        Ok(Limited::new(ChildOutput::spawn(cmd, what, &self.conn)?, permit))
+    }
+}
+
 /// The statements that make a session read the leader's snapshot.
 fn in_snapshot(snapshot: &str) -> [String; 3] {
     [
@@ -150,9 +173,9 @@ pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
 type Tallies = Arc<Mutex<BTreeMap<String, RowSetHash>>>;
 
 pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &Subset, jobs: usize) -> Result<Capture> {
-    let sessions = SessionLimit::new(jobs);
     let mut leader = Leader::begin(tools, conn)?;
     let snapshot = leader.snapshot.clone();
+    let copies = Arc::new(CopySessions { tools: tools.clone(), conn: conn.clone(), snapshot: snapshot.clone(), limit: SessionLimit::new(jobs) });
     let listed: Vec<(String, TablePlan)> = query_in(tools, conn, &snapshot, TABLES)?
         .into_iter()
         .map(|r| (r[0].clone(), TablePlan { schema: r[1].clone(), name: r[2].clone(), blocks: r[3].parse().unwrap_or(0), columns: parse_columns(&r[4]) }))
@@ -191,18 +214,11 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
             .enumerate()
             .map(|(part, copy)| {
                 let name = part_stream(&table.schema, &table.name, part);
-                let (tools, conn, snapshot, tallies, stream, sessions) =
-                    (tools.clone(), conn.clone(), snapshot.clone(), tallies.clone(), name.clone(), sessions.clone());
+                let (copies, tallies, stream) = (copies.clone(), tallies.clone(), name.clone());
                 streams.push(SourceStream {
                     name: name.clone(),
                     open: Box::new(move || {
-                        let permit = sessions.acquire();
-                        let mut cmd = psql::psql(&tools, &conn);
-                        for statement in in_snapshot(&snapshot) {
-                            cmd.arg("-c").arg(statement);
-                        }
-                        cmd.arg("-c").arg(copy);
-                        let output = Limited::new(ChildOutput::spawn(cmd, format!("copying {stream}"), &conn)?, permit);
+                        let output = copies.open(&copy, format!("copying {stream}"))?;
                         Ok(Box::new(RowFrames::new(output, stream, tallies)?) as Box<dyn Read + Send>)
                     }),
                 });
@@ -235,21 +251,16 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
     }
     streams.push(SourceStream { name: SEQUENCES.to_string(), open: Box::new(move || Ok(Box::new(io::Cursor::new(sequences.into_bytes())) as _)) });
     for oid in large_objects {
-        let (tools, conn, snapshot, sessions) = (tools.clone(), conn.clone(), snapshot.clone(), sessions.clone());
+        let copies = copies.clone();
         streams.push(SourceStream {
             name: large_object_stream(oid),
             open: Box::new(move || {
-                let permit = sessions.acquire();
-                let mut cmd = psql::psql(&tools, &conn);
-                for statement in in_snapshot(&snapshot) {
-                    cmd.arg("-c").arg(statement);
-                }
-                cmd.arg("-c").arg(format!(
+                let copy = format!(
                     "COPY (WITH RECURSIVE c(off, data) AS (SELECT 0::bigint, lo_get({oid}, 0, {LO_CHUNK}) \
                      UNION ALL SELECT off + {LO_CHUNK}, lo_get({oid}, off + {LO_CHUNK}, {LO_CHUNK}) FROM c WHERE length(data) = {LO_CHUNK}) \
                      SELECT encode(data, 'hex') FROM c WHERE length(data) > 0) TO STDOUT"
-                ));
-                Ok(Box::new(Limited::new(ChildOutput::spawn(cmd, format!("reading large object {oid}"), &conn)?, permit)) as Box<dyn Read + Send>)
+                );
+                Ok(Box::new(copies.open(&copy, format!("reading large object {oid}"))?) as Box<dyn Read + Send>)
             }),
         });
     }
