@@ -459,3 +459,18 @@ fn jobs_bound_the_sessions_of_backups_and_restores() {
     let err = env.fails(&["backup", &pg.url("app"), "--jobs", "0"], 2);
     assert!(err.contains("--jobs"), "{err}");
 }
+
+#[test]
+fn one_changed_row_costs_its_frames_not_its_table() {
+    let pg = Cluster::start();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE DATABASE big");
+    // About 60 MB of COPY text: a dozen frames, each aligned to the repository's chunks.
+    pg.sql("big", "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS a, md5((g * 7)::text) AS b FROM generate_series(1, 800000) g");
+    let added = |env: &Env| env.json(&["backup", &pg.url("big")])["snapshot"]["added_bytes"].as_u64().unwrap();
+    let first = added(&env);
+    pg.sql("big", "UPDATE t SET a = 'changed' WHERE id = 400000");
+    let second = added(&env);
+    assert!(first > 20_000_000, "the first backup added only {first} bytes");
+    assert!(second * 5 < first, "one changed row added {second} bytes after a first backup of {first}");
+}

@@ -17,6 +17,6 @@ mod write;
 pub use check::{CheckFinding, CheckReport};
 pub use error::{RepoError, RepoErrorKind, Result};
 pub use read::{IndexedRepo, SnapshotReader, StreamEntry};
-pub use repository::{Location, Repo, SnapshotInfo};
+pub use repository::{CHUNK_SIZE, Location, Repo, SnapshotInfo};
 pub use sha256::Sha256;
 pub use write::{MANIFEST, NewSnapshot, OpenStream, RenderManifest, Stream, StreamDigest, WrittenSnapshot};

@@ -129,20 +129,24 @@ fn unopened(location: &Location, gate: Arc<CommitGate>) -> Result<Repository<()>
     Repository::new(&opts, &backends).map_err(|e| storage(format!("cannot open repository {}", location.describe()), *e))
 }
 
-/// Content-defined chunks of about 512 KiB (at least 256 KiB, then a cut point every 256 KiB
-/// on average, at most 2 MiB; restic's default is 512 KiB + 1 MiB, up to 8 MiB).
+/// The size of every chunk (but a stream's last) in repositories lifeboat creates.
+pub const CHUNK_SIZE: u64 = 256 << 10;
+
+/// Fixed-size chunks of [`CHUNK_SIZE`] bytes instead of restic's content-defined ones.
 ///
-/// A database changes in scattered pages, not in whole files: with restic's sizes one updated
-/// row can cost up to 8 MiB in the next backup. Smaller chunks keep a small change small, for a
-/// larger index. The minimum is not smaller still because rustic's chunker skips the first
-/// `min` bytes of a chunk and rolls its hash over every byte after them, one at a time: a
-/// quarter of a PostgreSQL backup's CPU went there with a 64 KiB minimum. Readers do not care
-/// how data was cut, so stock restic still reads everything (tests/round_trip.rs checks it).
+/// Content-defined chunking rolls a hash over every byte so that an insertion moves the cuts
+/// with it; the streams lifeboat stores do not need that. A SQLite image changes pages in place,
+/// never shifting the bytes after them, and a table's stream is a series of zstd frames that
+/// each start on a multiple of the chunk size (`lifeboat_sources::frames`), so an unchanged
+/// frame is always the same chunks. The rolling hash cost about a tenth of a PostgreSQL
+/// backup's CPU. The chunk size is small enough that one changed page or frame stays a small
+/// change, and large enough to keep the index (and rustic's per-blob work) small. Readers do
+/// not care how data was cut: stock restic reads everything (tests/round_trip.rs), and
+/// repositories created with restic's chunker keep working.
 fn chunking() -> ConfigOptions {
     ConfigOptions::default()
-        .set_chunk_size(bytesize::ByteSize::kib(256))
-        .set_chunk_min_size(bytesize::ByteSize::kib(256))
-        .set_chunk_max_size(bytesize::ByteSize::mib(2))
+        .set_chunker(rustic_core::repofile::Chunker::FixedSize)
+        .set_chunk_size(bytesize::ByteSize::b(CHUNK_SIZE))
 }
 
 impl Repo {

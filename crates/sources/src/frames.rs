@@ -14,6 +14,13 @@
 //! whose hash says so, the way a rolling-hash chunker picks its cut points, not after a fixed
 //! number of bytes: a changed row moves the boundaries of its own frame only.
 //!
+//! Why frames start on a multiple of [`ALIGN`]: the repository cuts streams into chunks of
+//! exactly that size (a fixed-size chunker, which costs nothing per byte, where a rolling hash
+//! cost a tenth of a backup's CPU). A chunk then never spans two frames, so an unchanged frame
+//! is stored as the same chunks however the frames before it changed. The gap after each frame
+//! but the last is filled by a zstd *skippable frame* of zeros, which every zstd decoder steps
+//! over and the repository's own compression shrinks to nothing.
+//!
 //! A stream is a plain concatenation of zstd frames, each carrying its content size and a
 //! checksum of its content, so `zstd -d` reads it without lifeboat.
 
@@ -24,15 +31,26 @@ use zstd::zstd_safe::CParameter;
 /// The suffix of a stream name stored this way; readers decode by it.
 pub const SUFFIX: &str = ".zst";
 
+/// Every frame but the first starts at a multiple of this many bytes of the stream. It must
+/// equal the repository's chunk size (`lifeboat_repo::CHUNK_SIZE`; the engine checks).
+pub const ALIGN: usize = 256 << 10;
+
 /// zstd level 2: on COPY text cut into frames no larger than level 3 (411 vs 413 MB for the
 /// mixed benchmark table) and faster; level 1 came within 0.5% of `pg_dump -Fc`'s size there.
 const LEVEL: i32 = 2;
 /// A frame is cut after the first unit that completes at least this many bytes ...
-const MIN_FRAME: usize = 1 << 20;
-/// ... whose hash picks it, so that frames hold MIN_FRAME + about this many bytes on average ...
-const MEAN_TAIL: u64 = 1 << 20;
+const MIN_FRAME: usize = 2 << 20;
+/// ... whose hash picks it, so that frames hold MIN_FRAME + about this many bytes on average
+/// (large enough that the alignment gap, half of ALIGN on average, stays small next to a frame
+/// of typical table data) ...
+const MEAN_TAIL: u64 = 2 << 20;
 /// ... and never grows past this, whatever the hashes say (a single larger unit is one frame).
-const MAX_FRAME: usize = 8 << 20;
+const MAX_FRAME: usize = 12 << 20;
+
+/// The first bytes of a zstd skippable frame (any of 0x184D2A50..=0x184D2A5F, little-endian),
+/// followed by the length of its content as a little-endian u32.
+const SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
+const SKIPPABLE_HEADER: usize = 8;
 
 /// Whether a frame of `frame_len` bytes that just took a unit of `unit_len` bytes with hash
 /// `hash` ends here. Each byte of a unit past the minimum ends the frame with probability
@@ -48,6 +66,8 @@ pub struct FrameEncoder {
     out: Vec<u8>,
     handed_out: usize,
     sealed_any: bool,
+    /// Bytes of the stream produced so far, handed out or not.
+    produced: u64,
 }
 
 impl FrameEncoder {
@@ -55,7 +75,7 @@ impl FrameEncoder {
         let mut compressor = zstd::bulk::Compressor::new(LEVEL)?;
         compressor.set_parameter(CParameter::ChecksumFlag(true))?;
         compressor.set_parameter(CParameter::ContentSizeFlag(true))?;
-        Ok(Self { compressor, frame: Vec::with_capacity(MIN_FRAME + MEAN_TAIL as usize), out: Vec::new(), handed_out: 0, sealed_any: false })
+        Ok(Self { compressor, frame: Vec::with_capacity(MIN_FRAME + MEAN_TAIL as usize), out: Vec::new(), handed_out: 0, sealed_any: false, produced: 0 })
     }
 
     /// Adds one unit; `hash` is any well-mixed hash of its content.
@@ -81,11 +101,36 @@ impl FrameEncoder {
             self.out.clear();
             self.handed_out = 0;
         }
+        if self.sealed_any {
+            self.pad_to_alignment();
+        }
         let compressed = self.compressor.compress(&self.frame)?;
-        self.out.extend_from_slice(&compressed);
+        self.emit(&compressed);
         self.frame.clear();
         self.sealed_any = true;
         Ok(())
+    }
+
+    /// Fills the stream with a skippable frame up to the next multiple of [`ALIGN`].
+    fn pad_to_alignment(&mut self) {
+        let misalignment = (self.produced % ALIGN as u64) as usize;
+        if misalignment == 0 {
+            return;
+        }
+        let mut gap = ALIGN - misalignment;
+        if gap < SKIPPABLE_HEADER {
+            gap += ALIGN;
+        }
+        let content = u32::try_from(gap - SKIPPABLE_HEADER).expect("ALIGN fits in u32");
+        let mut padding = vec![0; gap];
+        padding[..4].copy_from_slice(&SKIPPABLE_MAGIC.to_le_bytes());
+        padding[4..8].copy_from_slice(&content.to_le_bytes());
+        self.emit(&padding);
+    }
+
+    fn emit(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+        self.produced += bytes.len() as u64;
     }
 
     /// Whether compressed bytes wait to be handed out.
@@ -166,21 +211,28 @@ mod tests {
         range.map(|i| format!("{i}\t{:x}\tsome text that repeats a little\n", u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)).into_bytes()).collect()
     }
 
-    /// The frames of a stream, as (offset, length) of each.
-    fn frames(stored: &[u8]) -> Vec<Vec<u8>> {
+    /// The data frames of a stream (skippable frames left out), each with its offset.
+    fn frames_at(stored: &[u8]) -> Vec<(usize, Vec<u8>)> {
         let mut frames = Vec::new();
-        let mut rest = stored;
-        while !rest.is_empty() {
+        let mut offset = 0;
+        while offset < stored.len() {
+            let rest = &stored[offset..];
             let len = zstd::zstd_safe::find_frame_compressed_size(rest).unwrap();
-            frames.push(rest[..len].to_vec());
-            rest = &rest[len..];
+            if u32::from_le_bytes(rest[..4].try_into().unwrap()) != SKIPPABLE_MAGIC {
+                frames.push((offset, rest[..len].to_vec()));
+            }
+            offset += len;
         }
         frames
     }
 
+    fn frames(stored: &[u8]) -> Vec<Vec<u8>> {
+        frames_at(stored).into_iter().map(|(_, frame)| frame).collect()
+    }
+
     #[test]
     fn frames_round_trip_and_decode_with_zstd_itself() {
-        let units = rows(0..200_000);
+        let units = rows(0..600_000);
         let stored = encode(&units);
         assert!(frames(&stored).len() > 3, "a stream of {} bytes should be several frames", units.concat().len());
         assert_eq!(decode(&stored).unwrap(), units.concat());
@@ -189,12 +241,36 @@ mod tests {
 
     #[test]
     fn a_changed_row_changes_only_its_own_frame() {
-        let before = rows(0..200_000);
+        let before = rows(0..600_000);
         let mut after = before.clone();
         after[100_000] = b"100000\tchanged\n".to_vec();
         let (old, new) = (frames(&encode(&before)), frames(&encode(&after)));
         let unchanged = new.iter().filter(|f| old.contains(f)).count();
-        assert!(unchanged + 2 >= new.len(), "{unchanged} of {} frames survived one changed row", new.len());
+        assert!(new.len() > 4 && unchanged + 2 >= new.len(), "{unchanged} of {} frames survived one changed row", new.len());
+    }
+
+    #[test]
+    fn every_frame_but_the_first_starts_on_a_chunk_boundary() {
+        let stored = encode(&rows(0..600_000));
+        let starts: Vec<usize> = frames_at(&stored).iter().map(|(offset, _)| *offset).collect();
+        assert!(starts.len() > 3);
+        assert!(starts.iter().all(|s| s % ALIGN == 0), "frames start at {starts:?}");
+        let (last, _) = frames_at(&stored).pop().unwrap();
+        assert_eq!(zstd::zstd_safe::find_frame_compressed_size(&stored[last..]).unwrap(), stored.len() - last, "no gap after the last frame");
+
+        // The gaps are skippable frames to the zstd command too (the escape hatch in README.md).
+        let mut zstd = std::process::Command::new("zstd")
+            .arg("-dcq")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("zstd is installed by scripts/setup");
+        let mut stdin = zstd.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&stored));
+        let out = zstd.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout, rows(0..600_000).concat());
     }
 
     #[test]
