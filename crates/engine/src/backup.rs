@@ -11,10 +11,10 @@ use crate::{
     manifest::{BackupEntry, MANIFEST_VERSION, Manifest, StreamRecord, Summary},
 };
 
-/// The classes a backup can belong to; retention and schedules work by class.
 // Table streams align their zstd frames to the repository's chunks; both sides must agree.
 const _: () = assert!(lifeboat_sources::frames::ALIGN as u64 == lifeboat_repo::CHUNK_SIZE);
 
+/// The classes a backup can belong to; retention and schedules work by class.
 pub const CLASSES: [&str; 8] = ["hourly", "daily", "weekly", "monthly", "yearly", "manual", "pre-deployment", "safety"];
 
 /// What to back up and how to label it.

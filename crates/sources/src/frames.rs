@@ -65,8 +65,8 @@ pub struct FrameEncoder {
     frame: Vec<u8>,
     out: Vec<u8>,
     handed_out: usize,
-    sealed_any: bool,
-    /// Bytes of the stream produced so far, handed out or not.
+    /// Bytes of the stream produced so far, handed out or not; every frame adds some, so this
+    /// is 0 exactly until the first frame is sealed.
     produced: u64,
 }
 
@@ -75,7 +75,7 @@ impl FrameEncoder {
         let mut compressor = zstd::bulk::Compressor::new(LEVEL)?;
         compressor.set_parameter(CParameter::ChecksumFlag(true))?;
         compressor.set_parameter(CParameter::ContentSizeFlag(true))?;
-        Ok(Self { compressor, frame: Vec::with_capacity(MIN_FRAME + MEAN_TAIL as usize), out: Vec::new(), handed_out: 0, sealed_any: false, produced: 0 })
+        Ok(Self { compressor, frame: Vec::with_capacity(MIN_FRAME + MEAN_TAIL as usize), out: Vec::new(), handed_out: 0, produced: 0 })
     }
 
     /// Adds one unit; `hash` is any well-mixed hash of its content.
@@ -90,7 +90,7 @@ impl FrameEncoder {
     /// Ends the last frame; call once, after the last unit. A stream without units still gets
     /// one (empty) frame, so every stream is a valid zstd file.
     pub fn finish(&mut self) -> io::Result<()> {
-        if !self.frame.is_empty() || !self.sealed_any {
+        if !self.frame.is_empty() || self.produced == 0 {
             self.seal()?;
         }
         Ok(())
@@ -101,13 +101,12 @@ impl FrameEncoder {
             self.out.clear();
             self.handed_out = 0;
         }
-        if self.sealed_any {
+        if self.produced > 0 {
             self.pad_to_alignment();
         }
         let compressed = self.compressor.compress(&self.frame)?;
         self.emit(&compressed);
         self.frame.clear();
-        self.sealed_any = true;
         Ok(())
     }
 
@@ -255,7 +254,7 @@ mod tests {
         let starts: Vec<usize> = frames_at(&stored).iter().map(|(offset, _)| *offset).collect();
         assert!(starts.len() > 3);
         assert!(starts.iter().all(|s| s % ALIGN == 0), "frames start at {starts:?}");
-        let (last, _) = frames_at(&stored).pop().unwrap();
+        let last = *starts.last().unwrap();
         assert_eq!(zstd::zstd_safe::find_frame_compressed_size(&stored[last..]).unwrap(), stored.len() - last, "no gap after the last frame");
 
         // The gaps are skippable frames to the zstd command too (the escape hatch in README.md).
