@@ -66,6 +66,11 @@ pub enum Command {
 pub struct BackupArgs {
     /// The database: a SQLite file path, sqlite:PATH, or a postgres:// URL.
     pub database: String,
+    /// The database's name in the repository, which groups its backups for `latest`,
+    /// retention and health [default: the file's stem, or the PostgreSQL database's name].
+    /// Needed when two databases would get the same name (prod/app.db and staging/app.db).
+    #[arg(long)]
+    pub name: Option<String>,
     /// Extra tags for this backup (repeat or separate with commas).
     #[arg(long = "tag", value_delimiter = ',')]
     pub tags: Vec<String>,
@@ -197,6 +202,10 @@ pub struct ForgetArgs {
     /// Keep every backup with this tag (repeatable).
     #[arg(long = "keep-tag", value_name = "TAG")]
     pub keep_tags: Vec<String>,
+    /// Keep safety backups (taken by restores) younger than this; the rules above never
+    /// count them [default: 30d].
+    #[arg(long, value_name = "DURATION")]
+    pub keep_safety: Option<String>,
     /// Only this database's backups.
     #[arg(long)]
     pub db: Option<String>,

@@ -20,6 +20,9 @@ pub const CLASSES: [&str; 8] = ["hourly", "daily", "weekly", "monthly", "yearly"
 /// What to back up and how to label it.
 #[derive(Debug, Clone, Default)]
 pub struct BackupRequest {
+    /// The database's name in the repository; `None` takes the source's default (the file's
+    /// stem, the database's name).
+    pub name: Option<String>,
     pub class: String,
     pub reason: Option<String>,
     pub tags: Vec<String>,
@@ -44,6 +47,53 @@ pub fn validate_class(class: &str) -> Result<()> {
     }
 }
 
+/// Checks a name given with `--name`: it becomes a folder in the snapshot and a tag.
+pub fn validate_name(name: &str) -> Result<()> {
+    let fine = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name.trim() == name
+        && !name.chars().any(|c| matches!(c, '/' | '\\' | ',') || c.is_control());
+    if fine {
+        Ok(())
+    } else {
+        Err(EngineError::input(format!("`{name}` cannot be a database name"), "use a name without `/`, `\\`, `,` or control characters, not starting with `.`, e.g. --name prod-app"))
+    }
+}
+
+/// Refuses to add a backup of `identity` under `name` when that name already holds backups of
+/// another database: `latest`, retention and health would mix the two (DESIGN.md decision 9).
+fn check_identity(repo: &Repo, name: &str, identity: &str) -> Result<()> {
+    let group = crate::select::list(repo, Some(name))?;
+    let recorded = group.iter().rev().find_map(|e| e.summary.source_identity.as_deref());
+    match recorded {
+        Some(other) if other != identity => Err(EngineError::input(
+            format!("the name `{name}` already holds backups of another database ({other}); this one is {identity}"),
+            format!("give this database a name of its own with --name, e.g. --name {name}-2; nothing was backed up"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The name a backup of `source` goes under when the user did not choose one (safety
+/// backups): the name that already holds this identity, else the source's default name if
+/// it is free for it, else that name with a short hash of the identity.
+pub(crate) fn name_for(repo: &Repo, source: &dyn Source) -> Result<String> {
+    let identity = source.identity();
+    let entries = crate::select::list(repo, None)?;
+    if let Some(own) = entries.iter().rev().find(|e| e.summary.source_identity.as_deref() == Some(identity.as_str())) {
+        return Ok(own.summary.database.clone());
+    }
+    let default = source.name();
+    let taken = entries.iter().any(|e| e.summary.database == default && e.summary.source_identity.as_deref().is_some_and(|id| id != identity));
+    if !taken {
+        return Ok(default.to_string());
+    }
+    let mut hash = lifeboat_repo::Sha256::default();
+    hash.update(identity.as_bytes());
+    Ok(format!("{default}-{}", &hash.finish()[..8]))
+}
+
 /// The folder of a database's streams inside a snapshot: `/<engine>/<database>`.
 pub fn snapshot_root(engine: &str, database: &str) -> String {
     format!("/{engine}/{database}")
@@ -57,13 +107,29 @@ pub fn backup(repo: &Repo, source: &dyn Source, request: &BackupRequest) -> Resu
             return Err(EngineError::input(format!("`{tag}` is not a valid tag"), "tags are non-empty and contain no commas"));
         }
     }
+    let database = match &request.name {
+        Some(name) => {
+            validate_name(name)?;
+            name.clone()
+        }
+        None => source.name().to_string(),
+    };
+    let identity = source.identity();
+    check_identity(repo, &database, &identity)?;
     let started_at = jiff::Timestamp::now();
     let capture = source.capture()?;
     let (streams, catalog) = capture.into_parts();
 
-    let database = source.name().to_string();
     let engine = source.engine().to_string();
-    let summary = Summary { engine: engine.clone(), database: database.clone(), class: request.class.clone(), reason: request.reason.clone(), rows: 0, bytes: 0 };
+    let summary = Summary {
+        engine: engine.clone(),
+        database: database.clone(),
+        class: request.class.clone(),
+        reason: request.reason.clone(),
+        rows: 0,
+        bytes: 0,
+        source_identity: Some(identity.clone()),
+    };
     let mut tags = vec![request.class.clone(), format!("db:{database}"), format!("engine:{engine}")];
     tags.extend(request.tags.iter().cloned());
 
@@ -88,6 +154,7 @@ pub fn backup(repo: &Repo, source: &dyn Source, request: &BackupRequest) -> Resu
                 lifeboat_version: env!("CARGO_PKG_VERSION").to_string(),
                 database,
                 source: request.source_label.clone(),
+                source_identity: Some(identity),
                 class: request.class.clone(),
                 reason: request.reason.clone(),
                 tags,

@@ -16,6 +16,10 @@ pub struct Manifest {
     pub database: String,
     /// Where the database was read from (a path; credentials never appear here).
     pub source: String,
+    /// What makes the source this database and not another of the same name (engine, host
+    /// and path, or cluster and database); absent in backups of lifeboat 0.1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
     pub class: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -59,6 +63,10 @@ pub struct Summary {
     pub reason: Option<String>,
     pub rows: u64,
     pub bytes: u64,
+    /// The source's identity (see [`Manifest::source_identity`]), kept here so that a backup
+    /// can be checked against its name's group without reading every manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
 }
 
 /// A snapshot with its lifeboat summary, as listed.

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::{
     EngineError, Result,
     backup::{BackupRequest, backup},
+    retention::SAFETY_CLASS,
     database::DatabaseSpec,
     manifest::BackupEntry,
     scratch::write_checked_copy,
@@ -152,7 +153,8 @@ fn restore_sqlite(
 /// Backs up what a restore is about to replace, as class `safety`.
 pub(crate) fn take_safety_backup(repo: &Repo, source: &dyn Source, target: &str, restoring: &BackupEntry) -> Result<BackupEntry> {
     let request = BackupRequest {
-        class: "safety".into(),
+        name: Some(crate::backup::name_for(repo, source)?),
+        class: SAFETY_CLASS.into(),
         reason: Some(format!("before restoring snapshot {} into {target}", restoring.short_id)),
         tags: Vec::new(),
         source_label: target.to_string(),

@@ -6,6 +6,10 @@
 //! `tag T` keeps every backup with tag T. A backup is kept if any
 //! rule keeps it, and every reason is reported. Policies apply per database, and the newest
 //! backup of a database is never removed, whatever the policy says.
+//!
+//! Safety backups (the state a restore replaced) are not part of the calendar: counting them
+//! would let one restore push a good backup out of `daily 1`. They are kept by age alone
+//! (`safety`, default [`DEFAULT_SAFETY`]), and never count as a database's newest backup.
 
 use jiff::{Timestamp, tz::TimeZone};
 use serde::Serialize;
@@ -23,7 +27,15 @@ pub struct KeepPolicy {
     pub yearly: Option<u32>,
     pub within: Option<jiff::Span>,
     pub tags: Vec<String>,
+    /// How long safety backups are kept; `None` means [`DEFAULT_SAFETY`].
+    pub safety: Option<jiff::Span>,
 }
+
+/// How long safety backups are kept unless the policy says otherwise.
+pub const DEFAULT_SAFETY: &str = "30d";
+
+/// The class of the backups a restore takes of what it replaces.
+pub const SAFETY_CLASS: &str = "safety";
 
 impl KeepPolicy {
     pub fn is_empty(&self) -> bool {
@@ -35,6 +47,7 @@ impl KeepPolicy {
             && self.yearly.is_none()
             && self.within.is_none()
             && self.tags.is_empty()
+            && self.safety.is_none()
     }
 }
 
@@ -116,8 +129,36 @@ pub fn plan(entries: &[BackupEntry], policy: &KeepPolicy, now: Timestamp, tz: &T
         .collect()
 }
 
+/// `now - span` in `tz` (months and years follow the calendar).
+fn cutoff(now: Timestamp, span: jiff::Span, tz: &TimeZone, what: &str) -> Result<Timestamp> {
+    Ok(now.to_zoned(tz.clone()).checked_sub(span).map_err(|e| EngineError::input(format!("{what} reaches too far back: {e}"), "give a shorter duration"))?.timestamp())
+}
+
 /// Decisions for one database's backups, given newest first.
-fn decide(group: &[&BackupEntry], policy: &KeepPolicy, now: Timestamp, tz: &TimeZone) -> Result<Vec<Decision>> {
+fn decide(all: &[&BackupEntry], policy: &KeepPolicy, now: Timestamp, tz: &TimeZone) -> Result<Vec<Decision>> {
+    let (safety, group): (Vec<&BackupEntry>, Vec<&BackupEntry>) = all.iter().partition(|e| e.summary.class == SAFETY_CLASS);
+    let mut decisions = decide_regular(&group, policy, now, tz)?;
+    let safety_span = match policy.safety {
+        Some(span) => span,
+        None => parse_within(DEFAULT_SAFETY)?,
+    };
+    let safety_cutoff = cutoff(now, safety_span, tz, "--keep-safety")?;
+    for (i, entry) in safety.iter().enumerate() {
+        let mut reasons = Vec::new();
+        if entry.time >= safety_cutoff {
+            reasons.push(format!("safety within {safety_span:#}"));
+        } else if i == 0 && group.is_empty() {
+            // Nothing else holds this database: its newest safety backup is all there is.
+            reasons.push("newest of its database (always kept)".to_string());
+        }
+        decisions.push(Decision { snapshot: (*entry).clone(), keep: !reasons.is_empty(), reasons });
+    }
+    decisions.sort_by(|a, b| b.snapshot.time.cmp(&a.snapshot.time).then_with(|| b.snapshot.id.cmp(&a.snapshot.id)));
+    Ok(decisions)
+}
+
+/// Decisions for the backups of one database that are not safety backups, newest first.
+fn decide_regular(group: &[&BackupEntry], policy: &KeepPolicy, now: Timestamp, tz: &TimeZone) -> Result<Vec<Decision>> {
     let mut reasons: Vec<Vec<String>> = vec![Vec::new(); group.len()];
     if let Some(n) = policy.last {
         for (i, r) in reasons.iter_mut().enumerate().take(n as usize) {
@@ -148,11 +189,7 @@ fn decide(group: &[&BackupEntry], policy: &KeepPolicy, now: Timestamp, tz: &Time
         }
     }
     if let Some(span) = policy.within {
-        let cutoff = now
-            .to_zoned(tz.clone())
-            .checked_sub(span)
-            .map_err(|e| EngineError::input(format!("--keep-within reaches too far back: {e}"), ""))?
-            .timestamp();
+        let cutoff = cutoff(now, span, tz, "--keep-within")?;
         for (i, entry) in group.iter().enumerate() {
             if entry.time >= cutoff {
                 reasons[i].push(format!("within {span:#}"));
@@ -166,8 +203,10 @@ fn decide(group: &[&BackupEntry], policy: &KeepPolicy, now: Timestamp, tz: &Time
             }
         }
     }
-    if !group.is_empty() && reasons.iter().all(Vec::is_empty) {
-        reasons[0].push("newest of its database (always kept)".into());
+    if let Some(newest) = reasons.first_mut()
+        && newest.is_empty()
+    {
+        newest.push("newest of its database (always kept)".into());
     }
     Ok(group
         .iter()
@@ -262,6 +301,42 @@ mod tests {
         assert_eq!(kept(&plan, "b"), vec!["b0000"]);
         assert_eq!(plan[1].decisions[0].reasons, vec!["newest of its database (always kept)"]);
         assert_eq!(kept(&plan, "a").len(), 8);
+    }
+
+    #[test]
+    fn the_newest_backup_is_kept_whatever_the_rules_say() {
+        let mut entries = timeline("a");
+        entries[5].tags.push("pre-deployment".into());
+        let policy = KeepPolicy { tags: vec!["pre-deployment".into()], ..Default::default() };
+        let plan = plan(&entries, &policy, now(), &TimeZone::UTC).unwrap();
+        assert_eq!(kept(&plan, "a"), vec!["a0000", "a0005"]);
+        assert_eq!(plan[0].decisions[0].reasons, vec!["newest of its database (always kept)"]);
+    }
+
+    #[test]
+    fn safety_backups_are_kept_by_age_and_never_count_as_newest() {
+        let mut entries = timeline("a");
+        // The two newest are safety backups: one a day old, one 40 days old.
+        entries[0].summary.class = "safety".into();
+        entries[0].time = now() - jiff::SignedDuration::from_hours(24);
+        entries[1].summary.class = "safety".into();
+        entries[1].time = now() - jiff::SignedDuration::from_hours(24 * 40);
+        let policy = KeepPolicy { daily: Some(1), ..Default::default() };
+        let plan = plan(&entries, &policy, now(), &TimeZone::UTC).unwrap();
+        // daily 1 keeps the newest regular backup (i = 2), not a safety backup.
+        let sorted = |mut ids: Vec<String>| {
+            ids.sort();
+            ids
+        };
+        assert_eq!(sorted(kept(&plan, "a")), vec!["a0000", "a0002"]);
+        let reasons = |id: &str| plan[0].decisions.iter().find(|d| d.snapshot.id == id).unwrap().reasons.clone();
+        assert_eq!(reasons("a0000"), vec!["safety within 30d"]);
+        assert!(reasons("a0001").is_empty());
+        assert_eq!(reasons("a0002"), vec!["daily 1/1"]);
+
+        let policy = KeepPolicy { last: Some(1), safety: Some(parse_within("50d").unwrap()), ..Default::default() };
+        let longer = super::plan(&entries, &policy, now(), &TimeZone::UTC).unwrap();
+        assert_eq!(sorted(kept(&longer, "a")), vec!["a0000", "a0001", "a0002"]);
     }
 
     #[test]

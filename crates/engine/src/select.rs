@@ -2,7 +2,7 @@
 
 use lifeboat_repo::{Repo, SnapshotReader};
 
-use crate::{EngineError, Result, manifest::{BackupEntry, Manifest}};
+use crate::{EngineError, Result, manifest::{BackupEntry, Manifest}, retention::SAFETY_CLASS};
 
 /// Every lifeboat backup in the repository, oldest first, optionally of one database.
 pub fn list(repo: &Repo, database: Option<&str>) -> Result<Vec<BackupEntry>> {
@@ -30,7 +30,9 @@ pub fn resolve(repo: &Repo, spec: &str, database: Option<&str>) -> Result<Backup
     let entries = list(repo, database)?;
     let scope = database.map(|db| format!(" of database `{db}`")).unwrap_or_default();
     if spec == "latest" {
-        return entries.last().cloned().ok_or_else(|| {
+        // A safety backup holds what a restore replaced, often the very damage being undone:
+        // `latest` must never hand it out (restore it by its id on purpose).
+        return entries.iter().rev().find(|e| e.summary.class != SAFETY_CLASS).cloned().ok_or_else(|| {
             EngineError::input(format!("there is no backup{scope} in the repository"), "take one with `lifeboat backup <DB>`")
         });
     }

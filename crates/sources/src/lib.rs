@@ -53,12 +53,29 @@ pub trait Source {
     /// The engine's name as it appears in snapshot paths and manifests: `sqlite`, `postgres`.
     fn engine(&self) -> &'static str;
 
-    /// The database's name in the repository: snapshot paths, tags and retention groups.
+    /// The database's default name in the repository (snapshot paths, tags and retention
+    /// groups) when the user gives none: a file's stem, a server's database name.
     fn name(&self) -> &str;
+
+    /// What makes this database itself and not another of the same name, e.g.
+    /// `sqlite:host:/srv/app/app.db` or `postgres:<system identifier>/shop`. Two sources with
+    /// the same identity are the same database; backups refuse to put a source into a name
+    /// that already holds another identity (DESIGN.md decision 9). Cheap: no data is read.
+    fn identity(&self) -> String;
 
     /// Pins one consistent point in time and returns its streams and catalog.
     ///
     /// Nothing is read from the database beyond what pinning needs until a stream is opened.
     /// Errors are those of connecting: missing database, wrong credentials, not a database.
     fn capture(&self) -> Result<Capture>;
+}
+
+/// This machine's host name, as `hostname` prints it.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
+    // truncates, and we stop at the first NUL either way.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    if ok && end > 0 { String::from_utf8_lossy(&buf[..end]).into_owned() } else { "localhost".to_string() }
 }

@@ -11,6 +11,7 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
     let source = spec.source(&subset, args.jobs.map(|n| n as usize))?;
     let progress = Progress::start("backing up", spec.size_hint(), global.json);
     let request = BackupRequest {
+        name: args.name.clone(),
         class: args.class.clone(),
         reason: args.reason.clone(),
         tags: args.tags.clone(),

@@ -13,6 +13,7 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
         yearly: args.keep_yearly,
         within: args.keep_within.as_deref().map(parse_within).transpose()?,
         tags: args.keep_tags.clone(),
+        safety: args.keep_safety.as_deref().map(parse_within).transpose()?,
     };
     let repo = context::open(global)?;
     let entries = lifeboat_engine::list(&repo, args.db.as_deref())?;

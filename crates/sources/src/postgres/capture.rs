@@ -146,6 +146,9 @@ pub(crate) struct ServerFacts {
     pub(crate) version: String,
     pub(crate) version_num: u32,
     pub(crate) properties: BTreeMap<String, serde_json::Value>,
+    /// Which cluster this is: its system identifier (the same on a streaming replica and
+    /// whatever name the server is reached by), else `host:port` as the URL names it.
+    pub(crate) cluster: String,
 }
 
 pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
@@ -166,7 +169,13 @@ pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
     properties.insert("lc_ctype".into(), serde_json::json!(field(6)));
     let extensions: Vec<&str> = row.get(7).map(|e| e.split(", ").filter(|e| !e.is_empty()).collect()).unwrap_or_default();
     properties.insert("extensions".into(), serde_json::json!(extensions));
-    Ok(ServerFacts { database: field(0), version: field(1), version_num: field(2).parse().unwrap_or(0), properties })
+    // pg_control_system() may be closed to ordinary roles; then the address has to do.
+    let cluster = psql::query(tools, conn, &["SELECT system_identifier FROM pg_control_system()"])
+        .ok()
+        .and_then(|rows| rows.into_iter().next()?.into_iter().next())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| conn.address());
+    Ok(ServerFacts { database: field(0), version: field(1), version_num: field(2).parse().unwrap_or(0), properties, cluster })
 }
 
 /// Row counts and hashes of every part stream, filled in as the streams are read.

@@ -76,6 +76,13 @@ impl Conn {
         Self { database: Some(database.to_string()), ..self.clone() }
     }
 
+    /// The server as the URL names it (`host[:port]`, possibly several), without user or
+    /// database; empty when libpq picks it (PGHOST, the default socket).
+    pub fn address(&self) -> String {
+        let hosts = self.authority.split_once("://").map_or("", |(_, rest)| rest);
+        hosts.rsplit_once('@').map_or(hosts, |(_, h)| h).to_string()
+    }
+
     /// The URL as shown to people and in manifests: never with the password.
     pub fn label(&self) -> String {
         format!("{}{}", self.url(), self.params)

@@ -106,6 +106,10 @@ impl Source for PostgresSource {
         &self.facts.database
     }
 
+    fn identity(&self) -> String {
+        format!("postgres:{}/{}", self.facts.cluster, self.facts.database)
+    }
+
     fn capture(&self) -> Result<Capture> {
         capture::capture(&self.tools, &self.conn, (*self.facts).clone(), &self.subset, self.jobs)
     }

@@ -53,6 +53,13 @@ impl Source for SqliteSource {
         &self.name
     }
 
+    fn identity(&self) -> String {
+        // The same path on two hosts is two databases; a path reached through a symlink or
+        // `..` is one.
+        let path = std::fs::canonicalize(&self.path).or_else(|_| std::path::absolute(&self.path)).unwrap_or_else(|_| self.path.clone());
+        format!("sqlite:{}:{}", crate::host_name(), path.display())
+    }
+
     fn capture(&self) -> Result<Capture> {
         let pinned = pin::PinnedRead::begin(&self.path)?;
         let (image_conn, catalog_conn) = pinned.into_connections();

@@ -1,0 +1,88 @@
+//! The paths that used to lose or endanger data, each reproduced as a person would take it.
+//! Every test here failed on the code before its fix.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn two_databases_with_one_file_stem_never_share_a_name() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("prod")).unwrap();
+    std::fs::create_dir_all(env.path("staging")).unwrap();
+    let prod = env.path("prod/app.db");
+    let staging = env.path("staging/app.db");
+    small_db(&prod);
+    sql(&staging, "CREATE TABLE staging_only(x); INSERT INTO staging_only VALUES (1);");
+
+    let prod_id = env.backup(&prod, &[]);
+    let err = env.fails(&["backup", staging.to_str().unwrap()], 2);
+    assert!(err.contains("already holds backups of another database") && err.contains("--name"), "{err}");
+    assert!(err.contains("prod/app.db"), "the error names the other database: {err}");
+    assert_eq!(env.snapshot_count(), 1);
+
+    let staging_id = env.backup(&staging, &["--name", "staging-app"]);
+    // A second backup under its own name goes through; the name is remembered by identity.
+    env.backup(&staging, &["--name", "staging-app"]);
+    let latest = env.json(&["show", "latest", "--db", "app"]);
+    assert_eq!(latest["snapshot"]["id"], prod_id.as_str());
+    assert!(latest["manifest"]["source_identity"].as_str().unwrap().ends_with("prod/app.db"));
+
+    // Retention of `app` never touches `staging-app`.
+    env.ok(&["forget", "--db", "app", "--keep-last", "1", "--yes"]);
+    let names: Vec<String> = env.json(&["snapshots"]).as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    assert!(names.contains(&prod_id) && names.contains(&staging_id), "{names:?}");
+
+    let err = env.fails(&["backup", staging.to_str().unwrap(), "--name", "a/b"], 2);
+    assert!(err.contains("cannot be a database name"), "{err}");
+}
+
+#[test]
+fn latest_never_means_a_safety_backup_and_retention_keeps_the_good_one() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    small_db(&db);
+    env.backup(&db, &[]);
+    let good = dump(&db);
+    sql(&db, "DELETE FROM orders; DELETE FROM users WHERE id > 1;");
+
+    let out = env.json(&["restore", "latest", "--to", db.to_str().unwrap(), "--yes"]);
+    assert_eq!(out["safety_backup"]["class"], "safety");
+    assert_eq!(dump(&db), good);
+    // The same command again (a tired person at 3 a.m.) restores the good backup again,
+    // not the broken state the safety backup kept.
+    sql(&db, "DELETE FROM orders;");
+    env.ok(&["restore", "latest", "--to", db.to_str().unwrap(), "--yes"]);
+    assert_eq!(dump(&db), good);
+    assert_eq!(env.json(&["show", "latest"])["snapshot"]["class"], "manual");
+
+    // Calendar rules ignore safety backups: daily 1 keeps the good backup; the safety
+    // backups are kept by age (30 days by default).
+    let plan = env.json(&["forget", "--keep-daily", "1", "--dry-run"]);
+    let decisions = plan["plan"][0]["decisions"].as_array().unwrap();
+    for d in decisions {
+        let class = d["snapshot"]["class"].as_str().unwrap();
+        assert_eq!(d["keep"], true, "{d}");
+        let reasons = d["reasons"].to_string();
+        if class == "safety" {
+            assert!(reasons.contains("safety within 30d"), "{d}");
+        } else {
+            assert!(reasons.contains("daily 1/1"), "{d}");
+        }
+    }
+}
+
+#[test]
+fn forget_never_removes_the_newest_backup() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    small_db(&db);
+    env.backup(&db, &["--class", "pre-deployment"]);
+    env.backup(&db, &[]);
+    let newest = env.backup(&db, &[]);
+    env.ok(&["forget", "--keep-tag", "pre-deployment", "--yes"]);
+    let left: Vec<String> = env.json(&["snapshots"]).as_array().unwrap().iter().map(|s| s["class"].as_str().unwrap().to_string() + " " + s["id"].as_str().unwrap()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().any(|s| s.ends_with(&newest)), "the newest backup was removed: {left:?}");
+    assert!(left.iter().any(|s| s.starts_with("pre-deployment")), "{left:?}");
+}
