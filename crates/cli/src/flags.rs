@@ -32,7 +32,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  lifeboat init --repo /var/backups/lifeboat")]
     Init,
     /// Back up a database.
-    #[command(after_help = "Examples:\n  lifeboat backup app.db --reason \"before migration 42\"\n  lifeboat backup sqlite:/srv/app/data.db --tag daily-cron --class daily\n  lifeboat backup postgres://app@db.internal/shop --class pre-deployment --reason \"migration 42\"")]
+    #[command(
+        after_help = "Examples:\n  lifeboat backup app.db --reason \"before migration 42\"\n  lifeboat backup sqlite:/srv/app/data.db --tag daily-cron --class daily\n  lifeboat backup postgres://app@db.internal/shop --class pre-deployment --reason \"migration 42\""
+    )]
     Backup(BackupArgs),
     /// List backups.
     #[command(after_help = "Example:\n  lifeboat snapshots --db app")]
@@ -41,10 +43,14 @@ pub enum Command {
     #[command(after_help = "Examples:\n  lifeboat show latest\n  lifeboat show 3f2a9c1e --format markdown --sample 5")]
     Show(ShowArgs),
     /// Restore a backup into a database file, or one table of it.
-    #[command(after_help = "Examples:\n  lifeboat restore latest --to /srv/app/app.db\n  lifeboat restore 3f2a9c1e --to /srv/app/app.db --table users --yes\n  lifeboat restore latest --db shop --to postgres://postgres@db.internal/shop --terminate-connections")]
+    #[command(
+        after_help = "Examples:\n  lifeboat restore latest --to /srv/app/app.db\n  lifeboat restore 3f2a9c1e --to /srv/app/app.db --table users --yes\n  lifeboat restore latest --db shop --to postgres://postgres@db.internal/shop --terminate-connections"
+    )]
     Restore(RestoreArgs),
     /// Restore drill: restore into a scratch folder and compare with the manifest.
-    #[command(after_help = "Example:\n  lifeboat verify latest --db app\n  lifeboat verify latest --db shop --scratch postgres://postgres@scratch-host/lifeboat_drill")]
+    #[command(
+        after_help = "Example:\n  lifeboat verify latest --db app\n  lifeboat verify latest --db shop --scratch postgres://postgres@scratch-host/lifeboat_drill"
+    )]
     Verify(VerifyArgs),
     /// Check the repository's integrity.
     #[command(after_help = "Example:\n  lifeboat check --read-data")]
@@ -57,9 +63,7 @@ pub enum Command {
     Export(ExportArgs),
     /// Print shell completions.
     #[command(after_help = "Example:\n  lifeboat completions bash > /etc/bash_completion.d/lifeboat")]
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, Args)]

@@ -29,9 +29,12 @@ impl Progress {
         let counter = Arc::new(AtomicU64::new(0));
         let bar = match total {
             Some(total) => ProgressBar::new(total).with_style(
-                ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}").expect("template").progress_chars("=> "),
+                ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                    .expect("template")
+                    .progress_chars("=> "),
             ),
-            None => ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{msg} {spinner} {bytes} {bytes_per_sec}").expect("template")),
+            None => ProgressBar::new_spinner()
+                .with_style(ProgressStyle::with_template("{msg} {spinner} {bytes} {bytes_per_sec}").expect("template")),
         };
         bar.set_message(label.to_string());
         let (c, d) = (counter.clone(), done.clone());

@@ -129,7 +129,10 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn a_backup_killed_halfway_leaves_no_snapshot_and_the_next_one_works() {
     let env = Env::new();
     let db = env.path("big.db");
-    sql(&db, "PRAGMA journal_mode=wal; CREATE TABLE t(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400) INSERT INTO t SELECT randomblob(500000) FROM n;");
+    sql(
+        &db,
+        "PRAGMA journal_mode=wal; CREATE TABLE t(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400) INSERT INTO t SELECT randomblob(500000) FROM n;",
+    );
     for delay_ms in [150, 400] {
         let mut child = env.cmd(&["backup", "big.db"]).spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
@@ -148,7 +151,10 @@ fn a_backup_killed_halfway_leaves_no_snapshot_and_the_next_one_works() {
 fn ctrl_c_stops_a_backup_cleanly() {
     let env = Env::new();
     let db = env.path("big.db");
-    sql(&db, "CREATE TABLE t(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400) INSERT INTO t SELECT randomblob(500000) FROM n;");
+    sql(
+        &db,
+        "CREATE TABLE t(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400) INSERT INTO t SELECT randomblob(500000) FROM n;",
+    );
     let child = env.cmd(&["backup", "big.db"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
@@ -164,7 +170,12 @@ fn forget_keeps_by_rule_prunes_and_keeps_restoring() {
     let env = Env::new();
     let db = env.path("app.db");
     small_db(&db);
-    let ids: Vec<String> = (0..3).map(|i| { sql(&db, &format!("INSERT INTO users VALUES ({}, 'u')", 10 + i)); env.backup(&db, &[]) }).collect();
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            sql(&db, &format!("INSERT INTO users VALUES ({}, 'u')", 10 + i));
+            env.backup(&db, &[])
+        })
+        .collect();
     let other = env.path("other.db");
     small_db(&other);
     env.backup(&other, &[]);
@@ -194,7 +205,10 @@ fn a_full_repository_disk_is_named_and_loses_nothing() {
     let small = env.path("small.db");
     small_db(&small);
     let big = env.path("big.db");
-    sql(&big, "CREATE TABLE t(x BLOB); WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 40) INSERT INTO t SELECT randomblob(100000) FROM g;");
+    sql(
+        &big,
+        "CREATE TABLE t(x BLOB); WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 40) INSERT INTO t SELECT randomblob(100000) FROM g;",
+    );
     let disk = env.path("small-disk");
     std::fs::create_dir(&disk).unwrap();
     let script = r#"

@@ -81,7 +81,13 @@ fn forget_never_removes_the_newest_backup() {
     env.backup(&db, &[]);
     let newest = env.backup(&db, &[]);
     env.ok(&["forget", "--keep-tag", "pre-deployment", "--yes"]);
-    let left: Vec<String> = env.json(&["snapshots"]).as_array().unwrap().iter().map(|s| s["class"].as_str().unwrap().to_string() + " " + s["id"].as_str().unwrap()).collect();
+    let left: Vec<String> = env
+        .json(&["snapshots"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["class"].as_str().unwrap().to_string() + " " + s["id"].as_str().unwrap())
+        .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left.iter().any(|s| s.ends_with(&newest)), "the newest backup was removed: {left:?}");
     assert!(left.iter().any(|s| s.starts_with("pre-deployment")), "{left:?}");

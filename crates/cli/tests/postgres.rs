@@ -86,10 +86,16 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
     let manifest = env.json(&["show", &id, "--format", "json"]);
     let tables = manifest["manifest"]["tables"].as_array().unwrap();
     let names: Vec<&str> = tables.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"public.events_2025") && !names.contains(&"public.events"), "partitions are copied, parents are not: {names:?}");
+    assert!(
+        names.contains(&"public.events_2025") && !names.contains(&"public.events"),
+        "partitions are copied, parents are not: {names:?}"
+    );
     let users = tables.iter().find(|t| t["name"] == "public.users").unwrap();
     assert_eq!(users["rows"], 490);
-    assert!(manifest["manifest"]["properties"]["extensions"].as_array().unwrap().iter().any(|e| e.as_str().unwrap().starts_with("citext")), "{manifest}");
+    assert!(
+        manifest["manifest"]["properties"]["extensions"].as_array().unwrap().iter().any(|e| e.as_str().unwrap().starts_with("citext")),
+        "{manifest}"
+    );
 
     restore_to(&env, &id, &pg.url("copy"), &[]);
     assert_eq!(pg.fingerprint("copy"), before);
@@ -115,7 +121,8 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
     let stored = env.restic(&["dump", &id[..8], "/postgres/shop/data/public.users/00000.zst"]);
     let stored_file = env.path("users.zst");
     std::fs::write(&stored_file, stored).unwrap();
-    let decoded = std::process::Command::new("zstd").args(["-d", "-c", "-q"]).arg(&stored_file).output().expect("zstd is installed by scripts/setup");
+    let decoded =
+        std::process::Command::new("zstd").args(["-d", "-c", "-q"]).arg(&stored_file).output().expect("zstd is installed by scripts/setup");
     assert!(decoded.status.success(), "zstd -d: {}", text(&decoded.stderr));
     let copy_text = decoded.stdout;
     let source = pg.tool("psql", "shop").args(["-X", "-c", "COPY users TO STDOUT"]).output().unwrap();
@@ -129,7 +136,13 @@ fn a_backup_taken_while_pgbench_writes_is_one_point_in_time() {
     pg.sql("postgres", "CREATE DATABASE bench");
     let init = pg.tool("pgbench", "bench").args(["-i", "-s", "4", "-q"]).output().unwrap();
     assert!(init.status.success(), "{}", text(&init.stderr));
-    let mut load = pg.tool("pgbench", "bench").args(["-c", "4", "-T", "30", "-n"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut load = pg
+        .tool("pgbench", "bench")
+        .args(["-c", "4", "-T", "30", "-n"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(2));
     let id = env.backup_url(&pg.url("bench"), &[]);
     let _ = load.kill();
@@ -160,7 +173,13 @@ fn restoring_over_a_live_database_swaps_a_checked_copy_in() {
     assert_eq!(pg.sql("app", "SELECT count(*) FROM t").trim(), "10", "refused without consent: nothing changed");
 
     // A session on the live database blocks the swap: the error names it, nothing changes.
-    let mut session = pg.tool("psql", "app").args(["-X", "-q", "-c", "SELECT pg_sleep(60)"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut session = pg
+        .tool("psql", "app")
+        .args(["-X", "-q", "-c", "SELECT pg_sleep(60)"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let err = env.fails(&["restore", &id, "--to", &pg.url("app"), "--yes"], 1);
     assert!(err.contains("cannot be swapped") && err.contains("pid"), "{err}");
@@ -231,7 +250,10 @@ fn the_server_going_away_mid_backup_leaves_no_snapshot() {
     let backup = env.cmd(&["backup", &url]).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let mut terminated = String::new();
     for _ in 0..200 {
-        terminated = pg.sql("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'lifeboat' AND query LIKE 'COPY%'");
+        terminated = pg.sql(
+            "postgres",
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'lifeboat' AND query LIKE 'COPY%'",
+        );
         if terminated.trim() != "0" {
             break;
         }
@@ -295,11 +317,19 @@ fn a_restore_killed_half_way_leaves_the_live_database_untouched() {
     let pg = Cluster::start();
     let env = Env::new();
     pg.sql("postgres", "CREATE DATABASE app");
-    pg.script("app", "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS token FROM generate_series(1, 1500000) g; ALTER TABLE t ADD PRIMARY KEY (id);");
+    pg.script(
+        "app",
+        "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS token FROM generate_series(1, 1500000) g; ALTER TABLE t ADD PRIMARY KEY (id);",
+    );
     let id = env.backup_url(&pg.url("app"), &[]);
     pg.sql("app", "DELETE FROM t WHERE id > 5");
 
-    let mut restore = env.cmd(&["restore", &id, "--to", &pg.url("app"), "--yes"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut restore = env
+        .cmd(&["restore", &id, "--to", &pg.url("app"), "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let mut seen = false;
     for _ in 0..600 {
         if pg.databases().iter().any(|d| d == "app_lifeboat_new") {
@@ -367,7 +397,11 @@ fn subsets_globals_and_old_tools() {
     std::fs::copy(pg.bin("psql"), old.join("psql")).unwrap();
     let out = env.cmd(&["backup", &pg.url("app")]).env("LIFEBOAT_PG_BIN", &old).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("older than the server") && text(&out.stderr).contains("apt-get install postgresql-client-"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("older than the server") && text(&out.stderr).contains("apt-get install postgresql-client-"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = env.cmd(&["backup", &pg.url("app")]).env("LIFEBOAT_PG_BIN", env.path("nowhere")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("pg_dump was not found"), "{}", text(&out.stderr));
@@ -388,7 +422,10 @@ fn tls_modes_behave_as_in_psql() {
     env.backup_url(&url("localhost", &format!("sslmode=verify-full&sslrootcert={root}")), &[]);
     assert_eq!(env.snapshot_count(), 2);
     let source = env.json(&["show", "latest", "--format", "json"])["manifest"]["source"].as_str().unwrap().to_string();
-    assert!(source.contains("sslmode=verify-full") && source.contains("app_user@") && !source.contains("right"), "kept without its password: {source}");
+    assert!(
+        source.contains("sslmode=verify-full") && source.contains("app_user@") && !source.contains("right"),
+        "kept without its password: {source}"
+    );
 
     // The certificate names localhost, not 127.0.0.1: verify-full refuses.
     let err = env.fails(&["backup", &url("127.0.0.1", &format!("sslmode=verify-full&sslrootcert={root}"))], 1);
@@ -425,7 +462,12 @@ fn most_copies_at_once(pg: &Cluster, during: impl FnOnce()) -> i64 {
            RETURN most;
          END $$",
     );
-    let sampler = pg.tool("psql", "postgres").args(["-X", "-At", "-c", "SELECT sample_copies(120)"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let sampler = pg
+        .tool("psql", "postgres")
+        .args(["-X", "-At", "-c", "SELECT sample_copies(120)"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     during();
     let _stop = pg.tool("psql", "postgres").env("PGAPPNAME", "stop_sampling").args(["-X", "-c", "SELECT pg_sleep(0.5)"]).output().unwrap();

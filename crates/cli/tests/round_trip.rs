@@ -40,7 +40,11 @@ fn hard_cases_restore_identically_and_export_loads_in_sqlite3() {
     // A writer stays connected with committed frames not yet checkpointed: copying the file
     // alone would miss them.
     let writer = rusqlite::Connection::open(&db).unwrap();
-    writer.execute_batch("PRAGMA wal_autocheckpoint=0; INSERT INTO seq(note) VALUES ('in the wal'); INSERT INTO strict_t VALUES (4, 4, 4.0, 'wal');").unwrap();
+    writer
+        .execute_batch(
+            "PRAGMA wal_autocheckpoint=0; INSERT INTO seq(note) VALUES ('in the wal'); INSERT INTO strict_t VALUES (4, 4, 4.0, 'wal');",
+        )
+        .unwrap();
     assert!(std::fs::metadata(env.path("hard.db-wal")).unwrap().len() > 0, "frames must still be in the WAL");
 
     let id = env.backup(&db, &["--reason", "hard cases"]);

@@ -57,7 +57,10 @@ pub fn validate_name(name: &str) -> Result<()> {
     if fine {
         Ok(())
     } else {
-        Err(EngineError::input(format!("`{name}` cannot be a database name"), "use a name without `/`, `\\`, `,` or control characters, not starting with `.`, e.g. --name prod-app"))
+        Err(EngineError::input(
+            format!("`{name}` cannot be a database name"),
+            "use a name without `/`, `\\`, `,` or control characters, not starting with `.`, e.g. --name prod-app",
+        ))
     }
 }
 
@@ -85,7 +88,8 @@ pub(crate) fn name_for(repo: &Repo, source: &dyn Source) -> Result<String> {
         return Ok(own.summary.database.clone());
     }
     let default = source.name();
-    let taken = entries.iter().any(|e| e.summary.database == default && e.summary.source_identity.as_deref().is_some_and(|id| id != identity));
+    let taken =
+        entries.iter().any(|e| e.summary.database == default && e.summary.source_identity.as_deref().is_some_and(|id| id != identity));
     if !taken {
         return Ok(default.to_string());
     }

@@ -46,7 +46,8 @@ pub fn show(repo: &Repo, snapshot: &BackupEntry, sample: Option<usize>, scratch:
         let mut samples = BTreeMap::new();
         for table in &manifest.catalog.tables {
             let columns = table.columns.iter().filter(|c| !c.generated).map(|c| c.name.clone()).collect();
-            let rows = postgres::sample_rows(table, &read, limit).map_err(|e| crate::EngineError::input(format!("reading {} failed: {e}", table.name), ""))?;
+            let rows = postgres::sample_rows(table, &read, limit)
+                .map_err(|e| crate::EngineError::input(format!("reading {} failed: {e}", table.name), ""))?;
             samples.insert(table.name.clone(), Sample { columns, rows });
         }
         return Ok(ShowReport { snapshot: snapshot.clone(), manifest, samples });
@@ -67,8 +68,12 @@ pub fn export(repo: &Repo, snapshot: &BackupEntry, out: &mut dyn Write, scratch:
         let reader = repo.reader(&snapshot.id)?;
         let manifest = select::manifest(&reader)?;
         let read = |name: &str, out: &mut dyn Write| crate::pg_restore::read_checked(&reader, &manifest, name, out);
-        return postgres::export_sql(&manifest.catalog, &read, out)
-            .map_err(|e| crate::EngineError::input(format!("exporting snapshot {} failed: {e}", snapshot.short_id), "check the output's disk, and the repository with `lifeboat check --read-data`"));
+        return postgres::export_sql(&manifest.catalog, &read, out).map_err(|e| {
+            crate::EngineError::input(
+                format!("exporting snapshot {} failed: {e}", snapshot.short_id),
+                "check the output's disk, and the repository with `lifeboat check --read-data`",
+            )
+        });
     }
     let scratch = ScratchCopy::restore(repo, snapshot, scratch)?;
     export_sql(&scratch.copy.open()?, out)?;

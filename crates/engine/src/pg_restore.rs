@@ -27,7 +27,14 @@ use crate::{
 };
 
 /// Loads `snapshot` into the new database `target` and checks it; drops it again on failure.
-pub(crate) fn load_checked(tools: &Tools, reader: &SnapshotReader, manifest: &Manifest, target: &Conn, hashes: bool, jobs: Option<usize>) -> Result<CopyCheck> {
+pub(crate) fn load_checked(
+    tools: &Tools,
+    reader: &SnapshotReader,
+    manifest: &Manifest,
+    target: &Conn,
+    hashes: bool,
+    jobs: Option<usize>,
+) -> Result<CopyCheck> {
     postgres::create_database(tools, target, &manifest.catalog)?;
     let loaded = (|| -> Result<CopyCheck> {
         let read = |name: &str, out: &mut dyn Write| -> std::io::Result<u64> { read_checked(reader, manifest, name, out) };
@@ -40,7 +47,11 @@ pub(crate) fn load_checked(tools: &Tools, reader: &SnapshotReader, manifest: &Ma
         Ok(check) => {
             let _ = postgres::drop_database(tools, target);
             Err(EngineError::Mismatch {
-                context: format!("the restored copy of snapshot {} failed its checks: {}", reader.info().short_id(), check.problems().join("; ")),
+                context: format!(
+                    "the restored copy of snapshot {} failed its checks: {}",
+                    reader.info().short_id(),
+                    check.problems().join("; ")
+                ),
                 hint: "nothing live was touched; try an older snapshot and run `lifeboat check --read-data`".into(),
             })
         }
@@ -105,7 +116,8 @@ pub(crate) fn restore(
             };
             return Err(EngineError::NotConfirmed {
                 context: format!("not restoring: {what}"),
-                hint: "pass --yes to replace it (a safety backup is taken first, and a replaced database is kept under another name)".into(),
+                hint: "pass --yes to replace it (a safety backup is taken first, and a replaced database is kept under another name)"
+                    .into(),
             });
         }
         safety = Some(take_safety_backup(repo, &PostgresSource::connect(target.clone())?, &plan.target, snapshot)?);

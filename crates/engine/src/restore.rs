@@ -7,15 +7,18 @@
 use std::path::Path;
 
 use lifeboat_repo::Repo;
-use lifeboat_sources::{CopyCheck, Source, sqlite::{SqliteSource, restore_table}};
+use lifeboat_sources::{
+    CopyCheck, Source,
+    sqlite::{SqliteSource, restore_table},
+};
 use serde::Serialize;
 
 use crate::{
     EngineError, Result,
     backup::{BackupRequest, backup},
-    retention::SAFETY_CLASS,
     database::DatabaseSpec,
     manifest::BackupEntry,
+    retention::SAFETY_CLASS,
     scratch::write_checked_copy,
     select,
 };
@@ -72,14 +75,20 @@ pub fn restore(
 ) -> Result<RestoreReport> {
     if snapshot.summary.engine != target.engine() {
         return Err(EngineError::input(
-            format!("snapshot {} is a {} backup and cannot be restored into a {} database", snapshot.short_id, snapshot.summary.engine, target.engine()),
+            format!(
+                "snapshot {} is a {} backup and cannot be restored into a {} database",
+                snapshot.short_id,
+                snapshot.summary.engine,
+                target.engine()
+            ),
             "choose a target of the same engine",
         ));
     }
     match target {
-        DatabaseSpec::Sqlite(_) if options.table_as.is_some() => {
-            Err(EngineError::input("--as is for PostgreSQL tables", "for SQLite, restore the whole database to a new file and copy the table from there"))
-        }
+        DatabaseSpec::Sqlite(_) if options.table_as.is_some() => Err(EngineError::input(
+            "--as is for PostgreSQL tables",
+            "for SQLite, restore the whole database to a new file and copy the table from there",
+        )),
         DatabaseSpec::Sqlite(path) => restore_sqlite(repo, snapshot, path, options.table.as_deref(), confirm),
         DatabaseSpec::Postgres(conn) => crate::pg_restore::restore(repo, snapshot, conn, options, confirm),
     }
@@ -107,7 +116,10 @@ fn restore_sqlite(
     let rows = match table {
         Some(name) => manifest.catalog.table(name).map(|t| t.rows).ok_or_else(|| {
             let names: Vec<&str> = manifest.catalog.tables.iter().map(|t| t.name.as_str()).filter(|n| !n.starts_with("sqlite_")).collect();
-            EngineError::input(format!("snapshot {} has no table `{name}`", snapshot.short_id), format!("tables in it: {}", names.join(", ")))
+            EngineError::input(
+                format!("snapshot {} has no table `{name}`", snapshot.short_id),
+                format!("tables in it: {}", names.join(", ")),
+            )
         })?,
         None => manifest.catalog.total_rows(),
     };

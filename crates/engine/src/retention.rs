@@ -69,7 +69,12 @@ pub struct GroupPlan {
 
 /// Parses a duration like `36h`, `7d`, `2w`, `6m` (months) or `1y6m`.
 pub fn parse_within(text: &str) -> Result<jiff::Span> {
-    let invalid = || EngineError::input(format!("`{text}` is not a duration"), "write it like 36h, 7d, 2w, 6m or 1y6m (h hours, d days, w weeks, m months, y years)");
+    let invalid = || {
+        EngineError::input(
+            format!("`{text}` is not a duration"),
+            "write it like 36h, 7d, 2w, 6m or 1y6m (h hours, d days, w weeks, m months, y years)",
+        )
+    };
     let mut span = jiff::Span::new();
     let mut number = String::new();
     for c in text.chars() {
@@ -114,7 +119,10 @@ fn period(rule: &str, time: Timestamp, tz: &TimeZone) -> (i32, i32, i32, i32) {
 /// Applies `policy` to every database's backups. `now` anchors `within`.
 pub fn plan(entries: &[BackupEntry], policy: &KeepPolicy, now: Timestamp, tz: &TimeZone) -> Result<Vec<GroupPlan>> {
     if policy.is_empty() {
-        return Err(EngineError::input("no retention rule given, so nothing would be kept", "give at least one --keep-* option, e.g. --keep-daily 7"));
+        return Err(EngineError::input(
+            "no retention rule given, so nothing would be kept",
+            "give at least one --keep-* option, e.g. --keep-daily 7",
+        ));
     }
     let mut databases: Vec<&str> = entries.iter().map(|e| e.summary.database.as_str()).collect();
     databases.sort_unstable();
@@ -131,7 +139,11 @@ pub fn plan(entries: &[BackupEntry], policy: &KeepPolicy, now: Timestamp, tz: &T
 
 /// `now - span` in `tz` (months and years follow the calendar).
 fn cutoff(now: Timestamp, span: jiff::Span, tz: &TimeZone, what: &str) -> Result<Timestamp> {
-    Ok(now.to_zoned(tz.clone()).checked_sub(span).map_err(|e| EngineError::input(format!("{what} reaches too far back: {e}"), "give a shorter duration"))?.timestamp())
+    Ok(now
+        .to_zoned(tz.clone())
+        .checked_sub(span)
+        .map_err(|e| EngineError::input(format!("{what} reaches too far back: {e}"), "give a shorter duration"))?
+        .timestamp())
 }
 
 /// Decisions for one database's backups, given newest first.

@@ -14,7 +14,11 @@ use lifeboat_sources::{
     sqlite::{IMAGE_STREAM, RestoredCopy, write_copy},
 };
 
-use crate::{EngineError, Result, manifest::{BackupEntry, Manifest}, select};
+use crate::{
+    EngineError, Result,
+    manifest::{BackupEntry, Manifest},
+    select,
+};
 
 /// Hashes what passes through, to compare with the manifest afterwards.
 struct HashingWriter<'a> {
@@ -80,8 +84,11 @@ pub(crate) struct ScratchDir {
 impl ScratchDir {
     /// A new folder under `parent`, or the system's temporary folder.
     pub(crate) fn new(parent: Option<&Path>) -> Result<Self> {
-        let builder = || tempfile::Builder::new().prefix("lifeboat-scratch-").tempdir_in(parent.map_or_else(std::env::temp_dir, Path::to_path_buf));
-        let dir = builder().map_err(|e| EngineError::input(format!("cannot create a scratch folder: {e}"), "pass --scratch DIR on a disk with room for the database"))?;
+        let builder =
+            || tempfile::Builder::new().prefix("lifeboat-scratch-").tempdir_in(parent.map_or_else(std::env::temp_dir, Path::to_path_buf));
+        let dir = builder().map_err(|e| {
+            EngineError::input(format!("cannot create a scratch folder: {e}"), "pass --scratch DIR on a disk with room for the database")
+        })?;
         Ok(Self { dir })
     }
 

@@ -2,7 +2,11 @@
 
 use lifeboat_repo::{Repo, SnapshotReader};
 
-use crate::{EngineError, Result, manifest::{BackupEntry, Manifest}, retention::SAFETY_CLASS};
+use crate::{
+    EngineError, Result,
+    manifest::{BackupEntry, Manifest},
+    retention::SAFETY_CLASS,
+};
 
 /// Every lifeboat backup in the repository, oldest first, optionally of one database.
 pub fn list(repo: &Repo, database: Option<&str>) -> Result<Vec<BackupEntry>> {
@@ -37,15 +41,24 @@ pub fn resolve(repo: &Repo, spec: &str, database: Option<&str>) -> Result<Backup
         });
     }
     if spec.is_empty() || !spec.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(EngineError::input(format!("`{spec}` is not a snapshot id"), "give an id prefix from `lifeboat snapshots`, or `latest`"));
+        return Err(EngineError::input(
+            format!("`{spec}` is not a snapshot id"),
+            "give an id prefix from `lifeboat snapshots`, or `latest`",
+        ));
     }
     let spec = spec.to_ascii_lowercase();
     let matches: Vec<_> = entries.iter().filter(|e| e.id.starts_with(&spec)).collect();
     match matches.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Err(EngineError::input(format!("no snapshot{scope} has an id starting with `{spec}`"), "list them with `lifeboat snapshots`")),
+        [] => {
+            Err(EngineError::input(format!("no snapshot{scope} has an id starting with `{spec}`"), "list them with `lifeboat snapshots`"))
+        }
         many => Err(EngineError::input(
-            format!("`{spec}` matches {} snapshots: {}", many.len(), many.iter().map(|e| e.short_id.as_str()).collect::<Vec<_>>().join(", ")),
+            format!(
+                "`{spec}` matches {} snapshots: {}",
+                many.len(),
+                many.iter().map(|e| e.short_id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
             "give more digits of the id",
         )),
     }

@@ -6,11 +6,7 @@ use lifeboat_repo::Repo;
 use lifeboat_sources::CopyCheck;
 use serde::Serialize;
 
-use crate::{
-    EngineError, Result,
-    manifest::BackupEntry,
-    scratch::ScratchCopy,
-};
+use crate::{EngineError, Result, manifest::BackupEntry, scratch::ScratchCopy};
 
 /// The outcome of one restore drill.
 #[derive(Debug, Clone, Serialize)]

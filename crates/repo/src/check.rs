@@ -56,11 +56,7 @@ impl Repo {
                 message: err.to_string().lines().next().unwrap_or_default().trim().to_string(),
             })
             .collect();
-        let suspects: Vec<String> = findings
-            .iter()
-            .filter(|f| f.error)
-            .flat_map(|f| hex_ids(&f.message))
-            .collect();
+        let suspects: Vec<String> = findings.iter().filter(|f| f.error).flat_map(|f| hex_ids(&f.message)).collect();
 
         let snapshots = repo.get_all_snapshots().map_err(|e| storage("could not read the snapshot list", *e))?;
         let affected = match repo.to_indexed() {
@@ -84,12 +80,7 @@ impl Repo {
 }
 
 /// Every tree of the snapshot readable and every data blob indexed in a present, unsuspected pack.
-fn snapshot_is_whole(
-    repo: &Repository<IndexedFullStatus>,
-    snap: &SnapshotFile,
-    packs: &HashSet<String>,
-    suspects: &[String],
-) -> bool {
+fn snapshot_is_whole(repo: &Repository<IndexedFullStatus>, snap: &SnapshotFile, packs: &HashSet<String>, suspects: &[String]) -> bool {
     // rustic names packs by an id prefix in its messages, so match prefixes.
     let suspect = |id: &str| suspects.iter().any(|s| id.starts_with(s.as_str()));
     if suspect(&snap.tree.to_hex()) {
@@ -120,8 +111,5 @@ fn snapshot_is_whole(
 
 /// The hex ids (or id prefixes of at least 8 digits) a message names.
 fn hex_ids(message: &str) -> impl Iterator<Item = String> + '_ {
-    message
-        .split(|c: char| !c.is_ascii_hexdigit())
-        .filter(|word| (8..=64).contains(&word.len()))
-        .map(str::to_ascii_lowercase)
+    message.split(|c: char| !c.is_ascii_hexdigit()).filter(|word| (8..=64).contains(&word.len())).map(str::to_ascii_lowercase)
 }

@@ -25,9 +25,7 @@ use std::{
     },
 };
 
-use rustic_core::{
-    BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, RusticResult, WriteBackend,
-};
+use rustic_core::{BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, RusticResult, WriteBackend};
 
 /// Decides whether the snapshot file of the backup under way may be written.
 #[derive(Debug, Default)]
@@ -178,7 +176,8 @@ impl WriteBackend for GuardedBackend {
         if tpe == FileType::Snapshot
             && let Some(why) = self.gate.refusal()
         {
-            return Err(RusticError::new(ErrorKind::Internal, "the backup is incomplete, so no snapshot was written: {why}").attach_context("why", why));
+            return Err(RusticError::new(ErrorKind::Internal, "the backup is incomplete, so no snapshot was written: {why}")
+                .attach_context("why", why));
         }
         if let Err(err) = self.inner.write_bytes(tpe, id, cacheable, content) {
             self.gate.fail(format!("writing to the repository failed: {}", crate::error::rustic_text(&err)));

@@ -5,7 +5,10 @@ use std::{
     sync::Arc,
 };
 
-use rustic_core::{IndexedFullStatus, LsOptions, Repository, repofile::{NodeType, SnapshotFile}};
+use rustic_core::{
+    IndexedFullStatus, LsOptions, Repository,
+    repofile::{NodeType, SnapshotFile},
+};
 
 use crate::{
     cancel,
@@ -52,8 +55,12 @@ impl IndexedRepo {
     /// Opens snapshot `id` for reading.
     pub fn snapshot(&self, id: &str) -> Result<SnapshotReader> {
         let snap = self.repo.get_snapshot_from_str(id, |_| true).map_err(|e| {
-            RepoError::new(RepoErrorKind::SnapshotNotFound, format!("snapshot {id} cannot be read"), "list snapshots with `lifeboat snapshots`")
-                .with_source(RusticMessage(rustic_text(&e)))
+            RepoError::new(
+                RepoErrorKind::SnapshotNotFound,
+                format!("snapshot {id} cannot be read"),
+                "list snapshots with `lifeboat snapshots`",
+            )
+            .with_source(RusticMessage(rustic_text(&e)))
         })?;
         let info = SnapshotInfo::from_rustic(&snap);
         Ok(SnapshotReader { repo: self.repo.clone(), snap, info })

@@ -8,9 +8,8 @@ use std::{path::PathBuf, sync::Arc};
 
 use rustic_backend::LocalBackend;
 use rustic_core::{
-    ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository,
-    repofile::MasterKey, RepositoryBackends,
-    RepositoryOptions, WriteBackend, repofile::SnapshotFile,
+    ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository, RepositoryBackends, RepositoryOptions, WriteBackend,
+    repofile::MasterKey, repofile::SnapshotFile,
 };
 
 use crate::{
@@ -114,7 +113,11 @@ fn unopened(location: &Location, gate: Arc<CommitGate>) -> Result<Repository<()>
     let (backend, root): (Arc<dyn WriteBackend>, Option<PathBuf>) = match location {
         Location::Local(path) => {
             let text = path.to_str().ok_or_else(|| {
-                RepoError::new(RepoErrorKind::NotFound, format!("repository path {} is not UTF-8", path.display()), "use a path of UTF-8 characters")
+                RepoError::new(
+                    RepoErrorKind::NotFound,
+                    format!("repository path {} is not UTF-8", path.display()),
+                    "use a path of UTF-8 characters",
+                )
             })?;
             let local = LocalBackend::new(text, Vec::<(String, String)>::new())
                 .map_err(|e| storage(format!("cannot use {} as a repository", path.display()), *e))?;
@@ -144,9 +147,7 @@ pub const CHUNK_SIZE: u64 = 256 << 10;
 /// not care how data was cut: stock restic reads everything (tests/round_trip.rs), and
 /// repositories created with restic's chunker keep working.
 fn chunking() -> ConfigOptions {
-    ConfigOptions::default()
-        .set_chunker(rustic_core::repofile::Chunker::FixedSize)
-        .set_chunk_size(bytesize::ByteSize::b(CHUNK_SIZE))
+    ConfigOptions::default().set_chunker(rustic_core::repofile::Chunker::FixedSize).set_chunk_size(bytesize::ByteSize::b(CHUNK_SIZE))
 }
 
 impl Repo {
@@ -220,10 +221,7 @@ impl Repo {
 
     /// Every snapshot in the repository, oldest first.
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
-        let mut snaps = self
-            .handle()?
-            .get_all_snapshots()
-            .map_err(|e| storage("could not read the snapshot list", *e))?;
+        let mut snaps = self.handle()?.get_all_snapshots().map_err(|e| storage("could not read the snapshot list", *e))?;
         snaps.sort_by(|a, b| a.time.cmp(&b.time));
         Ok(snaps.iter().map(SnapshotInfo::from_rustic).collect())
     }
@@ -235,9 +233,7 @@ impl Repo {
     pub fn forget(&self, ids: &[String]) -> Result<()> {
         let ids: Vec<_> = ids
             .iter()
-            .map(|id| {
-                id.parse().map_err(|_| RepoError::new(RepoErrorKind::SnapshotNotFound, format!("`{id}` is not a snapshot id"), ""))
-            })
+            .map(|id| id.parse().map_err(|_| RepoError::new(RepoErrorKind::SnapshotNotFound, format!("`{id}` is not a snapshot id"), "")))
             .collect::<Result<_>>()?;
         self.handle()?.delete_snapshots(&ids).map_err(|e| storage("could not remove snapshots", *e))
     }

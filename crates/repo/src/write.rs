@@ -25,17 +25,16 @@ use std::{
     },
 };
 
-use rustic_core::{
-    BackupOptions, ErrorKind, ReadSource, ReadSourceEntry, ReadSourceOpen, RusticError,
-    RusticResult, StringList,
-    repofile::{Metadata, Node, NodeType, SnapshotFile},
-};
 use crate::{
     background_hash::BackgroundSha256,
     cancel,
     error::{RepoError, RepoErrorKind, Result, RusticMessage},
     guarded_backend::CommitGate,
     repository::{Repo, SnapshotInfo},
+};
+use rustic_core::{
+    BackupOptions, ErrorKind, ReadSource, ReadSourceEntry, ReadSourceOpen, RusticError, RusticResult, StringList,
+    repofile::{Metadata, Node, NodeType, SnapshotFile},
 };
 
 /// The name of the manifest inside a snapshot's root folder.
@@ -175,24 +174,17 @@ impl ReadSourceOpen for Opener {
 
     fn open(self) -> RusticResult<Self::Reader> {
         let as_rustic = |name: &str, err: io::Error| {
-            RusticError::with_source(ErrorKind::InputOutput, "could not open stream `{name}`", err)
-                .attach_context("name", name.to_string())
+            RusticError::with_source(ErrorKind::InputOutput, "could not open stream `{name}`", err).attach_context("name", name.to_string())
         };
         match self {
             // rustic's chunker reads in small pieces (a probe, then a byte window); the buffer
             // turns them into large reads of our stream, whose layers (hashing, row counting,
             // a pipe) each cost per call.
             Opener::Stream { index, name, open, tally, progress } => match open() {
-                Ok(inner) => Ok(Box::new(io::BufReader::with_capacity(1 << 20, HashingReader {
-                    inner,
-                    index,
-                    name,
-                    hasher: Some(BackgroundSha256::new()),
-                    bytes: 0,
-                    finished: false,
-                    tally,
-                    progress,
-                }))),
+                Ok(inner) => Ok(Box::new(io::BufReader::with_capacity(
+                    1 << 20,
+                    HashingReader { inner, index, name, hasher: Some(BackgroundSha256::new()), bytes: 0, finished: false, tally, progress },
+                ))),
                 Err(err) => {
                     tally.failed(format!("opening {name} failed: {err}"));
                     Err(as_rustic(&name, err))
@@ -256,11 +248,7 @@ impl Repo {
                 "this is a bug in lifeboat: stream names must sort before the manifest",
             ));
         }
-        let tally = Arc::new(Tally {
-            digests: Mutex::new(vec![None; streams.len()]),
-            done: Condvar::new(),
-            gate: self.gate.clone(),
-        });
+        let tally = Arc::new(Tally { digests: Mutex::new(vec![None; streams.len()]), done: Condvar::new(), gate: self.gate.clone() });
         self.gate.arm(streams.len() + 1);
 
         let now = jiff::Zoned::now();
@@ -270,7 +258,8 @@ impl Repo {
             .enumerate()
             .map(|(index, stream)| {
                 let path = root.join(&stream.name);
-                let opener = Opener::Stream { index, name: stream.name, open: stream.open, tally: tally.clone(), progress: meta.progress.clone() };
+                let opener =
+                    Opener::Stream { index, name: stream.name, open: stream.open, tally: tally.clone(), progress: meta.progress.clone() };
                 file_entry(path, opener, &now)
             })
             .collect();

@@ -38,7 +38,9 @@ impl CopyCheck {
         for t in self.tables.iter().filter(|t| !t.ok()) {
             match (t.actual_rows, t.hash_matches) {
                 (None, _) => out.push(format!("table {} is missing", t.table)),
-                (Some(n), _) if n != t.expected_rows => out.push(format!("table {} has {n} rows, the backup recorded {}", t.table, t.expected_rows)),
+                (Some(n), _) if n != t.expected_rows => {
+                    out.push(format!("table {} has {n} rows, the backup recorded {}", t.table, t.expected_rows))
+                }
                 _ => out.push(format!("table {}: content differs from the backup's content hash", t.table)),
             }
         }

@@ -207,7 +207,9 @@ mod tests {
     }
 
     fn rows(range: std::ops::Range<u32>) -> Vec<Vec<u8>> {
-        range.map(|i| format!("{i}\t{:x}\tsome text that repeats a little\n", u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)).into_bytes()).collect()
+        range
+            .map(|i| format!("{i}\t{:x}\tsome text that repeats a little\n", u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)).into_bytes())
+            .collect()
     }
 
     /// The data frames of a stream (skippable frames left out), each with its offset.
@@ -255,7 +257,11 @@ mod tests {
         assert!(starts.len() > 3);
         assert!(starts.iter().all(|s| s % ALIGN == 0), "frames start at {starts:?}");
         let last = *starts.last().unwrap();
-        assert_eq!(zstd::zstd_safe::find_frame_compressed_size(&stored[last..]).unwrap(), stored.len() - last, "no gap after the last frame");
+        assert_eq!(
+            zstd::zstd_safe::find_frame_compressed_size(&stored[last..]).unwrap(),
+            stored.len() - last,
+            "no gap after the last frame"
+        );
 
         // The gaps are skippable frames to the zstd command too (the escape hatch in README.md).
         let mut zstd = std::process::Command::new("zstd")

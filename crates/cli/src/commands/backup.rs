@@ -1,13 +1,23 @@
 use anyhow::Result;
 use lifeboat_engine::{BackupRequest, DatabaseSpec, Subset, backup};
 
-use crate::{context, flags::{BackupArgs, Global}, output, progress::Progress};
+use crate::{
+    context,
+    flags::{BackupArgs, Global},
+    output,
+    progress::Progress,
+};
 
 pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
     let spec = DatabaseSpec::parse(&args.database)?;
     lifeboat_engine::validate_class(&args.class)?;
     let repo = context::open(global)?;
-    let subset = Subset { schemas: args.schemas.clone(), tables: args.tables.clone(), exclude_tables: args.exclude_tables.clone(), globals: args.globals };
+    let subset = Subset {
+        schemas: args.schemas.clone(),
+        tables: args.tables.clone(),
+        exclude_tables: args.exclude_tables.clone(),
+        globals: args.globals,
+    };
     let source = spec.source(&subset, args.jobs.map(|n| n as usize))?;
     let progress = Progress::start("backing up", spec.size_hint(), global.json);
     let request = BackupRequest {

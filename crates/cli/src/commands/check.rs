@@ -1,6 +1,10 @@
 use anyhow::Result;
 
-use crate::{context, flags::{CheckArgs, Global}, output};
+use crate::{
+    context,
+    flags::{CheckArgs, Global},
+    output,
+};
 
 pub fn run(global: &Global, args: &CheckArgs) -> Result<i32> {
     let repo = context::open(global)?;

@@ -2,7 +2,10 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use crate::{context, flags::{ExportArgs, Global}};
+use crate::{
+    context,
+    flags::{ExportArgs, Global},
+};
 
 pub fn run(global: &Global, args: &ExportArgs) -> Result<i32> {
     let repo = context::open(global)?;
@@ -13,7 +16,8 @@ pub fn run(global: &Global, args: &ExportArgs) -> Result<i32> {
             let partial = path.with_extension("lifeboat-partial");
             let file = std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
             let mut out = std::io::BufWriter::new(file);
-            let result = lifeboat_engine::export(&repo, &entry, &mut out, None).map_err(anyhow::Error::from).and_then(|()| Ok(out.flush()?));
+            let result =
+                lifeboat_engine::export(&repo, &entry, &mut out, None).map_err(anyhow::Error::from).and_then(|()| Ok(out.flush()?));
             if let Err(err) = result {
                 let _ = std::fs::remove_file(&partial);
                 return Err(err);

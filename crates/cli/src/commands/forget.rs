@@ -1,7 +1,12 @@
 use anyhow::Result;
 use lifeboat_engine::{KeepPolicy, parse_within};
 
-use crate::{commands::confirm, context, flags::{ForgetArgs, Global}, output};
+use crate::{
+    commands::confirm,
+    context,
+    flags::{ForgetArgs, Global},
+    output,
+};
 
 pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
     let policy = KeepPolicy {

@@ -1,7 +1,12 @@
 use anyhow::Result;
 use lifeboat_engine::{DatabaseSpec, RestoreOptions, RestorePlan};
 
-use crate::{commands::confirm, context, flags::{Global, RestoreArgs}, output};
+use crate::{
+    commands::confirm,
+    context,
+    flags::{Global, RestoreArgs},
+    output,
+};
 
 pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
     let target = DatabaseSpec::parse(&args.to)?;
@@ -28,7 +33,10 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
         );
         confirm("Replace it?")
     };
-    let options = RestoreOptions { table: args.table.clone(), table_as: args.table_as.clone(), terminate_connections: args.terminate_connections,
+    let options = RestoreOptions {
+        table: args.table.clone(),
+        table_as: args.table_as.clone(),
+        terminate_connections: args.terminate_connections,
         globals: args.globals,
         jobs: args.jobs.map(|n| n as usize),
     };
@@ -38,10 +46,15 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
         return Ok(0);
     }
     if let Some(safety) = &report.safety_backup {
-        println!("safety backup {} of the previous data saved (restore it with `lifeboat restore {} --to {}`)", safety.short_id, safety.short_id, report.plan.target);
+        println!(
+            "safety backup {} of the previous data saved (restore it with `lifeboat restore {} --to {}`)",
+            safety.short_id, safety.short_id, report.plan.target
+        );
     }
     match &report.plan.table {
-        Some(t) => println!("restored table `{t}` ({} rows) from snapshot {} into {}", report.rows_restored, entry.short_id, report.plan.target),
+        Some(t) => {
+            println!("restored table `{t}` ({} rows) from snapshot {} into {}", report.rows_restored, entry.short_id, report.plan.target)
+        }
         None => println!(
             "restored snapshot {} into {}: checksums and integrity ok, {} tables, {} rows checked",
             entry.short_id,

@@ -3,7 +3,11 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use lifeboat_engine::ShowReport;
 
-use crate::{context, flags::{Format, Global, ShowArgs}, output};
+use crate::{
+    context,
+    flags::{Format, Global, ShowArgs},
+    output,
+};
 
 pub fn run(global: &Global, args: &ShowArgs) -> Result<i32> {
     let repo = context::open(global)?;
@@ -50,7 +54,8 @@ fn render(r: &ShowReport, md: bool) -> String {
         let _ = writeln!(s, "| table | rows | columns | content hash |\n|---|---:|---|---|");
     }
     for t in &m.catalog.tables {
-        let cols: Vec<String> = t.columns.iter().map(|c| if c.decl_type.is_empty() { c.name.clone() } else { format!("{} {}", c.name, c.decl_type) }).collect();
+        let cols: Vec<String> =
+            t.columns.iter().map(|c| if c.decl_type.is_empty() { c.name.clone() } else { format!("{} {}", c.name, c.decl_type) }).collect();
         let hash = t.content_hash.get(..21).unwrap_or("-");
         let _ = if md {
             writeln!(s, "| {} | {} | {} | `{hash}` |", t.name, t.rows, cols.join(", "))
@@ -63,7 +68,18 @@ fn render(r: &ShowReport, md: bool) -> String {
         .catalog
         .tables
         .iter()
-        .flat_map(|t| t.foreign_keys.iter().map(move |fk| format!("{}({}) → {}({}) on delete {}", t.name, fk.columns.join(", "), fk.references_table, fk.references_columns.join(", "), fk.on_delete.to_lowercase())))
+        .flat_map(|t| {
+            t.foreign_keys.iter().map(move |fk| {
+                format!(
+                    "{}({}) → {}({}) on delete {}",
+                    t.name,
+                    fk.columns.join(", "),
+                    fk.references_table,
+                    fk.references_columns.join(", "),
+                    fk.on_delete.to_lowercase()
+                )
+            })
+        })
         .collect();
     h(&mut s, 2, "Relationships");
     if fks.is_empty() {

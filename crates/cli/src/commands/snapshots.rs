@@ -1,6 +1,10 @@
 use anyhow::Result;
 
-use crate::{context, flags::{Global, SnapshotsArgs}, output};
+use crate::{
+    context,
+    flags::{Global, SnapshotsArgs},
+    output,
+};
 
 pub fn run(global: &Global, args: &SnapshotsArgs) -> Result<i32> {
     let repo = context::open(global)?;

@@ -55,7 +55,13 @@ impl Env {
     /// Runs and asserts failure with `code`; returns stderr.
     pub fn fails(&self, args: &[&str], code: i32) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(code), "lifeboat {args:?}: expected exit {code}\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "lifeboat {args:?}: expected exit {code}\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         text(&out.stderr)
     }
 
@@ -80,7 +86,13 @@ impl Env {
 
     /// Runs stock `restic` on the repository, asserts success; returns stdout.
     pub fn restic(&self, args: &[&str]) -> Vec<u8> {
-        let out = Command::new("restic").args(args).arg("-r").arg(&self.repo).env("RESTIC_PASSWORD", PASSWORD).output().expect("restic is installed by scripts/setup");
+        let out = Command::new("restic")
+            .args(args)
+            .arg("-r")
+            .arg(&self.repo)
+            .env("RESTIC_PASSWORD", PASSWORD)
+            .output()
+            .expect("restic is installed by scripts/setup");
         assert!(out.status.success(), "restic {args:?}: {}", text(&out.stderr));
         out.stdout
     }

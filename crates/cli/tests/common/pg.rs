@@ -56,13 +56,40 @@ impl Cluster {
             Command::new("chown").args(["-R", "postgres:postgres"]).arg(cluster.dir.path()).status().unwrap();
         }
         let data = cluster.dir.path().join("data");
-        cluster.as_server(&[cluster.bin.join("initdb").to_str().unwrap(), "-D", data.to_str().unwrap(), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale", "C"]);
+        cluster.as_server(&[
+            cluster.bin.join("initdb").to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale",
+            "C",
+        ]);
         std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n").unwrap();
-        let mut options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off", cluster.dir.path().display());
+        let mut options =
+            format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off", cluster.dir.path().display());
         if tls {
             let (crt, key) = (cluster.tls_root(), cluster.dir.path().join("server.key"));
             let out = Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout"])
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=localhost",
+                    "-addext",
+                    "subjectAltName=DNS:localhost",
+                    "-keyout",
+                ])
                 .arg(&key)
                 .arg("-out")
                 .arg(&crt)
@@ -75,7 +102,17 @@ impl Cluster {
             std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
             options.push_str(&format!(" -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}", crt.display(), key.display()));
         }
-        cluster.as_server(&[cluster.bin.join("pg_ctl").to_str().unwrap(), "-D", data.to_str().unwrap(), "-o", &options, "-l", cluster.dir.path().join("log").to_str().unwrap(), "-w", "start"]);
+        cluster.as_server(&[
+            cluster.bin.join("pg_ctl").to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-o",
+            &options,
+            "-l",
+            cluster.dir.path().join("log").to_str().unwrap(),
+            "-w",
+            "start",
+        ]);
         cluster
     }
 
@@ -123,7 +160,14 @@ impl Cluster {
     /// Runs a script (several statements, psql meta-commands allowed) in `db`.
     pub fn script(&self, db: &str, script: &str) {
         use std::io::Write;
-        let mut child = self.tool("psql", db).args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let mut child = self
+            .tool("psql", db)
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "script failed: {}", text(&out.stderr));
@@ -139,7 +183,11 @@ impl Cluster {
         let out = self.tool("pg_dump", db).args(["--schema-only", "--no-owner"]).output().unwrap();
         assert!(out.status.success(), "pg_dump failed: {}", text(&out.stderr));
         // Comments and psql's \restrict keys differ from run to run; the DDL must not.
-        let schema = text(&out.stdout).lines().filter(|l| !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")).collect::<Vec<_>>().join("\n");
+        let schema = text(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .collect::<Vec<_>>()
+            .join("\n");
         let tables = self.sql(
             db,
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -148,16 +196,21 @@ impl Cluster {
         let rows = tables
             .lines()
             .map(|t| {
-                let populated = self.sql(db, &format!("SELECT relispopulated FROM pg_class WHERE oid = '{}'::regclass", t.replace('\'', "''")));
+                let populated =
+                    self.sql(db, &format!("SELECT relispopulated FROM pg_class WHERE oid = '{}'::regclass", t.replace('\'', "''")));
                 let content = if populated.trim() == "f" {
                     "not populated".to_string()
                 } else {
-                    self.sql(db, &format!("SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM {t} AS x"))
+                    self.sql(
+                        db,
+                        &format!("SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM {t} AS x"),
+                    )
                 };
                 format!("{t}: {}", content.trim())
             })
             .collect();
-        let sequences = self.sql(db, "SELECT schemaname || '.' || sequencename || '=' || coalesce(last_value::text, 'unset') FROM pg_sequences ORDER BY 1");
+        let sequences = self
+            .sql(db, "SELECT schemaname || '.' || sequencename || '=' || coalesce(last_value::text, 'unset') FROM pg_sequences ORDER BY 1");
         let large_objects = self.sql(db, "SELECT oid || ':' || md5(lo_get(oid)) || ':' || pg_get_userbyid(lomowner) || ':' || coalesce(lomacl::text, '') FROM pg_largeobject_metadata ORDER BY oid");
         Fingerprint { schema, rows, sequences, large_objects }
     }

@@ -184,10 +184,16 @@ type Tallies = Arc<Mutex<BTreeMap<String, RowSetHash>>>;
 pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &Subset, jobs: usize) -> Result<Capture> {
     let mut leader = Leader::begin(tools, conn)?;
     let snapshot = leader.snapshot.clone();
-    let copies = Arc::new(CopySessions { tools: tools.clone(), conn: conn.clone(), snapshot: snapshot.clone(), limit: SessionLimit::new(jobs) });
+    let copies =
+        Arc::new(CopySessions { tools: tools.clone(), conn: conn.clone(), snapshot: snapshot.clone(), limit: SessionLimit::new(jobs) });
     let listed: Vec<(String, TablePlan)> = query_in(tools, conn, &snapshot, TABLES)?
         .into_iter()
-        .map(|r| (r[0].clone(), TablePlan { schema: r[1].clone(), name: r[2].clone(), blocks: r[3].parse().unwrap_or(0), columns: parse_columns(&r[4]) }))
+        .map(|r| {
+            (
+                r[0].clone(),
+                TablePlan { schema: r[1].clone(), name: r[2].clone(), blocks: r[3].parse().unwrap_or(0), columns: parse_columns(&r[4]) },
+            )
+        })
         .filter(|(_, t)| subset.keeps(&t.schema, &t.name))
         .collect();
     if listed.is_empty() && subset.is_partial() {
@@ -204,7 +210,10 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
     let large_objects: Vec<u32> = if subset.is_partial() {
         Vec::new()
     } else {
-        query_in(tools, conn, &snapshot, "SELECT oid FROM pg_largeobject_metadata ORDER BY oid")?.into_iter().filter_map(|r| r[0].parse().ok()).collect()
+        query_in(tools, conn, &snapshot, "SELECT oid FROM pg_largeobject_metadata ORDER BY oid")?
+            .into_iter()
+            .filter_map(|r| r[0].parse().ok())
+            .collect()
     };
     let dump_filters = pg_dump_filters(subset, &tables);
 
@@ -258,7 +267,10 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
             }),
         });
     }
-    streams.push(SourceStream { name: SEQUENCES.to_string(), open: Box::new(move || Ok(Box::new(io::Cursor::new(sequences.into_bytes())) as _)) });
+    streams.push(SourceStream {
+        name: SEQUENCES.to_string(),
+        open: Box::new(move || Ok(Box::new(io::Cursor::new(sequences.into_bytes())) as _)),
+    });
     for oid in large_objects {
         let copies = copies.clone();
         streams.push(SourceStream {
@@ -383,7 +395,16 @@ pub(crate) struct RowFrames<R> {
 impl<R: Read> RowFrames<R> {
     pub(crate) fn new(inner: R, stream: String, tallies: Tallies) -> io::Result<Self> {
         let encoder = FrameEncoder::new()?;
-        Ok(Self { inner, buf: vec![0; 1 << 18], partial_row: Vec::new(), hash: RowSetHash::default(), encoder, stream, tallies, ended: false })
+        Ok(Self {
+            inner,
+            buf: vec![0; 1 << 18],
+            partial_row: Vec::new(),
+            hash: RowSetHash::default(),
+            encoder,
+            stream,
+            tallies,
+            ended: false,
+        })
     }
 
     /// Reads more of the COPY text; at its end, closes the last frame and files the tally.

@@ -32,10 +32,8 @@ impl Leader {
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
         let stderr = child.stderr.take().map(psql::drain);
         let mut leader = Self { child, stdin, stdout, stderr, conn: conn.clone(), snapshot: String::new() };
-        leader.snapshot = leader.ask(&format!(
-            "{} BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot();",
-            psql::SESSION_SETTINGS
-        ))?;
+        leader.snapshot = leader
+            .ask(&format!("{} BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot();", psql::SESSION_SETTINGS))?;
         Ok(leader)
     }
 
@@ -59,7 +57,11 @@ impl Leader {
                 let _ = self.child.wait();
                 let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
                 if stderr.trim().is_empty() {
-                    Err(SourceError::new(SourceErrorKind::Connection, format!("the leader session on {} ended unexpectedly", self.conn.label()), ""))
+                    Err(SourceError::new(
+                        SourceErrorKind::Connection,
+                        format!("the leader session on {} ended unexpectedly", self.conn.label()),
+                        "",
+                    ))
                 } else {
                     Err(psql::server_error(&self.conn, &stderr))
                 }

@@ -17,7 +17,7 @@ mod tools;
 
 pub use conn::Conn;
 pub use export::{export_sql, sample_rows};
-pub use restore::{Loaded, ReadStream, check, create_database, database_exists, drop_database, load, restore_table, swap, apply_globals};
+pub use restore::{Loaded, ReadStream, apply_globals, check, create_database, database_exists, drop_database, load, restore_table, swap};
 pub use tools::Tools;
 
 use crate::{Capture, Result, Source};

@@ -31,7 +31,9 @@ impl<'a> PostData<'a> {
         let (mut parallel, mut ordered) = (Vec::new(), Vec::new());
         for (&start, &end) in starts.iter().zip(&ends) {
             let entry = &script[start..end];
-            if entry.lines().any(|l| l.starts_with("SET default_tablespace") || l.starts_with("SET default_table_access_method") || l.starts_with("\\connect")) {
+            if entry.lines().any(|l| {
+                l.starts_with("SET default_tablespace") || l.starts_with("SET default_table_access_method") || l.starts_with("\\connect")
+            }) {
                 return None;
             }
             let kind = entry.lines().nth(1).and_then(|l| l.split("; Type: ").nth(1)).and_then(|l| l.split(';').next()).unwrap_or("");

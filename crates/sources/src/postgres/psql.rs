@@ -54,8 +54,12 @@ pub(crate) fn execute(tools: &Tools, conn: &Conn, statements: &[&str]) -> Result
 }
 
 pub(crate) fn spawn_failed(program: &str, err: io::Error) -> SourceError {
-    SourceError::new(SourceErrorKind::Tool, format!("cannot run {program}"), "install PostgreSQL's client tools, e.g. `apt-get install postgresql-client`")
-        .with_source(err)
+    SourceError::new(
+        SourceErrorKind::Tool,
+        format!("cannot run {program}"),
+        "install PostgreSQL's client tools, e.g. `apt-get install postgresql-client`",
+    )
+    .with_source(err)
 }
 
 /// What libpq or the server said, as an error with a kind and a hint.
@@ -69,19 +73,51 @@ pub(crate) fn server_error(conn: &Conn, stderr: &str) -> SourceError {
         .join(" ");
     let target = conn.label();
     let (kind, context, hint) = if message.contains("password authentication failed") || message.contains("no password supplied") {
-        (SourceErrorKind::PermissionDenied, format!("the server refused the credentials for {target}"), "check the user and password (URL, PGPASSWORD or ~/.pgpass)".to_string())
+        (
+            SourceErrorKind::PermissionDenied,
+            format!("the server refused the credentials for {target}"),
+            "check the user and password (URL, PGPASSWORD or ~/.pgpass)".to_string(),
+        )
     } else if message.contains("does not exist") && message.contains("database") {
-        (SourceErrorKind::NotFound, format!("the database of {target} does not exist"), "check the database name in the URL; `psql -l` lists them".to_string())
+        (
+            SourceErrorKind::NotFound,
+            format!("the database of {target} does not exist"),
+            "check the database name in the URL; `psql -l` lists them".to_string(),
+        )
     } else if message.contains("SSL") || message.contains("certificate") {
         (SourceErrorKind::Connection, format!("the TLS connection to {target} failed"), "check sslmode and sslrootcert in the URL: verify-full needs the CA that signed the server's certificate and a host name the certificate names".to_string())
-    } else if message.contains("Connection refused") || message.contains("could not translate host name") || message.contains("timeout expired") || message.contains("No such file or directory") || message.contains("could not connect") {
-        (SourceErrorKind::Connection, format!("cannot reach the server of {target}"), "check host and port, and that the server is running and accepts connections from here".to_string())
+    } else if message.contains("Connection refused")
+        || message.contains("could not translate host name")
+        || message.contains("timeout expired")
+        || message.contains("No such file or directory")
+        || message.contains("could not connect")
+    {
+        (
+            SourceErrorKind::Connection,
+            format!("cannot reach the server of {target}"),
+            "check host and port, and that the server is running and accepts connections from here".to_string(),
+        )
     } else if message.contains("row-level security") {
-        (SourceErrorKind::PermissionDenied, "row-level security would hide rows from this role".to_string(), "back up as the tables' owner or a role with BYPASSRLS, so the backup is complete".to_string())
+        (
+            SourceErrorKind::PermissionDenied,
+            "row-level security would hide rows from this role".to_string(),
+            "back up as the tables' owner or a role with BYPASSRLS, so the backup is complete".to_string(),
+        )
     } else if message.contains("permission denied") {
-        (SourceErrorKind::PermissionDenied, format!("permission denied on {target}"), "grant this role SELECT on every table (or use the owner), then back up again".to_string())
-    } else if message.contains("terminating connection") || message.contains("server closed the connection") || message.contains("connection to server") {
-        (SourceErrorKind::Connection, format!("the server of {target} went away"), "check the server's log; nothing was kept from the interrupted work".to_string())
+        (
+            SourceErrorKind::PermissionDenied,
+            format!("permission denied on {target}"),
+            "grant this role SELECT on every table (or use the owner), then back up again".to_string(),
+        )
+    } else if message.contains("terminating connection")
+        || message.contains("server closed the connection")
+        || message.contains("connection to server")
+    {
+        (
+            SourceErrorKind::Connection,
+            format!("the server of {target} went away"),
+            "check the server's log; nothing was kept from the interrupted work".to_string(),
+        )
     } else {
         (SourceErrorKind::Database, format!("PostgreSQL reported an error on {target}"), String::new())
     };
@@ -136,11 +172,7 @@ impl Read for ChildOutput {
         }
         let status = self.child.wait()?;
         let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
-        if status.success() {
-            Ok(0)
-        } else {
-            Err(io::Error::other(format!("{} failed: {}", self.what, server_error(&self.conn, &stderr))))
-        }
+        if status.success() { Ok(0) } else { Err(io::Error::other(format!("{} failed: {}", self.what, server_error(&self.conn, &stderr)))) }
     }
 }
 

@@ -13,9 +13,9 @@ use std::{
 };
 
 use super::{
-    post_data::PostData,
     capture::{POST_DATA, PRE_DATA, SEQUENCES, hash_rows, large_object_stream},
     conn::Conn,
+    post_data::PostData,
     psql::{self, ChildOutput, column_list, ident, literal, qualified},
     tools::Tools,
 };
@@ -99,7 +99,8 @@ pub fn load(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_
 /// The post-data section, keys and indexes on `jobs` parallel sessions (see [`PostData`]).
 fn run_post_data(tools: &Tools, target: &Conn, read: ReadStream<'_>, jobs: usize) -> Result<()> {
     let mut script = Vec::new();
-    read(POST_DATA, &mut script).map_err(|e| SourceError::new(SourceErrorKind::Io, format!("reading {POST_DATA} from the backup failed"), "").with_source(e))?;
+    read(POST_DATA, &mut script)
+        .map_err(|e| SourceError::new(SourceErrorKind::Io, format!("reading {POST_DATA} from the backup failed"), "").with_source(e))?;
     let text = String::from_utf8_lossy(&script);
     let Some(plan) = PostData::split(&text) else {
         return run_text(tools, target, POST_DATA, &[&text]);
@@ -173,9 +174,8 @@ fn run_script(tools: &Tools, target: &Conn, stream: &str, read: ReadStream<'_>, 
 /// Every table part through its own `COPY … FROM STDIN` session, `jobs` at a time; returns
 /// the rows the server reports for each table.
 fn copy_tables(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_>, jobs: usize) -> Result<Loaded> {
-    let queue: Mutex<Vec<(usize, &TableInfo, &str)>> = Mutex::new(
-        catalog.tables.iter().enumerate().flat_map(|(i, t)| t.streams.iter().map(move |s| (i, t, s.as_str()))).rev().collect(),
-    );
+    let queue: Mutex<Vec<(usize, &TableInfo, &str)>> =
+        Mutex::new(catalog.tables.iter().enumerate().flat_map(|(i, t)| t.streams.iter().map(move |s| (i, t, s.as_str()))).rev().collect());
     let rows = Mutex::new(vec![0; catalog.tables.len()]);
     let failure: Mutex<Option<SourceError>> = Mutex::new(None);
     std::thread::scope(|scope| {
@@ -210,7 +210,11 @@ fn copy_tables(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream
 /// The row count of psql's `COPY n` line.
 fn copied_rows(psql_output: &str, stream: &str) -> Result<u64> {
     psql_output.lines().find_map(|line| line.strip_prefix("COPY ")?.trim().parse().ok()).ok_or_else(|| {
-        SourceError::new(SourceErrorKind::Database, format!("restoring {stream}: psql did not report the rows it copied ({psql_output:?})"), "this is a bug in lifeboat")
+        SourceError::new(
+            SourceErrorKind::Database,
+            format!("restoring {stream}: psql did not report the rows it copied ({psql_output:?})"),
+            "this is a bug in lifeboat",
+        )
     })
 }
 
@@ -240,7 +244,8 @@ struct Fed {
 }
 
 fn spawn_with_stdin(mut cmd: Command) -> Result<Fed> {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| psql::spawn_failed("psql", e))?;
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| psql::spawn_failed("psql", e))?;
     if let Some(stdin) = &child.stdin {
         psql::enlarge_pipe(stdin);
     }
@@ -284,7 +289,13 @@ impl Write for LoScript<'_> {
         for &byte in buf {
             if byte == b'\n' {
                 let hex = std::mem::take(&mut self.line);
-                writeln!(self.out, "SELECT pg_catalog.lo_put({}, {}, '\\x{}'::bytea);", self.oid, self.offset, String::from_utf8_lossy(&hex))?;
+                writeln!(
+                    self.out,
+                    "SELECT pg_catalog.lo_put({}, {}, '\\x{}'::bytea);",
+                    self.oid,
+                    self.offset,
+                    String::from_utf8_lossy(&hex)
+                )?;
                 self.offset += hex.len() as u64 / 2;
             } else {
                 self.line.push(byte);
@@ -302,7 +313,11 @@ impl Write for LoScript<'_> {
 /// with `hashes` by reading every table back and hashing its rows as the backup did.
 pub fn check(tools: &Tools, target: &Conn, expected: &Catalog, loaded: &Loaded, hashes: bool) -> Result<CopyCheck> {
     let actual: Vec<(u64, Option<bool>)> = if hashes {
-        expected.tables.iter().map(|table| hash_table(tools, target, table).map(|h| (h.rows, Some(h.finish() == table.content_hash)))).collect::<Result<_>>()?
+        expected
+            .tables
+            .iter()
+            .map(|table| hash_table(tools, target, table).map(|h| (h.rows, Some(h.finish() == table.content_hash))))
+            .collect::<Result<_>>()?
     } else {
         loaded.rows.iter().map(|&rows| (rows, None)).collect()
     };
@@ -310,7 +325,12 @@ pub fn check(tools: &Tools, target: &Conn, expected: &Catalog, loaded: &Loaded, 
         .tables
         .iter()
         .zip(actual)
-        .map(|(table, (rows, hash_matches))| TableCheck { table: table.name.clone(), expected_rows: table.rows, actual_rows: Some(rows), hash_matches })
+        .map(|(table, (rows, hash_matches))| TableCheck {
+            table: table.name.clone(),
+            expected_rows: table.rows,
+            actual_rows: Some(rows),
+            hash_matches,
+        })
         .collect();
     Ok(CopyCheck { integrity_problems: Vec::new(), tables })
 }
@@ -393,7 +413,11 @@ pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: Read
             let renamed = qualified(schema, name);
             let taken = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&renamed))])?;
             if taken.first().map(|r| r[0].as_str()) == Some("t") {
-                return Err(SourceError::new(SourceErrorKind::Incompatible, format!("table {schema}.{name} already exists"), "choose another name with --as"));
+                return Err(SourceError::new(
+                    SourceErrorKind::Incompatible,
+                    format!("table {schema}.{name} already exists"),
+                    "choose another name with --as",
+                ));
             }
             renamed
         }
@@ -401,12 +425,18 @@ pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: Read
             let cascading = psql::query(
                 tools,
                 target,
-                &[&format!("SELECT string_agg(conrelid::regclass::text, ', ') FROM pg_constraint WHERE contype = 'f' AND confrelid = {}::regclass AND confdeltype IN ('c', 'n', 'd') AND conrelid <> confrelid", literal(&original))],
+                &[&format!(
+                    "SELECT string_agg(conrelid::regclass::text, ', ') FROM pg_constraint WHERE contype = 'f' AND confrelid = {}::regclass AND confdeltype IN ('c', 'n', 'd') AND conrelid <> confrelid",
+                    literal(&original)
+                )],
             )?;
             if let Some(tables) = cascading.first().map(|r| r[0].clone()).filter(|t| !t.is_empty()) {
                 return Err(SourceError::new(
                     SourceErrorKind::Incompatible,
-                    format!("replacing the rows of {} would cascade into {tables} (ON DELETE CASCADE / SET NULL / SET DEFAULT)", table.name),
+                    format!(
+                        "replacing the rows of {} would cascade into {tables} (ON DELETE CASCADE / SET NULL / SET DEFAULT)",
+                        table.name
+                    ),
                     "restore it beside the live one with --as NEW_NAME and move the rows you need yourself",
                 ));
             }

@@ -24,11 +24,12 @@ fn db_error(doing: &str, err: rusqlite::Error) -> SourceError {
 
 /// Writes the whole database on `conn` as SQL to `out`.
 pub fn export_sql(conn: &Connection, out: &mut dyn Write) -> Result<()> {
-    let pragma = |name: &str| -> Result<i64> { conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).map_err(|e| db_error("reading the header", e)) };
-    let entries = schema_entries(conn)?;
-    let shadow_of_virtual = |name: &str| {
-        entries.iter().any(|e| e.kind == "table" && is_virtual(&e.sql) && name.starts_with(&format!("{}_", e.name)))
+    let pragma = |name: &str| -> Result<i64> {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).map_err(|e| db_error("reading the header", e))
     };
+    let entries = schema_entries(conn)?;
+    let shadow_of_virtual =
+        |name: &str| entries.iter().any(|e| e.kind == "table" && is_virtual(&e.sql) && name.starts_with(&format!("{}_", e.name)));
 
     // page_size only takes effect on an empty database, so it comes first.
     writeln!(out, "PRAGMA page_size={};", pragma("page_size")?).map_err(write_error)?;

@@ -31,9 +31,7 @@ pub(crate) struct ImageReader {
 impl ImageReader {
     pub(crate) fn start(conn: PinnedConnection) -> io::Result<Self> {
         let (tx, rx) = sync_channel(QUEUE);
-        std::thread::Builder::new()
-            .name("sqlite-image".into())
-            .spawn(move || conn.with(|c| produce(c, &tx)))?;
+        std::thread::Builder::new().name("sqlite-image".into()).spawn(move || conn.with(|c| produce(c, &tx)))?;
         Ok(Self { rx, ended: false, current: Vec::new(), offset: 0 })
     }
 }

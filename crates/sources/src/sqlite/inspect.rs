@@ -38,12 +38,12 @@ pub fn catalog(conn: &Connection) -> Result<Catalog> {
     conn.execute_batch(&format!("PRAGMA cache_size = -{CHECK_CACHE_KIB}")).map_err(|e| db_error("sizing the page cache".into(), e))?;
     let problems = integrity_problems(conn).map_err(|e| db_error("running PRAGMA integrity_check".into(), e))?;
     let integrity = if problems.is_empty() { serde_json::json!("ok") } else { serde_json::json!(problems) };
-    let version: String = conn.query_row("SELECT sqlite_version()", [], |r| r.get(0)).map_err(|e| db_error("reading the SQLite version".into(), e))?;
+    let version: String =
+        conn.query_row("SELECT sqlite_version()", [], |r| r.get(0)).map_err(|e| db_error("reading the SQLite version".into(), e))?;
     let mut properties = BTreeMap::new();
     for name in PROPERTIES {
-        let value: rusqlite::types::Value = conn
-            .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
-            .map_err(|e| db_error(format!("reading PRAGMA {name}"), e))?;
+        let value: rusqlite::types::Value =
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).map_err(|e| db_error(format!("reading PRAGMA {name}"), e))?;
         let json = match value {
             rusqlite::types::Value::Integer(i) => serde_json::Value::from(i),
             rusqlite::types::Value::Text(t) => serde_json::Value::from(t.to_ascii_lowercase()),
@@ -108,7 +108,15 @@ fn table_info(conn: &Connection, entry: &SchemaEntry) -> Result<TableInfo> {
         .map_err(|e| db_error(format!("counting the rows of {name}"), e))?;
     // A virtual table's content lives in its shadow tables, which are hashed themselves.
     let content_hash = if is_virtual(&entry.sql) { String::new() } else { content_hash(conn, name)? };
-    Ok(TableInfo { name: name.clone(), rows: rows as u64, sql: entry.sql.clone(), columns, foreign_keys, content_hash, ..Default::default() })
+    Ok(TableInfo {
+        name: name.clone(),
+        rows: rows as u64,
+        sql: entry.sql.clone(),
+        columns,
+        foreign_keys,
+        content_hash,
+        ..Default::default()
+    })
 }
 
 pub(crate) fn columns(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>> {
@@ -132,7 +140,8 @@ pub(crate) fn columns(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>>
 
 fn foreign_keys(conn: &Connection, table: &str) -> Result<Vec<ForeignKey>> {
     let read = || -> rusqlite::Result<Vec<ForeignKey>> {
-        let mut stmt = conn.prepare("SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq")?;
+        let mut stmt =
+            conn.prepare("SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq")?;
         let mut keys: Vec<(i64, ForeignKey)> = Vec::new();
         let mut rows = stmt.query([table])?;
         while let Some(r) = rows.next()? {

@@ -31,11 +31,8 @@ impl SqliteSource {
     /// `path` is the database file; its name in the repository is the file's stem.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "database".to_string());
+        let name =
+            path.file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| "database".to_string());
         Self { path, name }
     }
 

@@ -108,19 +108,16 @@ pub(crate) fn database(path: &Path, doing: &str, err: rusqlite::Error) -> Source
     }
     let code = err.sqlite_error_code();
     let (kind, hint) = match code {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => (
-            SourceErrorKind::Busy,
-            "another process held a lock for too long; try again when it is idle",
-        ),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            (SourceErrorKind::Busy, "another process held a lock for too long; try again when it is idle")
+        }
         Some(rusqlite::ErrorCode::NotADatabase) => (SourceErrorKind::NotADatabase, "check that this is the right file"),
-        Some(rusqlite::ErrorCode::DatabaseCorrupt) => (
-            SourceErrorKind::Corrupt,
-            "the database is damaged; restore it from an earlier backup with `lifeboat restore`",
-        ),
-        Some(rusqlite::ErrorCode::PermissionDenied | rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => (
-            SourceErrorKind::PermissionDenied,
-            "check that this user may read (and for a restore, write) the file and its folder",
-        ),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            (SourceErrorKind::Corrupt, "the database is damaged; restore it from an earlier backup with `lifeboat restore`")
+        }
+        Some(rusqlite::ErrorCode::PermissionDenied | rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => {
+            (SourceErrorKind::PermissionDenied, "check that this user may read (and for a restore, write) the file and its folder")
+        }
         Some(rusqlite::ErrorCode::OperationInterrupted) => (SourceErrorKind::Interrupted, "nothing was changed"),
         _ => (SourceErrorKind::Database, ""),
     };

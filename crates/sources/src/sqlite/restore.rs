@@ -72,7 +72,9 @@ pub fn write_copy(target: &Path, fill: impl FnOnce(&mut dyn Write) -> std::resul
         .map_err(|e| io_error(format!("cannot create {}", path.display()), e))?;
     let copy = RestoredCopy { path: path.clone(), kept: false };
     let mut out = io::BufWriter::with_capacity(1 << 20, &mut file);
-    fill(&mut out).map_err(|why| SourceError::new(SourceErrorKind::Io, format!("writing {} failed: {why}", path.display()), "the target was not touched"))?;
+    fill(&mut out).map_err(|why| {
+        SourceError::new(SourceErrorKind::Io, format!("writing {} failed: {why}", path.display()), "the target was not touched")
+    })?;
     out.flush().map_err(|e| io_error(format!("writing {} failed", path.display()), e))?;
     drop(out);
     file.sync_all().map_err(|e| io_error(format!("syncing {} failed", path.display()), e))?;
@@ -161,7 +163,8 @@ impl Drop for RestoredCopy {
 
 /// Integrity, row counts and content hashes of the database on `conn` against `expected`.
 pub(crate) fn check_database(conn: &Connection, path: &Path, expected: &Catalog, integrity: bool, hashes: bool) -> Result<CopyCheck> {
-    let integrity_problems = if integrity { super::inspect::integrity_problems(conn).map_err(|e| database(path, "integrity check of", e))? } else { Vec::new() };
+    let integrity_problems =
+        if integrity { super::inspect::integrity_problems(conn).map_err(|e| database(path, "integrity check of", e))? } else { Vec::new() };
     let mut tables = Vec::new();
     for table in &expected.tables {
         let rows: Option<i64> = conn.query_row(&format!("SELECT count(*) FROM {}", quote(&table.name)), [], |r| r.get(0)).ok();
@@ -206,7 +209,11 @@ pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: 
         if target_columns != source_columns {
             return Err(SourceError::new(
                 SourceErrorKind::Incompatible,
-                format!("table `{table}` has different columns now ({}) than in the backup ({})", target_columns.join(", "), source_columns.join(", ")),
+                format!(
+                    "table `{table}` has different columns now ({}) than in the backup ({})",
+                    target_columns.join(", "),
+                    source_columns.join(", ")
+                ),
                 "restore the whole database, or restore the table beside it and copy what you need",
             ));
         }
@@ -227,12 +234,18 @@ pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: 
         .execute(&format!("INSERT INTO main.{q}({cols}) SELECT {select} FROM lifeboat_src.{q}", q = quote(table)), [])
         .map_err(|e| database(target, "copying the rows into", e))?;
     let has_sequence = |schema: &str| -> bool {
-        tx.query_row(&format!("SELECT count(*) FROM {schema}.sqlite_schema WHERE name = 'sqlite_sequence'"), [], |r| r.get::<_, i64>(0)).unwrap_or(0) > 0
+        tx.query_row(&format!("SELECT count(*) FROM {schema}.sqlite_schema WHERE name = 'sqlite_sequence'"), [], |r| r.get::<_, i64>(0))
+            .unwrap_or(0)
+            > 0
     };
     if has_sequence("lifeboat_src") && has_sequence("main") {
-        tx.execute("DELETE FROM main.sqlite_sequence WHERE name = ?1", [table]).map_err(|e| database(target, "restoring AUTOINCREMENT state in", e))?;
-        tx.execute("INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM lifeboat_src.sqlite_sequence WHERE name = ?1", [table])
+        tx.execute("DELETE FROM main.sqlite_sequence WHERE name = ?1", [table])
             .map_err(|e| database(target, "restoring AUTOINCREMENT state in", e))?;
+        tx.execute(
+            "INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM lifeboat_src.sqlite_sequence WHERE name = ?1",
+            [table],
+        )
+        .map_err(|e| database(target, "restoring AUTOINCREMENT state in", e))?;
     }
     if rows as u64 != info.rows {
         return Err(SourceError::new(
