@@ -92,3 +92,75 @@ fn forget_never_removes_the_newest_backup() {
     assert!(left.iter().any(|s| s.ends_with(&newest)), "the newest backup was removed: {left:?}");
     assert!(left.iter().any(|s| s.starts_with("pre-deployment")), "{left:?}");
 }
+
+#[test]
+fn a_sqlite_table_restore_changes_that_table_and_nothing_else() {
+    let env = Env::new();
+    let db = env.path("shop.db");
+    sql(
+        &db,
+        "PRAGMA foreign_keys=ON;
+         CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE orders(id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id) ON DELETE CASCADE);
+         CREATE TABLE audit(what TEXT);
+         CREATE TRIGGER users_ins AFTER INSERT ON users BEGIN INSERT INTO audit VALUES ('insert ' || new.id); END;
+         CREATE TRIGGER users_del AFTER DELETE ON users BEGIN INSERT INTO audit VALUES ('delete ' || old.id); END;
+         CREATE TRIGGER users_upper BEFORE INSERT ON users BEGIN SELECT 1; END;
+         INSERT INTO users VALUES (1,'ada'),(2,'grace');
+         INSERT INTO orders VALUES (10,1),(11,2);
+         DELETE FROM audit;",
+    );
+    env.backup(&db, &[]);
+    sql(
+        &db,
+        "PRAGMA foreign_keys=ON; UPDATE users SET name = 'oops'; INSERT INTO orders VALUES (12, 2); DELETE FROM audit; INSERT INTO audit VALUES ('kept');",
+    );
+    let orders_before = rows(&db, "SELECT id, user_id FROM orders ORDER BY id");
+    env.ok(&["restore", "latest", "--to", db.to_str().unwrap(), "--table", "users", "--yes"]);
+    assert_eq!(rows(&db, "SELECT id, name FROM users ORDER BY id"), vec!["1|ada", "2|grace"]);
+    // No cascade emptied orders, no trigger wrote to audit, and the triggers are still there.
+    assert_eq!(rows(&db, "SELECT id, user_id FROM orders ORDER BY id"), orders_before);
+    assert_eq!(rows(&db, "SELECT what FROM audit"), vec!["kept"]);
+    assert_eq!(
+        rows(&db, "SELECT name FROM sqlite_schema WHERE type = 'trigger' ORDER BY name"),
+        vec!["users_del", "users_ins", "users_upper"]
+    );
+    sql(&db, "INSERT INTO users VALUES (3, 'linus');");
+    assert_eq!(rows(&db, "SELECT what FROM audit"), vec!["kept", "insert 3"]);
+
+    // A restore that would leave orders pointing at a user that is not in the backup is
+    // rolled back, and the error names the rows.
+    sql(&db, "PRAGMA foreign_keys=ON; INSERT INTO orders VALUES (13, 3);");
+    let before = dump(&db);
+    let err = env.fails(&["restore", "latest", "--to", db.to_str().unwrap(), "--table", "users", "--yes"], 1);
+    assert!(err.contains("would break foreign keys") && err.contains("orders rowid 13"), "{err}");
+    assert_eq!(dump(&db), before);
+}
+
+fn rows(db: &std::path::Path, query: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare(query).unwrap();
+    let width = stmt.column_count();
+    let out = stmt
+        .query_map([], |r| {
+            Ok((0..width)
+                .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{}", display(&v))))
+                .collect::<Result<Vec<_>, _>>()?
+                .join("|"))
+        })
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    out
+}
+
+fn display(v: &rusqlite::types::Value) -> String {
+    use rusqlite::types::Value::*;
+    match v {
+        Null => "NULL".into(),
+        Integer(i) => i.to_string(),
+        Real(f) => f.to_string(),
+        Text(t) => t.clone(),
+        Blob(b) => format!("{b:?}"),
+    }
+}

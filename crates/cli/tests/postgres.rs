@@ -296,19 +296,38 @@ fn one_table_is_restored_in_one_transaction_or_beside_the_original() {
     assert_eq!(pg.sql("app", "SELECT md5(string_agg(o::text, ',' ORDER BY id)) FROM orders o"), orders_before);
     assert_eq!(pg.sql("app", "SELECT count(*) FROM users").trim(), "101", "other tables are untouched");
 
-    // users is referenced with ON DELETE CASCADE: replacing it would change notes. Refused.
-    let err = env.fails(&["restore", &id, "--to", &pg.url("app"), "--table", "users", "--yes"], 1);
-    assert!(err.contains("cascade") && err.contains("--as"), "{err}");
+    // users is referenced by orders (NO ACTION) and by notes (ON DELETE CASCADE), and has
+    // triggers: restoring it changes users and nothing else, and no trigger fires.
+    pg.script(
+        "app",
+        "INSERT INTO notes VALUES (1, 5), (2, 6);
+         CREATE TABLE audit (what text);
+         CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := upper(NEW.name); RETURN NEW; END $$;
+         CREATE FUNCTION log_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit VALUES ('deleted ' || OLD.id); RETURN OLD; END $$;
+         CREATE TRIGGER users_shout BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION shout();
+         CREATE TRIGGER users_log AFTER DELETE ON users FOR EACH ROW EXECUTE FUNCTION log_delete();
+         DELETE FROM users WHERE id = 1000; UPDATE users SET name = 'changed' WHERE id = 7; DELETE FROM audit;",
+    );
+    let notes_before = pg.sql("app", "SELECT string_agg(id || ':' || user_id, ',' ORDER BY id) FROM notes");
+    env.ok(&["restore", &id, "--to", &pg.url("app"), "--table", "users", "--yes"]);
+    assert_eq!(
+        pg.sql("app", "SELECT name FROM users WHERE id = 7").trim(),
+        "user 7",
+        "restored, and the BEFORE INSERT trigger did not fire"
+    );
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM users").trim(), "100");
+    assert_eq!(pg.sql("app", "SELECT string_agg(id || ':' || user_id, ',' ORDER BY id) FROM notes"), notes_before, "no cascade");
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM audit").trim(), "0", "no AFTER DELETE trigger fired");
     // Beside the original, nothing else changes.
+    pg.sql("app", "INSERT INTO users VALUES (1000, 'added later')");
     env.ok(&["restore", &id, "--to", &pg.url("app"), "--table", "users", "--as", "users_then"]);
     assert_eq!(pg.sql("app", "SELECT count(*) FROM users_then").trim(), "100");
     assert_eq!(pg.sql("app", "SELECT count(*) FROM users").trim(), "101");
 
-    // A foreign key violation rolls the whole table restore back.
-    pg.sql("app", "ALTER TABLE notes DROP CONSTRAINT notes_user_id_fkey");
+    // A reference the restore would break rolls the whole table restore back, naming the row.
     pg.sql("app", "INSERT INTO orders VALUES (5000, 1000, 1)");
     let err = env.fails(&["restore", &id, "--to", &pg.url("app"), "--table", "users", "--yes"], 1);
-    assert!(err.contains("foreign key"), "{err}");
+    assert!(err.contains("foreign key") && err.contains("orders (1000)"), "{err}");
     assert_eq!(pg.sql("app", "SELECT count(*) FROM users").trim(), "101", "rolled back");
 }
 

@@ -394,9 +394,12 @@ pub fn swap(tools: &Tools, target: &Conn, staging: &str, old: Option<&str>, term
 /// transaction: delete, then COPY. With `into`, the rows go into a new table of that name
 /// beside it (same definition) and the original is not touched.
 ///
-/// A foreign key that would cascade the delete into other tables is refused up front: a
-/// one-table restore must not silently change other tables. Other foreign keys are checked
-/// by PostgreSQL; a violation rolls everything back and is reported.
+/// A one-table restore changes that table and nothing else: the transaction runs with
+/// `session_replication_role = replica`, so neither the table's triggers nor the foreign-key
+/// actions of other tables fire (no cascade, no SET NULL, and a parent referenced by an
+/// ordinary foreign key can be emptied and refilled). Every reference from and to the table
+/// is then checked with a query of our own before the commit: a row left pointing nowhere
+/// rolls everything back and is named.
 pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: ReadStream<'_>, into: Option<&str>) -> Result<u64> {
     let original = table_name(table);
     let exists = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&original))])?;
@@ -421,34 +424,14 @@ pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: Read
             }
             renamed
         }
-        None => {
-            let cascading = psql::query(
-                tools,
-                target,
-                &[&format!(
-                    "SELECT string_agg(conrelid::regclass::text, ', ') FROM pg_constraint WHERE contype = 'f' AND confrelid = {}::regclass AND confdeltype IN ('c', 'n', 'd') AND conrelid <> confrelid",
-                    literal(&original)
-                )],
-            )?;
-            if let Some(tables) = cascading.first().map(|r| r[0].clone()).filter(|t| !t.is_empty()) {
-                return Err(SourceError::new(
-                    SourceErrorKind::Incompatible,
-                    format!(
-                        "replacing the rows of {} would cascade into {tables} (ON DELETE CASCADE / SET NULL / SET DEFAULT)",
-                        table.name
-                    ),
-                    "restore it beside the live one with --as NEW_NAME and move the rows you need yourself",
-                ));
-            }
-            original.clone()
-        }
+        None => original.clone(),
     };
-    run_fed(script(tools, target), target, &table.name, |stdin| {
+    let result = run_fed(script(tools, target), target, &table.name, |stdin| {
         writeln!(stdin, "BEGIN;\n{}", psql::SESSION_SETTINGS)?;
         if into.is_some() {
             writeln!(stdin, "CREATE TABLE {destination} (LIKE {original} INCLUDING ALL);")?;
         } else {
-            writeln!(stdin, "SET CONSTRAINTS ALL DEFERRED;\nDELETE FROM ONLY {destination};")?;
+            writeln!(stdin, "SET LOCAL session_replication_role = replica;\nDELETE FROM ONLY {destination};")?;
         }
         let mut bytes = 0;
         for stream in &table.streams {
@@ -456,10 +439,56 @@ pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: Read
             bytes += read(stream, stdin)?;
             writeln!(stdin, "\\.")?;
         }
+        if into.is_none() {
+            writeln!(stdin, "{}", reference_check(&destination))?;
+        }
         writeln!(stdin, "COMMIT;")?;
         Ok(bytes)
-    })?;
-    Ok(table.rows)
+    });
+    match result {
+        Ok(_) => Ok(table.rows),
+        Err(err) if err.to_string().contains("session_replication_role") => Err(SourceError::new(
+            SourceErrorKind::PermissionDenied,
+            format!(
+                "restoring table {} needs a role that may set session_replication_role (so that no trigger or cascade fires)",
+                table.name
+            ),
+            "restore the table as a superuser, or beside the live one with --as NEW_NAME; nothing was changed",
+        )
+        .with_source(err)),
+        Err(err) => Err(err),
+    }
+}
+
+/// A statement that fails, naming up to five rows, when a foreign key from or to `table`
+/// points nowhere (MATCH SIMPLE: a reference with a NULL column is not checked).
+fn reference_check(table: &str) -> String {
+    format!(
+        r#"DO $lifeboat$
+DECLARE c record; bad text;
+BEGIN
+  FOR c IN
+    SELECT con.conname, con.conrelid::regclass AS child, con.confrelid::regclass AS parent,
+           (SELECT string_agg(format('c.%I IS NOT NULL', a.attname), ' AND ') FROM unnest(con.conkey) k(n)
+              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS present,
+           (SELECT string_agg(format('p.%I = c.%I', pa.attname, ca.attname), ' AND ')
+              FROM unnest(con.conkey, con.confkey) k(cn, pn)
+              JOIN pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.cn
+              JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = k.pn) AS matches,
+           (SELECT string_agg(format('c.%I', a.attname), ', ') FROM unnest(con.conkey) k(n)
+              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS shown
+    FROM pg_constraint con
+    WHERE con.contype = 'f' AND (con.conrelid = {t}::regclass OR con.confrelid = {t}::regclass)
+  LOOP
+    EXECUTE format('SELECT string_agg(r, ''; '') FROM (SELECT %L || '' ('' || concat_ws('', '', %s) || '')'' AS r FROM %s c WHERE %s AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s) LIMIT 5) s',
+                   c.child::text, c.shown, c.child, c.present, c.parent, c.matches) INTO bad;
+    IF bad IS NOT NULL THEN
+      RAISE EXCEPTION 'lifeboat: the restore would break foreign key % (% -> %): rows pointing nowhere: %', c.conname, c.child, c.parent, bad;
+    END IF;
+  END LOOP;
+END $lifeboat$;"#,
+        t = literal(table)
+    )
 }
 
 /// Creates the roles and tablespaces of a backup taken with `--globals` on the server of

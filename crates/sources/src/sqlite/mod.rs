@@ -7,13 +7,15 @@ mod inspect;
 mod open;
 mod pin;
 mod restore;
+mod restore_table;
 
 use std::path::{Path, PathBuf};
 
 pub use export::export_sql;
 pub use inspect::{catalog, sample_rows};
 pub use open::open_read_only;
-pub use restore::{RestoredCopy, restore_table, write_copy};
+pub use restore::{RestoredCopy, write_copy};
+pub use restore_table::restore_table;
 
 use crate::{Capture, Result, Source, SourceStream};
 

@@ -24,8 +24,8 @@ use std::{
 use rusqlite::{Connection, OpenFlags, backup::Backup};
 
 use super::{
-    inspect::{content_hash, quote, rowid_alias},
-    open::{BUSY_TIMEOUT, database, open_read_write},
+    inspect::{content_hash, quote},
+    open::{database, open_read_write},
 };
 use crate::{Catalog, CopyCheck, Result, SourceError, SourceErrorKind, TableCheck};
 
@@ -95,7 +95,7 @@ fn open_immutable(path: &Path) -> Result<Connection> {
 }
 
 /// Percent-encodes what a SQLite URI path cannot hold literally.
-fn uri_path(path: &Path) -> String {
+pub(super) fn uri_path(path: &Path) -> String {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut out = String::new();
     for b in absolute.to_string_lossy().bytes() {
@@ -175,108 +175,4 @@ pub(crate) fn check_database(conn: &Connection, path: &Path, expected: &Catalog,
         tables.push(TableCheck { table: table.name.clone(), expected_rows: table.rows, actual_rows: rows.map(|r| r as u64), hash_matches });
     }
     Ok(CopyCheck { integrity_problems, tables })
-}
-
-/// Replaces the rows of `table` in the live database `target` with those of the checked copy,
-/// in one transaction. Returns the number of rows restored.
-///
-/// Rowids are kept (other tables may refer to them), generated columns are recomputed,
-/// AUTOINCREMENT state is restored, and foreign keys are checked at commit: a restore that
-/// would leave dangling references is rolled back with an error naming the problem.
-pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: &Catalog) -> Result<u64> {
-    let Some(info) = expected.table(table) else {
-        let names: Vec<&str> = expected.tables.iter().map(|t| t.name.as_str()).filter(|n| !n.starts_with("sqlite_")).collect();
-        return Err(SourceError::new(
-            SourceErrorKind::TableNotFound,
-            format!("the backup has no table `{table}`"),
-            format!("tables in this backup: {}", names.join(", ")),
-        ));
-    };
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut conn = Connection::open_with_flags(target, flags).map_err(|e| database(target, "cannot open", e))?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| database(target, "cannot configure", e))?;
-    conn.execute("ATTACH ?1 AS lifeboat_src", [format!("file:{}?immutable=1", uri_path(&copy.path))])
-        .map_err(|e| database(&copy.path, "cannot attach the restored copy", e))?;
-
-    let source_columns = stored_columns(&conn, "lifeboat_src", table)?;
-    let exists: bool = conn
-        .query_row("SELECT count(*) FROM main.sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
-        .map_err(|e| database(target, "reading the schema of", e))?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| database(target, "cannot lock", e))?;
-    tx.execute_batch("PRAGMA defer_foreign_keys = ON").map_err(|e| database(target, "configuring", e))?;
-    if exists {
-        let target_columns = stored_columns(&tx, "main", table)?;
-        if target_columns != source_columns {
-            return Err(SourceError::new(
-                SourceErrorKind::Incompatible,
-                format!(
-                    "table `{table}` has different columns now ({}) than in the backup ({})",
-                    target_columns.join(", "),
-                    source_columns.join(", ")
-                ),
-                "restore the whole database, or restore the table beside it and copy what you need",
-            ));
-        }
-        tx.execute(&format!("DELETE FROM main.{}", quote(table)), []).map_err(|e| database(target, "clearing the table in", e))?;
-    } else {
-        // A table dropped since the backup comes back with its indexes and triggers.
-        tx.execute_batch(&info.sql).map_err(|e| database(target, "creating the table in", e))?;
-        for object in expected.objects.iter().filter(|o| o.table == table && o.kind != "view") {
-            tx.execute_batch(&object.sql).map_err(|e| database(target, &format!("creating {} {} in", object.kind, object.name), e))?;
-        }
-    }
-    let list = source_columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
-    let (cols, select) = match rowid_alias(&tx, table)? {
-        Some(alias) => (format!("{alias}, {list}"), format!("{alias}, {list}")),
-        None => (list.clone(), list),
-    };
-    let rows = tx
-        .execute(&format!("INSERT INTO main.{q}({cols}) SELECT {select} FROM lifeboat_src.{q}", q = quote(table)), [])
-        .map_err(|e| database(target, "copying the rows into", e))?;
-    let has_sequence = |schema: &str| -> bool {
-        tx.query_row(&format!("SELECT count(*) FROM {schema}.sqlite_schema WHERE name = 'sqlite_sequence'"), [], |r| r.get::<_, i64>(0))
-            .unwrap_or(0)
-            > 0
-    };
-    if has_sequence("lifeboat_src") && has_sequence("main") {
-        tx.execute("DELETE FROM main.sqlite_sequence WHERE name = ?1", [table])
-            .map_err(|e| database(target, "restoring AUTOINCREMENT state in", e))?;
-        tx.execute(
-            "INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM lifeboat_src.sqlite_sequence WHERE name = ?1",
-            [table],
-        )
-        .map_err(|e| database(target, "restoring AUTOINCREMENT state in", e))?;
-    }
-    if rows as u64 != info.rows {
-        return Err(SourceError::new(
-            SourceErrorKind::Corrupt,
-            format!("restoring `{table}` copied {rows} rows but the backup recorded {}", info.rows),
-            "nothing was changed; run `lifeboat verify` on this snapshot",
-        ));
-    }
-    tx.commit().map_err(|e| {
-        let fk = e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation);
-        let err = database(target, "committing the restored table to", e);
-        if fk {
-            SourceError::new(
-                SourceErrorKind::Incompatible,
-                format!("restoring `{table}` would break foreign keys in {}", target.display()),
-                "other tables refer to rows that are not in the backup's copy of this table; restore those tables too, or the whole database. Nothing was changed",
-            )
-            .with_source(err)
-        } else {
-            err
-        }
-    })?;
-    Ok(rows as u64)
-}
-
-/// The columns of `schema.table` that hold stored values (not generated ones).
-fn stored_columns(conn: &Connection, schema: &str, table: &str) -> Result<Vec<String>> {
-    let read = || -> rusqlite::Result<Vec<String>> {
-        let mut stmt = conn.prepare("SELECT name, hidden FROM pragma_table_xinfo(?1, ?2)")?;
-        let rows = stmt.query_map([table, schema], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.into_iter().filter(|(_, h)| *h != 2 && *h != 3).map(|(n, _)| n).collect())
-    };
-    read().map_err(|e| database(Path::new(table), "reading the columns of", e))
 }
