@@ -164,3 +164,39 @@ fn display(v: &rusqlite::types::Value) -> String {
         Blob(b) => format!("{b:?}"),
     }
 }
+
+#[test]
+fn a_restored_file_is_never_more_readable_than_the_original() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let env = Env::new();
+    let db = env.path("secret.db");
+    small_db(&db);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let owner = if is_root() {
+        std::os::unix::fs::chown(&db, Some(65534), Some(65534)).unwrap();
+        (65534, 65534)
+    } else {
+        let m = std::fs::metadata(&db).unwrap();
+        (m.uid(), m.gid())
+    };
+    let id = env.backup(&db, &[]);
+    let manifest = env.json(&["show", &id]);
+    assert_eq!(manifest["manifest"]["properties"]["file_mode"], "0640");
+
+    // A new file gets the recorded mode and (as root) owner.
+    let new = env.path("new.db");
+    env.ok(&["restore", &id, "--to", new.to_str().unwrap()]);
+    let meta = std::fs::metadata(&new).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o640);
+    assert_eq!((meta.uid(), meta.gid()), owner);
+
+    // A replaced file keeps its own.
+    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o600)).unwrap();
+    env.ok(&["restore", &id, "--to", new.to_str().unwrap(), "--yes"]);
+    assert_eq!(std::fs::metadata(&new).unwrap().mode() & 0o7777, 0o600);
+
+    // An export holds every row: it is written 0600.
+    let out = env.path("secret.sql");
+    env.ok(&["export", &id, "--format", "sql", "-o", out.to_str().unwrap()]);
+    assert_eq!(std::fs::metadata(&out).unwrap().mode() & 0o7777, 0o600);
+}

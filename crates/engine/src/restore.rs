@@ -155,7 +155,7 @@ fn restore_sqlite(
     let rows_restored = match table {
         Some(name) => restore_table(&copy, target_path, name, &manifest.catalog)?,
         None => {
-            copy.put_in_place(target_path)?;
+            copy.put_in_place(target_path, &manifest.catalog)?;
             rows
         }
     };

@@ -1,4 +1,4 @@
-use std::io::Write;
+use std::{io::Write, os::unix::fs::OpenOptionsExt};
 
 use anyhow::{Context, Result};
 
@@ -14,7 +14,14 @@ pub fn run(global: &Global, args: &ExportArgs) -> Result<i32> {
         Some(path) => {
             // Written beside the destination and renamed, so a failed export leaves no half file.
             let partial = path.with_extension("lifeboat-partial");
-            let file = std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+            // 0600: an export holds every row; who else may read it is the user's choice.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&partial)
+                .with_context(|| format!("cannot create {}", partial.display()))?;
             let mut out = std::io::BufWriter::new(file);
             let result =
                 lifeboat_engine::export(&repo, &entry, &mut out, None).map_err(anyhow::Error::from).and_then(|()| Ok(out.flush()?));

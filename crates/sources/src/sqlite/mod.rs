@@ -2,6 +2,7 @@
 //! restores that never leave the target half-written.
 
 mod export;
+mod file_mode;
 mod image;
 mod inspect;
 mod open;
@@ -68,7 +69,15 @@ impl Source for SqliteSource {
         };
         // The catalog (row counts, content hashes) is computed on its own thread from the
         // same point in time, in parallel with the image stream.
-        let worker = std::thread::spawn(move || catalog_conn.with(inspect::catalog));
+        let mode = file_mode::FileMode::of(&self.path).map_err(|e| {
+            crate::SourceError::new(crate::SourceErrorKind::Io, format!("cannot read the mode of {}", self.path.display()), "")
+                .with_source(e)
+        })?;
+        let worker = std::thread::spawn(move || {
+            let mut catalog = catalog_conn.with(inspect::catalog)?;
+            mode.record(&mut catalog.properties);
+            Ok(catalog)
+        });
         let catalog = Box::new(move || {
             worker.join().unwrap_or_else(|_| {
                 Err(crate::SourceError::new(crate::SourceErrorKind::Database, "reading the catalog panicked", "this is a bug in lifeboat"))

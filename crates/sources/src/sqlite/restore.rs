@@ -21,9 +21,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use std::os::unix::fs::OpenOptionsExt;
+
 use rusqlite::{Connection, OpenFlags, backup::Backup};
 
 use super::{
+    file_mode::{FileMode, PRIVATE},
     inspect::{content_hash, quote},
     open::{database, open_read_write},
 };
@@ -68,6 +71,7 @@ pub fn write_copy(target: &Path, fill: impl FnOnce(&mut dyn Write) -> std::resul
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(PRIVATE)
         .open(&path)
         .map_err(|e| io_error(format!("cannot create {}", path.display()), e))?;
     let copy = RestoredCopy { path: path.clone(), kept: false };
@@ -128,8 +132,10 @@ impl RestoredCopy {
         open_immutable(&self.path)
     }
 
-    /// Puts the checked copy in place of `target` (see the module's documentation).
-    pub fn put_in_place(mut self, target: &Path) -> Result<()> {
+    /// Puts the checked copy in place of `target` (see the module's documentation). A target
+    /// that exists keeps its mode and owner; a new one gets those `catalog` recorded (or
+    /// stays `0600` when the backup recorded none).
+    pub fn put_in_place(mut self, target: &Path, catalog: &Catalog) -> Result<()> {
         if target.exists() {
             let source = open_immutable(&self.path)?;
             let mut dest = open_read_write(target)?;
@@ -146,6 +152,9 @@ impl RestoredCopy {
                 let aside = with_suffix(target, &format!("{suffix}.lifeboat-stale"));
                 std::fs::rename(&side, &aside).map_err(|e| io_error(format!("cannot move {} aside", side.display()), e))?;
             }
+        }
+        if let Some(mode) = FileMode::recorded(catalog) {
+            mode.apply(&self.path)?;
         }
         std::fs::rename(&self.path, target).map_err(|e| io_error(format!("cannot move the restored copy to {}", target.display()), e))?;
         self.kept = true;
