@@ -149,6 +149,10 @@ pub struct RestoreArgs {
     /// Replace existing data without asking (a safety backup is still taken first).
     #[arg(long)]
     pub yes: bool,
+    /// Restore a backup whose database already failed its integrity check when it was
+    /// taken, exactly as it was (it may be the best copy there is).
+    #[arg(long)]
+    pub accept_damaged: bool,
     /// PostgreSQL: end the sessions connected to the database being replaced, so the swap
     /// can happen (otherwise the restore names them and stops).
     #[arg(long)]

@@ -200,3 +200,88 @@ fn a_restored_file_is_never_more_readable_than_the_original() {
     env.ok(&["export", &id, "--format", "sql", "-o", out.to_str().unwrap()]);
     assert_eq!(std::fs::metadata(&out).unwrap().mode() & 0o7777, 0o600);
 }
+
+/// Overwrites the first table's root page of a rollback-journal database with garbage, so
+/// SQLite can no longer read that table.
+fn damage(db: &std::path::Path) {
+    use std::io::{Seek, Write};
+    let mut file = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    file.seek(std::io::SeekFrom::Start(4096)).unwrap();
+    file.write_all(&[0xff; 4096]).unwrap();
+}
+
+fn sha(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
+    text(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn a_damaged_database_can_be_restored_over_and_its_bytes_are_kept() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    sql(
+        &db,
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 500) INSERT INTO t SELECT n, hex(randomblob(20)) FROM g;",
+    );
+    env.backup(&db, &[]);
+    let good = dump(&db);
+    damage(&db);
+    let damaged = sha(&db);
+
+    let out = env.json(&["restore", "latest", "--to", db.to_str().unwrap(), "--yes"]);
+    assert_eq!(dump(&db), good);
+    let note = out["safety_note"].as_str().unwrap();
+    let raw = out["safety_backup"]["short_id"].as_str().unwrap().to_string();
+    assert!(note.contains("raw bytes were kept as safety backup") && note.contains(&raw), "{note}");
+
+    // The raw copy gives the damaged bytes back, but only on purpose.
+    let back = env.path("damaged-again.db");
+    let err = env.fails(&["restore", &raw, "--to", back.to_str().unwrap()], 1);
+    assert!(err.contains("--accept-damaged"), "{err}");
+    assert!(!back.exists());
+    env.ok(&["restore", &raw, "--to", back.to_str().unwrap(), "--accept-damaged"]);
+    assert_eq!(sha(&back), damaged);
+}
+
+#[test]
+fn a_damaged_database_is_copied_beside_itself_when_the_repository_is_read_only() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    sql(
+        &db,
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 500) INSERT INTO t SELECT n, hex(randomblob(20)) FROM g;",
+    );
+    env.backup(&db, &[]);
+    let good = dump(&db);
+    damage(&db);
+    let damaged = sha(&db);
+    // The repository is mounted read-only in a private mount namespace.
+    let script = r#"
+        set -u
+        mount --bind "$LIFEBOAT_REPO" "$LIFEBOAT_REPO" && mount -o remount,bind,ro "$LIFEBOAT_REPO" || exit 90
+        "$LB" restore latest --to app.db --yes --json >restore.json 2>restore.err; echo "$?" >restore.code
+    "#;
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--map-root-user", "sh", "-c", script])
+        .env("LB", env!("CARGO_BIN_EXE_lifeboat"))
+        .env("LIFEBOAT_REPO", &env.repo)
+        .env("LIFEBOAT_PASSWORD", PASSWORD)
+        .current_dir(env.dir.path())
+        .output()
+        .expect("unshare is installed by scripts/setup (util-linux)");
+    assert!(out.status.success(), "{out:?}");
+    let read = |name: &str| std::fs::read_to_string(env.path(name)).unwrap();
+    assert_eq!(read("restore.code").trim(), "0", "{}", read("restore.err"));
+    assert_eq!(dump(&db), good);
+    let report: serde_json::Value = serde_json::from_str(&read("restore.json")).unwrap();
+    let note = report["safety_note"].as_str().unwrap();
+    let kept = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("app.db.lifeboat-kept-"))
+        .unwrap();
+    assert!(note.contains(kept.file_name().unwrap().to_str().unwrap()), "{note}");
+    assert_eq!(sha(&kept), damaged);
+    assert_eq!(env.snapshot_count(), 1, "nothing was written to the read-only repository");
+}

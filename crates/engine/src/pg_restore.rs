@@ -107,7 +107,7 @@ pub(crate) fn restore(
         ));
     }
 
-    let mut safety = None;
+    let (mut safety, mut safety_note) = (None, None);
     if plan.replaces_existing {
         if !confirm(&plan) {
             let what = match &plan.table {
@@ -120,12 +120,31 @@ pub(crate) fn restore(
                     .into(),
             });
         }
-        safety = Some(take_safety_backup(repo, &PostgresSource::connect(target.clone())?, &plan.target, snapshot)?);
+        match PostgresSource::connect(target.clone())
+            .map_err(EngineError::from)
+            .and_then(|source| take_safety_backup(repo, &source, &plan.target, snapshot))
+        {
+            Ok(entry) => safety = Some(entry),
+            // A whole-database restore keeps the replaced database under another name, so it
+            // can go on; a one-table restore changes the live table and cannot.
+            Err(err) if table.is_none() => {
+                safety_note = Some(format!(
+                    "the safety backup failed ({}); the replaced database is kept under another name instead",
+                    err.to_string().lines().next().unwrap_or_default()
+                ))
+            }
+            Err(err) => {
+                return Err(EngineError::Mismatch {
+                    context: format!("the safety backup of {} failed, so nothing was restored: {err}", plan.target),
+                    hint: "fix the cause above and restore again, or restore the table beside the live one with --as NEW_NAME".into(),
+                });
+            }
+        }
     }
 
     if let Some(table) = table {
         let rows = postgres::restore_table(&tools, target, table, &read, options.table_as.as_deref())?;
-        return Ok(RestoreReport { plan, safety_backup: safety, check: CopyCheck::default(), rows_restored: rows });
+        return Ok(RestoreReport { plan, safety_backup: safety, safety_note, check: CopyCheck::default(), rows_restored: rows });
     }
 
     if options.globals {
@@ -146,7 +165,10 @@ pub(crate) fn restore(
     let check = load_checked(&tools, &reader, &manifest, &staging, false, options.jobs)?;
     let old = exists.then(|| side_name(&live, &format!("old_{}", jiff::Zoned::now().strftime("%Y%m%d%H%M%S"))));
     postgres::swap(&tools, target, staging.database().expect("named"), old.as_deref(), options.terminate_connections)?;
-    Ok(RestoreReport { plan, safety_backup: safety, check, rows_restored: manifest.catalog.total_rows() })
+    if let (Some(note), Some(old)) = (&mut safety_note, &old) {
+        note.push_str(&format!(": `{old}`"));
+    }
+    Ok(RestoreReport { plan, safety_backup: safety, safety_note, check, rows_restored: manifest.catalog.total_rows() })
 }
 
 /// The table `name` (`schema.table`, or a bare name in `public`) of the backup.

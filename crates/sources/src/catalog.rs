@@ -26,6 +26,12 @@ impl Catalog {
         self.tables.iter().find(|t| t.name == name)
     }
 
+    /// Whether the engine's integrity check at backup time found problems (or could not run),
+    /// as recorded in the `integrity_check` property.
+    pub fn damaged_at_backup(&self) -> bool {
+        self.properties.get("integrity_check").is_some_and(|v| v != "ok")
+    }
+
     pub fn total_rows(&self) -> u64 {
         self.tables.iter().map(|t| t.rows).sum()
     }

@@ -39,6 +39,7 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
         terminate_connections: args.terminate_connections,
         globals: args.globals,
         jobs: args.jobs.map(|n| n as usize),
+        accept_damaged: args.accept_damaged,
     };
     let report = lifeboat_engine::restore(&repo, &entry, &target, &options, &mut ask)?;
     if global.json {
@@ -50,6 +51,9 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
             "safety backup {} of the previous data saved (restore it with `lifeboat restore {} --to {}`)",
             safety.short_id, safety.short_id, report.plan.target
         );
+    }
+    if let Some(note) = &report.safety_note {
+        println!("note: {note}");
     }
     match &report.plan.table {
         Some(t) => {

@@ -7,6 +7,7 @@ mod image;
 mod inspect;
 mod open;
 mod pin;
+mod raw;
 mod restore;
 mod restore_table;
 
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 pub use export::export_sql;
 pub use inspect::{catalog, sample_rows};
 pub use open::open_read_only;
+pub use raw::RawFiles;
 pub use restore::{RestoredCopy, write_copy};
 pub use restore_table::restore_table;
 
@@ -85,4 +87,11 @@ impl Source for SqliteSource {
         });
         Ok(Capture::new(vec![image], catalog))
     }
+}
+
+/// `path` with `suffix` appended to its file name, e.g. `app.db-wal`.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }

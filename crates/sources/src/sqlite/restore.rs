@@ -29,6 +29,7 @@ use super::{
     file_mode::{FileMode, PRIVATE},
     inspect::{content_hash, quote},
     open::{database, open_read_write},
+    with_suffix,
 };
 use crate::{Catalog, CopyCheck, Result, SourceError, SourceErrorKind, TableCheck};
 
@@ -83,12 +84,6 @@ pub fn write_copy(target: &Path, fill: impl FnOnce(&mut dyn Write) -> std::resul
     drop(out);
     file.sync_all().map_err(|e| io_error(format!("syncing {} failed", path.display()), e))?;
     Ok(copy)
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 /// Opens a file no one else uses without locks or side files (`immutable=1`).
@@ -172,8 +167,12 @@ impl Drop for RestoredCopy {
 
 /// Integrity, row counts and content hashes of the database on `conn` against `expected`.
 pub(crate) fn check_database(conn: &Connection, path: &Path, expected: &Catalog, integrity: bool, hashes: bool) -> Result<CopyCheck> {
-    let integrity_problems =
-        if integrity { super::inspect::integrity_problems(conn).map_err(|e| database(path, "integrity check of", e))? } else { Vec::new() };
+    // A database too damaged for the check to finish is a finding, not a failure to check.
+    let integrity_problems = if integrity {
+        super::inspect::integrity_problems(conn).unwrap_or_else(|e| vec![format!("the integrity check could not finish: {e}")])
+    } else {
+        Vec::new()
+    };
     let mut tables = Vec::new();
     for table in &expected.tables {
         let rows: Option<i64> = conn.query_row(&format!("SELECT count(*) FROM {}", quote(&table.name)), [], |r| r.get(0)).ok();
