@@ -48,5 +48,5 @@ pub fn password(global: &Global, twice: bool) -> Result<String> {
 
 pub fn open(global: &Global) -> Result<Repo> {
     let location = location(global)?;
-    Ok(Repo::open(&location, &password(global, false)?)?)
+    Ok(Repo::open(&location, &password(global, false)?)?.with_lock_wait(global.lock_wait))
 }

@@ -24,6 +24,10 @@ pub struct Global {
     /// Print machine-readable JSON instead of text (and no progress bars).
     #[arg(long, global = true)]
     pub json: bool,
+    /// How long to wait for a conflicting repository lock (a prune waits for running
+    /// backups, a backup for a running prune), e.g. 30s, 10m, 1h.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10m", value_parser = parse_wait)]
+    pub lock_wait: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,4 +247,10 @@ pub struct ExportArgs {
     /// Write to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// A duration such as `30s`, `10m` or `1h`.
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    let parsed: jiff::SignedDuration = text.parse().map_err(|_| format!("`{text}` is not a duration; write it like 30s, 10m or 1h"))?;
+    std::time::Duration::try_from(parsed).map_err(|_| format!("`{text}` is negative"))
 }

@@ -46,6 +46,7 @@ impl Repo {
     pub fn check(&self, read_data: bool) -> Result<CheckReport> {
         let mut opts = CheckOptions::default();
         opts.read_data = read_data;
+        let _lock = self.lock(crate::LockKind::Shared)?;
         let repo = self.handle()?;
         let results = repo.check(opts).map_err(|e| storage("the check could not run", *e))?;
         let findings: Vec<CheckFinding> = results

@@ -22,6 +22,8 @@ pub enum RepoErrorKind {
     StreamNotFound,
     /// Reading from or writing to the storage failed (disk full, permissions, network).
     Storage,
+    /// Another process holds a lock that conflicts with ours for longer than we wait.
+    Locked,
     /// A source stream failed while being backed up; no snapshot was written.
     SourceFailed,
     /// Anything else; a bug or an unexpected state of the repository.

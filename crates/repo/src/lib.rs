@@ -7,8 +7,10 @@
 mod background_hash;
 pub mod cancel;
 mod check;
+mod crypto;
 mod error;
 mod guarded_backend;
+mod lock;
 mod read;
 mod repository;
 mod sha256;
@@ -16,6 +18,7 @@ mod write;
 
 pub use check::{CheckFinding, CheckReport};
 pub use error::{RepoError, RepoErrorKind, Result};
+pub use lock::{LockKind, RepoLock};
 pub use read::{IndexedRepo, SnapshotReader, StreamEntry};
 pub use repository::{CHUNK_SIZE, Location, Repo, SnapshotInfo};
 pub use sha256::Sha256;

@@ -13,6 +13,7 @@ use rustic_core::{
 use crate::{
     cancel,
     error::{RepoError, RepoErrorKind, Result, RusticMessage, rustic_text, storage},
+    lock::{LockKind, RepoLock},
     repository::{Repo, SnapshotInfo},
     write::MANIFEST,
 };
@@ -28,6 +29,8 @@ pub struct StreamEntry {
 #[derive(Clone)]
 pub struct IndexedRepo {
     repo: Arc<Repository<IndexedFullStatus>>,
+    /// Held while anything reads through this handle: a prune must not remove what it reads.
+    _lock: Arc<RepoLock>,
 }
 
 /// A snapshot opened for reading.
@@ -36,13 +39,16 @@ pub struct SnapshotReader {
     repo: Arc<Repository<IndexedFullStatus>>,
     snap: SnapshotFile,
     info: SnapshotInfo,
+    _lock: Arc<RepoLock>,
 }
 
 impl Repo {
     /// Loads the index once, for reading snapshots.
     pub fn indexed(&self) -> Result<IndexedRepo> {
+        // Locked before the index is read, so no prune removes packs the index names.
+        let lock = Arc::new(self.lock(LockKind::Shared)?);
         let repo = self.handle()?.to_indexed().map_err(|e| storage("could not read the repository index", *e))?;
-        Ok(IndexedRepo { repo: Arc::new(repo) })
+        Ok(IndexedRepo { repo: Arc::new(repo), _lock: lock })
     }
 
     /// Opens snapshot `id` (a full id, as listed by [`Repo::snapshots`]) for reading.
@@ -63,7 +69,7 @@ impl IndexedRepo {
             .with_source(RusticMessage(rustic_text(&e)))
         })?;
         let info = SnapshotInfo::from_rustic(&snap);
-        Ok(SnapshotReader { repo: self.repo.clone(), snap, info })
+        Ok(SnapshotReader { repo: self.repo.clone(), snap, info, _lock: self._lock.clone() })
     }
 }
 

@@ -4,7 +4,7 @@
 //! rustic's indexed handle does not see blobs written after it was loaded, so a long-lived
 //! one would miss our own new backups (DESIGN.md decision 1).
 
-use std::{path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use rustic_backend::LocalBackend;
 use rustic_core::{
@@ -13,8 +13,10 @@ use rustic_core::{
 };
 
 use crate::{
+    crypto::Cipher,
     error::{RepoError, RepoErrorKind, Result, storage},
     guarded_backend::{CommitGate, GuardedBackend},
+    lock::{LockKind, Locks, RepoLock},
 };
 
 /// Where a repository lives. Only local folders for now; object storage comes through the
@@ -101,7 +103,12 @@ pub struct Repo {
     key: MasterKey,
     pub(crate) gate: Arc<CommitGate>,
     location: Location,
+    locks: Locks,
+    lock_wait: Duration,
 }
+
+/// How long a job waits for a conflicting lock unless told otherwise.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10 * 60);
 
 impl std::fmt::Debug for Repo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,7 +181,25 @@ impl Repo {
             .clone()
             .init(&Credentials::password(password), &KeyOptions::default(), &chunking())
             .map_err(|e| storage(format!("could not create the repository at {}", location.describe()), *e))?;
-        Ok(Repo { base, key: opened.key(), gate, location: location.clone() })
+        Ok(Repo::new(base, opened.key(), gate, location))
+    }
+
+    fn new(base: Repository<()>, key: MasterKey, gate: Arc<CommitGate>, location: &Location) -> Self {
+        let Location::Local(path) = location;
+        let locks = Locks::new(path, Cipher::new(&key));
+        Repo { base, key, gate, location: location.clone(), locks, lock_wait: DEFAULT_LOCK_WAIT }
+    }
+
+    /// Waits up to `wait` for conflicting locks (default [`DEFAULT_LOCK_WAIT`]).
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// Locks the repository for a job: shared for everything that reads or adds data,
+    /// exclusive for removing it (see `lock.rs`). Held until the returned value is dropped.
+    pub fn lock(&self, kind: LockKind) -> Result<RepoLock> {
+        self.locks.acquire(kind, self.lock_wait)
     }
 
     /// Opens the repository at `location` with `password`.
@@ -204,7 +229,7 @@ impl Repo {
                 storage(format!("cannot open repository {}", location.describe()), *e)
             }
         })?;
-        Ok(Repo { base, key: opened.key(), gate, location: location.clone() })
+        Ok(Repo::new(base, opened.key(), gate, location))
     }
 
     /// A fresh handle on the repository, seeing everything written so far.
@@ -231,6 +256,9 @@ impl Repo {
     /// Idempotent for ids already gone? No: an unknown id is an error, so callers pass ids
     /// they just listed.
     pub fn forget(&self, ids: &[String]) -> Result<()> {
+        // Forgetting removes no data, so a backup under way cannot lose what it refers to:
+        // a shared lock is enough (only prune needs the repository to itself).
+        let _lock = self.lock(LockKind::Shared)?;
         let ids: Vec<_> = ids
             .iter()
             .map(|id| id.parse().map_err(|_| RepoError::new(RepoErrorKind::SnapshotNotFound, format!("`{id}` is not a snapshot id"), "")))
@@ -240,9 +268,10 @@ impl Repo {
 
     /// Removes data no snapshot references any more. Returns the bytes freed.
     ///
-    /// Safe against a concurrent backup: rustic first marks unused packs and deletes them
-    /// only in a later prune, after the grace period, instead of at once.
+    /// Takes the exclusive lock: no backup runs meanwhile, so nothing can come to refer to
+    /// data while it is being removed.
     pub fn prune(&self) -> Result<u64> {
+        let _lock = self.lock(LockKind::Exclusive)?;
         let opts = rustic_core::PruneOptions::default();
         let repo = self.handle()?;
         let plan = repo.prune_plan(&opts).map_err(|e| storage("could not plan the prune", *e))?;

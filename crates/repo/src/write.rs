@@ -30,6 +30,7 @@ use crate::{
     cancel,
     error::{RepoError, RepoErrorKind, Result, RusticMessage},
     guarded_backend::CommitGate,
+    lock::LockKind,
     repository::{Repo, SnapshotInfo},
 };
 use rustic_core::{
@@ -248,6 +249,7 @@ impl Repo {
                 "this is a bug in lifeboat: stream names must sort before the manifest",
             ));
         }
+        let _lock = self.lock(LockKind::Shared)?;
         let tally = Arc::new(Tally { digests: Mutex::new(vec![None; streams.len()]), done: Condvar::new(), gate: self.gate.clone() });
         self.gate.arm(streams.len() + 1);
 
@@ -309,7 +311,8 @@ impl Repo {
     }
 }
 
-fn hostname() -> String {
+/// This machine's host name, as snapshots and locks record it.
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()

@@ -119,7 +119,7 @@ impl RestoredCopy {
     pub fn check(&self, expected: &Catalog, thorough: bool) -> Result<CopyCheck> {
         let conn = open_immutable(&self.path)?;
         let checked_at_backup = expected.properties.get(super::inspect::INTEGRITY) == Some(&serde_json::json!("ok"));
-        check_database(&conn, &self.path, expected, thorough || !checked_at_backup, thorough)
+        check_database(&conn, expected, thorough || !checked_at_backup, thorough)
     }
 
     /// Opens the copy for reading (reports, samples, exports).
@@ -166,7 +166,7 @@ impl Drop for RestoredCopy {
 }
 
 /// Integrity, row counts and content hashes of the database on `conn` against `expected`.
-pub(crate) fn check_database(conn: &Connection, path: &Path, expected: &Catalog, integrity: bool, hashes: bool) -> Result<CopyCheck> {
+pub(crate) fn check_database(conn: &Connection, expected: &Catalog, integrity: bool, hashes: bool) -> Result<CopyCheck> {
     // A database too damaged for the check to finish is a finding, not a failure to check.
     let integrity_problems = if integrity {
         super::inspect::integrity_problems(conn).unwrap_or_else(|e| vec![format!("the integrity check could not finish: {e}")])

@@ -1,0 +1,144 @@
+//! Jobs side by side: a backup that reports success restores whatever runs at the same time,
+//! and lifeboat and stock restic respect each other's locks (DESIGN.md decision 8).
+
+mod common;
+
+use std::{path::Path, process::Child, time::Duration};
+
+use common::*;
+
+/// A database of about `mb` megabytes of random rows.
+fn big_db(path: &Path, mb: u32) {
+    sql(
+        path,
+        &format!(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {}) INSERT INTO t SELECT n, randomblob(1000) FROM g;",
+            mb * 1000
+        ),
+    );
+}
+
+fn lock_files(env: &Env) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(env.repo.join("locks")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
+}
+
+/// Waits until the repository holds a lock file, i.e. the job has really started.
+fn wait_for_lock(env: &Env, job: &mut Child) {
+    for _ in 0..2000 {
+        if !lock_files(env).is_empty() {
+            return;
+        }
+        assert!(job.try_wait().unwrap().is_none(), "the job ended before it was seen holding a lock");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("no lock file appeared");
+}
+
+fn signal(job: &Child, name: &str) {
+    assert!(std::process::Command::new("kill").arg(format!("-{name}")).arg(job.id().to_string()).status().unwrap().success());
+}
+
+fn finish(job: Child) -> std::process::Output {
+    let out = job.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    out
+}
+
+/// The reproduction from the issue: a backup that deduplicates against data only an older
+/// backup holds, while `forget --prune` removes that older backup.
+#[test]
+fn a_backup_running_while_prune_runs_still_restores() {
+    let env = Env::new();
+    let a = env.path("a.db");
+    big_db(&a, 150);
+    env.backup(&a, &[]);
+    std::fs::copy(&a, env.path("clone.db")).unwrap();
+    sql(&a, "UPDATE t SET v = randomblob(1000) WHERE id % 3 = 0;");
+    env.backup(&a, &[]);
+
+    let mut clone = env
+        .cmd(&["backup", "clone.db", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_lock(&env, &mut clone);
+    let mut prune = env
+        .cmd(&["forget", "--db", "a", "--keep-last", "1", "--prune", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(clone.try_wait().unwrap().is_none(), "the clone's backup was still running when the prune started");
+    let pruned = finish(prune);
+    assert!(text(&pruned.stdout).contains("pruned"), "{}", text(&pruned.stdout));
+    finish(clone);
+
+    env.ok(&["check", "--read-data"]);
+    let out = env.ok(&["verify", "latest", "--db", "clone"]);
+    assert!(out.contains("verify: OK"), "{out}");
+    assert!(lock_files(&env).is_empty(), "every lock was released: {:?}", lock_files(&env));
+}
+
+#[test]
+fn stock_restic_respects_lifeboats_locks() {
+    let env = Env::new();
+    let db = env.path("big.db");
+    big_db(&db, 20);
+    let mut backup =
+        env.cmd(&["backup", "big.db"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_lock(&env, &mut backup);
+    // Paused, the backup holds its lock (its process lives) for as long as restic needs.
+    signal(&backup, "STOP");
+    let out = std::process::Command::new("restic").args(["prune", "-r"]).arg(&env.repo).env("RESTIC_PASSWORD", PASSWORD).output().unwrap();
+    signal(&backup, "CONT");
+    assert!(!out.status.success(), "restic pruned while lifeboat was backing up");
+    assert!(text(&out.stderr).contains("locked"), "{}", text(&out.stderr));
+    finish(backup);
+    env.ok(&["check", "--read-data"]);
+}
+
+#[test]
+fn lifeboat_respects_restics_locks_and_names_the_holder() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    small_db(&db);
+    env.backup(&db, &[]);
+    env.backup(&db, &[]);
+    // restic holds a shared lock while it reads its standard input.
+    let mut restic = std::process::Command::new("restic")
+        .args(["backup", "--stdin", "--stdin-filename", "notes.txt", "-r"])
+        .arg(&env.repo)
+        .env("RESTIC_PASSWORD", PASSWORD)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_lock(&env, &mut restic);
+    let err = env.fails(&["forget", "--keep-last", "1", "--prune", "--yes", "--lock-wait", "1s"], 1);
+    assert!(err.contains("locked by a shared lock of pid") && err.contains(&restic.id().to_string()), "{err}");
+    let mut stdin = restic.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"written by restic while lifeboat waited\n").unwrap();
+    drop(stdin);
+    finish(restic);
+    env.ok(&["forget", "--keep-last", "1", "--prune", "--yes", "--lock-wait", "1s"]);
+    env.ok(&["check", "--read-data"]);
+}
+
+#[test]
+fn the_lock_of_a_killed_process_is_removed_by_the_next_job() {
+    let env = Env::new();
+    let db = env.path("big.db");
+    big_db(&db, 60);
+    let mut backup =
+        env.cmd(&["backup", "big.db"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    wait_for_lock(&env, &mut backup);
+    backup.kill().unwrap();
+    backup.wait().unwrap();
+    assert_eq!(lock_files(&env).len(), 1, "the killed backup left its lock");
+    small_db(&env.path("app.db"));
+    env.backup(&env.path("app.db"), &[]);
+    env.ok(&["forget", "--keep-last", "1", "--prune", "--yes", "--lock-wait", "1s"]);
+    assert!(lock_files(&env).is_empty(), "{:?}", lock_files(&env));
+}

@@ -1,0 +1,278 @@
+//! Repository locks in restic's format, so lifeboat and stock restic respect each other.
+//!
+//! Why: a backup deduplicates against data that is already stored, and prune deletes data no
+//! snapshot references. A backup that started before a prune may reference data the prune is
+//! deleting, and its snapshot would then point at nothing: it reports success and does not
+//! restore. So writers (backups, restores, readers, forget) hold *shared* locks and prune holds
+//! an *exclusive* one, exactly as restic does (`locks/` in restic's design document):
+//!
+//! * a lock is an encrypted JSON file in `locks/`: time, exclusive, host, user, pid, uid, gid;
+//! * to lock, write our file, then look at the others: an exclusive lock conflicts with any
+//!   other lock, a shared one with any exclusive lock. On a conflict remove ours and try again
+//!   later (so two processes that lock at the same moment both back off instead of both
+//!   proceeding), until the caller's patience runs out; then name who holds the lock;
+//! * a held lock is rewritten every [`REFRESH`] so others see it is alive;
+//! * a lock is stale when it is older than [`STALE`] (its process stopped refreshing), or when
+//!   it was taken on this host by a process that no longer exists. Stale locks are removed:
+//!   a crash never leaves a lock for a person to clean up.
+//!
+//! A repository this user cannot write (a read-only mount) cannot hold locks; reading it then
+//! goes on without one, since nothing can be changed through it by us either.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        mpsc::{Receiver, Sender, channel},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    crypto::{Cipher, id_of},
+    error::{RepoError, RepoErrorKind, Result},
+};
+
+/// How often a held lock is rewritten (restic: 5 minutes).
+const REFRESH: Duration = Duration::from_secs(5 * 60);
+/// A lock not refreshed for this long belongs to a process that is gone (restic: 30 minutes).
+const STALE: Duration = Duration::from_secs(30 * 60);
+
+/// Shared or exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// Backups, restores, reads and forget: any number at once.
+    Shared,
+    /// Prune: nothing else at the same time.
+    Exclusive,
+}
+
+/// A lock file's content, field for field as restic writes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LockFile {
+    time: jiff::Timestamp,
+    exclusive: bool,
+    hostname: String,
+    username: String,
+    pid: i64,
+    #[serde(default)]
+    uid: u32,
+    #[serde(default)]
+    gid: u32,
+}
+
+impl LockFile {
+    fn ours(kind: LockKind) -> Self {
+        // SAFETY: these calls have no preconditions and cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        Self {
+            time: jiff::Timestamp::now(),
+            exclusive: kind == LockKind::Exclusive,
+            hostname: crate::write::hostname(),
+            username: std::env::var("USER").unwrap_or_else(|_| uid.to_string()),
+            pid: i64::from(std::process::id()),
+            uid,
+            gid,
+        }
+    }
+
+    fn is_stale(&self) -> bool {
+        let age = jiff::Timestamp::now().duration_since(self.time);
+        if age > jiff::SignedDuration::try_from(STALE).expect("small") {
+            return true;
+        }
+        self.hostname == crate::write::hostname() && !process_exists(self.pid)
+    }
+
+    fn describe(&self) -> String {
+        let kind = if self.exclusive { "an exclusive" } else { "a shared" };
+        format!(
+            "{kind} lock of pid {} ({}@{}) since {}",
+            self.pid,
+            self.username,
+            self.hostname,
+            self.time.round(jiff::Unit::Second).unwrap_or(self.time)
+        )
+    }
+}
+
+fn process_exists(pid: i64) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    alive || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Where a repository's locks live, and the key to read and write them.
+#[derive(Clone)]
+pub(crate) struct Locks {
+    dir: PathBuf,
+    cipher: Cipher,
+}
+
+/// A held lock; released when dropped.
+pub struct RepoLock {
+    // `None` when the repository cannot be written and the lock was waived.
+    held: Option<Held>,
+}
+
+struct Held {
+    current: Arc<Mutex<PathBuf>>,
+    stop: Option<Sender<()>>,
+    refresher: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RepoLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoLock").field("held", &self.held.is_some()).finish()
+    }
+}
+
+impl Drop for RepoLock {
+    fn drop(&mut self) {
+        if let Some(mut held) = self.held.take() {
+            drop(held.stop.take());
+            if let Some(refresher) = held.refresher.take() {
+                let _ = refresher.join();
+            }
+            let path = held.current.lock().expect("lock path").clone();
+            let _ = std::fs::remove_file(&path);
+            if let Some(dir) = path.parent() {
+                let _ = sync_dir(dir);
+            }
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The repository refuses writes by this user: no lock can be held there.
+fn cannot_write(err: &std::io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM))
+}
+
+impl Locks {
+    pub(crate) fn new(repo_root: &Path, cipher: Cipher) -> Self {
+        Self { dir: repo_root.join("locks"), cipher }
+    }
+
+    /// Takes a lock of `kind`, waiting up to `wait` for conflicting ones to go away.
+    pub(crate) fn acquire(&self, kind: LockKind, wait: Duration) -> Result<RepoLock> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let path = match self.write(&LockFile::ours(kind)) {
+                Ok(path) => path,
+                Err(err) if cannot_write(&err) && kind == LockKind::Shared => return Ok(RepoLock { held: None }),
+                Err(err) => return Err(storage_error("could not write a lock file", &self.dir, err)),
+            };
+            let conflicts = self.conflicts(kind, &path);
+            if conflicts.is_empty() {
+                return Ok(self.hold(path, kind));
+            }
+            let _ = std::fs::remove_file(&path);
+            if crate::cancel::is_cancelled() {
+                return Err(RepoError::new(
+                    RepoErrorKind::Storage,
+                    "interrupted while waiting for a repository lock",
+                    "nothing was changed",
+                ));
+            }
+            if started.elapsed() >= wait {
+                let holders: Vec<String> = conflicts.iter().map(LockFile::describe).collect();
+                return Err(RepoError::new(
+                    RepoErrorKind::Locked,
+                    format!("the repository is locked by {} (waited {:.0?})", holders.join("; "), wait),
+                    match kind {
+                        LockKind::Exclusive => {
+                            "a backup or restore is using the repository; run this again when it is done, or wait longer with --lock-wait"
+                        }
+                        LockKind::Shared => "a prune is removing data; run this again when it is done, or wait longer with --lock-wait",
+                    },
+                ));
+            }
+            std::thread::sleep(pause.min(wait.saturating_sub(started.elapsed())));
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Encrypts and stores `lock` under its id; returns its path.
+    fn write(&self, lock: &LockFile) -> std::io::Result<PathBuf> {
+        if !self.dir.is_dir() {
+            std::fs::create_dir_all(&self.dir)?;
+            if let Some(parent) = self.dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        let sealed = self.cipher.encrypt(&serde_json::to_vec(lock).expect("a lock serializes"));
+        let path = self.dir.join(id_of(&sealed));
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+        std::io::Write::write_all(&mut file, &sealed)?;
+        file.sync_all()?;
+        sync_dir(&self.dir)?;
+        Ok(path)
+    }
+
+    /// The live locks, other than `ours`, that conflict with a lock of `kind`; stale locks
+    /// found on the way are removed.
+    fn conflicts(&self, kind: LockKind, ours: &Path) -> Vec<LockFile> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path == ours {
+                continue;
+            }
+            // A file that vanished meanwhile was released; one we cannot read is not a lock.
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let Some(lock) = self.cipher.decrypt_unpacked(&bytes).and_then(|json| serde_json::from_slice::<LockFile>(&json).ok()) else {
+                continue;
+            };
+            if lock.is_stale() {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            if kind == LockKind::Exclusive || lock.exclusive {
+                found.push(lock);
+            }
+        }
+        found
+    }
+
+    /// Keeps the lock at `path` fresh until the returned lock is dropped.
+    fn hold(&self, path: PathBuf, kind: LockKind) -> RepoLock {
+        let current = Arc::new(Mutex::new(path));
+        let (stop, stopped) = channel::<()>();
+        let refresher = {
+            let (locks, current) = (self.clone(), current.clone());
+            std::thread::Builder::new().name("lock-refresh".into()).spawn(move || locks.refresh(&current, kind, &stopped)).ok()
+        };
+        RepoLock { held: Some(Held { current, stop: Some(stop), refresher }) }
+    }
+
+    fn refresh(&self, current: &Mutex<PathBuf>, kind: LockKind, stopped: &Receiver<()>) {
+        // The channel only ever disconnects (the lock was dropped); a timeout means refresh.
+        while stopped.recv_timeout(REFRESH).is_err_and(|e| e == std::sync::mpsc::RecvTimeoutError::Timeout) {
+            let mut path = current.lock().expect("lock path");
+            // New file first, then remove the old one: the lock is never absent.
+            if let Ok(fresh) = self.write(&LockFile::ours(kind)) {
+                let _ = std::fs::remove_file(&*path);
+                *path = fresh;
+            }
+        }
+    }
+}
+
+fn storage_error(context: &str, dir: &Path, err: std::io::Error) -> RepoError {
+    RepoError::new(
+        RepoErrorKind::Storage,
+        format!("{context} in {}", dir.display()),
+        "check that this user may write the repository folder",
+    )
+    .with_source(err)
+}
