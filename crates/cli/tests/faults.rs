@@ -125,24 +125,43 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// Waits until the running backup has written part of a pack (a `-tmp-` file in `data/`):
+/// the moment to interrupt it, observed rather than guessed.
+fn wait_for_partial_pack(env: &Env, job: &mut std::process::Child) {
+    for _ in 0..4000 {
+        if env.repo.join("data").exists() && walk(&env.repo.join("data")).iter().any(|p| p.to_string_lossy().ends_with("-tmp-")) {
+            return;
+        }
+        assert!(job.try_wait().unwrap().is_none(), "the backup ended before it wrote a pack");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    panic!("no pack was started");
+}
+
+fn partial_packs(env: &Env) -> usize {
+    walk(&env.repo.join("data")).iter().filter(|p| p.to_string_lossy().ends_with("-tmp-")).count()
+}
+
 #[test]
-fn a_backup_killed_halfway_leaves_no_snapshot_and_the_next_one_works() {
+fn a_backup_killed_halfway_leaves_no_snapshot_and_prune_removes_its_leftovers() {
     let env = Env::new();
     let db = env.path("big.db");
     sql(
         &db,
         "PRAGMA journal_mode=wal; CREATE TABLE t(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400) INSERT INTO t SELECT randomblob(500000) FROM n;",
     );
-    for delay_ms in [150, 400] {
-        let mut child = env.cmd(&["backup", "big.db"]).spawn().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        assert!(!status.success(), "the backup should have been killed mid-way");
-        assert_eq!(env.snapshot_count(), 0);
-    }
+    let mut child = env.cmd(&["backup", "big.db"]).spawn().unwrap();
+    wait_for_partial_pack(&env, &mut child);
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success(), "the backup should have been killed mid-way");
+    assert_eq!(env.snapshot_count(), 0);
+    assert!(partial_packs(&env) > 0, "the kill left a partial pack");
     env.ok(&["check"]);
     env.backup(&db, &[]);
+    // The killed backup's lock and its partial pack are gone after the next prune.
+    env.ok(&["forget", "--keep-last", "1", "--prune", "--yes", "--lock-wait", "1s"]);
+    assert_eq!(partial_packs(&env), 0);
+    assert!(walk(&env.repo.join("locks")).is_empty());
     env.ok(&["check", "--read-data"]);
     env.ok(&["verify", "latest"]);
 }
@@ -155,13 +174,14 @@ fn ctrl_c_stops_a_backup_cleanly() {
         &db,
         "CREATE TABLE t(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400) INSERT INTO t SELECT randomblob(500000) FROM n;",
     );
-    let child = env.cmd(&["backup", "big.db"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut child = env.cmd(&["backup", "big.db"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_partial_pack(&env, &mut child);
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("interrupted"), "{}", text(&out.stderr));
     assert_eq!(env.snapshot_count(), 0);
+    assert!(walk(&env.repo.join("locks")).is_empty(), "an interrupted backup releases its lock");
     env.ok(&["check"]);
 }
 

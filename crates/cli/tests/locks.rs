@@ -63,7 +63,7 @@ fn a_backup_running_while_prune_runs_still_restores() {
         .spawn()
         .unwrap();
     wait_for_lock(&env, &mut clone);
-    let mut prune = env
+    let prune = env
         .cmd(&["forget", "--db", "a", "--keep-last", "1", "--prune", "--yes"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

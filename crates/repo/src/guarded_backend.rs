@@ -194,6 +194,13 @@ impl WriteBackend for GuardedBackend {
     }
 
     fn remove(&self, tpe: FileType, id: &Id, cacheable: bool) -> RusticResult<()> {
-        self.inner.remove(tpe, id, cacheable)
+        self.inner.remove(tpe, id, cacheable)?;
+        // A removal not yet on disk can come back after a power cut: a forgotten snapshot
+        // would reappear, pointing at data a prune already deleted.
+        if let Some(root) = &self.local_root {
+            let dir = Self::folder_of(root, tpe, id);
+            sync_dir(&dir).map_err(|err| io_error("could not sync the folder", &dir, err))?;
+        }
+        Ok(())
     }
 }

@@ -277,6 +277,35 @@ impl Repo {
         let plan = repo.prune_plan(&opts).map_err(|e| storage("could not plan the prune", *e))?;
         let freed = plan.stats.size_sum().remove;
         repo.prune(&opts, plan).map_err(|e| storage("prune failed", *e))?;
-        Ok(freed)
+        let Location::Local(root) = &self.location;
+        Ok(freed
+            + remove_leftovers(root)
+                .map_err(|e| RepoError::new(RepoErrorKind::Storage, "could not remove leftover files", "").with_source(e))?)
     }
+}
+
+/// Removes the half-written files of writers that were killed (`<name>-tmp-`, which the local
+/// backend renames to `<name>` only once complete), syncing each folder after; returns the
+/// bytes freed. Only safe under the exclusive lock, when no writer can be mid-way.
+fn remove_leftovers(root: &std::path::Path) -> std::io::Result<u64> {
+    let mut folders = vec![root.join("index"), root.join("snapshots"), root.join("keys")];
+    if let Ok(entries) = std::fs::read_dir(root.join("data")) {
+        folders.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    let mut freed = 0;
+    for folder in folders {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        let mut removed = false;
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().ends_with("-tmp-") {
+                freed += entry.metadata().map_or(0, |m| m.len());
+                std::fs::remove_file(entry.path())?;
+                removed = true;
+            }
+        }
+        if removed {
+            std::fs::File::open(&folder)?.sync_all()?;
+        }
+    }
+    Ok(freed)
 }
