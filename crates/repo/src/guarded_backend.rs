@@ -27,7 +27,9 @@ use std::{
 
 use rustic_core::{BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, RusticResult, WriteBackend};
 
-/// Decides whether the snapshot file of the backup under way may be written.
+/// Decides whether the snapshot file of one backup may be written. Each backup has its own
+/// gate (and its own backend around it), so a failed backup never blocks another one running
+/// in the same process.
 #[derive(Debug, Default)]
 pub(crate) struct CommitGate {
     expected: AtomicUsize,
@@ -36,11 +38,10 @@ pub(crate) struct CommitGate {
 }
 
 impl CommitGate {
-    /// Starts a backup of `streams` streams; the snapshot is refused until each one completed.
-    pub(crate) fn arm(&self, streams: usize) {
-        self.expected.store(streams, Ordering::SeqCst);
-        self.completed.store(0, Ordering::SeqCst);
-        *self.failure.lock().expect("gate lock") = None;
+    /// The gate of a backup of `streams` streams: its snapshot is refused until each one
+    /// completed.
+    pub(crate) fn new(streams: usize) -> Self {
+        Self { expected: AtomicUsize::new(streams), ..Self::default() }
     }
 
     /// A stream was read to its end.
@@ -86,11 +87,14 @@ pub(crate) struct GuardedBackend {
     inner: Arc<dyn WriteBackend>,
     /// The repository folder when the storage is a local file system.
     local_root: Option<PathBuf>,
-    gate: Arc<CommitGate>,
+    /// The backup this backend writes for, if any. With a gate, the archiver's snapshot file
+    /// is never written: it is refused while the backup is incomplete and held back once it
+    /// is complete, for the writer to publish with the streams' true sizes (`sizes.rs`).
+    gate: Option<Arc<CommitGate>>,
 }
 
 impl GuardedBackend {
-    pub(crate) fn new(inner: Arc<dyn WriteBackend>, local_root: Option<PathBuf>, gate: Arc<CommitGate>) -> Self {
+    pub(crate) fn new(inner: Arc<dyn WriteBackend>, local_root: Option<PathBuf>, gate: Option<Arc<CommitGate>>) -> Self {
         Self { inner, local_root, gate }
     }
 
@@ -174,19 +178,27 @@ impl WriteBackend for GuardedBackend {
 
     fn write_bytes(&self, tpe: FileType, id: &Id, cacheable: bool, content: BytesList) -> RusticResult<()> {
         if tpe == FileType::Snapshot
-            && let Some(why) = self.gate.refusal()
+            && let Some(gate) = &self.gate
         {
-            return Err(RusticError::new(ErrorKind::Internal, "the backup is incomplete, so no snapshot was written: {why}")
-                .attach_context("why", why));
+            return match gate.refusal() {
+                Some(why) => Err(RusticError::new(ErrorKind::Internal, "the backup is incomplete, so no snapshot was written: {why}")
+                    .attach_context("why", why)),
+                None => Ok(()),
+            };
         }
+        let fail = |why: String| {
+            if let Some(gate) = &self.gate {
+                gate.fail(why);
+            }
+        };
         if let Err(err) = self.inner.write_bytes(tpe, id, cacheable, content) {
-            self.gate.fail(format!("writing to the repository failed: {}", crate::error::rustic_text(&err)));
+            fail(format!("writing to the repository failed: {}", crate::error::rustic_text(&err)));
             return Err(err);
         }
         if let Some(root) = &self.local_root {
             let dir = Self::folder_of(root, tpe, id);
             if let Err(err) = sync_dir(&dir) {
-                self.gate.fail(format!("syncing {} failed: {err}", dir.display()));
+                fail(format!("syncing {} failed: {err}", dir.display()));
                 return Err(io_error("could not sync the folder", &dir, err));
             }
         }

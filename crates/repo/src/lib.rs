@@ -14,6 +14,7 @@ mod lock;
 mod read;
 mod repository;
 mod sha256;
+mod sizes;
 mod write;
 
 pub use check::{CheckFinding, CheckReport};

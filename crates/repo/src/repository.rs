@@ -100,8 +100,9 @@ impl SnapshotInfo {
 #[derive(Clone)]
 pub struct Repo {
     base: Repository<()>,
-    key: MasterKey,
-    pub(crate) gate: Arc<CommitGate>,
+    pub(crate) key: MasterKey,
+    /// The backend every handle writes through (no commit gate: backups get their own).
+    pub(crate) backend: Arc<dyn WriteBackend>,
     location: Location,
     locks: Locks,
     lock_wait: Duration,
@@ -116,7 +117,9 @@ impl std::fmt::Debug for Repo {
     }
 }
 
-fn unopened(location: &Location, gate: Arc<CommitGate>) -> Result<Repository<()>> {
+/// A repository handle not yet opened, and the backend it writes through; with `gate`, the
+/// backend serves one backup (see `guarded_backend.rs`).
+pub(crate) fn unopened(location: &Location, gate: Option<Arc<CommitGate>>) -> Result<(Repository<()>, Arc<dyn WriteBackend>)> {
     let (backend, root): (Arc<dyn WriteBackend>, Option<PathBuf>) = match location {
         Location::Local(path) => {
             let text = path.to_str().ok_or_else(|| {
@@ -132,11 +135,12 @@ fn unopened(location: &Location, gate: Arc<CommitGate>) -> Result<Repository<()>
         }
     };
     let guarded: Arc<dyn WriteBackend> = Arc::new(GuardedBackend::new(backend, root, gate));
-    let backends = RepositoryBackends::new(guarded, None);
+    let backends = RepositoryBackends::new(guarded.clone(), None);
     // No cache: a backup tool must not fill $HOME behind the user's back, and local reads are
     // as fast as a cache would be.
     let opts = RepositoryOptions::default().no_cache(true);
-    Repository::new(&opts, &backends).map_err(|e| storage(format!("cannot open repository {}", location.describe()), *e))
+    let repo = Repository::new(&opts, &backends).map_err(|e| storage(format!("cannot open repository {}", location.describe()), *e))?;
+    Ok((repo, guarded))
 }
 
 /// The size of every chunk (but a stream's last) in repositories lifeboat creates.
@@ -175,19 +179,18 @@ impl Repo {
                 ));
             }
         }
-        let gate = Arc::new(CommitGate::default());
-        let base = unopened(location, gate.clone())?;
+        let (base, backend) = unopened(location, None)?;
         let opened = base
             .clone()
             .init(&Credentials::password(password), &KeyOptions::default(), &chunking())
             .map_err(|e| storage(format!("could not create the repository at {}", location.describe()), *e))?;
-        Ok(Repo::new(base, opened.key(), gate, location))
+        Ok(Repo::new(base, opened.key(), backend, location))
     }
 
-    fn new(base: Repository<()>, key: MasterKey, gate: Arc<CommitGate>, location: &Location) -> Self {
+    fn new(base: Repository<()>, key: MasterKey, backend: Arc<dyn WriteBackend>, location: &Location) -> Self {
         let Location::Local(path) = location;
         let locks = Locks::new(path, Cipher::new(&key));
-        Repo { base, key, gate, location: location.clone(), locks, lock_wait: DEFAULT_LOCK_WAIT }
+        Repo { base, key, backend, location: location.clone(), locks, lock_wait: DEFAULT_LOCK_WAIT }
     }
 
     /// Waits up to `wait` for conflicting locks (default [`DEFAULT_LOCK_WAIT`]).
@@ -216,8 +219,7 @@ impl Repo {
                 "check --repo / LIFEBOAT_REPO, or create one with `lifeboat init`",
             ));
         }
-        let gate = Arc::new(CommitGate::default());
-        let base = unopened(location, gate.clone())?;
+        let (base, backend) = unopened(location, None)?;
         let opened = base.clone().open(&Credentials::password(password)).map_err(|e| {
             if e.is_incorrect_password() {
                 RepoError::new(
@@ -229,7 +231,14 @@ impl Repo {
                 storage(format!("cannot open repository {}", location.describe()), *e)
             }
         })?;
-        Ok(Repo::new(base, opened.key(), gate, location))
+        Ok(Repo::new(base, opened.key(), backend, location))
+    }
+
+    /// A fresh handle for one backup, writing through a backend with the backup's own `gate`.
+    pub(crate) fn gated_handle(&self, gate: Arc<CommitGate>) -> Result<Repository<OpenStatus>> {
+        let (base, _) = unopened(&self.location, Some(gate))?;
+        base.open(&Credentials::Masterkey(self.key.clone()))
+            .map_err(|e| storage(format!("cannot open repository {}", self.location.describe()), *e))
     }
 
     /// A fresh handle on the repository, seeing everything written so far.

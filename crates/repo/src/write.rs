@@ -17,6 +17,7 @@
 //! every stream and the manifest were read to the end and no write failed.
 
 use std::{
+    collections::BTreeMap,
     io::{self, Read},
     path::PathBuf,
     sync::{
@@ -87,6 +88,7 @@ struct Tally {
     digests: Mutex<Vec<Option<StreamDigest>>>,
     done: Condvar,
     gate: Arc<CommitGate>,
+    manifest_bytes: AtomicU64,
 }
 
 impl Tally {
@@ -195,6 +197,7 @@ impl ReadSourceOpen for Opener {
                 let rendered = tally.wait_all().and_then(|digests| render(&digests));
                 match rendered {
                     Ok(bytes) => {
+                        tally.manifest_bytes.store(bytes.len() as u64, Ordering::SeqCst);
                         tally.gate.stream_completed();
                         Ok(Box::new(io::Cursor::new(bytes)))
                     }
@@ -250,8 +253,13 @@ impl Repo {
             ));
         }
         let _lock = self.lock(LockKind::Shared)?;
-        let tally = Arc::new(Tally { digests: Mutex::new(vec![None; streams.len()]), done: Condvar::new(), gate: self.gate.clone() });
-        self.gate.arm(streams.len() + 1);
+        let gate = Arc::new(CommitGate::new(streams.len() + 1));
+        let tally = Arc::new(Tally {
+            digests: Mutex::new(vec![None; streams.len()]),
+            done: Condvar::new(),
+            gate: gate.clone(),
+            manifest_bytes: AtomicU64::new(0),
+        });
 
         let now = jiff::Zoned::now();
         let root = PathBuf::from(&meta.root);
@@ -282,15 +290,18 @@ impl Repo {
             ..Default::default()
         };
 
-        let indexed = self.handle()?.to_indexed_ids().map_err(|e| crate::error::storage("could not read the repository index", *e))?;
+        let indexed = self
+            .gated_handle(gate.clone())?
+            .to_indexed_ids()
+            .map_err(|e| crate::error::storage("could not read the repository index", *e))?;
         // Every stream is read in full (no parent): a database whose bytes changed while its
         // size and mtime did not must still be backed up (DESIGN.md decision 1, the trap).
         let mut opts = BackupOptions::default();
         opts.parent_opts.force = true;
         opts.no_scan = true;
-        let result = indexed.archive(&opts, &source, snap, &[root]);
+        let result = indexed.archive(&opts, &source, snap, &[root.clone()]);
 
-        if let Some(why) = self.gate.failure() {
+        if let Some(why) = gate.failure() {
             let kind = if why.contains("writing to the repository") || why.contains("syncing") {
                 RepoErrorKind::Storage
             } else {
@@ -305,8 +316,12 @@ impl Repo {
             };
             return Err(RepoError::new(kind, "the backup did not complete", hint).with_source(RusticMessage(why)));
         }
+        // The gate held the archiver's snapshot back; it is published with true sizes.
         let snap = result.map_err(|e| crate::error::storage("the backup did not complete", *e))?;
-        let digests = tally.digests.lock().expect("tally lock").iter().flatten().cloned().collect();
+        let digests: Vec<StreamDigest> = tally.digests.lock().expect("tally lock").iter().flatten().cloned().collect();
+        let mut sizes: BTreeMap<String, u64> = digests.iter().map(|d| (format!("{}/{}", meta.root, d.name), d.bytes)).collect();
+        sizes.insert(format!("{}/{MANIFEST}", meta.root), tally.manifest_bytes.load(Ordering::SeqCst));
+        let snap = self.publish_with_sizes(snap, &sizes)?;
         Ok(WrittenSnapshot { info: SnapshotInfo::from_rustic(&snap), digests })
     }
 }

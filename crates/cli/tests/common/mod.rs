@@ -176,3 +176,12 @@ pub fn small_db(path: &Path) {
          INSERT INTO orders VALUES (1,1,9.5),(2,1,3.25),(3,2,100.0);",
     );
 }
+
+/// The lower-case hex SHA-256 of `bytes`, from the stock `sha256sum`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("sha256sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    text(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
