@@ -97,6 +97,13 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
         "{manifest}"
     );
 
+    // A SQLite file called shop.db is another database: it cannot join the group `shop`.
+    let sqlite_shop = env.path("shop.db");
+    small_db(&sqlite_shop);
+    let err = env.fails(&["backup", sqlite_shop.to_str().unwrap()], 2);
+    assert!(err.contains("already holds backups of another database (postgres:"), "{err}");
+    env.backup(&sqlite_shop, &["--name", "shop-sqlite"]);
+
     restore_to(&env, &id, &pg.url("copy"), &[]);
     assert_eq!(pg.fingerprint("copy"), before);
     // Each row exactly once: the parents of partitions and of inheritance see their children.
@@ -116,6 +123,20 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
     let out = pg.tool("psql", "exported").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"]).arg(&sql_file).output().unwrap();
     assert!(out.status.success(), "psql could not load the export: {}", text(&out.stderr));
     assert_eq!(pg.fingerprint("exported"), before);
+
+    // The README's recipe without lifeboat (restic, zstd, jq, psql) gives back everything:
+    // schema, rows, sequence values and large objects.
+    pg.sql("postgres", "CREATE DATABASE by_restic TEMPLATE template0");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contrib/restore-postgres-with-restic");
+    let path = format!("{}:{}", pg.bin("psql").parent().unwrap().display(), std::env::var("PATH").unwrap());
+    let out = std::process::Command::new(script)
+        .args([env.repo.to_str().unwrap(), &id[..8], "shop", &pg.url("by_restic")])
+        .env("RESTIC_PASSWORD", PASSWORD)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the restic-only recipe failed: {}", text(&out.stderr));
+    assert_eq!(pg.fingerprint("by_restic"), before);
 
     // Stock restic and zstd give back a table's COPY text, no lifeboat involved.
     let stored = env.restic(&["dump", &id[..8], "/postgres/shop/data/public.users/00000.zst"]);
