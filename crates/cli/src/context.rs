@@ -1,6 +1,9 @@
 //! What most commands need first: the repository location and its password.
 
-use std::io::IsTerminal;
+use std::{
+    io::IsTerminal,
+    sync::{Arc, atomic::AtomicU64},
+};
 
 use anyhow::{Context, Result, bail};
 use lifeboat_engine::{EngineError, Location, Repo};
@@ -46,7 +49,14 @@ pub fn password(global: &Global, twice: bool) -> Result<String> {
     Ok(password)
 }
 
+/// The repository for this process's job (see [`crate::JOB`]).
 pub fn open(global: &Global) -> Result<Repo> {
+    open_with_progress(global, None)
+}
+
+/// Like [`open`], counting the bytes the job reads into `progress` (for a progress bar).
+pub fn open_with_progress(global: &Global, progress: Option<Arc<AtomicU64>>) -> Result<Repo> {
     let location = location(global)?;
-    Ok(Repo::open(&location, &password(global, false)?)?.with_lock_wait(global.lock_wait))
+    let repo = Repo::open(&location, &password(global, false)?)?.with_lock_wait(global.lock_wait);
+    Ok(repo.for_job(crate::JOB.clone(), progress))
 }

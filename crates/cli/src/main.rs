@@ -9,29 +9,44 @@ mod progress;
 
 use clap::Parser;
 
+/// The one job this process runs; Ctrl-C cancels it.
+pub static JOB: std::sync::LazyLock<lifeboat_engine::CancelToken> = std::sync::LazyLock::new(Default::default);
+
 fn main() {
     let cli = flags::Cli::parse();
     // Ctrl-C asks the work under way to stop through its normal error path (no snapshot, no
     // half-written restore); a second Ctrl-C ends the process at once.
     let _ = ctrlc::set_handler(|| {
-        if lifeboat_engine::cancel::is_cancelled() {
+        if JOB.is_cancelled() {
             std::process::exit(130);
         }
-        lifeboat_engine::cancel::cancel();
+        JOB.cancel();
     });
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {}", describe(&err));
-            if lifeboat_engine::cancel::is_cancelled() {
+            if JOB.is_cancelled() {
                 eprintln!("  (interrupted by Ctrl-C; nothing was left half-done)");
                 130
             } else {
-                err.downcast_ref::<lifeboat_engine::EngineError>().map_or(1, |e| if e.is_usage() { 2 } else { 1 })
+                exit_code(&err)
             }
         }
     };
     std::process::exit(code);
+}
+
+/// 2 when the command line asked for something that cannot be (usage), else 1.
+fn exit_code(err: &anyhow::Error) -> i32 {
+    let usage = match (err.downcast_ref::<lifeboat_engine::EngineError>(), err.downcast_ref::<lifeboat_engine::SourceError>()) {
+        (Some(engine), _) => engine.is_usage(),
+        (None, Some(source)) => {
+            matches!(source.kind, lifeboat_engine::SourceErrorKind::Usage | lifeboat_engine::SourceErrorKind::TableNotFound)
+        }
+        (None, None) => false,
+    };
+    if usage { 2 } else { 1 }
 }
 
 /// The error and its causes, each once: our library errors already end with their causes,

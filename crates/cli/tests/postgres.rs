@@ -537,7 +537,7 @@ fn jobs_bound_the_sessions_of_backups_and_restores() {
     assert_eq!(pg.sql("copy", "SELECT sum(id) FROM t5").trim(), "20000100000");
 
     let err = env.fails(&["backup", env.path("x.db").to_str().unwrap(), "--jobs", "2"], 2);
-    assert!(err.contains("are for PostgreSQL"), "{err}");
+    assert!(err.contains("cannot be used with a sqlite database"), "{err}");
     let err = env.fails(&["backup", &pg.url("app"), "--jobs", "0"], 2);
     assert!(err.contains("--jobs"), "{err}");
 }

@@ -1,7 +1,7 @@
 //! Taking a backup: capture a consistent point in time from a source and write it as one
 //! snapshot of named streams plus a manifest.
 
-use std::sync::{Arc, Mutex, atomic::AtomicU64};
+use std::sync::{Arc, Mutex};
 
 use lifeboat_repo::{NewSnapshot, Repo, Stream};
 use lifeboat_sources::{Catalog, Source};
@@ -28,7 +28,6 @@ pub struct BackupRequest {
     pub tags: Vec<String>,
     /// Where the database is, as shown in the manifest (never with credentials).
     pub source_label: String,
-    pub progress: Option<Arc<AtomicU64>>,
 }
 
 /// What a backup did.
@@ -36,6 +35,8 @@ pub struct BackupRequest {
 pub struct BackupReport {
     pub entry: BackupEntry,
     pub manifest: Manifest,
+    /// What a person should know although the backup succeeded, each with what to do.
+    pub warnings: Vec<String>,
 }
 
 /// Checks a class name against [`CLASSES`].
@@ -179,7 +180,6 @@ pub fn backup(repo: &Repo, source: &dyn Source, request: &BackupRequest) -> Resu
         tags,
         description: serde_json::to_string(&summary).expect("summary serializes"),
         hostname: None,
-        progress: request.progress.clone(),
     };
     let written = repo.write_snapshot(meta, streams, render).map_err(|err| {
         // A failed catalog is the more useful message than "manifest failed".
@@ -192,5 +192,13 @@ pub fn backup(repo: &Repo, source: &dyn Source, request: &BackupRequest) -> Resu
     let mut entry = BackupEntry::from_snapshot(&written.info).expect("our own snapshot has a summary");
     entry.summary.rows = manifest.catalog.total_rows();
     entry.summary.bytes = manifest.streams.iter().map(|s| s.bytes).sum();
-    Ok(BackupReport { entry, manifest })
+    let mut warnings = Vec::new();
+    if manifest.catalog.damaged_at_backup() {
+        let findings = manifest.catalog.properties.get("integrity_check").map(|v| v.to_string()).unwrap_or_default();
+        warnings.push(format!(
+            "the database failed its integrity check ({}); the backup keeps it exactly as it is\n  hint: restore an earlier backup that passed, or repair the database (for SQLite: sqlite3 .recover) and back up again",
+            findings.chars().take(300).collect::<String>()
+        ));
+    }
+    Ok(BackupReport { entry, manifest, warnings })
 }

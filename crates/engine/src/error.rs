@@ -9,7 +9,7 @@ pub enum EngineError {
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error(transparent)]
-    Source(#[from] SourceError),
+    Source(SourceError),
     /// The user's input is wrong (bad database spec, unknown snapshot, ambiguous prefix, ...).
     #[error("{context}{}", hint_line(.hint))]
     Input { context: String, hint: String },
@@ -19,6 +19,27 @@ pub enum EngineError {
     /// A backup or restored copy does not match what was recorded.
     #[error("{context}{}", hint_line(.hint))]
     Mismatch { context: String, hint: String },
+}
+
+impl From<SourceError> for EngineError {
+    /// An engine's failure, or, when the engine failed because reading the backup failed, that
+    /// failure itself: a damaged repository is reported as such, with its own hint, not as
+    /// "writing the copy failed".
+    fn from(err: SourceError) -> Self {
+        let SourceError { kind, context, hint, source } = err;
+        let source = match source.map(|s| s.downcast::<std::io::Error>()) {
+            Some(Ok(io)) => {
+                if io.get_ref().is_some_and(|inner| inner.is::<EngineError>()) {
+                    let inner = (*io).into_inner().expect("checked above");
+                    return *inner.downcast::<EngineError>().expect("checked above");
+                }
+                Some(io as Box<dyn std::error::Error + Send + Sync>)
+            }
+            Some(Err(other)) => Some(other),
+            None => None,
+        };
+        Self::Source(SourceError { kind, context, hint, source })
+    }
 }
 
 fn hint_line(hint: &str) -> String {
@@ -35,7 +56,7 @@ impl EngineError {
         match self {
             Self::Input { .. } => true,
             Self::Repo(e) => matches!(e.kind, RepoErrorKind::SnapshotNotFound | RepoErrorKind::AmbiguousSnapshot),
-            Self::Source(e) => matches!(e.kind, SourceErrorKind::TableNotFound),
+            Self::Source(e) => matches!(e.kind, SourceErrorKind::TableNotFound | SourceErrorKind::Usage),
             _ => false,
         }
     }

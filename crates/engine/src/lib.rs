@@ -2,11 +2,9 @@
 //! repository layer and the database sources. It returns plans and reports; it never prints.
 
 mod backup;
-mod database;
 mod error;
 mod inspect;
 mod manifest;
-mod pg_restore;
 mod restore;
 mod retention;
 mod scratch;
@@ -14,12 +12,13 @@ mod select;
 mod verify;
 
 pub use backup::{BackupReport, BackupRequest, CLASSES, backup, snapshot_root, validate_class};
-pub use database::DatabaseSpec;
 pub use error::{EngineError, Result};
-pub use inspect::{Sample, ShowReport, export, show};
-pub use lifeboat_repo::{CheckReport, Location, Repo, RepoError, RepoErrorKind, cancel};
-pub use lifeboat_sources::postgres::Subset;
-pub use lifeboat_sources::{Catalog, CopyCheck, SourceError, SourceErrorKind, TableCheck, TableInfo};
+pub use inspect::{ShowReport, export, show};
+pub use lifeboat_repo::{CancelToken, CheckReport, Location, Repo, RepoError, RepoErrorKind};
+pub use lifeboat_sources::{
+    CaptureOptions, Catalog, CopyCheck, Database, RestoreOptions as EngineRestoreOptions, Sample, SourceError, SourceErrorKind, TableCheck,
+    TableInfo, open as open_database,
+};
 pub use manifest::{BackupEntry, Manifest, StreamRecord, Summary};
 pub use restore::{RestoreOptions, RestorePlan, RestoreReport, restore};
 pub use retention::{Decision, GroupPlan, KeepPolicy, parse_within, plan as retention_plan};

@@ -1,26 +1,27 @@
-//! Restoring a backup, whole or one table, without making anything worse.
+//! Restoring a backup, whole or one table, without making anything worse. One flow for every
+//! engine (DESIGN.md decision 7):
 //!
-//! Order of work: read and check the copy first (the target is untouched if the repository
-//! is damaged), ask for consent, take a safety backup of what will be replaced, then put the
-//! copy in place atomically. See `lifeboat_sources::sqlite::restore` for the atomic part.
-
-use std::path::Path;
+//! 1. **plan**: what will be restored into what, and whether something is replaced;
+//! 2. **consent**: replacing anything needs a yes (a prompt, or `--yes`);
+//! 3. **safety copy**: what will be replaced is kept first (see [`keep_target`]);
+//! 4. **stage**: the backup is loaded beside the target, every stream checked against its
+//!    manifest on the way; nothing live changes;
+//! 5. **verify**: the staged copy is compared with the backup's catalog;
+//! 6. **swap**: only then is it put in place, in one atomic step.
+//!
+//! A one-table restore runs steps 4 to 6 inside the engine, in one transaction on the live
+//! database that changes that table and nothing else.
 
 use lifeboat_repo::Repo;
-use lifeboat_sources::{
-    CopyCheck, Source,
-    sqlite::{RawFiles, SqliteSource, restore_table},
-};
+use lifeboat_sources::{BackupStreams, CaptureOptions, CopyCheck, Database, RestoreOptions as EngineOptions, TableCheck};
 use serde::Serialize;
 
 use crate::{
     EngineError, Result,
     backup::{BackupRequest, backup},
-    database::DatabaseSpec,
     manifest::BackupEntry,
     retention::SAFETY_CLASS,
-    scratch::write_checked_copy,
-    select,
+    scratch::StoredBackup,
 };
 
 /// What a restore is about to do, shown to the user before anything is replaced.
@@ -47,6 +48,9 @@ pub struct RestoreReport {
     /// replaced database kept under another name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safety_note: Option<String>,
+    /// What else a person should know, e.g. where the replaced database is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub check: CopyCheck,
     pub rows_restored: u64,
 }
@@ -56,17 +60,10 @@ pub struct RestoreReport {
 pub struct RestoreOptions {
     /// Restore only this table, into the existing database.
     pub table: Option<String>,
-    /// PostgreSQL with `table`: restore it beside the original as a new table of this name.
-    pub table_as: Option<String>,
-    /// PostgreSQL: end the sessions on the old database that would block the swap.
-    pub terminate_connections: bool,
-    /// PostgreSQL: first create the roles and tablespaces of a backup taken with `--globals`.
-    pub globals: bool,
-    /// PostgreSQL: sessions that load tables and build indexes at once (default: one per
-    /// core, at least two).
-    pub jobs: Option<usize>,
     /// Restore a backup whose manifest records a failed integrity check, as it was.
     pub accept_damaged: bool,
+    /// What the target's engine may offer beyond that (`--as`, `--globals`, `--jobs`, ...).
+    pub engine: EngineOptions,
 }
 
 /// Restores `snapshot` into `target` (a whole database, or one table of it).
@@ -76,82 +73,85 @@ pub struct RestoreOptions {
 pub fn restore(
     repo: &Repo,
     snapshot: &BackupEntry,
-    target: &DatabaseSpec,
+    target: &dyn Database,
     options: &RestoreOptions,
     confirm: &mut dyn FnMut(&RestorePlan) -> bool,
 ) -> Result<RestoreReport> {
-    if snapshot.summary.engine != target.engine() {
+    let engine = target.engine();
+    if snapshot.summary.engine != engine.name() {
         return Err(EngineError::input(
             format!(
                 "snapshot {} is a {} backup and cannot be restored into a {} database",
                 snapshot.short_id,
                 snapshot.summary.engine,
-                target.engine()
+                engine.name()
             ),
             "choose a target of the same engine",
         ));
     }
-    match target {
-        DatabaseSpec::Sqlite(_) if options.table_as.is_some() => Err(EngineError::input(
-            "--as is for PostgreSQL tables",
-            "for SQLite, restore the whole database to a new file and copy the table from there",
-        )),
-        DatabaseSpec::Sqlite(path) => restore_sqlite(repo, snapshot, path, options, confirm),
-        DatabaseSpec::Postgres(conn) => crate::pg_restore::restore(repo, snapshot, conn, options, confirm),
-    }
-}
-
-fn restore_sqlite(
-    repo: &Repo,
-    snapshot: &BackupEntry,
-    target_path: &Path,
-    options: &RestoreOptions,
-    confirm: &mut dyn FnMut(&RestorePlan) -> bool,
-) -> Result<RestoreReport> {
-    let table = options.table.as_deref();
-    if target_path.is_dir() {
-        return Err(EngineError::input(format!("{} is a folder", target_path.display()), "name the database file to restore into"));
-    }
-    if table.is_some() && !target_path.exists() {
-        return Err(EngineError::input(
-            format!("{} does not exist, and --table restores into an existing database", target_path.display()),
-            "restore the whole database with `lifeboat restore <SNAPSHOT> --to PATH`",
-        ));
-    }
-
-    let reader = repo.reader(&snapshot.id)?;
-    let manifest = select::manifest(&reader)?;
-    let rows = match table {
-        Some(name) => manifest.catalog.table(name).map(|t| t.rows).ok_or_else(|| {
-            let names: Vec<&str> = manifest.catalog.tables.iter().map(|t| t.name.as_str()).filter(|n| !n.starts_with("sqlite_")).collect();
+    // 1. Plan.
+    let backup = StoredBackup::open(repo, snapshot)?;
+    let catalog = backup.catalog();
+    let table = match &options.table {
+        Some(name) => Some(engine.find_table(catalog, name).ok_or_else(|| {
+            let names: Vec<&str> = catalog.tables.iter().map(|t| t.name.as_str()).filter(|n| !n.starts_with("sqlite_")).collect();
             EngineError::input(
                 format!("snapshot {} has no table `{name}`", snapshot.short_id),
                 format!("tables in it: {}", names.join(", ")),
             )
-        })?,
-        None => manifest.catalog.total_rows(),
+        })?),
+        None => None,
     };
+    let exists = target.exists()?;
+    if table.is_some() && !exists {
+        return Err(EngineError::input(
+            format!("{} does not exist, and --table restores into an existing database", target.label()),
+            "restore the whole database with `lifeboat restore <SNAPSHOT> --to <DB>`",
+        ));
+    }
     let plan = RestorePlan {
         snapshot: snapshot.clone(),
-        target: target_path.display().to_string(),
-        replaces_existing: target_path.exists(),
-        existing_bytes: std::fs::metadata(target_path).ok().map(|m| m.len()),
-        table: table.map(String::from),
-        rows,
+        target: target.label(),
+        replaces_existing: exists && options.engine.table_as.is_none(),
+        existing_bytes: if exists { target.size() } else { None },
+        table: table.map(|t| t.name.clone()),
+        rows: table.map_or(catalog.total_rows(), |t| t.rows),
     };
 
-    let copy = write_checked_copy(&reader, &manifest, target_path)?;
-    let check = copy.check(&manifest.catalog, false)?;
+    // 2. Consent, and 3. the safety copy.
+    let (mut safety_backup, mut safety_note) = (None, None);
+    if plan.replaces_existing {
+        if !confirm(&plan) {
+            let what = match &plan.table {
+                Some(t) => format!("the rows of table `{t}` in {} would be replaced", plan.target),
+                None => format!("{} exists and would be replaced", plan.target),
+            };
+            return Err(EngineError::NotConfirmed {
+                context: format!("not restoring: {what}"),
+                hint: "pass --yes to replace it (what it replaces is kept first, in a safety backup)".into(),
+            });
+        }
+        (safety_backup, safety_note) = keep_target(repo, target, &plan, table.is_none())?;
+    }
+
+    if let Some(table) = table {
+        let rows_restored = target.restore_table(&backup, table, &options.engine)?;
+        return Ok(RestoreReport { plan, safety_backup, safety_note, note: None, check: CopyCheck::default(), rows_restored });
+    }
+
+    // 4. Stage, 5. verify, 6. swap.
+    let mut staged = target.stage(&backup, &options.engine)?;
+    let check = staged.check(false)?;
     if !check.ok() {
         // A backup that was already damaged when it was taken may be the best there is: it
         // is restored as it was on purpose, never by accident.
-        let damaged_at_backup = manifest.catalog.damaged_at_backup();
-        let only_integrity = check.tables.iter().all(lifeboat_sources::TableCheck::ok);
+        let damaged_at_backup = catalog.damaged_at_backup();
+        let only_integrity = check.tables.iter().all(TableCheck::ok);
         if !(options.accept_damaged && damaged_at_backup && only_integrity) {
             let hint = if damaged_at_backup && only_integrity {
-                "this backup was already damaged when it was taken (see `lifeboat show`): restore an older snapshot, or pass --accept-damaged to restore it exactly as it was; the target was not touched"
+                "this backup was already damaged when it was taken (see `lifeboat show`): restore an older snapshot, or pass --accept-damaged to restore it exactly as it was; nothing live was touched"
             } else {
-                "the target was not touched; try an older snapshot and run `lifeboat check --read-data`"
+                "nothing live was touched; try an older snapshot and run `lifeboat check --read-data`"
             };
             return Err(EngineError::Mismatch {
                 context: format!("the restored copy of snapshot {} failed its checks: {}", snapshot.short_id, check.problems().join("; ")),
@@ -159,79 +159,59 @@ fn restore_sqlite(
             });
         }
     }
-
-    let (mut safety_backup, mut safety_note) = (None, None);
-    if plan.replaces_existing {
-        if !confirm(&plan) {
-            return Err(EngineError::NotConfirmed {
-                context: format!("not restoring: {} already exists and would be replaced", target_path.display()),
-                hint: "pass --yes to replace it (a safety backup is taken first)".into(),
-            });
-        }
-        (safety_backup, safety_note) = keep_sqlite_target(repo, target_path, &plan.target, snapshot)?;
-    }
-
-    let rows_restored = match table {
-        Some(name) => restore_table(&copy, target_path, name, &manifest.catalog)?,
-        None => {
-            copy.put_in_place(target_path, &manifest.catalog)?;
-            rows
-        }
-    };
-    Ok(RestoreReport { plan, safety_backup, safety_note, check, rows_restored })
+    let note = staged.swap_in()?;
+    Ok(RestoreReport { plan, safety_backup, safety_note, note, check, rows_restored: catalog.total_rows() })
 }
 
-/// Keeps the SQLite file a restore is about to replace: a safety backup when it can be read;
-/// else its raw bytes in the repository (a damaged database, the very case restores are
-/// for); else, when the repository cannot take them (read-only, full), a copy beside it.
-/// Fails, and nothing is restored, only when none of these worked.
-fn keep_sqlite_target(repo: &Repo, path: &Path, target: &str, restoring: &BackupEntry) -> Result<(Option<BackupEntry>, Option<String>)> {
-    let failure = match take_safety_backup(repo, &SqliteSource::new(path), target, restoring) {
+/// Keeps what a restore is about to replace: a safety backup when it can be read; else what
+/// the engine can still keep in the repository (a damaged SQLite file's raw bytes: damage is
+/// the very case restores are for); else, when the repository cannot take it (read-only,
+/// full), a copy beside the target; else, for a whole restore whose engine keeps the replaced
+/// database itself, nothing more. Fails, and nothing is restored, when none of these holds.
+fn keep_target(repo: &Repo, target: &dyn Database, plan: &RestorePlan, whole: bool) -> Result<(Option<BackupEntry>, Option<String>)> {
+    let first =
+        target.source(&CaptureOptions::default()).map_err(EngineError::from).and_then(|source| safety_backup(repo, source.as_ref(), plan));
+    let failure = match first {
         Ok(entry) => return Ok((Some(entry), None)),
         Err(err) => err,
     };
     let why = failure.to_string().lines().next().unwrap_or_default().to_string();
-    if !matches!(failure, EngineError::Repo(_))
-        && let Ok(entry) = take_safety_backup(repo, &RawFiles::new(path, why.clone()), target, restoring)
+    let repository_failed = matches!(failure, EngineError::Repo(_));
+    if !repository_failed
+        && let Some(raw) = target.raw_source(&why)
+        && let Ok(entry) = safety_backup(repo, raw.as_ref(), plan)
     {
-        let note = format!("{target} could not be read ({why}); its raw bytes were kept as safety backup {}", entry.short_id);
+        let note = format!("{} could not be read ({why}); its raw bytes were kept as safety backup {}", plan.target, entry.short_id);
         return Ok((Some(entry), Some(note)));
     }
-    let kept = copy_beside(path).map_err(|err| EngineError::Mismatch {
-        context: format!("{target} could not be kept before replacing it, so nothing was restored: the safety backup failed ({why}) and copying it beside itself failed ({err})"),
-        hint: "make room next to the database or in the repository, then restore again".into(),
-    })?;
-    Ok((None, Some(format!("the safety backup of {target} failed ({why}); it was copied to {} instead", kept.display()))))
-}
-
-/// Copies the database file and its side files to `<file>.lifeboat-kept-<time>[-wal|-journal]`
-/// with the same permission bits, synced. Returns the main copy's path.
-fn copy_beside(path: &Path) -> std::io::Result<std::path::PathBuf> {
-    let stamp = jiff::Zoned::now().strftime("%Y%m%d%H%M%S").to_string();
-    let base = lifeboat_sources::sqlite::with_suffix(path, &format!(".lifeboat-kept-{stamp}"));
-    for suffix in ["", "-wal", "-journal"] {
-        let from = lifeboat_sources::sqlite::with_suffix(path, suffix);
-        if from.exists() {
-            let to = lifeboat_sources::sqlite::with_suffix(&base, suffix);
-            std::fs::copy(&from, &to)?;
-            std::fs::File::open(&to)?.sync_all()?;
+    match target.keep_beside() {
+        Some(Ok(kept)) => Ok((None, Some(format!("the safety backup of {} failed ({why}); it was copied to {kept} instead", plan.target)))),
+        Some(Err(err)) => Err(EngineError::Mismatch {
+            context: format!(
+                "{} could not be kept before replacing it, so nothing was restored: the safety backup failed ({why}) and copying it beside itself failed ({err})",
+                plan.target
+            ),
+            hint: "make room next to the database or in the repository, then restore again".into(),
+        }),
+        None if whole && target.keeps_replaced() => {
+            Ok((None, Some(format!("the safety backup failed ({why}); the replaced database is kept under another name instead"))))
         }
+        None => Err(EngineError::Mismatch {
+            context: format!("the safety backup of {} failed, so nothing was restored: {failure}", plan.target),
+            hint: "fix the cause above and restore again".into(),
+        }),
     }
-    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::File::open(folder)?.sync_all()?;
-    Ok(base)
 }
 
 /// Backs up what a restore is about to replace, as class `safety`, under the name that
 /// already holds the target's identity (see `name_for`).
-pub(crate) fn take_safety_backup(repo: &Repo, source: &dyn Source, target: &str, restoring: &BackupEntry) -> Result<BackupEntry> {
+fn safety_backup(repo: &Repo, source: &dyn lifeboat_sources::Source, plan: &RestorePlan) -> Result<BackupEntry> {
     let request = BackupRequest {
         name: Some(crate::backup::name_for(repo, source)?),
         class: SAFETY_CLASS.into(),
-        reason: Some(format!("before restoring snapshot {} into {target}", restoring.short_id)),
+        reason: Some(format!("before restoring snapshot {} into {}", plan.snapshot.short_id, plan.target)),
         tags: Vec::new(),
-        source_label: target.to_string(),
-        progress: None,
+        source_label: plan.target.clone(),
     };
     Ok(backup(repo, source, &request)?.entry)
 }

@@ -1,18 +1,10 @@
-//! Restoring a backup's image into a scratch folder, for drills, reports and exports.
-//!
-//! Every path that reads a backup back goes through [`read_verified`], which compares each
-//! stream's SHA-256 with the manifest while writing it, so no caller can forget to.
+//! Reading a backup back. Every path that does goes through [`read_verified`], which compares
+//! each stream's SHA-256 with the manifest while writing it, so no caller can forget to.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::io::Write;
 
 use lifeboat_repo::{Repo, Sha256, SnapshotReader};
-use lifeboat_sources::{
-    frames,
-    sqlite::{IMAGE_STREAM, RestoredCopy, write_copy},
-};
+use lifeboat_sources::{BackupStreams, Catalog, frames};
 
 use crate::{
     EngineError, Result,
@@ -60,58 +52,41 @@ pub(crate) fn read_verified(reader: &SnapshotReader, manifest: &Manifest, name: 
     Ok(bytes)
 }
 
-/// Writes the snapshot's database image as a copy for `target`, verified by [`read_verified`].
-pub(crate) fn write_checked_copy(reader: &SnapshotReader, manifest: &Manifest, target: &Path) -> Result<RestoredCopy> {
-    let mut failure = None;
-    let copy = write_copy(target, |out| {
-        read_verified(reader, manifest, IMAGE_STREAM, out).map_err(|err| {
-            let text = err.to_string();
-            failure = Some(err);
-            text
-        })
-    });
-    match failure {
-        Some(err) => Err(err),
-        None => Ok(copy?),
-    }
-}
-
-/// A temporary folder that is removed with everything in it when dropped.
-pub(crate) struct ScratchDir {
-    dir: tempfile::TempDir,
-}
-
-impl ScratchDir {
-    /// A new folder under `parent`, or the system's temporary folder.
-    pub(crate) fn new(parent: Option<&Path>) -> Result<Self> {
-        let builder =
-            || tempfile::Builder::new().prefix("lifeboat-scratch-").tempdir_in(parent.map_or_else(std::env::temp_dir, Path::to_path_buf));
-        let dir = builder().map_err(|e| {
-            EngineError::input(format!("cannot create a scratch folder: {e}"), "pass --scratch DIR on a disk with room for the database")
-        })?;
-        Ok(Self { dir })
-    }
-
-    pub(crate) fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(format!("{name}.sqlite"))
-    }
-}
-
-/// A backup restored into a scratch folder: the folder (removed when dropped), the checked
-/// copy inside it, and the backup's manifest.
-pub(crate) struct ScratchCopy {
-    pub(crate) copy: RestoredCopy,
+/// A backup opened for reading back: its manifest, and its streams through [`read_verified`].
+pub(crate) struct StoredBackup {
+    reader: SnapshotReader,
     pub(crate) manifest: Manifest,
-    // Dropped last: the copy lives inside it.
-    _dir: ScratchDir,
+    short_id: String,
 }
 
-impl ScratchCopy {
-    pub(crate) fn restore(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&Path>) -> Result<Self> {
-        let dir = ScratchDir::new(scratch)?;
+impl StoredBackup {
+    pub(crate) fn open(repo: &Repo, snapshot: &BackupEntry) -> Result<Self> {
         let reader = repo.reader(&snapshot.id)?;
         let manifest = select::manifest(&reader)?;
-        let copy = write_checked_copy(&reader, &manifest, &dir.file(&snapshot.summary.database))?;
-        Ok(Self { copy, manifest, _dir: dir })
+        Ok(Self { reader, manifest, short_id: snapshot.short_id.clone() })
+    }
+}
+
+impl BackupStreams for StoredBackup {
+    fn id(&self) -> &str {
+        &self.short_id
+    }
+
+    fn catalog(&self) -> &Catalog {
+        &self.manifest.catalog
+    }
+
+    fn source(&self) -> &str {
+        &self.manifest.source
+    }
+
+    fn has_stream(&self, name: &str) -> bool {
+        self.manifest.stream(name).is_some()
+    }
+
+    fn read(&self, name: &str, out: &mut dyn Write) -> std::io::Result<u64> {
+        // The engine's error travels inside the I/O error as a value, and comes out again as
+        // itself where the engine receives the engine's failure (see `EngineError::from`).
+        read_verified(&self.reader, &self.manifest, name, out).map_err(std::io::Error::other)
     }
 }

@@ -1,12 +1,10 @@
 //! Restore drills: restore a backup into a scratch location and prove it matches its manifest.
 
-use std::path::Path;
-
 use lifeboat_repo::Repo;
-use lifeboat_sources::CopyCheck;
+use lifeboat_sources::{CopyCheck, RestoreOptions};
 use serde::Serialize;
 
-use crate::{EngineError, Result, manifest::BackupEntry, scratch::ScratchCopy};
+use crate::{EngineError, Result, manifest::BackupEntry, scratch::StoredBackup};
 
 /// The outcome of one restore drill.
 #[derive(Debug, Clone, Serialize)]
@@ -35,13 +33,15 @@ pub fn verify(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&str>, jobs: 
     let started = std::time::Instant::now();
     let mut report = VerifyReport { snapshot: snapshot.clone(), image_matches: false, check: None, problems: Vec::new(), seconds: 0.0 };
     let drill = || -> Result<CopyCheck> {
-        if snapshot.summary.engine == "postgres" {
-            return crate::pg_restore::drill(repo, snapshot, scratch, jobs);
-        }
-        let scratch = ScratchCopy::restore(repo, snapshot, scratch.map(Path::new))?;
-        Ok(scratch.copy.check(&scratch.manifest.catalog, true)?)
+        let backup = StoredBackup::open(repo, snapshot)?;
+        let engine = lifeboat_sources::engine_named(&backup.manifest.catalog.engine)?;
+        // The scratch place and the staged copy in it are removed when dropped.
+        let scratch = engine.scratch(&backup, scratch)?;
+        let mut staged = scratch.stage(&backup, &RestoreOptions { jobs, ..Default::default() })?;
+        Ok(staged.check(true)?)
     };
     match drill() {
+        Err(err) if err.is_usage() => return Err(err),
         Ok(check) => {
             report.image_matches = true;
             report.problems = check.problems();

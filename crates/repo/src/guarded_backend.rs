@@ -34,7 +34,28 @@ use rustic_core::{BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, 
 pub(crate) struct CommitGate {
     expected: AtomicUsize,
     completed: AtomicUsize,
-    failure: Mutex<Option<String>>,
+    failure: Mutex<Option<Failure>>,
+}
+
+/// Why a backup failed: reading a source, or writing to the storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// The storage failed (disk full, unreachable); else a source stream did.
+    pub(crate) storage: bool,
+    /// What failed, with the underlying error's words.
+    pub(crate) message: String,
+    /// The storage ran out of space.
+    pub(crate) disk_full: bool,
+}
+
+impl Failure {
+    pub(crate) fn source(message: String) -> Self {
+        Self { storage: false, message, disk_full: false }
+    }
+
+    pub(crate) fn storage(message: String, disk_full: bool) -> Self {
+        Self { storage: true, message, disk_full }
+    }
 }
 
 impl CommitGate {
@@ -55,7 +76,7 @@ impl CommitGate {
     }
 
     /// Records a failure; the first one is kept because later ones are usually its echoes.
-    pub(crate) fn fail(&self, why: String) {
+    pub(crate) fn fail(&self, why: Failure) {
         let mut failure = self.failure.lock().expect("gate lock");
         if failure.is_none() {
             *failure = Some(why);
@@ -63,13 +84,13 @@ impl CommitGate {
     }
 
     /// Why the backup failed, if it did.
-    pub(crate) fn failure(&self) -> Option<String> {
+    pub(crate) fn failure(&self) -> Option<Failure> {
         self.failure.lock().expect("gate lock").clone()
     }
 
     fn refusal(&self) -> Option<String> {
         if let Some(why) = self.failure() {
-            return Some(why);
+            return Some(why.message);
         }
         (!self.all_completed()).then(|| {
             format!(
@@ -186,19 +207,22 @@ impl WriteBackend for GuardedBackend {
                 None => Ok(()),
             };
         }
-        let fail = |why: String| {
+        let fail = |why: Failure| {
             if let Some(gate) = &self.gate {
                 gate.fail(why);
             }
         };
         if let Err(err) = self.inner.write_bytes(tpe, id, cacheable, content) {
-            fail(format!("writing to the repository failed: {}", crate::error::rustic_text(&err)));
+            let text = crate::error::rustic_text(&err);
+            let disk_full = text.contains("No space left") || text.contains("os error 28");
+            fail(Failure::storage(format!("writing to the repository failed: {text}"), disk_full));
             return Err(err);
         }
         if let Some(root) = &self.local_root {
             let dir = Self::folder_of(root, tpe, id);
             if let Err(err) = sync_dir(&dir) {
-                fail(format!("syncing {} failed: {err}", dir.display()));
+                let disk_full = err.raw_os_error() == Some(28);
+                fail(Failure::storage(format!("syncing {} failed: {err}", dir.display()), disk_full));
                 return Err(io_error("could not sync the folder", &dir, err));
             }
         }

@@ -5,7 +5,7 @@
 //! crate that imports rustic; its types do not leave it.
 
 mod background_hash;
-pub mod cancel;
+mod cancel;
 mod check;
 mod crypto;
 mod error;
@@ -17,6 +17,7 @@ mod sha256;
 mod sizes;
 mod write;
 
+pub use cancel::CancelToken;
 pub use check::{CheckFinding, CheckReport};
 pub use error::{RepoError, RepoErrorKind, Result};
 pub use lock::{LockKind, RepoLock};

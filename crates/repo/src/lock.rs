@@ -162,7 +162,7 @@ impl Locks {
     }
 
     /// Takes a lock of `kind`, waiting up to `wait` for conflicting ones to go away.
-    pub(crate) fn acquire(&self, kind: LockKind, wait: Duration) -> Result<RepoLock> {
+    pub(crate) fn acquire(&self, kind: LockKind, wait: Duration, cancel: &crate::CancelToken) -> Result<RepoLock> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
@@ -176,7 +176,7 @@ impl Locks {
                 return Ok(self.hold(path, kind));
             }
             let _ = std::fs::remove_file(&path);
-            if crate::cancel::is_cancelled() {
+            if cancel.is_cancelled() {
                 return Err(RepoError::new(
                     RepoErrorKind::Storage,
                     "interrupted while waiting for a repository lock",

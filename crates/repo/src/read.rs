@@ -2,7 +2,10 @@
 
 use std::{
     io::{self, Write},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use rustic_core::{
@@ -11,7 +14,7 @@ use rustic_core::{
 };
 
 use crate::{
-    cancel,
+    cancel::{self, CancelToken},
     error::{RepoError, RepoErrorKind, Result, RusticMessage, rustic_text, storage},
     lock::{LockKind, RepoLock},
     repository::{Repo, SnapshotInfo},
@@ -29,6 +32,7 @@ pub struct StreamEntry {
 #[derive(Clone)]
 pub struct IndexedRepo {
     repo: Arc<Repository<IndexedFullStatus>>,
+    job: Job,
     /// Held while anything reads through this handle: a prune must not remove what it reads.
     _lock: Arc<RepoLock>,
 }
@@ -39,7 +43,15 @@ pub struct SnapshotReader {
     repo: Arc<Repository<IndexedFullStatus>>,
     snap: SnapshotFile,
     info: SnapshotInfo,
+    job: Job,
     _lock: Arc<RepoLock>,
+}
+
+/// The job a reader works for: reads stop when it is cancelled and count into its progress.
+#[derive(Clone)]
+struct Job {
+    cancel: CancelToken,
+    progress: Option<Arc<AtomicU64>>,
 }
 
 impl Repo {
@@ -48,7 +60,7 @@ impl Repo {
         // Locked before the index is read, so no prune removes packs the index names.
         let lock = Arc::new(self.lock(LockKind::Shared)?);
         let repo = self.handle()?.to_indexed().map_err(|e| storage("could not read the repository index", *e))?;
-        Ok(IndexedRepo { repo: Arc::new(repo), _lock: lock })
+        Ok(IndexedRepo { repo: Arc::new(repo), job: Job { cancel: self.cancel.clone(), progress: self.progress.clone() }, _lock: lock })
     }
 
     /// Opens snapshot `id` (a full id, as listed by [`Repo::snapshots`]) for reading.
@@ -69,23 +81,31 @@ impl IndexedRepo {
             .with_source(RusticMessage(rustic_text(&e)))
         })?;
         let info = SnapshotInfo::from_rustic(&snap);
-        Ok(SnapshotReader { repo: self.repo.clone(), snap, info, _lock: self._lock.clone() })
+        Ok(SnapshotReader { repo: self.repo.clone(), snap, info, job: self.job.clone(), _lock: self._lock.clone() })
     }
 }
 
-/// Stops a long copy when the user pressed Ctrl-C.
-struct CancellableWriter<'a>(&'a mut dyn Write);
+/// Stops a long copy when its job is cancelled, and counts what it wrote into the job's
+/// progress.
+struct JobWriter<'a> {
+    out: &'a mut dyn Write,
+    job: &'a Job,
+}
 
-impl Write for CancellableWriter<'_> {
+impl Write for JobWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if cancel::is_cancelled() {
+        if self.job.cancel.is_cancelled() {
             return Err(cancel::error());
         }
-        self.0.write(buf)
+        let n = self.out.write(buf)?;
+        if let Some(progress) = &self.job.progress {
+            progress.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+        self.out.flush()
     }
 }
 
@@ -140,9 +160,9 @@ impl SnapshotReader {
             )
             .with_source(RusticMessage(rustic_text(&e)))
         })?;
-        let mut counting = CountingWriter { inner: CancellableWriter(out), bytes: 0 };
+        let mut counting = CountingWriter { inner: JobWriter { out, job: &self.job }, bytes: 0 };
         self.repo.dump(&node, &mut counting).map_err(|e| {
-            if cancel::is_cancelled() {
+            if self.job.cancel.is_cancelled() {
                 RepoError::new(RepoErrorKind::Storage, format!("reading `{name}` was interrupted"), "nothing was changed")
             } else {
                 storage(format!("could not read `{name}` from snapshot {}", self.info.short_id()), *e)

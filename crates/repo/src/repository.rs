@@ -4,7 +4,11 @@
 //! rustic's indexed handle does not see blobs written after it was loaded, so a long-lived
 //! one would miss our own new backups (DESIGN.md decision 1).
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
+};
 
 use rustic_backend::LocalBackend;
 use rustic_core::{
@@ -13,6 +17,7 @@ use rustic_core::{
 };
 
 use crate::{
+    cancel::CancelToken,
     crypto::Cipher,
     error::{RepoError, RepoErrorKind, Result, storage},
     guarded_backend::{CommitGate, GuardedBackend},
@@ -106,6 +111,9 @@ pub struct Repo {
     location: Location,
     locks: Locks,
     lock_wait: Duration,
+    /// The job this handle works for: its cancel token and its progress counter.
+    pub(crate) cancel: CancelToken,
+    pub(crate) progress: Option<Arc<AtomicU64>>,
 }
 
 /// How long a job waits for a conflicting lock unless told otherwise.
@@ -190,7 +198,16 @@ impl Repo {
     fn new(base: Repository<()>, key: MasterKey, backend: Arc<dyn WriteBackend>, location: &Location) -> Self {
         let Location::Local(path) = location;
         let locks = Locks::new(path, Cipher::new(&key));
-        Repo { base, key, backend, location: location.clone(), locks, lock_wait: DEFAULT_LOCK_WAIT }
+        Repo {
+            base,
+            key,
+            backend,
+            location: location.clone(),
+            locks,
+            lock_wait: DEFAULT_LOCK_WAIT,
+            cancel: CancelToken::default(),
+            progress: None,
+        }
     }
 
     /// Waits up to `wait` for conflicting locks (default [`DEFAULT_LOCK_WAIT`]).
@@ -199,10 +216,16 @@ impl Repo {
         self
     }
 
+    /// The same repository for one job: `cancel` stops it, `progress` counts the bytes it
+    /// reads from its sources or from the repository. Clones are cheap; each job gets its own.
+    pub fn for_job(&self, cancel: CancelToken, progress: Option<Arc<AtomicU64>>) -> Self {
+        Self { cancel, progress, ..self.clone() }
+    }
+
     /// Locks the repository for a job: shared for everything that reads or adds data,
     /// exclusive for removing it (see `lock.rs`). Held until the returned value is dropped.
     pub fn lock(&self, kind: LockKind) -> Result<RepoLock> {
-        self.locks.acquire(kind, self.lock_wait)
+        self.locks.acquire(kind, self.lock_wait, &self.cancel)
     }
 
     /// Opens the repository at `location` with `password`.

@@ -28,9 +28,9 @@ use std::{
 
 use crate::{
     background_hash::BackgroundSha256,
-    cancel,
+    cancel::{self, CancelToken},
     error::{RepoError, RepoErrorKind, Result, RusticMessage},
-    guarded_backend::CommitGate,
+    guarded_backend::{CommitGate, Failure},
     lock::LockKind,
     repository::{Repo, SnapshotInfo},
 };
@@ -72,8 +72,6 @@ pub struct NewSnapshot {
     pub tags: Vec<String>,
     pub description: String,
     pub hostname: Option<String>,
-    /// Counts the bytes read from all streams so far, for a progress bar.
-    pub progress: Option<Arc<AtomicU64>>,
 }
 
 /// A snapshot that was written, with the digests of its streams.
@@ -99,7 +97,7 @@ impl Tally {
     }
 
     fn failed(&self, why: String) {
-        self.gate.fail(why);
+        self.gate.fail(Failure::source(why));
         self.done.notify_all();
     }
 
@@ -108,7 +106,7 @@ impl Tally {
         let mut digests = self.digests.lock().expect("tally lock");
         loop {
             if let Some(why) = self.gate.failure() {
-                return Err(io::Error::other(why));
+                return Err(io::Error::other(why.message));
             }
             if digests.iter().all(Option::is_some) {
                 return Ok(digests.iter().flatten().cloned().collect());
@@ -128,6 +126,7 @@ struct HashingReader {
     finished: bool,
     tally: Arc<Tally>,
     progress: Option<Arc<AtomicU64>>,
+    cancel: CancelToken,
 }
 
 impl Read for HashingReader {
@@ -135,7 +134,7 @@ impl Read for HashingReader {
         if self.finished {
             return Ok(0);
         }
-        if cancel::is_cancelled() {
+        if self.cancel.is_cancelled() {
             let err = cancel::error();
             self.tally.failed(format!("{}: {err}", self.name));
             return Err(err);
@@ -168,7 +167,7 @@ impl Read for HashingReader {
 
 /// How an entry of our source is opened.
 enum Opener {
-    Stream { index: usize, name: String, open: OpenStream, tally: Arc<Tally>, progress: Option<Arc<AtomicU64>> },
+    Stream { index: usize, name: String, open: OpenStream, tally: Arc<Tally>, progress: Option<Arc<AtomicU64>>, cancel: CancelToken },
     Manifest { render: RenderManifest, tally: Arc<Tally> },
 }
 
@@ -183,10 +182,20 @@ impl ReadSourceOpen for Opener {
             // rustic's chunker reads in small pieces (a probe, then a byte window); the buffer
             // turns them into large reads of our stream, whose layers (hashing, row counting,
             // a pipe) each cost per call.
-            Opener::Stream { index, name, open, tally, progress } => match open() {
+            Opener::Stream { index, name, open, tally, progress, cancel } => match open() {
                 Ok(inner) => Ok(Box::new(io::BufReader::with_capacity(
                     1 << 20,
-                    HashingReader { inner, index, name, hasher: Some(BackgroundSha256::new()), bytes: 0, finished: false, tally, progress },
+                    HashingReader {
+                        inner,
+                        index,
+                        name,
+                        hasher: Some(BackgroundSha256::new()),
+                        bytes: 0,
+                        finished: false,
+                        tally,
+                        progress,
+                        cancel,
+                    },
                 ))),
                 Err(err) => {
                     tally.failed(format!("opening {name} failed: {err}"));
@@ -268,8 +277,14 @@ impl Repo {
             .enumerate()
             .map(|(index, stream)| {
                 let path = root.join(&stream.name);
-                let opener =
-                    Opener::Stream { index, name: stream.name, open: stream.open, tally: tally.clone(), progress: meta.progress.clone() };
+                let opener = Opener::Stream {
+                    index,
+                    name: stream.name,
+                    open: stream.open,
+                    tally: tally.clone(),
+                    progress: self.progress.clone(),
+                    cancel: self.cancel.clone(),
+                };
                 file_entry(path, opener, &now)
             })
             .collect();
@@ -302,19 +317,18 @@ impl Repo {
         let result = indexed.archive(&opts, &source, snap, &[root.clone()]);
 
         if let Some(why) = gate.failure() {
-            let kind = if why.contains("writing to the repository") || why.contains("syncing") {
-                RepoErrorKind::Storage
-            } else {
-                RepoErrorKind::SourceFailed
+            let (kind, hint) = match (why.storage, why.disk_full) {
+                (true, true) => (
+                    RepoErrorKind::Storage,
+                    "the repository's disk is full: free space there, then back up again; no snapshot was written and earlier backups are intact",
+                ),
+                (true, false) => (RepoErrorKind::Storage, "check the repository's storage, then back up again; no snapshot was written"),
+                (false, _) => (
+                    RepoErrorKind::SourceFailed,
+                    "no snapshot was written; fix the cause and back up again (leftover data is removed by `lifeboat forget --prune`)",
+                ),
             };
-            let hint = match kind {
-                RepoErrorKind::Storage if why.contains("No space left") || why.contains("os error 28") => {
-                    "the repository's disk is full: free space there, then back up again; no snapshot was written and earlier backups are intact"
-                }
-                RepoErrorKind::Storage => "check the repository's storage, then back up again; no snapshot was written",
-                _ => "no snapshot was written; fix the cause and back up again (leftover data is removed by `lifeboat forget --prune`)",
-            };
-            return Err(RepoError::new(kind, "the backup did not complete", hint).with_source(RusticMessage(why)));
+            return Err(RepoError::new(kind, "the backup did not complete", hint).with_source(RusticMessage(why.message)));
         }
         // The gate held the archiver's snapshot back; it is published with true sizes.
         let snap = result.map_err(|e| crate::error::storage("the backup did not complete", *e))?;
@@ -333,4 +347,114 @@ pub(crate) fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Read};
+
+    use super::*;
+    use crate::Location;
+
+    fn repo(dir: &tempfile::TempDir) -> Repo {
+        Repo::init(&Location::Local(dir.path().join("repo")), "pw").unwrap()
+    }
+
+    fn stream(name: &str, bytes: Vec<u8>) -> Stream {
+        Stream { name: name.into(), open: Box::new(move || Ok(Box::new(Cursor::new(bytes)) as Box<dyn Read + Send>)) }
+    }
+
+    /// A stream that gives `good` bytes, then fails.
+    fn failing(name: &str, good: usize) -> Stream {
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("the source went away"));
+                }
+                let n = buf.len().min(self.0);
+                buf[..n].fill(7);
+                self.0 -= n;
+                Ok(n)
+            }
+        }
+        Stream { name: name.into(), open: Box::new(move || Ok(Box::new(Failing(good)) as Box<dyn Read + Send>)) }
+    }
+
+    fn meta() -> NewSnapshot {
+        NewSnapshot { root: "/test/db".into(), tags: vec!["manual".into()], description: "{}".into(), hostname: Some("h".into()) }
+    }
+
+    /// The manifest lists every stream's digest, however many there are.
+    fn render() -> RenderManifest {
+        Box::new(|digests: &[StreamDigest]| {
+            Ok(digests.iter().map(|d| format!("{} {} {}\n", d.name, d.bytes, d.sha256)).collect::<String>().into_bytes())
+        })
+    }
+
+    #[test]
+    fn the_manifest_is_rendered_after_every_stream_and_sizes_are_true() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(&dir);
+        let big = vec![42u8; 3 << 20];
+        let streams = vec![stream("b/two", big.clone()), stream("a", b"first".to_vec()), stream("c.zst", Vec::new())];
+        let written = repo.write_snapshot(meta(), streams, render()).unwrap();
+        let names: Vec<&str> = written.digests.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["a", "b/two", "c.zst"], "streams are taken in name order");
+        let reader = repo.reader(&written.info.id).unwrap();
+        let manifest = String::from_utf8(reader.manifest().unwrap()).unwrap();
+        assert_eq!(manifest.lines().count(), 3);
+        assert!(manifest.contains(&format!("b/two {} ", big.len())));
+        let sizes: Vec<(String, u64)> = reader.streams().unwrap().into_iter().map(|s| (s.name, s.bytes)).collect();
+        assert_eq!(sizes, [("a".into(), 5), ("b/two".into(), big.len() as u64), ("c.zst".into(), 0)], "the trees record true sizes");
+        let mut back = Vec::new();
+        reader.read("b/two", &mut back).unwrap();
+        assert_eq!(back, big);
+    }
+
+    #[test]
+    fn a_failed_stream_writes_no_snapshot_and_does_not_poison_the_next_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(&dir);
+        let err = repo.write_snapshot(meta(), vec![stream("a", vec![1; 1000]), failing("b", 600 << 10)], render()).unwrap_err();
+        assert_eq!(err.kind, RepoErrorKind::SourceFailed);
+        assert!(err.to_string().contains("the source went away"), "{err}");
+        assert!(repo.snapshots().unwrap().is_empty());
+        // The same handle, the next backup: its own gate, unaffected by the failed one.
+        repo.write_snapshot(meta(), vec![stream("a", vec![1; 1000])], render()).unwrap();
+        assert_eq!(repo.snapshots().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn two_backups_on_one_handle_at_once_each_get_their_own_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(&dir);
+        let (good, bad) = std::thread::scope(|scope| {
+            let good = scope.spawn(|| repo.write_snapshot(meta(), vec![stream("a", vec![3; 2 << 20])], render()));
+            let bad = scope.spawn(|| repo.write_snapshot(meta(), vec![failing("a", 1 << 20)], render()));
+            (good.join().unwrap(), bad.join().unwrap())
+        });
+        assert!(good.is_ok(), "{:?}", good.err());
+        assert!(bad.is_err());
+        assert_eq!(repo.snapshots().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_stream_named_after_the_manifest_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(&dir);
+        let err = repo.write_snapshot(meta(), vec![stream("zzz", vec![1])], render()).unwrap_err();
+        assert_eq!(err.kind, RepoErrorKind::Internal);
+        assert!(repo.snapshots().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_cancelled_job_writes_no_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancelToken::default();
+        let repo = repo(&dir).for_job(cancel.clone(), None);
+        cancel.cancel();
+        assert!(repo.write_snapshot(meta(), vec![stream("a", vec![1; 1000])], render()).is_err());
+        assert!(repo.snapshots().unwrap().is_empty());
+    }
 }

@@ -27,6 +27,9 @@ pub enum SourceErrorKind {
     Tool,
     /// Anything else the database reported.
     Database,
+    /// The request does not apply: an option this engine does not have, a URL no engine
+    /// reads, a target that cannot be one (a folder).
+    Usage,
 }
 
 /// An error of a database source.

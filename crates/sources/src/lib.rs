@@ -7,6 +7,7 @@
 mod catalog;
 mod check;
 pub mod content_hash;
+mod contract;
 mod error;
 pub mod frames;
 pub mod postgres;
@@ -16,6 +17,9 @@ use std::io::Read;
 
 pub use catalog::{Catalog, ColumnInfo, ForeignKey, SchemaObject, TableInfo};
 pub use check::{CopyCheck, TableCheck};
+pub use contract::{
+    BackupStreams, CaptureOptions, Database, ENGINES, Engine, RestoreOptions, Sample, Staged, engine_for, engine_named, open,
+};
 pub use error::{Result, SourceError, SourceErrorKind};
 
 /// Opens a stream's reader; called once, from any thread, when the stream is to be read.

@@ -1,5 +1,5 @@
 use anyhow::Result;
-use lifeboat_engine::{BackupRequest, DatabaseSpec, Subset, backup};
+use lifeboat_engine::{BackupRequest, CaptureOptions, backup};
 
 use crate::{
     context,
@@ -9,33 +9,29 @@ use crate::{
 };
 
 pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
-    let spec = DatabaseSpec::parse(&args.database)?;
+    let database = lifeboat_engine::open_database(&args.database)?;
     lifeboat_engine::validate_class(&args.class)?;
-    let repo = context::open(global)?;
-    let subset = Subset {
+    let options = CaptureOptions {
         schemas: args.schemas.clone(),
         tables: args.tables.clone(),
         exclude_tables: args.exclude_tables.clone(),
         globals: args.globals,
+        jobs: args.jobs.map(|n| n as usize),
     };
-    let source = spec.source(&subset, args.jobs.map(|n| n as usize))?;
-    let progress = Progress::start("backing up", spec.size_hint(), global.json);
+    let source = database.source(&options)?;
+    let progress = Progress::start("backing up", database.size(), global.json);
+    let repo = context::open_with_progress(global, progress.counter.clone())?;
     let request = BackupRequest {
         name: args.name.clone(),
         class: args.class.clone(),
         reason: args.reason.clone(),
         tags: args.tags.clone(),
-        source_label: spec.label(),
-        progress: progress.counter.clone(),
+        source_label: database.label(),
     };
     let report = backup(&repo, source.as_ref(), &request)?;
     drop(progress);
-    if let Some(problems) = report.manifest.catalog.properties.get("integrity_check").and_then(|v| v.as_array()) {
-        let first: Vec<String> = problems.iter().take(3).map(|p| p.as_str().unwrap_or_default().to_string()).collect();
-        eprintln!(
-            "warning: the database failed PRAGMA integrity_check ({}); the backup keeps it exactly as it is.\n  hint: restore an earlier backup that passed, or repair it (sqlite3 .recover) and back up again",
-            first.join("; ")
-        );
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
     }
     let e = &report.entry;
     if global.json {

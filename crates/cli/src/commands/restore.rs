@@ -1,5 +1,5 @@
 use anyhow::Result;
-use lifeboat_engine::{DatabaseSpec, RestoreOptions, RestorePlan};
+use lifeboat_engine::{EngineRestoreOptions, RestoreOptions, RestorePlan};
 
 use crate::{
     commands::confirm,
@@ -9,7 +9,7 @@ use crate::{
 };
 
 pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
-    let target = DatabaseSpec::parse(&args.to)?;
+    let target = lifeboat_engine::open_database(&args.to)?;
     let repo = context::open(global)?;
     let entry = lifeboat_engine::resolve(&repo, &args.snapshot, args.db.as_deref())?;
     let yes = args.yes;
@@ -35,13 +35,15 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
     };
     let options = RestoreOptions {
         table: args.table.clone(),
-        table_as: args.table_as.clone(),
-        terminate_connections: args.terminate_connections,
-        globals: args.globals,
-        jobs: args.jobs.map(|n| n as usize),
         accept_damaged: args.accept_damaged,
+        engine: EngineRestoreOptions {
+            table_as: args.table_as.clone(),
+            terminate_connections: args.terminate_connections,
+            globals: args.globals,
+            jobs: args.jobs.map(|n| n as usize),
+        },
     };
-    let report = lifeboat_engine::restore(&repo, &entry, &target, &options, &mut ask)?;
+    let report = lifeboat_engine::restore(&repo, &entry, target.as_ref(), &options, &mut ask)?;
     if global.json {
         output::json(&report)?;
         return Ok(0);
@@ -52,7 +54,7 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
             safety.short_id, safety.short_id, report.plan.target
         );
     }
-    if let Some(note) = &report.safety_note {
+    for note in report.safety_note.iter().chain(&report.note) {
         println!("note: {note}");
     }
     match &report.plan.table {

@@ -7,6 +7,7 @@
 
 mod capture;
 mod conn;
+mod engine;
 mod export;
 mod leader;
 mod post_data;
@@ -16,8 +17,7 @@ mod sessions;
 mod tools;
 
 pub use conn::Conn;
-pub use export::{export_sql, sample_rows};
-pub use restore::{Loaded, ReadStream, apply_globals, check, create_database, database_exists, drop_database, load, restore_table, swap};
+pub use engine::PostgresEngine;
 pub use tools::Tools;
 
 use crate::{Capture, Result, Source};

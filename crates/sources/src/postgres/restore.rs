@@ -76,7 +76,7 @@ pub fn drop_database(tools: &Tools, target: &Conn) -> Result<()> {
 
 /// What a load put into the database: the rows of each table of the catalog, in its order,
 /// as the server counted them (`COPY n`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Loaded {
     rows: Vec<u64>,
 }

@@ -1,6 +1,7 @@
 //! SQLite: a consistent image of the database file read from inside a read transaction, and
 //! restores that never leave the target half-written.
 
+mod engine;
 mod export;
 mod file_mode;
 mod image;
@@ -13,12 +14,10 @@ mod restore_table;
 
 use std::path::{Path, PathBuf};
 
-pub use export::export_sql;
-pub use inspect::{catalog, sample_rows};
-pub use open::open_read_only;
-pub use raw::RawFiles;
-pub use restore::{RestoredCopy, write_copy};
-pub use restore_table::restore_table;
+pub use engine::SqliteEngine;
+use raw::RawFiles;
+use restore::RestoredCopy;
+use restore_table::restore_table;
 
 use crate::{Capture, Result, Source, SourceStream};
 
@@ -90,7 +89,7 @@ impl Source for SqliteSource {
 }
 
 /// `path` with `suffix` appended to its file name, e.g. `app.db-wal`.
-pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)

@@ -63,7 +63,10 @@ fn sync_dir(path: &Path) -> io::Result<()> {
 }
 
 /// Writes a new copy for `target` with `fill`, synced to disk, and returns it unchecked.
-pub fn write_copy(target: &Path, fill: impl FnOnce(&mut dyn Write) -> std::result::Result<u64, String>) -> Result<RestoredCopy> {
+///
+/// `fill` writes the database's bytes; when it fails (the backup cannot be read), its error is
+/// kept as the cause, unchanged, and the copy is removed.
+pub fn write_copy(target: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<u64>) -> Result<RestoredCopy> {
     let path = partial_path(target);
     // A leftover of an interrupted restore: ours by its name, never the user's data.
     for leftover in [path.clone(), with_suffix(&path, "-wal"), with_suffix(&path, "-shm"), with_suffix(&path, "-journal")] {
@@ -77,8 +80,8 @@ pub fn write_copy(target: &Path, fill: impl FnOnce(&mut dyn Write) -> std::resul
         .map_err(|e| io_error(format!("cannot create {}", path.display()), e))?;
     let copy = RestoredCopy { path: path.clone(), kept: false };
     let mut out = io::BufWriter::with_capacity(1 << 20, &mut file);
-    fill(&mut out).map_err(|why| {
-        SourceError::new(SourceErrorKind::Io, format!("writing {} failed: {why}", path.display()), "the target was not touched")
+    fill(&mut out).map_err(|e| {
+        SourceError::new(SourceErrorKind::Io, format!("writing {} failed", path.display()), "the target was not touched").with_source(e)
     })?;
     out.flush().map_err(|e| io_error(format!("writing {} failed", path.display()), e))?;
     drop(out);

@@ -1,0 +1,199 @@
+//! The contract every database engine implements (DESIGN.md decision 7), and the registry that
+//! picks an engine from a URL.
+//!
+//! The engine crate holds one restore flow for all engines: plan, consent, safety copy, stage,
+//! verify, swap. Everything it needs to know about a database is asked through these traits,
+//! so adding an engine is one folder under `sources/` plus one line in [`ENGINES`].
+
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+    path::Path,
+};
+
+use serde::Serialize;
+
+use crate::{Catalog, CopyCheck, Result, Source, SourceError, SourceErrorKind, TableInfo, postgres::PostgresEngine, sqlite::SqliteEngine};
+
+/// Every engine lifeboat knows. A URL is claimed by the first engine that accepts it, so the
+/// catch-all (a bare path is a SQLite file) comes last.
+pub static ENGINES: [&dyn Engine; 2] = [&PostgresEngine, &SqliteEngine];
+
+/// The engine that reads `url`.
+///
+/// Errors: [`SourceErrorKind::Usage`] for a scheme no engine claims (`mysql://…`) or an
+/// empty URL.
+pub fn engine_for(url: &str) -> Result<&'static dyn Engine> {
+    if url.is_empty() {
+        return Err(SourceError::new(SourceErrorKind::Usage, "no database given", "pass a SQLite file path or a postgres:// URL"));
+    }
+    ENGINES.iter().copied().find(|e| e.claims(url)).ok_or_else(|| {
+        let scheme = url.split_once("://").map_or(url, |(s, _)| s);
+        SourceError::new(
+            SourceErrorKind::Usage,
+            format!("databases of type `{scheme}://` are not supported yet"),
+            "lifeboat backs up PostgreSQL (postgres://…) and SQLite files (a path or sqlite:PATH)",
+        )
+    })
+}
+
+/// The engine a backup was taken with (the manifest's `engine`).
+pub fn engine_named(name: &str) -> Result<&'static dyn Engine> {
+    ENGINES.iter().copied().find(|e| e.name() == name).ok_or_else(|| {
+        SourceError::new(
+            SourceErrorKind::Usage,
+            format!("backups of engine `{name}` cannot be read by this version"),
+            "use the lifeboat version that took it",
+        )
+    })
+}
+
+/// Opens the database `url` names (a restore target, or what to back up).
+pub fn open(url: &str) -> Result<Box<dyn Database>> {
+    engine_for(url)?.database(url)
+}
+
+/// A backup being read back: its catalog, and its streams checked against its manifest.
+pub trait BackupStreams: Sync {
+    /// The snapshot's short id, for messages.
+    fn id(&self) -> &str;
+
+    fn catalog(&self) -> &Catalog;
+
+    /// Where the backup was read from, as the manifest shows it (never with a password).
+    fn source(&self) -> &str;
+
+    /// Whether the backup holds stream `name`.
+    fn has_stream(&self, name: &str) -> bool;
+
+    /// Writes stream `name`, decoded (table frames become COPY text), into `out`; returns the
+    /// bytes stored. Fails unless the stored bytes are exactly those the manifest recorded,
+    /// and then what was written must be discarded. Can be called from several threads.
+    fn read(&self, name: &str, out: &mut dyn Write) -> io::Result<u64>;
+}
+
+/// Which part of a database a backup keeps, and how many sessions it may read with. Empty
+/// lists mean everything; engines without schemas or sessions refuse anything but the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureOptions {
+    pub schemas: Vec<String>,
+    /// `name` (any schema) or `schema.name`.
+    pub tables: Vec<String>,
+    pub exclude_tables: Vec<String>,
+    /// Also keep roles and tablespaces.
+    pub globals: bool,
+    /// At most this many sessions at once (default: one per core).
+    pub jobs: Option<usize>,
+}
+
+/// How a restore may treat its target, beyond what every engine does.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// With a one-table restore: put the rows into a new table of this name beside the live one.
+    pub table_as: Option<String>,
+    /// End the sessions that would block the swap.
+    pub terminate_connections: bool,
+    /// First create the roles and tablespaces a backup kept.
+    pub globals: bool,
+    /// Sessions that load at once.
+    pub jobs: Option<usize>,
+}
+
+/// The first rows of one table, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// A database engine: which URLs it reads, and what it does with backups as a whole.
+pub trait Engine: Send + Sync {
+    /// `sqlite`, `postgres`: the snapshot folder `/<engine>/<name>`, the `engine:` tag, the
+    /// manifest's `engine`.
+    fn name(&self) -> &'static str;
+
+    /// Whether `url` names a database of this engine. Cheap: looks at the text only.
+    fn claims(&self, url: &str) -> bool;
+
+    /// The database at `url`. Checks the URL's form; connects or opens nothing yet.
+    fn database(&self, url: &str) -> Result<Box<dyn Database>>;
+
+    /// `name` as a person wrote it, among the backup's tables (PostgreSQL also reads `orders`
+    /// as `public.orders`); `None` when there is no such table.
+    fn find_table<'c>(&self, catalog: &'c Catalog, name: &str) -> Option<&'c TableInfo>;
+
+    /// A place that does not exist yet, to restore a drill of `backup` into: `scratch` as the
+    /// user gave it (a folder, a URL), or the engine's default. Removed when dropped.
+    fn scratch(&self, backup: &dyn BackupStreams, scratch: Option<&str>) -> Result<Box<dyn Database>>;
+
+    /// The first `limit` rows of each table of `backup`. `scratch` is where a working copy
+    /// may be written, for engines that need one (default: the temporary folder).
+    fn samples(&self, backup: &dyn BackupStreams, limit: usize, scratch: Option<&Path>) -> Result<BTreeMap<String, Sample>>;
+
+    /// Writes `backup` as one plain SQL script that the engine's own shell loads into an empty
+    /// database, with no lifeboat involved.
+    fn export_sql(&self, backup: &dyn BackupStreams, out: &mut dyn Write, scratch: Option<&Path>) -> Result<()>;
+}
+
+/// One database: a backup's source, or a restore's target.
+pub trait Database: Send {
+    fn engine(&self) -> &'static dyn Engine;
+
+    /// The database as shown to people and in manifests: a path, a URL without its password.
+    fn label(&self) -> String;
+
+    /// Whether it exists now (a restore replaces it, or creates it).
+    fn exists(&self) -> Result<bool>;
+
+    /// Its size when that is cheap to know (progress bars, the restore's question).
+    fn size(&self) -> Option<u64>;
+
+    /// A source that captures it, for backups and safety backups. Options the engine does not
+    /// have are refused ([`SourceErrorKind::Usage`]).
+    fn source(&self, options: &CaptureOptions) -> Result<Box<dyn Source>>;
+
+    /// Loads `backup` into a new place beside this database, never into it, reading every
+    /// stream through the backup's checks. Nothing live changes. Dropping the result without
+    /// [`Staged::swap_in`] removes the staged copy. Options the engine does not have are refused.
+    fn stage(&self, backup: &dyn BackupStreams, options: &RestoreOptions) -> Result<Box<dyn Staged>>;
+
+    /// Replaces the rows of `table` in this (existing) database with the backup's, in one
+    /// transaction, changing nothing else: no trigger fires, no foreign-key action runs, the
+    /// references from and to the table are checked before the commit. With
+    /// `options.table_as`, the rows go into a new table beside it instead. Returns the rows.
+    fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions) -> Result<u64>;
+
+    /// When a safety backup of this database failed (`why`), a source that still keeps what
+    /// is there (its raw bytes), if the engine can read that much.
+    fn raw_source(&self, _why: &str) -> Option<Box<dyn Source>> {
+        None
+    }
+
+    /// When not even that could be stored in the repository: copies the database beside
+    /// itself and says where; `None` when the engine has no such copy.
+    fn keep_beside(&self) -> Option<io::Result<String>> {
+        None
+    }
+
+    /// Whether a whole restore keeps the replaced database itself (under another name), so
+    /// it may go on when the safety backup failed.
+    fn keeps_replaced(&self) -> bool {
+        false
+    }
+}
+
+/// A backup loaded beside its target, not yet in place.
+pub trait Staged {
+    /// Compares the copy with the backup's catalog: integrity and row counts, and with
+    /// `thorough` (drills) every table's content hash and a full integrity check.
+    fn check(&mut self, thorough: bool) -> Result<CopyCheck>;
+
+    /// Puts the copy in place of the live database in one atomic step. Returns a note for
+    /// people when something is worth saying (where the replaced database was kept).
+    fn swap_in(self: Box<Self>) -> Result<Option<String>>;
+}
+
+/// Refuses an option an engine does not have, naming it.
+pub fn unsupported(engine: &str, option: &str, instead: &str) -> SourceError {
+    SourceError::new(SourceErrorKind::Usage, format!("{option} cannot be used with a {engine} database"), instead.to_string())
+}

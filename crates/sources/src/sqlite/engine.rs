@@ -1,0 +1,217 @@
+//! SQLite behind the engine contract: a database is a file; a restore stages a checked copy
+//! beside it and swaps it in through SQLite itself (see `restore.rs`).
+
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+    path::{Path, PathBuf},
+};
+
+use super::{
+    IMAGE_STREAM, RawFiles, RestoredCopy, SqliteSource, export::export_sql, inspect, restore::write_copy, restore_table, with_suffix,
+};
+use crate::{
+    BackupStreams, CaptureOptions, Catalog, CopyCheck, Database, Engine, RestoreOptions, Result, Sample, Source, SourceError,
+    SourceErrorKind, Staged, TableInfo, contract::unsupported,
+};
+
+/// SQLite files: `sqlite:PATH`, `sqlite://PATH`, or a plain path.
+pub struct SqliteEngine;
+
+impl Engine for SqliteEngine {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn claims(&self, url: &str) -> bool {
+        url.starts_with("sqlite:") || !url.contains("://")
+    }
+
+    fn database(&self, url: &str) -> Result<Box<dyn Database>> {
+        let path = url.strip_prefix("sqlite:").map_or(url, |p| p.strip_prefix("//").unwrap_or(p));
+        if path.is_empty() {
+            return Err(SourceError::new(SourceErrorKind::Usage, "no database file given", "pass a path, e.g. /srv/app/app.db"));
+        }
+        Ok(Box::new(SqliteDatabase { path: PathBuf::from(path), _scratch: None }))
+    }
+
+    fn find_table<'c>(&self, catalog: &'c Catalog, name: &str) -> Option<&'c TableInfo> {
+        catalog.table(name)
+    }
+
+    fn scratch(&self, backup: &dyn BackupStreams, scratch: Option<&str>) -> Result<Box<dyn Database>> {
+        let dir = ScratchDir::new(scratch.map(Path::new))?;
+        let path = dir.0.path().join(format!("{}.sqlite", backup.id()));
+        Ok(Box::new(SqliteDatabase { path, _scratch: Some(dir) }))
+    }
+
+    fn samples(&self, backup: &dyn BackupStreams, limit: usize, scratch: Option<&Path>) -> Result<BTreeMap<String, Sample>> {
+        let (_dir, copy) = scratch_copy(backup, scratch)?;
+        let conn = copy.open()?;
+        let mut samples = BTreeMap::new();
+        for table in backup.catalog().tables.iter().filter(|t| !inspect::is_virtual(&t.sql)) {
+            let (columns, rows) = inspect::sample_rows(&conn, &table.name, limit)?;
+            samples.insert(table.name.clone(), Sample { columns, rows });
+        }
+        Ok(samples)
+    }
+
+    fn export_sql(&self, backup: &dyn BackupStreams, out: &mut dyn Write, scratch: Option<&Path>) -> Result<()> {
+        let (_dir, copy) = scratch_copy(backup, scratch)?;
+        export_sql(&copy.open()?, out)
+    }
+}
+
+/// A temporary folder, removed with everything in it when dropped.
+struct ScratchDir(tempfile::TempDir);
+
+impl ScratchDir {
+    fn new(parent: Option<&Path>) -> Result<Self> {
+        let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let dir = tempfile::Builder::new().prefix("lifeboat-scratch-").tempdir_in(&parent).map_err(|e| {
+            SourceError::new(
+                SourceErrorKind::Io,
+                format!("cannot create a scratch folder in {}", parent.display()),
+                "pass --scratch DIR on a disk with room for the database",
+            )
+            .with_source(e)
+        })?;
+        Ok(Self(dir))
+    }
+}
+
+/// The backup's image written and checked in a scratch folder (removed with the first value).
+fn scratch_copy(backup: &dyn BackupStreams, scratch: Option<&Path>) -> Result<(ScratchDir, RestoredCopy)> {
+    let dir = ScratchDir::new(scratch)?;
+    let copy = write_copy(&dir.0.path().join(format!("{}.sqlite", backup.id())), |out| backup.read(IMAGE_STREAM, out))?;
+    Ok((dir, copy))
+}
+
+/// A SQLite database file (and, for drills, the scratch folder it lives in).
+struct SqliteDatabase {
+    path: PathBuf,
+    _scratch: Option<ScratchDir>,
+}
+
+impl SqliteDatabase {
+    fn refuse_options(options: &RestoreOptions) -> Result<()> {
+        let instead = "a SQLite restore is always the whole file, or one table of it in place";
+        if options.table_as.is_some() {
+            return Err(unsupported("sqlite", "--as", "restore the whole database to a new file and copy the table from there"));
+        }
+        for (set, name) in
+            [(options.terminate_connections, "--terminate-connections"), (options.globals, "--globals"), (options.jobs.is_some(), "--jobs")]
+        {
+            if set {
+                return Err(unsupported("sqlite", name, instead));
+            }
+        }
+        Ok(())
+    }
+
+    fn not_a_folder(&self) -> Result<()> {
+        if self.path.is_dir() {
+            return Err(SourceError::new(
+                SourceErrorKind::Usage,
+                format!("{} is a folder", self.path.display()),
+                "name the database file itself",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Database for SqliteDatabase {
+    fn engine(&self) -> &'static dyn Engine {
+        &SqliteEngine
+    }
+
+    fn label(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn exists(&self) -> Result<bool> {
+        Ok(self.path.exists())
+    }
+
+    fn size(&self) -> Option<u64> {
+        std::fs::metadata(&self.path).ok().map(|m| m.len())
+    }
+
+    fn source(&self, options: &CaptureOptions) -> Result<Box<dyn Source>> {
+        if *options != CaptureOptions::default() {
+            return Err(unsupported(
+                "sqlite",
+                "--schema, --tables, --exclude-table, --globals and --jobs",
+                "a SQLite backup is always the whole file, read as one stream",
+            ));
+        }
+        Ok(Box::new(SqliteSource::new(&self.path)))
+    }
+
+    fn stage(&self, backup: &dyn BackupStreams, options: &RestoreOptions) -> Result<Box<dyn Staged>> {
+        Self::refuse_options(options)?;
+        self.not_a_folder()?;
+        let copy = write_copy(&self.path, |out| backup.read(IMAGE_STREAM, out))?;
+        Ok(Box::new(StagedFile { copy, target: self.path.clone(), catalog: backup.catalog().clone() }))
+    }
+
+    fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions) -> Result<u64> {
+        Self::refuse_options(options)?;
+        let copy = write_copy(&self.path, |out| backup.read(IMAGE_STREAM, out))?;
+        let check = copy.check(backup.catalog(), false)?;
+        if !check.ok() {
+            return Err(SourceError::new(
+                SourceErrorKind::Corrupt,
+                format!("the restored copy of snapshot {} failed its checks: {}", backup.id(), check.problems().join("; ")),
+                "the target was not touched; try an older snapshot and run `lifeboat check --read-data`",
+            ));
+        }
+        restore_table(&copy, &self.path, &table.name, backup.catalog())
+    }
+
+    fn raw_source(&self, why: &str) -> Option<Box<dyn Source>> {
+        Some(Box::new(RawFiles::new(&self.path, why)))
+    }
+
+    fn keep_beside(&self) -> Option<io::Result<String>> {
+        Some(copy_beside(&self.path).map(|p| p.display().to_string()))
+    }
+}
+
+/// A checked copy beside its target.
+struct StagedFile {
+    copy: RestoredCopy,
+    target: PathBuf,
+    catalog: Catalog,
+}
+
+impl Staged for StagedFile {
+    fn check(&mut self, thorough: bool) -> Result<CopyCheck> {
+        self.copy.check(&self.catalog, thorough)
+    }
+
+    fn swap_in(self: Box<Self>) -> Result<Option<String>> {
+        let StagedFile { copy, target, catalog } = *self;
+        copy.put_in_place(&target, &catalog)?;
+        Ok(None)
+    }
+}
+
+/// Copies the database file and its side files to `<file>.lifeboat-kept-<time>[-wal|-journal]`
+/// with the same permission bits, synced. Returns the main copy's path.
+fn copy_beside(path: &Path) -> io::Result<PathBuf> {
+    let stamp = jiff::Zoned::now().strftime("%Y%m%d%H%M%S").to_string();
+    let base = with_suffix(path, &format!(".lifeboat-kept-{stamp}"));
+    for suffix in ["", "-wal", "-journal"] {
+        let from = with_suffix(path, suffix);
+        if from.exists() {
+            let to = with_suffix(&base, suffix);
+            std::fs::copy(&from, &to)?;
+            std::fs::File::open(&to)?.sync_all()?;
+        }
+    }
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(folder)?.sync_all()?;
+    Ok(base)
+}
