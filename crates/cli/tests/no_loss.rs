@@ -215,8 +215,8 @@ fn sha(path: &std::path::Path) -> String {
     text(&out.stdout).split_whitespace().next().unwrap().to_string()
 }
 
-#[test]
-fn a_damaged_database_can_be_restored_over_and_its_bytes_are_kept() {
+/// A backed-up database, then damaged: (env, its path, its dump when good, the damaged SHA-256).
+fn backed_up_then_damaged() -> (Env, std::path::PathBuf, String, String) {
     let env = Env::new();
     let db = env.path("app.db");
     sql(
@@ -227,6 +227,12 @@ fn a_damaged_database_can_be_restored_over_and_its_bytes_are_kept() {
     let good = dump(&db);
     damage(&db);
     let damaged = sha(&db);
+    (env, db, good, damaged)
+}
+
+#[test]
+fn a_damaged_database_can_be_restored_over_and_its_bytes_are_kept() {
+    let (env, db, good, damaged) = backed_up_then_damaged();
 
     let out = env.json(&["restore", "latest", "--to", db.to_str().unwrap(), "--yes"]);
     assert_eq!(dump(&db), good);
@@ -245,16 +251,7 @@ fn a_damaged_database_can_be_restored_over_and_its_bytes_are_kept() {
 
 #[test]
 fn a_damaged_database_is_copied_beside_itself_when_the_repository_is_read_only() {
-    let env = Env::new();
-    let db = env.path("app.db");
-    sql(
-        &db,
-        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 500) INSERT INTO t SELECT n, hex(randomblob(20)) FROM g;",
-    );
-    env.backup(&db, &[]);
-    let good = dump(&db);
-    damage(&db);
-    let damaged = sha(&db);
+    let (env, db, good, damaged) = backed_up_then_damaged();
     // The repository is mounted read-only in a private mount namespace.
     let script = r#"
         set -u
