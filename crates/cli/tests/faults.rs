@@ -138,34 +138,6 @@ fn wait_for_partial_pack(env: &Env, job: &mut std::process::Child) {
     panic!("no pack was started");
 }
 
-fn partial_packs(env: &Env) -> usize {
-    walk(&env.repo.join("data")).iter().filter(|p| p.to_string_lossy().ends_with("-tmp-")).count()
-}
-
-#[test]
-fn a_backup_killed_halfway_leaves_no_snapshot_and_prune_removes_its_leftovers() {
-    let env = Env::new();
-    let db = env.path("big.db");
-    sql(
-        &db,
-        "PRAGMA journal_mode=wal; CREATE TABLE t(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400) INSERT INTO t SELECT randomblob(500000) FROM n;",
-    );
-    let mut child = env.cmd(&["backup", "big.db"]).spawn().unwrap();
-    wait_for_partial_pack(&env, &mut child);
-    child.kill().unwrap();
-    assert!(!child.wait().unwrap().success(), "the backup should have been killed mid-way");
-    assert_eq!(env.snapshot_count(), 0);
-    assert!(partial_packs(&env) > 0, "the kill left a partial pack");
-    env.ok(&["check"]);
-    env.backup(&db, &[]);
-    // The killed backup's lock and its partial pack are gone after the next prune.
-    env.ok(&["forget", "--keep-last", "1", "--prune", "--yes", "--lock-wait", "1s"]);
-    assert_eq!(partial_packs(&env), 0);
-    assert!(walk(&env.repo.join("locks")).is_empty());
-    env.ok(&["check", "--read-data"]);
-    env.ok(&["verify", "latest"]);
-}
-
 #[test]
 fn ctrl_c_stops_a_backup_cleanly() {
     let env = Env::new();

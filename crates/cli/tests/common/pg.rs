@@ -226,6 +226,13 @@ pub struct Fingerprint {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Cluster {
+    /// Stops the server at once (its data is thrown away with the folder).
+    pub fn stop(&self) {
         let data = self.dir.path().join("data");
         let _ = self.as_server_quiet(&[self.bin.join("pg_ctl").to_str().unwrap(), "-D", data.to_str().unwrap(), "-m", "immediate", "stop"]);
     }

@@ -97,7 +97,7 @@ fn in_snapshot(snapshot: &str) -> [String; 3] {
     ]
 }
 
-fn query_in(tools: &Tools, conn: &Conn, snapshot: &str, sql: &str) -> Result<Vec<Vec<String>>> {
+pub(crate) fn query_in(tools: &Tools, conn: &Conn, snapshot: &str, sql: &str) -> Result<Vec<Vec<String>>> {
     let setup = in_snapshot(snapshot);
     let mut statements: Vec<&str> = setup.iter().map(String::as_str).collect();
     statements.push(sql);
@@ -207,6 +207,8 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
     let tables: Vec<TablePlan> = listed.into_iter().map(|(_, t)| t).collect();
     leader.lock(&tables.iter().map(TablePlan::qualified).collect::<Vec<_>>())?;
     let sequences = sequence_script(tools, conn, &snapshot, subset, &kept_oids)?;
+    let (mut structure, objects) = super::structure::read(tools, conn, &snapshot, &kept_oids)?;
+    let structures: Vec<super::structure::TableStructure> = kept_oids.iter().map(|oid| structure.remove(oid).unwrap_or_default()).collect();
     let large_objects: Vec<u32> = if subset.is_partial() {
         Vec::new()
     } else {
@@ -294,7 +296,8 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
         let tables = tables
             .into_iter()
             .zip(table_streams)
-            .map(|(table, streams)| {
+            .zip(structures)
+            .map(|((table, streams), structure)| {
                 let mut hash = RowSetHash::default();
                 for stream in &streams {
                     hash.merge(tallies.get(stream).copied().unwrap_or_default());
@@ -306,11 +309,12 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
                     content_hash: hash.finish(),
                     schema: Some(table.schema),
                     streams,
-                    ..Default::default()
+                    sql: structure.sql,
+                    foreign_keys: structure.foreign_keys,
                 }
             })
             .collect();
-        Ok(Catalog { engine: "postgres".into(), server_version: facts.version, properties: facts.properties, tables, objects: Vec::new() })
+        Ok(Catalog { engine: "postgres".into(), server_version: facts.version, properties: facts.properties, tables, objects })
     });
     Ok(Capture::new(streams, catalog))
 }

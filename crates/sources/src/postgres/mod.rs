@@ -14,6 +14,7 @@ mod post_data;
 mod psql;
 mod restore;
 mod sessions;
+mod structure;
 mod tools;
 
 pub use conn::Conn;

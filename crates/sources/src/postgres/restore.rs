@@ -460,7 +460,7 @@ pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: Read
     }
 }
 
-/// A statement that fails, naming up to five rows, when a foreign key from or to `table`
+/// A statement that fails, naming up to five rows (as `orders (14,5,1.00)`), when a foreign key from or to `table`
 /// points nowhere (MATCH SIMPLE: a reference with a NULL column is not checked).
 fn reference_check(table: &str) -> String {
     format!(
@@ -474,14 +474,12 @@ BEGIN
            (SELECT string_agg(format('p.%I = c.%I', pa.attname, ca.attname), ' AND ')
               FROM unnest(con.conkey, con.confkey) k(cn, pn)
               JOIN pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.cn
-              JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = k.pn) AS matches,
-           (SELECT string_agg(format('c.%I', a.attname), ', ') FROM unnest(con.conkey) k(n)
-              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n) AS shown
+              JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = k.pn) AS matches
     FROM pg_constraint con
     WHERE con.contype = 'f' AND (con.conrelid = {t}::regclass OR con.confrelid = {t}::regclass)
   LOOP
-    EXECUTE format('SELECT string_agg(r, ''; '') FROM (SELECT %L || '' ('' || concat_ws('', '', %s) || '')'' AS r FROM %s c WHERE %s AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s) LIMIT 5) s',
-                   c.child::text, c.shown, c.child, c.present, c.parent, c.matches) INTO bad;
+    EXECUTE format('SELECT string_agg(r, ''; '') FROM (SELECT %L || '' '' || c::text AS r FROM %s c WHERE %s AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s) LIMIT 5) s',
+                   c.child::text, c.child, c.present, c.parent, c.matches) INTO bad;
     IF bad IS NOT NULL THEN
       RAISE EXCEPTION 'lifeboat: the restore would break foreign key % (% -> %): rows pointing nowhere: %', c.conname, c.child, c.parent, bad;
     END IF;
