@@ -99,6 +99,7 @@ psql_ -d ten -c "UPDATE t3 SET n = n + 1"
 added=$(( $(du -sb "$WORK/repo-ten" | cut -f1) - first ))
 
 echo
+cpu
 echo "PostgreSQL benchmark: $RUNS runs interleaved, medians (targets: mixed backup <= 0.35x pg_dump -Fc and <= 1.2x pg_dump|zstd;"
 echo "pgbench backup <= 1.0x pg_dump -Fc; stored <= 1.0x; restore <= 1.0x pg_restore -j2; one of ten tables changed <= 0.15; RSS <= 256 MiB)"
 printf '%s\n' "${report[@]}"

@@ -21,29 +21,6 @@ scripts/setup
 cargo build --release --locked -q
 LB=$PWD/target/release/lifeboat
 
-# make_db FILE ROWS: realistic rows in WAL mode (id, account, amount, status, 32-hex token,
-# a note of 3-8 words).
-make_db() {
-  local words='["invoice","paid","refund","pending","customer","order","shipped","late","monthly","plan","upgrade","card","declined","retry","bank","transfer","fee","credit","note","account"]'
-  local note="json_extract('$words', '\$[' || (abs(random()) % 20) || ']')"
-  for i in 4 5 6 7 8; do
-    note="$note || CASE WHEN k >= $i THEN ' ' || json_extract('$words', '\$[' || (abs(random()) % 20) || ']') ELSE '' END"
-  done
-  note="json_extract('$words', '\$[' || (abs(random()) % 20) || ']') || ' ' || json_extract('$words', '\$[' || (abs(random()) % 20) || ']') || ' ' || $note"
-  sqlite3 "$1" <<SQL >/dev/null
-PRAGMA journal_mode=WAL;
-CREATE TABLE payments(id INTEGER PRIMARY KEY, account INT NOT NULL, amount REAL NOT NULL,
-  status INT NOT NULL, token TEXT NOT NULL, note TEXT NOT NULL);
-WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < $2),
-  r(n, k) AS (SELECT n, 3 + abs(random()) % 6 FROM g)
-INSERT INTO payments
-SELECT n, abs(random()) % 1000000, round(abs(random()) % 10000000 / 100.0, 2), abs(random()) % 9,
-       lower(hex(randomblob(16))), $note
-FROM r;
-CREATE INDEX payments_account ON payments(account);
-SQL
-}
-
 source bench/lib.sh
 repo_bytes() { du -sb "$1" | cut -f1; }
 
@@ -103,6 +80,7 @@ b_restore=$(col 1 "$WORK/base_restore"); l_restore=$(col 1 "$WORK/lb_restore")
 rss1=$(cat "$WORK/lb_backup" "$WORK/lb_again" "$WORK/lb_restore" | awk '{print $2}' | sort -n | tail -1)
 rss3=$(cat "$WORK/lb_backup3" "$WORK/lb_restore3" | awk '{print $2}' | sort -n | tail -1)
 
+cpu
 cat <<REPORT
 
 SQLite benchmark: $ROWS rows, database $(du -sh "$DB" | cut -f1), $RUNS runs interleaved, medians

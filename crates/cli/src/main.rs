@@ -49,8 +49,8 @@ fn exit_code(err: &anyhow::Error) -> i32 {
     if usage { 2 } else { 1 }
 }
 
-/// The error and its causes, each once: our library errors already end with their causes,
-/// anyhow's contexts do not.
+/// The error and its causes, each once: lifeboat's own errors already end with their causes
+/// (and say them once, with one hint), anyhow's contexts do not.
 fn describe(err: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in err.chain() {
@@ -60,6 +60,12 @@ fn describe(err: &anyhow::Error) -> String {
                 text.push_str(": ");
             }
             text.push_str(&part);
+        }
+        let ours = cause.is::<lifeboat_engine::EngineError>()
+            || cause.is::<lifeboat_engine::SourceError>()
+            || cause.is::<lifeboat_engine::RepoError>();
+        if ours {
+            break;
         }
     }
     text

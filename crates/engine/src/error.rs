@@ -11,13 +11,13 @@ pub enum EngineError {
     #[error(transparent)]
     Source(SourceError),
     /// The user's input is wrong (bad database spec, unknown snapshot, ambiguous prefix, ...).
-    #[error("{context}{}", hint_line(.hint))]
+    #[error("{}", lifeboat_error::render(context, None, hint))]
     Input { context: String, hint: String },
     /// The user declined, or confirmation was needed and no terminal could ask for it.
-    #[error("{context}{}", hint_line(.hint))]
+    #[error("{}", lifeboat_error::render(context, None, hint))]
     NotConfirmed { context: String, hint: String },
     /// A backup or restored copy does not match what was recorded.
-    #[error("{context}{}", hint_line(.hint))]
+    #[error("{}", lifeboat_error::render(context, None, hint))]
     Mismatch { context: String, hint: String },
 }
 
@@ -42,8 +42,22 @@ impl From<SourceError> for EngineError {
     }
 }
 
-fn hint_line(hint: &str) -> String {
-    if hint.is_empty() { String::new() } else { format!("\n  hint: {hint}") }
+impl lifeboat_error::Actionable for EngineError {
+    fn hint(&self) -> &str {
+        match self {
+            Self::Repo(e) => &e.hint,
+            Self::Source(e) => &e.hint,
+            Self::Input { hint, .. } | Self::NotConfirmed { hint, .. } | Self::Mismatch { hint, .. } => hint,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Self::Repo(e) => e.retryable(),
+            Self::Source(e) => e.retryable(),
+            Self::Input { .. } | Self::NotConfirmed { .. } | Self::Mismatch { .. } => false,
+        }
+    }
 }
 
 impl EngineError {

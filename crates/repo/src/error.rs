@@ -30,9 +30,36 @@ pub enum RepoErrorKind {
     Internal,
 }
 
+impl RepoErrorKind {
+    /// What to do about an error of this kind when the place it happened knows nothing better.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Self::NotFound => "check --repo / LIFEBOAT_REPO, or create one with `lifeboat init`",
+            Self::AlreadyExists => "choose a new or empty folder; nothing was changed",
+            Self::WrongPassword => "check LIFEBOAT_PASSWORD or --password-file; the repository itself is unchanged",
+            Self::SnapshotNotFound | Self::AmbiguousSnapshot => "list the snapshots with `lifeboat snapshots`",
+            Self::StreamNotFound => "see what the snapshot holds with `lifeboat show <SNAPSHOT>`",
+            Self::Storage => "check that the repository's storage is reachable, writable and has room, then run the command again",
+            Self::Locked => "run the command again when the other job is done, or wait longer with --lock-wait",
+            Self::SourceFailed => "fix the cause above and run the command again; no snapshot was written",
+            Self::Internal => "this is a bug in lifeboat; please report it with the command you ran",
+        }
+    }
+}
+
+impl lifeboat_error::Actionable for RepoError {
+    fn hint(&self) -> &str {
+        &self.hint
+    }
+
+    fn retryable(&self) -> bool {
+        matches!(self.kind, RepoErrorKind::Storage | RepoErrorKind::Locked)
+    }
+}
+
 /// An error of the repository layer: kind, context and an actionable hint.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", render(context, source.as_deref(), hint))]
+#[error("{}", lifeboat_error::render(context, source.as_deref(), hint))]
 pub struct RepoError {
     pub kind: RepoErrorKind,
     pub context: String,
@@ -42,34 +69,17 @@ pub struct RepoError {
 }
 
 impl RepoError {
+    /// An error of `kind`; an empty `hint` takes the kind's own (see [`RepoErrorKind::hint`]).
     pub fn new(kind: RepoErrorKind, context: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { kind, context: context.into(), hint: hint.into(), source: None }
+        let hint = hint.into();
+        let hint = if hint.is_empty() { kind.hint().to_string() } else { hint };
+        Self { kind, context: context.into(), hint, source: None }
     }
 
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
     }
-}
-
-/// "context: cause" on one line, then the hint on its own line, as the CLI prints it.
-fn render(context: &str, source: Option<&(dyn std::error::Error + Send + Sync)>, hint: &str) -> String {
-    let mut text = context.to_string();
-    if let Some(source) = source {
-        text.push_str(": ");
-        text.push_str(&one_line(&source.to_string()));
-    }
-    if !hint.is_empty() {
-        text.push_str("\n  hint: ");
-        text.push_str(hint);
-    }
-    text
-}
-
-/// rustic's messages span several lines with their own guidance; we keep the first line and
-/// give our own hint instead.
-fn one_line(message: &str) -> String {
-    message.lines().map(str::trim).filter(|l| !l.is_empty()).take(3).collect::<Vec<_>>().join(" ")
 }
 
 /// A rustic error as a storage failure, with the operation it interrupted.
@@ -89,7 +99,8 @@ pub(crate) fn storage(context: impl Into<String>, err: rustic_core::RusticError)
 /// multi-line guidance (our hints replace it).
 pub(crate) fn rustic_text(err: &rustic_core::RusticError) -> String {
     let log = err.display_log();
-    log.strip_prefix("Error: ").unwrap_or(&log).to_string()
+    let log = log.strip_prefix("Error: ").unwrap_or(&log);
+    log.lines().map(str::trim).filter(|l| !l.is_empty()).take(3).collect::<Vec<_>>().join(" ")
 }
 
 /// The text of a rustic error; we keep the words, not the type, so no rustic type escapes.

@@ -32,9 +32,40 @@ pub enum SourceErrorKind {
     Usage,
 }
 
+impl SourceErrorKind {
+    /// What to do about an error of this kind when the place it happened knows nothing better.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Self::NotFound => "check the path or URL; lifeboat never creates a database it is asked to back up",
+            Self::NotADatabase => "check that this is the right file",
+            Self::PermissionDenied => "run lifeboat as a user that may read the database (and, for a restore, write it and its folder)",
+            Self::Busy => "another process held a lock for too long; try again when the database is less busy",
+            Self::Corrupt => "the database is damaged; restore an earlier backup with `lifeboat restore`",
+            Self::TableNotFound => "see the tables a backup holds with `lifeboat show <SNAPSHOT>`",
+            Self::Incompatible => "restore the whole database, or into a new place and copy what you need",
+            Self::Io => "check the disk (room, permissions) and run the command again; nothing was changed",
+            Self::Interrupted => "nothing was changed",
+            Self::Connection => "check that the server is running and reachable, then run the command again",
+            Self::Tool => "install PostgreSQL's client tools, e.g. `apt-get install postgresql-client`",
+            Self::Database => "the database's own message above says what it refused",
+            Self::Usage => "see `lifeboat <command> --help`",
+        }
+    }
+}
+
+impl lifeboat_error::Actionable for SourceError {
+    fn hint(&self) -> &str {
+        &self.hint
+    }
+
+    fn retryable(&self) -> bool {
+        matches!(self.kind, SourceErrorKind::Busy | SourceErrorKind::Connection)
+    }
+}
+
 /// An error of a database source.
 #[derive(Debug, thiserror::Error)]
-#[error("{context}{}{}", cause(.source.as_deref()), hint_line(.hint))]
+#[error("{}", lifeboat_error::render(context, source.as_deref(), hint))]
 pub struct SourceError {
     pub kind: SourceErrorKind,
     pub context: String,
@@ -43,17 +74,12 @@ pub struct SourceError {
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
-fn cause(source: Option<&(dyn std::error::Error + Send + Sync)>) -> String {
-    source.map(|s| format!(": {s}")).unwrap_or_default()
-}
-
-fn hint_line(hint: &str) -> String {
-    if hint.is_empty() { String::new() } else { format!("\n  hint: {hint}") }
-}
-
 impl SourceError {
+    /// An error of `kind`; an empty `hint` takes the kind's own (see [`SourceErrorKind::hint`]).
     pub fn new(kind: SourceErrorKind, context: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { kind, context: context.into(), hint: hint.into(), source: None }
+        let hint = hint.into();
+        let hint = if hint.is_empty() { kind.hint().to_string() } else { hint };
+        Self { kind, context: context.into(), hint, source: None }
     }
 
     /// Puts `prefix` before the context, e.g. which stream a failure happened in.

@@ -4,12 +4,15 @@ use crate::{
     context,
     flags::{Global, VerifyArgs},
     output,
+    progress::Progress,
 };
 
 pub fn run(global: &Global, args: &VerifyArgs) -> Result<i32> {
-    let repo = context::open(global)?;
+    let progress = Progress::start("restore drill", None, global.json);
+    let repo = context::open_with_progress(global, progress.counter.clone())?;
     let entry = lifeboat_engine::resolve(&repo, &args.snapshot, args.db.as_deref())?;
     let report = lifeboat_engine::verify(&repo, &entry, args.scratch.as_deref(), args.jobs.map(|n| n as usize))?;
+    drop(progress);
     if global.json {
         output::json(&report)?;
     } else {
