@@ -18,8 +18,8 @@ WORK=$(mktemp -d /tmp/lifeboat-bench-pg.XXXXXX)
 export LIFEBOAT_PASSWORD=bench
 
 scripts/setup
-cargo build --release --locked -q
-LB=$PWD/target/release/lifeboat
+# LIFEBOAT_BIN measures another build (e.g. an older commit's) instead of this checkout's.
+if [ -n "${LIFEBOAT_BIN:-}" ]; then LB=$(realpath "$LIFEBOAT_BIN"); else cargo build --release --locked -q; LB=$PWD/target/release/lifeboat; fi
 BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 
 as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }

@@ -3,6 +3,7 @@
 # (`sqlite3 .backup` + `zstd -3 -T0`, restored with `zstd -d` + a copy into place).
 #
 # Usage: bench/sqlite.sh [ROWS]        (default 3000000 rows, about 350 MB, WAL mode)
+#        INTEGRITY=full bench/sqlite.sh   (lifeboat backs up with --integrity full; default quick)
 #
 # Each side runs 3 times, interleaved, on the same database; the script prints medians and
 # ratios. The machine is shared and noisy: read the ratios, not the absolute times. Peak RSS is
@@ -18,8 +19,8 @@ export LIFEBOAT_PASSWORD=bench
 
 command -v /usr/bin/time >/dev/null || { echo "bench: needs GNU time (apt-get install time)" >&2; exit 1; }
 scripts/setup
-cargo build --release --locked -q
-LB=$PWD/target/release/lifeboat
+# LIFEBOAT_BIN measures another build (e.g. an older commit's) instead of this checkout's.
+if [ -n "${LIFEBOAT_BIN:-}" ]; then LB=$(realpath "$LIFEBOAT_BIN"); else cargo build --release --locked -q; LB=$PWD/target/release/lifeboat; fi
 
 source bench/lib.sh
 repo_bytes() { du -sb "$1" | cut -f1; }
@@ -42,9 +43,9 @@ for run in $(seq $RUNS); do
   timed "$WORK/base_backup" bash -c "sqlite3 '$DB' \".backup '$WORK/copy.db'\" && zstd -q -3 -T0 '$WORK/copy.db' -o '$WORK/copy.db.zst'"
   stat -c %s "$WORK/copy.db.zst" >"$WORK/base_zst_bytes"
   "$LB" --repo "$WORK/repo" init >/dev/null
-  timed "$WORK/lb_backup" "$LB" --repo "$WORK/repo" backup "$DB" --json
+  timed "$WORK/lb_backup" "$LB" --repo "$WORK/repo" backup "$DB" --json ${INTEGRITY:+--integrity "$INTEGRITY"}
   first_bytes=$(repo_bytes "$WORK/repo")
-  timed "$WORK/lb_again" "$LB" --repo "$WORK/repo" backup "$DB" --json
+  timed "$WORK/lb_again" "$LB" --repo "$WORK/repo" backup "$DB" --json ${INTEGRITY:+--integrity "$INTEGRITY"}
   echo $(( $(repo_bytes "$WORK/repo") - first_bytes )) >>"$WORK/again_bytes"
   echo "$first_bytes" >>"$WORK/first_bytes"
 
@@ -83,7 +84,7 @@ rss3=$(cat "$WORK/lb_backup3" "$WORK/lb_restore3" | awk '{print $2}' | sort -n |
 cpu
 cat <<REPORT
 
-SQLite benchmark: $ROWS rows, database $(du -sh "$DB" | cut -f1), $RUNS runs interleaved, medians
+SQLite benchmark: $ROWS rows, database $(du -sh "$DB" | cut -f1), integrity ${INTEGRITY:-quick}, $RUNS runs interleaved, medians
   first backup        lifeboat ${l_backup}s   sqlite3 .backup + zstd -3 -T0 ${b_backup}s   ratio $(ratio "$l_backup" "$b_backup")  (target <= 1.0)
   unchanged again     lifeboat ${l_again}s   vs first backup                          ratio $(ratio "$l_again" "$l_backup")  (target <= 0.3)
   unchanged again     added $again bytes to the repository                                  (target <= 1048576)

@@ -103,6 +103,19 @@ pub struct BackupArgs {
     /// PostgreSQL: at most N sessions read the database at once (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: Option<u32>,
+    /// SQLite: how thoroughly to check the database's structure before storing it: `quick`
+    /// (pages, records, free lists; the default), `full` (also every index against its table,
+    /// several times as long; restore drills always run it), or `off`.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub integrity: Option<Integrity>,
+}
+
+/// `--integrity` on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Integrity {
+    Off,
+    Quick,
+    Full,
 }
 
 #[derive(Debug, Args)]

@@ -67,7 +67,8 @@ pub fn validate_name(name: &str) -> Result<()> {
 
 /// Refuses to add a backup of `identity` under `name` when that name already holds backups of
 /// another database: `latest`, retention and health would mix the two (DESIGN.md decision 9).
-fn check_identity(repo: &Repo, name: &str, identity: &str) -> Result<()> {
+/// Returns the newest backup already there of this very database, if any.
+fn check_identity(repo: &Repo, name: &str, identity: &str) -> Result<Option<BackupEntry>> {
     let group = crate::select::list(repo, Some(name))?;
     let recorded = group.iter().rev().find_map(|e| e.summary.source_identity.as_deref());
     match recorded {
@@ -75,8 +76,15 @@ fn check_identity(repo: &Repo, name: &str, identity: &str) -> Result<()> {
             format!("the name `{name}` already holds backups of another database ({other}); this one is {identity}"),
             format!("give this database a name of its own with --name, e.g. --name {name}-2; nothing was backed up"),
         )),
-        _ => Ok(()),
+        _ => Ok(group.into_iter().rev().find(|e| e.summary.source_identity.as_deref() == Some(identity))),
     }
+}
+
+/// The catalog of `entry`'s backup, for the source to reuse what did not change; `None` when
+/// it cannot be read (then everything is read anew, which is always correct).
+fn previous_catalog(repo: &Repo, entry: Option<&BackupEntry>) -> Option<Catalog> {
+    let reader = repo.reader(&entry?.id).ok()?;
+    crate::select::manifest(&reader).ok().map(|m| m.catalog)
 }
 
 /// The name a backup of `source` goes under when the user did not choose one (safety
@@ -120,9 +128,10 @@ pub fn backup(repo: &Repo, source: &dyn Source, request: &BackupRequest) -> Resu
         None => source.name().to_string(),
     };
     let identity = source.identity();
-    check_identity(repo, &database, &identity)?;
+    let previous = check_identity(repo, &database, &identity)?;
+    let previous = previous_catalog(repo, previous.as_ref());
     let started_at = jiff::Timestamp::now();
-    let capture = source.capture()?;
+    let capture = source.capture(previous.as_ref())?;
     let (streams, catalog) = capture.into_parts();
 
     let engine = source.engine().to_string();

@@ -16,8 +16,8 @@ pub use error::{EngineError, Result};
 pub use inspect::{ShowReport, export, show};
 pub use lifeboat_repo::{CancelToken, CheckReport, Location, Repo, RepoError, RepoErrorKind};
 pub use lifeboat_sources::{
-    CaptureOptions, Catalog, CopyCheck, Database, RestoreOptions as EngineRestoreOptions, Sample, SourceError, SourceErrorKind, TableCheck,
-    TableInfo, open as open_database,
+    CaptureOptions, Catalog, CopyCheck, Database, IntegrityLevel, RestoreOptions as EngineRestoreOptions, Sample, SourceError,
+    SourceErrorKind, TableCheck, TableInfo, open as open_database,
 };
 pub use manifest::{BackupEntry, Manifest, StreamRecord, Summary};
 pub use restore::{RestoreOptions, RestorePlan, RestoreReport, restore};

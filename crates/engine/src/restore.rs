@@ -48,9 +48,10 @@ pub struct RestoreReport {
     /// replaced database kept under another name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safety_note: Option<String>,
-    /// What else a person should know, e.g. where the replaced database is kept.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    /// What else a person should know: where the replaced database is kept, that the full
+    /// integrity check ran now because the backup recorded a lighter one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub check: CopyCheck,
     pub rows_restored: u64,
 }
@@ -136,7 +137,7 @@ pub fn restore(
 
     if let Some(table) = table {
         let rows_restored = target.restore_table(&backup, table, &options.engine)?;
-        return Ok(RestoreReport { plan, safety_backup, safety_note, note: None, check: CopyCheck::default(), rows_restored });
+        return Ok(RestoreReport { plan, safety_backup, safety_note, notes: Vec::new(), check: CopyCheck::default(), rows_restored });
     }
 
     // 4. Stage, 5. verify, 6. swap.
@@ -159,8 +160,12 @@ pub fn restore(
             });
         }
     }
-    let note = staged.swap_in()?;
-    Ok(RestoreReport { plan, safety_backup, safety_note, note, check, rows_restored: catalog.total_rows() })
+    let mut notes = Vec::new();
+    if check.integrity_checked {
+        notes.push("the backup did not record a passed full integrity check, so the restored copy was checked in full now".to_string());
+    }
+    notes.extend(staged.swap_in()?);
+    Ok(RestoreReport { plan, safety_backup, safety_note, notes, check, rows_restored: catalog.total_rows() })
 }
 
 /// Keeps what a restore is about to replace: a safety backup when it can be read; else what

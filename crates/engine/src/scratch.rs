@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use lifeboat_repo::{Repo, Sha256, SnapshotReader};
+use lifeboat_repo::{BackgroundSha256, Repo, SnapshotReader};
 use lifeboat_sources::{BackupStreams, Catalog, frames};
 
 use crate::{
@@ -15,7 +15,7 @@ use crate::{
 /// Hashes what passes through, to compare with the manifest afterwards.
 struct HashingWriter<'a> {
     inner: &'a mut dyn Write,
-    hasher: Sha256,
+    hasher: BackgroundSha256,
 }
 
 impl Write for HashingWriter<'_> {
@@ -43,7 +43,7 @@ pub(crate) fn read_verified(reader: &SnapshotReader, manifest: &Manifest, name: 
         hint: "the repository is damaged: run `lifeboat check --read-data` and restore an older snapshot".into(),
     };
     let mut decoding = frames::decoding_writer(name, out).map_err(|e| damaged(format!("cannot be decoded: {e}")))?;
-    let mut hashing = HashingWriter { inner: &mut decoding, hasher: Sha256::default() };
+    let mut hashing = HashingWriter { inner: &mut decoding, hasher: BackgroundSha256::new() };
     let bytes = reader.read(name, &mut hashing)?;
     if hashing.hasher.finish() != expected.sha256 {
         return Err(damaged("does not match its manifest's SHA-256".into()));

@@ -2,7 +2,9 @@
 //!
 //! rustic's archiver reads a stream on one thread and already hashes every chunk with SHA-256
 //! there; hashing the whole stream again on that same thread would make a single large stream
-//! (a SQLite image) wait for two SHA-256 passes in a row. Batches of the stream are handed to a
+//! (a SQLite image) wait for two SHA-256 passes in a row. Reading back is alike: rustic
+//! decrypts and decompresses on the reading thread, and the check against the manifest's
+//! SHA-256 runs beside it. Batches of the stream are handed to a
 //! second thread instead, so the two passes run side by side. Memory is bounded by the channel:
 //! at most a few batches of [`BATCH`] bytes are in flight.
 
@@ -16,14 +18,14 @@ use crate::Sha256;
 const BATCH: usize = 1 << 20;
 const IN_FLIGHT: usize = 4;
 
-pub(crate) struct BackgroundSha256 {
+pub struct BackgroundSha256 {
     batch: Vec<u8>,
     sender: Option<SyncSender<Vec<u8>>>,
     worker: Option<JoinHandle<String>>,
 }
 
 impl BackgroundSha256 {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         let (sender, receiver) = sync_channel::<Vec<u8>>(IN_FLIGHT);
         let worker = std::thread::spawn(move || {
             let mut hasher = Sha256::default();
@@ -35,7 +37,7 @@ impl BackgroundSha256 {
         Self { batch: Vec::with_capacity(BATCH), sender: Some(sender), worker: Some(worker) }
     }
 
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
+    pub fn update(&mut self, bytes: &[u8]) {
         self.batch.extend_from_slice(bytes);
         if self.batch.len() >= BATCH {
             self.send();
@@ -51,7 +53,7 @@ impl BackgroundSha256 {
     }
 
     /// The lower-case hex digest of everything passed to [`update`](Self::update).
-    pub(crate) fn finish(mut self) -> String {
+    pub fn finish(mut self) -> String {
         self.send();
         self.sender = None;
         self.worker.take().expect("finish is called once").join().expect("the hashing thread does not panic")

@@ -17,6 +17,7 @@ mod sha256;
 mod sizes;
 mod write;
 
+pub use background_hash::BackgroundSha256;
 pub use cancel::CancelToken;
 pub use check::{CheckFinding, CheckReport};
 pub use error::{RepoError, RepoErrorKind, Result};

@@ -24,6 +24,9 @@ impl TableCheck {
 pub struct CopyCheck {
     /// What the engine's integrity check said; empty when it found nothing wrong.
     pub integrity_problems: Vec<String>,
+    /// Whether the engine's full integrity check ran on this copy now (rather than being
+    /// trusted from the backup, whose bytes the copy provably has).
+    pub integrity_checked: bool,
     pub tables: Vec<TableCheck>,
 }
 

@@ -84,6 +84,33 @@ pub struct CaptureOptions {
     pub globals: bool,
     /// At most this many sessions at once (default: one per core).
     pub jobs: Option<usize>,
+    /// How thoroughly the database's own structure is checked before it is stored; `None` is
+    /// the engine's default. Engines without such a check refuse any other value.
+    pub integrity: Option<IntegrityLevel>,
+}
+
+/// How thoroughly a backup checks a database's own structure (SQLite's `quick_check` and
+/// `integrity_check`). The manifest records which one ran and what it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegrityLevel {
+    /// No check: the backup stores the database as it is.
+    Off,
+    /// Pages, records and free lists, but not whether each index agrees with its table.
+    #[default]
+    Quick,
+    /// Everything, indexes against their tables too (several times as long).
+    Full,
+}
+
+impl IntegrityLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Quick => "quick",
+            Self::Full => "full",
+        }
+    }
 }
 
 /// How a restore may treat its target, beyond what every engine does.

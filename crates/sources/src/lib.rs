@@ -18,7 +18,8 @@ use std::io::Read;
 pub use catalog::{Catalog, ColumnInfo, ForeignKey, SchemaObject, TableInfo};
 pub use check::{CopyCheck, TableCheck};
 pub use contract::{
-    BackupStreams, CaptureOptions, Database, ENGINES, Engine, RestoreOptions, Sample, Staged, engine_for, engine_named, open,
+    BackupStreams, CaptureOptions, Database, ENGINES, Engine, IntegrityLevel, RestoreOptions, Sample, Staged, engine_for, engine_named,
+    open,
 };
 pub use error::{Result, SourceError, SourceErrorKind};
 
@@ -69,9 +70,12 @@ pub trait Source {
 
     /// Pins one consistent point in time and returns its streams and catalog.
     ///
-    /// Nothing is read from the database beyond what pinning needs until a stream is opened.
-    /// Errors are those of connecting: missing database, wrong credentials, not a database.
-    fn capture(&self) -> Result<Capture>;
+    /// `previous` is the catalog of this database's last backup, if any: an engine may reuse
+    /// what it can prove did not change (SQLite: the whole catalog, when every page is the
+    /// same), and must otherwise ignore it. Nothing is read from the database beyond what
+    /// pinning needs until a stream is opened. Errors are those of connecting: missing
+    /// database, wrong credentials, not a database.
+    fn capture(&self, previous: Option<&Catalog>) -> Result<Capture>;
 }
 
 /// This machine's host name, as `hostname` prints it.

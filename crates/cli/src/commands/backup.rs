@@ -1,9 +1,9 @@
 use anyhow::Result;
-use lifeboat_engine::{BackupRequest, CaptureOptions, backup};
+use lifeboat_engine::{BackupRequest, CaptureOptions, IntegrityLevel, backup};
 
 use crate::{
     context,
-    flags::{BackupArgs, Global},
+    flags::{BackupArgs, Global, Integrity},
     output,
     progress::Progress,
 };
@@ -17,6 +17,11 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
         exclude_tables: args.exclude_tables.clone(),
         globals: args.globals,
         jobs: args.jobs.map(|n| n as usize),
+        integrity: args.integrity.map(|level| match level {
+            Integrity::Off => IntegrityLevel::Off,
+            Integrity::Quick => IntegrityLevel::Quick,
+            Integrity::Full => IntegrityLevel::Full,
+        }),
     };
     let source = database.source(&options)?;
     let progress = Progress::start("backing up", database.size(), global.json);

@@ -54,7 +54,7 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
             safety.short_id, safety.short_id, report.plan.target
         );
     }
-    for note in report.safety_note.iter().chain(&report.note) {
+    for note in report.safety_note.iter().chain(&report.notes) {
         println!("note: {note}");
     }
     match &report.plan.table {
@@ -62,7 +62,7 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
             println!("restored table `{t}` ({} rows) from snapshot {} into {}", report.rows_restored, entry.short_id, report.plan.target)
         }
         None => println!(
-            "restored snapshot {} into {}: checksums and integrity ok, {} tables, {} rows checked",
+            "restored snapshot {} into {}: checksums, integrity and row counts ok, {} tables, {} rows checked",
             entry.short_id,
             report.plan.target,
             report.check.tables.len(),

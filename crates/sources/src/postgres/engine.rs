@@ -124,6 +124,13 @@ impl Database for PostgresDatabase {
     }
 
     fn source(&self, options: &CaptureOptions) -> Result<Box<dyn Source>> {
+        if options.integrity.is_some() {
+            return Err(crate::contract::unsupported(
+                "postgres",
+                "--integrity",
+                "the server checks its own pages; `lifeboat verify` drills a restore",
+            ));
+        }
         let subset = Subset {
             schemas: options.schemas.clone(),
             tables: options.tables.clone(),

@@ -111,7 +111,7 @@ impl Source for PostgresSource {
         format!("postgres:{}/{}", self.facts.cluster, self.facts.database)
     }
 
-    fn capture(&self) -> Result<Capture> {
+    fn capture(&self, _previous: Option<&crate::Catalog>) -> Result<Capture> {
         capture::capture(&self.tools, &self.conn, (*self.facts).clone(), &self.subset, self.jobs)
     }
 }

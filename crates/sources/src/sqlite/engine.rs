@@ -139,14 +139,15 @@ impl Database for SqliteDatabase {
     }
 
     fn source(&self, options: &CaptureOptions) -> Result<Box<dyn Source>> {
-        if *options != CaptureOptions::default() {
+        let integrity = options.integrity.unwrap_or_default();
+        if *options != (CaptureOptions { integrity: options.integrity, ..Default::default() }) {
             return Err(unsupported(
                 "sqlite",
                 "--schema, --tables, --exclude-table, --globals and --jobs",
                 "a SQLite backup is always the whole file, read as one stream",
             ));
         }
-        Ok(Box::new(SqliteSource::new(&self.path)))
+        Ok(Box::new(SqliteSource::new(&self.path).with_integrity(integrity)))
     }
 
     fn stage(&self, backup: &dyn BackupStreams, options: &RestoreOptions) -> Result<Box<dyn Staged>> {

@@ -10,7 +10,7 @@ use std::{
     sync::mpsc::{Receiver, SyncSender, sync_channel},
 };
 
-use super::pin::PinnedConnection;
+use super::{capture::EndGuard, pin::PinnedConnection};
 
 /// Bytes of pages per message; with [`QUEUE`] messages in flight this bounds memory.
 const BATCH: usize = 1 << 20;
@@ -29,20 +29,26 @@ pub(crate) struct ImageReader {
 }
 
 impl ImageReader {
-    pub(crate) fn start(conn: PinnedConnection) -> io::Result<Self> {
+    /// Starts reading the pages; `end` is told the hash of all pages once the last one was
+    /// read (and that the image was abandoned otherwise).
+    pub(crate) fn start(conn: PinnedConnection, end: EndGuard) -> io::Result<Self> {
         let (tx, rx) = sync_channel(QUEUE);
-        std::thread::Builder::new().name("sqlite-image".into()).spawn(move || conn.with(|c| produce(c, &tx)))?;
+        std::thread::Builder::new().name("sqlite-image".into()).spawn(move || conn.with(|c| produce(c, &tx, end)))?;
         Ok(Self { rx, ended: false, current: Vec::new(), offset: 0 })
     }
 }
 
-fn produce(conn: &rusqlite::Connection, tx: &SyncSender<Message>) {
+/// Sends every page, then tells `end` the xxh3-128 of them all before the end of the stream
+/// (so whoever sees the end also sees the hash).
+fn produce(conn: &rusqlite::Connection, tx: &SyncSender<Message>, end: EndGuard) {
+    let mut hash = xxhash_rust::xxh3::Xxh3::new();
     let result = (|| -> rusqlite::Result<bool> {
         let mut stmt = conn.prepare("SELECT data FROM sqlite_dbpage('main') ORDER BY pgno")?;
         let mut rows = stmt.query([])?;
         let mut batch = Vec::with_capacity(BATCH);
         while let Some(row) = rows.next()? {
             let page = row.get_ref(0)?.as_blob()?;
+            hash.update(page);
             batch.extend_from_slice(page);
             if batch.len() >= BATCH && tx.send(Ok(Some(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))).is_err() {
                 return Ok(false);
@@ -51,10 +57,17 @@ fn produce(conn: &rusqlite::Connection, tx: &SyncSender<Message>) {
         if !batch.is_empty() && tx.send(Ok(Some(batch))).is_err() {
             return Ok(false);
         }
-        Ok(tx.send(Ok(None)).is_ok())
+        Ok(true)
     })();
-    if let Err(err) = result {
-        let _ = tx.send(Err(io::Error::other(format!("reading the database pages failed: {err}"))));
+    match result {
+        Ok(true) => {
+            end.complete(format!("xxh3-128:{:032x}", hash.digest128()));
+            let _ = tx.send(Ok(None));
+        }
+        Ok(false) => {}
+        Err(err) => {
+            let _ = tx.send(Err(io::Error::other(format!("reading the database pages failed: {err}"))));
+        }
     }
 }
 

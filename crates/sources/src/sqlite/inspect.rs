@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::content_hash::OrderedHash;
 use rusqlite::{Connection, types::ValueRef};
 
-use crate::{Catalog, ColumnInfo, ForeignKey, Result, SchemaObject, SourceError, SourceErrorKind, TableInfo};
+use crate::{Catalog, ColumnInfo, ForeignKey, IntegrityLevel, Result, SchemaObject, SourceError, SourceErrorKind, TableInfo};
 
 fn db_error(doing: String, err: rusqlite::Error) -> SourceError {
     let kind = match err.sqlite_error_code() {
@@ -28,16 +28,18 @@ pub(crate) fn quote(name: &str) -> String {
 /// The header settings a faithful restore keeps.
 const PROPERTIES: [&str; 6] = ["page_size", "user_version", "application_id", "journal_mode", "encoding", "auto_vacuum"];
 
-/// The whole catalog, as seen by `conn`'s current transaction.
-pub fn catalog(conn: &Connection) -> Result<Catalog> {
+/// The whole catalog, as seen by `conn`'s current transaction, with the structure checked as
+/// thoroughly as `level` asks.
+pub fn catalog(conn: &Connection, level: IntegrityLevel) -> Result<Catalog> {
     // Checked here, on the pinned point in time, so a restore of this image (whose SHA-256 it
     // verifies) need not repeat it: a corrupt live database is reported at backup time.
-    // The check looks up every index entry in its table; with SQLite's default 2 MiB page
-    // cache each lookup is a read() call, and the check takes three times as long. A fixed
-    // 64 MiB cache keeps memory bounded whatever the database's size.
-    conn.execute_batch(&format!("PRAGMA cache_size = -{CHECK_CACHE_KIB}")).map_err(|e| db_error("sizing the page cache".into(), e))?;
-    let problems = integrity_problems(conn).map_err(|e| db_error("running PRAGMA integrity_check".into(), e))?;
-    let integrity = if problems.is_empty() { serde_json::json!("ok") } else { serde_json::json!(problems) };
+    let integrity = match level {
+        IntegrityLevel::Off => None,
+        IntegrityLevel::Quick | IntegrityLevel::Full => {
+            let problems = integrity_problems(conn, level).map_err(|e| db_error(format!("running PRAGMA {}", check_pragma(level)), e))?;
+            Some(if problems.is_empty() { serde_json::json!("ok") } else { serde_json::json!(problems) })
+        }
+    };
     let version: String =
         conn.query_row("SELECT sqlite_version()", [], |r| r.get(0)).map_err(|e| db_error("reading the SQLite version".into(), e))?;
     let mut properties = BTreeMap::new();
@@ -60,19 +62,41 @@ pub fn catalog(conn: &Connection) -> Result<Catalog> {
             _ => objects.push(SchemaObject { kind: entry.kind, name: entry.name, table: entry.table, sql: entry.sql }),
         }
     }
-    properties.insert(INTEGRITY.to_string(), integrity);
+    if let Some(integrity) = integrity {
+        properties.insert(INTEGRITY.to_string(), integrity);
+    }
+    properties.insert(INTEGRITY_LEVEL.to_string(), serde_json::json!(level));
     Ok(Catalog { engine: "sqlite".into(), server_version: version, properties, tables, objects })
 }
 
-/// Page cache of the connection that runs the backup-time integrity check, in KiB.
+/// Page cache of the connection that runs a full integrity check, in KiB. The check looks up
+/// every index entry in its table; with SQLite's default 2 MiB cache each lookup is a read()
+/// call and the check takes three times as long. Fixed, so memory stays bounded.
 const CHECK_CACHE_KIB: u32 = 64 * 1024;
 
-/// The catalog property holding the backup-time `PRAGMA integrity_check`: `"ok"`, or its findings.
+/// The catalog property holding the backup-time integrity check's result: `"ok"`, or its
+/// findings; absent when the check was off.
 pub const INTEGRITY: &str = "integrity_check";
 
-/// What `PRAGMA integrity_check` finds (the first 100 problems); empty when the database is sound.
-pub(crate) fn integrity_problems(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare("PRAGMA integrity_check(100)")?;
+/// The catalog property saying which check that was (`quick`, `full`, `off`); absent in
+/// backups that always ran the full check.
+pub const INTEGRITY_LEVEL: &str = "integrity_level";
+
+/// The catalog property holding the xxh3-128 of every page of the image, so the next backup
+/// can tell an unchanged database without reading its rows.
+pub const IMAGE_HASH: &str = "image_xxh3";
+
+fn check_pragma(level: IntegrityLevel) -> &'static str {
+    if level == IntegrityLevel::Full { "integrity_check" } else { "quick_check" }
+}
+
+/// What SQLite's check at `level` finds (the first 100 problems); empty when the database is
+/// sound. `Full` is `PRAGMA integrity_check`, anything else `PRAGMA quick_check`.
+pub(crate) fn integrity_problems(conn: &Connection, level: IntegrityLevel) -> rusqlite::Result<Vec<String>> {
+    if level == IntegrityLevel::Full {
+        conn.execute_batch(&format!("PRAGMA cache_size = -{CHECK_CACHE_KIB}"))?;
+    }
+    let mut stmt = conn.prepare(&format!("PRAGMA {}(100)", check_pragma(level)))?;
     let rows: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     Ok(rows.into_iter().filter(|r| r != "ok").collect())
 }

@@ -1,6 +1,7 @@
 //! SQLite: a consistent image of the database file read from inside a read transaction, and
 //! restores that never leave the target half-written.
 
+mod capture;
 mod engine;
 mod export;
 mod file_mode;
@@ -19,7 +20,7 @@ use raw::RawFiles;
 use restore::RestoredCopy;
 use restore_table::restore_table;
 
-use crate::{Capture, Result, Source, SourceStream};
+use crate::{Capture, Catalog, IntegrityLevel, Result, Source};
 
 /// The name of the database image stream inside a SQLite backup.
 pub const IMAGE_STREAM: &str = "database.sqlite";
@@ -29,6 +30,7 @@ pub const IMAGE_STREAM: &str = "database.sqlite";
 pub struct SqliteSource {
     path: PathBuf,
     name: String,
+    integrity: IntegrityLevel,
 }
 
 impl SqliteSource {
@@ -37,7 +39,13 @@ impl SqliteSource {
         let path = path.into();
         let name =
             path.file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| "database".to_string());
-        Self { path, name }
+        Self { path, name, integrity: IntegrityLevel::default() }
+    }
+
+    /// Checks the database's structure this thoroughly at backup time (default: quick).
+    pub fn with_integrity(mut self, integrity: IntegrityLevel) -> Self {
+        self.integrity = integrity;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -61,30 +69,8 @@ impl Source for SqliteSource {
         format!("sqlite:{}:{}", crate::host_name(), path.display())
     }
 
-    fn capture(&self) -> Result<Capture> {
-        let pinned = pin::PinnedRead::begin(&self.path)?;
-        let (image_conn, catalog_conn) = pinned.into_connections();
-        let image = SourceStream {
-            name: IMAGE_STREAM.to_string(),
-            open: Box::new(move || image::ImageReader::start(image_conn).map(|r| Box::new(r) as _)),
-        };
-        // The catalog (row counts, content hashes) is computed on its own thread from the
-        // same point in time, in parallel with the image stream.
-        let mode = file_mode::FileMode::of(&self.path).map_err(|e| {
-            crate::SourceError::new(crate::SourceErrorKind::Io, format!("cannot read the mode of {}", self.path.display()), "")
-                .with_source(e)
-        })?;
-        let worker = std::thread::spawn(move || {
-            let mut catalog = catalog_conn.with(inspect::catalog)?;
-            mode.record(&mut catalog.properties);
-            Ok(catalog)
-        });
-        let catalog = Box::new(move || {
-            worker.join().unwrap_or_else(|_| {
-                Err(crate::SourceError::new(crate::SourceErrorKind::Database, "reading the catalog panicked", "this is a bug in lifeboat"))
-            })
-        });
-        Ok(Capture::new(vec![image], catalog))
+    fn capture(&self, previous: Option<&Catalog>) -> Result<Capture> {
+        capture::capture(&self.path, self.integrity, previous)
     }
 }
 

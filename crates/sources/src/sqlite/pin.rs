@@ -58,9 +58,11 @@ impl PinnedRead {
         Ok(Self { image, catalog })
     }
 
-    /// (image connection, catalog connection); the same one in rollback-journal mode.
-    pub(crate) fn into_connections(self) -> (PinnedConnection, PinnedConnection) {
-        (self.image, self.catalog)
+    /// (image connection, catalog connection, whether they are the same one: in
+    /// rollback-journal mode, or when a second connection on the snapshot was not possible).
+    pub(crate) fn into_connections(self) -> (PinnedConnection, PinnedConnection, bool) {
+        let shared = Arc::ptr_eq(&self.image.0, &self.catalog.0);
+        (self.image, self.catalog, shared)
     }
 }
 

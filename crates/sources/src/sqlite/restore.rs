@@ -27,11 +27,11 @@ use rusqlite::{Connection, OpenFlags, backup::Backup};
 
 use super::{
     file_mode::{FileMode, PRIVATE},
-    inspect::{content_hash, quote},
+    inspect::{INTEGRITY, INTEGRITY_LEVEL, content_hash, quote},
     open::{database, open_read_write},
     with_suffix,
 };
-use crate::{Catalog, CopyCheck, Result, SourceError, SourceErrorKind, TableCheck};
+use crate::{Catalog, CopyCheck, IntegrityLevel, Result, SourceError, SourceErrorKind, TableCheck};
 
 /// A restored copy of a database, not yet in place. Removed when dropped unless put in place.
 #[derive(Debug)]
@@ -117,12 +117,17 @@ impl RestoredCopy {
     /// Compares every table's row count with `expected`, and runs `PRAGMA integrity_check`.
     ///
     /// A copy is written only after its SHA-256 matched the manifest, so it is the very image
-    /// that was checked at backup time: when the manifest records that check as passed it is
-    /// not repeated, unless `thorough` (restore drills), which also compares content hashes.
+    /// that was checked at backup time: when the manifest records a *full* check as passed it
+    /// is not repeated. After a quick check (the default at backup), an unchecked backup, or a
+    /// failed one, the full check runs now, and the result says so. `thorough` (restore drills)
+    /// always runs it and also compares content hashes.
     pub fn check(&self, expected: &Catalog, thorough: bool) -> Result<CopyCheck> {
         let conn = open_immutable(&self.path)?;
-        let checked_at_backup = expected.properties.get(super::inspect::INTEGRITY) == Some(&serde_json::json!("ok"));
-        check_database(&conn, expected, thorough || !checked_at_backup, thorough)
+        let props = &expected.properties;
+        let level: IntegrityLevel =
+            props.get(INTEGRITY_LEVEL).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or(IntegrityLevel::Full);
+        let full_ok_at_backup = level == IntegrityLevel::Full && props.get(INTEGRITY) == Some(&serde_json::json!("ok"));
+        check_database(&conn, expected, thorough || !full_ok_at_backup, thorough)
     }
 
     /// Opens the copy for reading (reports, samples, exports).
@@ -172,7 +177,8 @@ impl Drop for RestoredCopy {
 pub(crate) fn check_database(conn: &Connection, expected: &Catalog, integrity: bool, hashes: bool) -> Result<CopyCheck> {
     // A database too damaged for the check to finish is a finding, not a failure to check.
     let integrity_problems = if integrity {
-        super::inspect::integrity_problems(conn).unwrap_or_else(|e| vec![format!("the integrity check could not finish: {e}")])
+        super::inspect::integrity_problems(conn, IntegrityLevel::Full)
+            .unwrap_or_else(|e| vec![format!("the integrity check could not finish: {e}")])
     } else {
         Vec::new()
     };
@@ -185,5 +191,5 @@ pub(crate) fn check_database(conn: &Connection, expected: &Catalog, integrity: b
         };
         tables.push(TableCheck { table: table.name.clone(), expected_rows: table.rows, actual_rows: rows.map(|r| r as u64), hash_matches });
     }
-    Ok(CopyCheck { integrity_problems, tables })
+    Ok(CopyCheck { integrity_problems, integrity_checked: integrity, tables })
 }
