@@ -58,5 +58,5 @@ pub fn open(global: &Global) -> Result<Repo> {
 pub fn open_with_progress(global: &Global, progress: Option<Arc<AtomicU64>>) -> Result<Repo> {
     let location = location(global)?;
     let repo = Repo::open(&location, &password(global, false)?)?.with_lock_wait(global.lock_wait);
-    Ok(repo.for_job(crate::JOB.clone(), progress))
+    Ok(repo.for_job(crate::JOB.clone(), progress)?)
 }

@@ -11,6 +11,7 @@ mod crypto;
 mod error;
 mod guarded_backend;
 mod lock;
+mod progress;
 mod read;
 mod repository;
 mod sha256;

@@ -22,6 +22,7 @@ use crate::{
     error::{RepoError, RepoErrorKind, Result, storage},
     guarded_backend::{CommitGate, GuardedBackend},
     lock::{LockKind, Locks, RepoLock},
+    progress::JobProgress,
 };
 
 /// Where a repository lives. Only local folders for now; object storage comes through the
@@ -127,7 +128,11 @@ impl std::fmt::Debug for Repo {
 
 /// A repository handle not yet opened, and the backend it writes through; with `gate`, the
 /// backend serves one backup (see `guarded_backend.rs`).
-pub(crate) fn unopened(location: &Location, gate: Option<Arc<CommitGate>>) -> Result<(Repository<()>, Arc<dyn WriteBackend>)> {
+pub(crate) fn unopened(
+    location: &Location,
+    gate: Option<Arc<CommitGate>>,
+    progress: Option<Arc<AtomicU64>>,
+) -> Result<(Repository<()>, Arc<dyn WriteBackend>)> {
     let (backend, root): (Arc<dyn WriteBackend>, Option<PathBuf>) = match location {
         Location::Local(path) => {
             let text = path.to_str().ok_or_else(|| {
@@ -147,7 +152,8 @@ pub(crate) fn unopened(location: &Location, gate: Option<Arc<CommitGate>>) -> Re
     // No cache: a backup tool must not fill $HOME behind the user's back, and local reads are
     // as fast as a cache would be.
     let opts = RepositoryOptions::default().no_cache(true);
-    let repo = Repository::new(&opts, &backends).map_err(|e| storage(format!("cannot open repository {}", location.describe()), *e))?;
+    let repo = Repository::new_with_progress(&opts, &backends, JobProgress(progress))
+        .map_err(|e| storage(format!("cannot open repository {}", location.describe()), *e))?;
     Ok((repo, guarded))
 }
 
@@ -187,7 +193,7 @@ impl Repo {
                 ));
             }
         }
-        let (base, backend) = unopened(location, None)?;
+        let (base, backend) = unopened(location, None, None)?;
         let opened = base
             .clone()
             .init(&Credentials::password(password), &KeyOptions::default(), &chunking())
@@ -218,8 +224,9 @@ impl Repo {
 
     /// The same repository for one job: `cancel` stops it, `progress` counts the bytes it
     /// reads from its sources or from the repository. Clones are cheap; each job gets its own.
-    pub fn for_job(&self, cancel: CancelToken, progress: Option<Arc<AtomicU64>>) -> Self {
-        Self { cancel, progress, ..self.clone() }
+    pub fn for_job(&self, cancel: CancelToken, progress: Option<Arc<AtomicU64>>) -> Result<Self> {
+        let (base, backend) = unopened(&self.location, None, progress.clone())?;
+        Ok(Self { base, backend, cancel, progress, ..self.clone() })
     }
 
     /// Locks the repository for a job: shared for everything that reads or adds data,
@@ -242,7 +249,7 @@ impl Repo {
                 "check --repo / LIFEBOAT_REPO, or create one with `lifeboat init`",
             ));
         }
-        let (base, backend) = unopened(location, None)?;
+        let (base, backend) = unopened(location, None, None)?;
         let opened = base.clone().open(&Credentials::password(password)).map_err(|e| {
             if e.is_incorrect_password() {
                 RepoError::new(
@@ -259,7 +266,7 @@ impl Repo {
 
     /// A fresh handle for one backup, writing through a backend with the backup's own `gate`.
     pub(crate) fn gated_handle(&self, gate: Arc<CommitGate>) -> Result<Repository<OpenStatus>> {
-        let (base, _) = unopened(&self.location, Some(gate))?;
+        let (base, _) = unopened(&self.location, Some(gate), self.progress.clone())?;
         base.open(&Credentials::Masterkey(self.key.clone()))
             .map_err(|e| storage(format!("cannot open repository {}", self.location.describe()), *e))
     }

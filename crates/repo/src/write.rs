@@ -125,7 +125,6 @@ struct HashingReader {
     bytes: u64,
     finished: bool,
     tally: Arc<Tally>,
-    progress: Option<Arc<AtomicU64>>,
     cancel: CancelToken,
 }
 
@@ -152,9 +151,6 @@ impl Read for HashingReader {
                     hasher.update(&buf[..n]);
                 }
                 self.bytes += n as u64;
-                if let Some(progress) = &self.progress {
-                    progress.fetch_add(n as u64, Ordering::Relaxed);
-                }
                 Ok(n)
             }
             Err(err) => {
@@ -167,7 +163,7 @@ impl Read for HashingReader {
 
 /// How an entry of our source is opened.
 enum Opener {
-    Stream { index: usize, name: String, open: OpenStream, tally: Arc<Tally>, progress: Option<Arc<AtomicU64>>, cancel: CancelToken },
+    Stream { index: usize, name: String, open: OpenStream, tally: Arc<Tally>, cancel: CancelToken },
     Manifest { render: RenderManifest, tally: Arc<Tally> },
 }
 
@@ -182,20 +178,10 @@ impl ReadSourceOpen for Opener {
             // rustic's chunker reads in small pieces (a probe, then a byte window); the buffer
             // turns them into large reads of our stream, whose layers (hashing, row counting,
             // a pipe) each cost per call.
-            Opener::Stream { index, name, open, tally, progress, cancel } => match open() {
+            Opener::Stream { index, name, open, tally, cancel } => match open() {
                 Ok(inner) => Ok(Box::new(io::BufReader::with_capacity(
                     1 << 20,
-                    HashingReader {
-                        inner,
-                        index,
-                        name,
-                        hasher: Some(BackgroundSha256::new()),
-                        bytes: 0,
-                        finished: false,
-                        tally,
-                        progress,
-                        cancel,
-                    },
+                    HashingReader { inner, index, name, hasher: Some(BackgroundSha256::new()), bytes: 0, finished: false, tally, cancel },
                 ))),
                 Err(err) => {
                     tally.failed(format!("opening {name} failed: {err}"));
@@ -277,14 +263,8 @@ impl Repo {
             .enumerate()
             .map(|(index, stream)| {
                 let path = root.join(&stream.name);
-                let opener = Opener::Stream {
-                    index,
-                    name: stream.name,
-                    open: stream.open,
-                    tally: tally.clone(),
-                    progress: self.progress.clone(),
-                    cancel: self.cancel.clone(),
-                };
+                let opener =
+                    Opener::Stream { index, name: stream.name, open: stream.open, tally: tally.clone(), cancel: self.cancel.clone() };
                 file_entry(path, opener, &now)
             })
             .collect();
@@ -449,10 +429,22 @@ mod tests {
     }
 
     #[test]
+    fn backups_and_checks_report_their_bytes_to_their_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let progress = Arc::new(AtomicU64::new(0));
+        let repo = repo(&dir).for_job(CancelToken::default(), Some(progress.clone())).unwrap();
+        repo.write_snapshot(meta(), vec![stream("a", vec![5; 3 << 20])], render()).unwrap();
+        let backed_up = progress.swap(0, Ordering::SeqCst);
+        assert!(backed_up >= 3 << 20, "{backed_up}");
+        repo.check(true).unwrap();
+        assert!(progress.load(Ordering::SeqCst) > 0, "a check that reads the data reports it");
+    }
+
+    #[test]
     fn a_cancelled_job_writes_no_snapshot() {
         let dir = tempfile::tempdir().unwrap();
         let cancel = CancelToken::default();
-        let repo = repo(&dir).for_job(cancel.clone(), None);
+        let repo = repo(&dir).for_job(cancel.clone(), None).unwrap();
         cancel.cancel();
         assert!(repo.write_snapshot(meta(), vec![stream("a", vec![1; 1000])], render()).is_err());
         assert!(repo.snapshots().unwrap().is_empty());

@@ -4,11 +4,14 @@ use crate::{
     context,
     flags::{CheckArgs, Global},
     output,
+    progress::Progress,
 };
 
 pub fn run(global: &Global, args: &CheckArgs) -> Result<i32> {
-    let repo = context::open(global)?;
+    let progress = Progress::start("reading packs", None, global.json || !args.read_data);
+    let repo = context::open_with_progress(global, progress.counter.clone())?;
     let report = repo.check(args.read_data)?;
+    drop(progress);
     if global.json {
         output::json(&serde_json::json!({
             "ok": !report.has_errors(),

@@ -6,6 +6,7 @@ use crate::{
     context,
     flags::{ForgetArgs, Global},
     output,
+    progress::Progress,
 };
 
 pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
@@ -49,7 +50,11 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
         }
         .into());
     }
+    // Counted from here, after the question: a bar must not draw over the prompt.
+    let progress = Progress::start("pruning", None, global.json || !args.prune);
+    let repo = repo.for_job(crate::JOB.clone(), progress.counter.clone())?;
     let (removed, freed) = lifeboat_engine::forget(&repo, &plan, args.prune)?;
+    drop(progress);
     if global.json {
         output::json(&serde_json::json!({ "removed": removed, "pruned_bytes": freed, "plan": plan }))?;
     } else {
