@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::{
     Result,
     manifest::{BackupEntry, Manifest},
-    scratch::StoredBackup,
+    stored::StoredBackup,
 };
 
 /// Everything `lifeboat show` presents.

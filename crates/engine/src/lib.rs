@@ -7,8 +7,8 @@ mod inspect;
 mod manifest;
 mod restore;
 mod retention;
-mod scratch;
 mod select;
+mod stored;
 mod verify;
 
 pub use backup::{BackupReport, BackupRequest, CLASSES, backup, snapshot_root, validate_class};

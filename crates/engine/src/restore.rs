@@ -21,7 +21,7 @@ use crate::{
     backup::{BackupRequest, backup},
     manifest::BackupEntry,
     retention::SAFETY_CLASS,
-    scratch::StoredBackup,
+    stored::StoredBackup,
 };
 
 /// What a restore is about to do, shown to the user before anything is replaced.

@@ -4,7 +4,7 @@ use lifeboat_repo::Repo;
 use lifeboat_sources::{CopyCheck, RestoreOptions};
 use serde::Serialize;
 
-use crate::{EngineError, Result, manifest::BackupEntry, scratch::StoredBackup};
+use crate::{EngineError, Result, manifest::BackupEntry, stored::StoredBackup};
 
 /// The outcome of one restore drill.
 #[derive(Debug, Clone, Serialize)]
