@@ -390,16 +390,20 @@ pub fn swap(tools: &Tools, target: &Conn, staging: &str, old: Option<&str>, term
     }
 }
 
-/// Replaces the rows of `table` in the existing database `target` with the backup's, in one
-/// transaction: delete, then COPY. With `into`, the rows go into a new table of that name
-/// beside it (same definition) and the original is not touched.
+/// Replaces the rows of `table` in the existing database `target` with the backup's, changing
+/// nothing else. With `into`, the rows go into a new table of that name beside it (same
+/// definition) and the original is not touched.
 ///
-/// A one-table restore changes that table and nothing else: the transaction runs with
-/// `session_replication_role = replica`, so neither the table's triggers nor the foreign-key
-/// actions of other tables fire (no cascade, no SET NULL, and a parent referenced by an
-/// ordinary foreign key can be emptied and refilled). Every reference from and to the table
-/// is then checked with a query of our own before the commit: a row left pointing nowhere
-/// rolls everything back and is named.
+/// 1. The rows are loaded into a new table beside the live one (`<table>_lifeboat_new`, or the
+///    `into` name), committed on their own: the live table is untouched so far.
+/// 2. That table is read back and hashed as the backup hashed it; it must match the manifest's
+///    row count and content hash, or it is dropped and nothing else happens.
+/// 3. One transaction, with `session_replication_role = replica` so that neither the table's
+///    triggers nor other tables' foreign-key actions fire (no cascade, no SET NULL; a parent
+///    referenced by an ordinary foreign key can be emptied and refilled): the live rows are
+///    replaced by the checked ones, every reference from and to the table is checked by a query
+///    of our own (a row left pointing nowhere rolls everything back and is named), and the new
+///    table is dropped.
 pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: ReadStream<'_>, into: Option<&str>) -> Result<u64> {
     let original = table_name(table);
     let exists = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&original))])?;
@@ -410,53 +414,99 @@ pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: Read
             "restore the whole database, or create the table first",
         ));
     }
-    let destination = match into {
-        Some(name) => {
-            let schema = table.schema.as_deref().unwrap_or("public");
-            let renamed = qualified(schema, name);
-            let taken = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&renamed))])?;
-            if taken.first().map(|r| r[0].as_str()) == Some("t") {
-                return Err(SourceError::new(
-                    SourceErrorKind::Incompatible,
-                    format!("table {schema}.{name} already exists"),
-                    "choose another name with --as",
-                ));
+    let schema = table.schema.as_deref().unwrap_or("public");
+    let bare = table.name.strip_prefix(&format!("{schema}.")).unwrap_or(&table.name);
+    let staged_name = match into {
+        Some(name) => name.to_string(),
+        None => {
+            let mut name = format!("{bare}_lifeboat_new");
+            while name.len() > 63 {
+                name.remove(0);
             }
-            renamed
+            name
         }
-        None => original.clone(),
     };
-    let result = run_fed(script(tools, target), target, &table.name, |stdin| {
-        writeln!(stdin, "BEGIN;\n{}", psql::SESSION_SETTINGS)?;
+    let staged = qualified(schema, &staged_name);
+    let taken = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&staged))])?;
+    if taken.first().map(|r| r[0].as_str()) == Some("t") {
         if into.is_some() {
-            writeln!(stdin, "CREATE TABLE {destination} (LIKE {original} INCLUDING ALL);")?;
-        } else {
-            writeln!(stdin, "SET LOCAL session_replication_role = replica;\nDELETE FROM ONLY {destination};")?;
+            return Err(SourceError::new(
+                SourceErrorKind::Incompatible,
+                format!("table {schema}.{staged_name} already exists"),
+                "choose another name with --as",
+            ));
         }
+        // Left by a restore killed half-way; ours by its name, never the user's.
+        psql::execute(tools, target, &[&format!("DROP TABLE {staged}")])?;
+    }
+    let columns = column_list(&table.columns);
+
+    // 1. Load beside the live table.
+    run_fed(script(tools, target), target, &table.name, |stdin| {
+        writeln!(stdin, "BEGIN;\n{}", psql::SESSION_SETTINGS)?;
+        writeln!(stdin, "CREATE TABLE {staged} (LIKE {original} INCLUDING ALL);")?;
         let mut bytes = 0;
         for stream in &table.streams {
-            writeln!(stdin, "COPY {destination}{} FROM stdin;", column_list(&table.columns))?;
+            writeln!(stdin, "COPY {staged}{columns} FROM stdin;")?;
             bytes += read(stream, stdin)?;
             writeln!(stdin, "\\.")?;
         }
-        if into.is_none() {
-            writeln!(stdin, "{}", reference_check(&destination))?;
-        }
         writeln!(stdin, "COMMIT;")?;
         Ok(bytes)
+    })?;
+    let discard = || {
+        let _ = psql::execute(tools, target, &[&format!("DROP TABLE IF EXISTS {staged}")]);
+    };
+
+    // 2. The loaded rows are the backup's rows.
+    let staged_info = TableInfo { name: format!("{schema}.{staged_name}"), schema: Some(schema.to_string()), ..table.clone() };
+    let hash = hash_table(tools, target, &staged_info).inspect_err(|_| discard())?;
+    if hash.rows != table.rows || (!table.content_hash.is_empty() && hash.finish() != table.content_hash) {
+        discard();
+        return Err(SourceError::new(
+            SourceErrorKind::Corrupt,
+            format!(
+                "the restored rows of {} do not match the backup ({} rows loaded, {} recorded, or their content hash differs)",
+                table.name, hash.rows, table.rows
+            ),
+            "nothing was changed; run `lifeboat verify` on this snapshot, or restore an older one",
+        ));
+    }
+    if into.is_some() {
+        return Ok(table.rows);
+    }
+
+    // 3. Swap the rows in, in one transaction that changes this table and nothing else.
+    let result = run_fed(script(tools, target), target, &table.name, |stdin| {
+        writeln!(stdin, "BEGIN;\n{}\nSET LOCAL session_replication_role = replica;", psql::SESSION_SETTINGS)?;
+        writeln!(stdin, "DELETE FROM ONLY {original};")?;
+        let list = psql::copy_columns(&table.columns).join(", ");
+        if list.is_empty() {
+            writeln!(stdin, "INSERT INTO {original} SELECT FROM {staged};")?;
+        } else {
+            writeln!(stdin, "INSERT INTO {original} ({list}) OVERRIDING SYSTEM VALUE SELECT {list} FROM {staged};")?;
+        }
+        writeln!(stdin, "{}", reference_check(&original))?;
+        writeln!(stdin, "DROP TABLE {staged};\nCOMMIT;")?;
+        Ok(0)
     });
     match result {
         Ok(_) => Ok(table.rows),
-        Err(err) if err.to_string().contains("session_replication_role") => Err(SourceError::new(
-            SourceErrorKind::PermissionDenied,
-            format!(
-                "restoring table {} needs a role that may set session_replication_role (so that no trigger or cascade fires)",
-                table.name
-            ),
-            "restore the table as a superuser, or beside the live one with --as NEW_NAME; nothing was changed",
-        )
-        .with_source(err)),
-        Err(err) => Err(err),
+        Err(err) => {
+            discard();
+            if err.to_string().contains("session_replication_role") {
+                return Err(SourceError::new(
+                    SourceErrorKind::PermissionDenied,
+                    format!(
+                        "restoring table {} needs a role that may set session_replication_role (so that no trigger or cascade fires)",
+                        table.name
+                    ),
+                    "restore the table as a superuser, or beside the live one with --as NEW_NAME; nothing was changed",
+                )
+                .with_source(err));
+            }
+            Err(err)
+        }
     }
 }
 
