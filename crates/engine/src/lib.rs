@@ -25,6 +25,13 @@ pub use retention::{Decision, GroupPlan, KeepPolicy, parse_within, plan as reten
 pub use select::{list, list_with_totals, resolve};
 pub use verify::{VerifyReport, verify};
 
+/// What `forget` would do under `policy` to the backups of `database` (or of every database),
+/// as of now in the system's time zone. Nothing is changed; [`forget`] applies the plan.
+pub fn forget_plan(repo: &Repo, database: Option<&str>, policy: &KeepPolicy) -> Result<Vec<GroupPlan>> {
+    let entries = list(repo, database)?;
+    retention_plan(&entries, policy, jiff::Timestamp::now(), &jiff::tz::TimeZone::system())
+}
+
 /// Removes the backups `plan` does not keep, then with `prune` the data only they used.
 /// Returns the number of snapshots removed and the bytes freed by the prune.
 pub fn forget(repo: &Repo, plan: &[GroupPlan], prune: bool) -> Result<(usize, Option<u64>)> {

@@ -22,8 +22,7 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
         safety: args.keep_safety.as_deref().map(parse_within).transpose()?,
     };
     let repo = context::open(global)?;
-    let entries = lifeboat_engine::list(&repo, args.db.as_deref())?;
-    let plan = lifeboat_engine::retention_plan(&entries, &policy, jiff::Timestamp::now(), &jiff::tz::TimeZone::system())?;
+    let plan = lifeboat_engine::forget_plan(&repo, args.db.as_deref(), &policy)?;
     let removing = plan.iter().flat_map(|g| &g.decisions).filter(|d| !d.keep).count();
 
     if !global.json {
