@@ -62,12 +62,17 @@ pub enum Command {
     /// Remove backups by retention policy, per database.
     #[command(after_help = "Example:\n  lifeboat forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune")]
     Forget(ForgetArgs),
-    /// Write a backup as plain SQL that sqlite3 loads without lifeboat.
-    #[command(after_help = "Example:\n  lifeboat export latest --format sql -o app.sql && sqlite3 new.db < app.sql")]
+    /// Write a backup as plain SQL that sqlite3 or psql loads without lifeboat.
+    #[command(
+        after_help = "Examples:\n  lifeboat export latest --db app --format sql -o app.sql && sqlite3 new.db < app.sql\n  lifeboat export latest --db shop --format sql -o shop.sql && psql -d empty_db -f shop.sql"
+    )]
     Export(ExportArgs),
     /// Print shell completions.
     #[command(after_help = "Example:\n  lifeboat completions bash > /etc/bash_completion.d/lifeboat")]
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -85,7 +90,9 @@ pub struct BackupArgs {
     /// Why this backup is taken; kept in the manifest and the listing.
     #[arg(long)]
     pub reason: Option<String>,
-    /// The backup's class, for retention: hourly, daily, weekly, monthly, yearly, manual, pre-deployment.
+    /// The backup's class: hourly, daily, weekly, monthly, yearly, manual, pre-deployment, or
+    /// safety (what restores take of what they replace). Kept as a tag on the snapshot; forget
+    /// keeps a class with `--keep-tag CLASS` (the calendar rules go by time, not class).
     #[arg(long, default_value = "manual")]
     pub class: String,
     /// PostgreSQL: only the tables of these schemas (repeat or separate with commas).
@@ -139,6 +146,7 @@ pub struct ShowArgs {
     /// With `latest`: the latest backup of this database.
     #[arg(long)]
     pub db: Option<String>,
+    /// How to print the report: text for a terminal, json for programs, markdown for notes.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Also show the first N rows of each table.
@@ -188,6 +196,7 @@ pub struct RestoreArgs {
 pub struct VerifyArgs {
     /// A snapshot id prefix, or `latest`.
     pub snapshot: String,
+    /// With `latest`: the latest backup of this database.
     #[arg(long)]
     pub db: Option<String>,
     /// Where the drill restores: a folder for SQLite (default: the system's temporary
@@ -209,16 +218,22 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
+    /// Keep the N newest backups (safety backups are not counted).
     #[arg(long, value_name = "N")]
     pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the last N hours that have one (safety backups are not counted).
     #[arg(long, value_name = "N")]
     pub keep_hourly: Option<u32>,
+    /// Keep the newest backup of each of the last N days that have one (safety backups are not counted).
     #[arg(long, value_name = "N")]
     pub keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the last N weeks (ISO) that have one (safety backups are not counted).
     #[arg(long, value_name = "N")]
     pub keep_weekly: Option<u32>,
+    /// Keep the newest backup of each of the last N months that have one (safety backups are not counted).
     #[arg(long, value_name = "N")]
     pub keep_monthly: Option<u32>,
+    /// Keep the newest backup of each of the last N years that have one (safety backups are not counted).
     #[arg(long, value_name = "N")]
     pub keep_yearly: Option<u32>,
     /// Keep every backup newer than this, e.g. 7d, 2w, 6m, 1y.
@@ -252,9 +267,13 @@ pub enum ExportFormat {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// A snapshot id prefix, or `latest`.
     pub snapshot: String,
+    /// With `latest`: the latest backup of this database.
     #[arg(long)]
     pub db: Option<String>,
+    /// The output's format: `sql`, a script that the engine's own shell (sqlite3, psql) loads
+    /// into an empty database.
     #[arg(long, value_enum)]
     pub format: ExportFormat,
     /// Write to this file instead of standard output.
@@ -266,4 +285,27 @@ pub struct ExportArgs {
 fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
     let parsed: jiff::SignedDuration = text.parse().map_err(|_| format!("`{text}` is not a duration; write it like 30s, 10m or 1h"))?;
     std::time::Duration::try_from(parsed).map_err(|_| format!("`{text}` is negative"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every option and argument of every command says what it is for.
+    #[test]
+    fn every_option_has_a_description() {
+        let mut missing = Vec::new();
+        let cli = Cli::command();
+        for command in std::iter::once(&cli).chain(cli.get_subcommands()) {
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() && !matches!(arg.get_id().as_str(), "help" | "version") {
+                    missing.push(format!("{} {}", command.get_name(), arg.get_id()));
+                }
+            }
+            assert!(command.get_about().is_some() || command.get_name() == "lifeboat", "{} has no description", command.get_name());
+        }
+        assert!(missing.is_empty(), "options without a description: {missing:?}");
+    }
 }

@@ -166,3 +166,42 @@ fn stock_restic_restores_every_stream_with_its_true_size() {
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&manifest_file).unwrap(), manifest["manifest"]);
     assert_eq!(dump(&target.join("sqlite/app/database.sqlite")), dump(&db));
 }
+
+/// Reals exported as SQL come back bit for bit when the stock sqlite3 shell loads the export.
+#[test]
+fn exported_reals_reload_bit_for_bit_in_the_stock_shell() {
+    let env = Env::new();
+    let db = env.path("reals.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE r(id INTEGER PRIMARY KEY, v REAL)").unwrap();
+    // 20,000 doubles from a fixed sequence of bit patterns, between 1e-250 and 1e250. (Closer
+    // to the ends of the range Debian's sqlite3 3.40 parses even its own `.dump` an ulp off.)
+    // With the shortest round-trip form, 5 of them came back different.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let tx = rusqlite::Connection::unchecked_transaction(&conn).unwrap();
+    for id in 0..20_000 {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let value = f64::from_bits(state >> 1);
+        if value == 0.0 || (1e-250..1e250).contains(&value.abs()) {
+            tx.execute("INSERT INTO r VALUES (?1, ?2)", rusqlite::params![id, value]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    drop(conn);
+    let id = env.backup(&db, &[]);
+    let sql_file = env.path("reals.sql");
+    env.ok(&["export", &id, "--format", "sql", "-o", sql_file.to_str().unwrap()]);
+    let reloaded = env.path("reloaded.db");
+    let out = std::process::Command::new("sqlite3").arg(&reloaded).stdin(std::fs::File::open(&sql_file).unwrap()).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bits = |path: &std::path::Path| -> Vec<(i64, u64)> {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut stmt = conn.prepare("SELECT id, v FROM r ORDER BY id").unwrap();
+        stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?.to_bits()))).unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    let (before, after) = (bits(&db), bits(&reloaded));
+    assert!(before.len() > 10_000, "{}", before.len());
+    let differ = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+    assert_eq!((before.len(), differ), (after.len(), 0), "reals that came back different");
+    assert_eq!(dump(&reloaded), dump(&db));
+}

@@ -4,8 +4,9 @@
 //! The layout follows the sqlite3 shell's `.dump`: header pragmas, then tables with their rows
 //! in creation order, then `sqlite_sequence`, then indexes, triggers and views in creation
 //! order, all inside one transaction. Virtual tables are created with their own statement
-//! and their shadow tables' rows are loaded after it. Reals are written in exponent form
-//! so they come back as reals, bit for bit; text that is not plain UTF-8 is written as hex.
+//! and their shadow tables' rows are loaded after it. Reals are written in exponent form with
+//! 20 significant digits, so they come back as reals, bit for bit, in the stock shell; text
+//! that is not plain UTF-8 is written as hex.
 
 use std::io::Write;
 
@@ -105,7 +106,9 @@ fn literal(out: &mut String, value: ValueRef<'_>) {
         ValueRef::Real(f) if f.is_nan() => out.push_str("NULL"),
         ValueRef::Real(f) if f.is_infinite() => out.push_str(if f > 0.0 { "9.0e999" } else { "-9.0e999" }),
         ValueRef::Real(f) => {
-            let _ = write!(out, "{f:e}");
+            // 20 significant digits, as the shell's `.dump` writes them: the shortest form that
+            // round-trips in Rust is parsed one ulp off by some SQLite versions (3.40's, e.g.).
+            let _ = write!(out, "{f:.19e}");
         }
         ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
             Ok(text) if !text.contains('\0') => {
