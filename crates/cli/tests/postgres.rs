@@ -553,3 +553,12 @@ fn one_changed_row_costs_its_frames_not_its_table() {
     assert!(first > 20_000_000, "the first backup added only {first} bytes");
     assert!(second * 5 < first, "one changed row added {second} bytes after a first backup of {first}");
 }
+
+#[test]
+fn a_role_that_does_not_exist_is_named_as_such() {
+    let pg = Cluster::start();
+    let env = Env::new();
+    let err = env.fails(&["backup", &pg.url_as("postgres", "nobody_here")], 1);
+    assert!(err.contains("no such role") && !err.contains("went away"), "{err}");
+    assert!(err.contains("role \"nobody_here\" does not exist"), "the server's own words are kept: {err}");
+}

@@ -78,6 +78,16 @@ fn manifest_records_tables_rows_and_hashes() {
     env.backup(&db, &["--reason", "before migration 7", "--tag", "release-1"]);
     let show = env.json(&["show", "latest"]);
     let m = &show["manifest"];
+    // Every JSON report gives the backup's real totals (6 rows in small_db), not zeros.
+    let bytes = m["streams"][0]["bytes"].as_u64().unwrap();
+    for (what, entry) in [
+        ("show", show["snapshot"].clone()),
+        ("verify", env.json(&["verify", "latest"])["snapshot"].clone()),
+        ("forget", env.json(&["forget", "--keep-last", "1", "--dry-run"])["plan"][0]["decisions"][0]["snapshot"].clone()),
+        ("snapshots", env.json(&["snapshots"])[0].clone()),
+    ] {
+        assert_eq!((entry["rows"].as_u64(), entry["bytes"].as_u64()), (Some(6), Some(bytes)), "{what}: {entry}");
+    }
     assert_eq!(m["engine"], "sqlite");
     assert_eq!(m["database"], "shop");
     assert_eq!(m["reason"], "before migration 7");
@@ -98,7 +108,9 @@ fn manifest_records_tables_rows_and_hashes() {
     assert_eq!(list[0]["rows"], 6);
     assert_eq!(list[0]["reason"], "before migration 7");
     assert!(list[0]["tags"].as_array().unwrap().iter().any(|t| t == "release-1"));
-    assert!(env.json(&["snapshots", "--db", "other"]).as_array().unwrap().is_empty());
+    // A name typed wrong is not "no backups yet": it is named, with the known ones.
+    let err = env.fails(&["snapshots", "--db", "other"], 2);
+    assert!(err.contains("no database named `other`") && err.contains("shop"), "{err}");
 
     let md = env.ok(&["show", "latest", "--format", "markdown", "--sample", "2"]);
     assert!(md.contains("| users | 3 |"), "{md}");

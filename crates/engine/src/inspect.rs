@@ -28,7 +28,9 @@ pub fn show(repo: &Repo, snapshot: &BackupEntry, sample: Option<usize>, scratch:
         Some(limit) => engine_named(&backup.manifest.catalog.engine)?.samples(&backup, limit, scratch)?,
         None => BTreeMap::new(),
     };
-    Ok(ShowReport { snapshot: snapshot.clone(), manifest: backup.manifest.clone(), samples })
+    let mut snapshot = snapshot.clone();
+    snapshot.add_totals(&backup.manifest);
+    Ok(ShowReport { snapshot, manifest: backup.manifest.clone(), samples })
 }
 
 /// Writes `snapshot` as plain SQL to `out`.

@@ -28,7 +28,7 @@ pub use verify::{VerifyReport, verify};
 /// What `forget` would do under `policy` to the backups of `database` (or of every database),
 /// as of now in the system's time zone. Nothing is changed; [`forget`] applies the plan.
 pub fn forget_plan(repo: &Repo, database: Option<&str>, policy: &KeepPolicy) -> Result<Vec<GroupPlan>> {
-    let entries = list(repo, database)?;
+    let entries = list_with_totals(repo, database)?;
     retention_plan(&entries, policy, jiff::Timestamp::now(), &jiff::tz::TimeZone::system())
 }
 

@@ -98,6 +98,12 @@ impl BackupEntry {
         })
     }
 
+    /// Fills in the row and byte totals from the backup's manifest (a listing alone has zeros).
+    pub fn add_totals(&mut self, manifest: &Manifest) {
+        self.summary.rows = manifest.catalog.total_rows();
+        self.summary.bytes = manifest.streams.iter().map(|s| s.bytes).sum();
+    }
+
     /// The user's own tags: all tags but the class and lifeboat's `db:`/`engine:` tags.
     pub fn user_tags(&self) -> Vec<&str> {
         self.tags

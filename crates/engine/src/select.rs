@@ -22,8 +22,7 @@ pub fn list_with_totals(repo: &Repo, database: Option<&str>) -> Result<Vec<Backu
     let indexed = repo.indexed()?;
     for entry in &mut entries {
         if let Some(manifest) = indexed.snapshot(&entry.id).ok().and_then(|reader| manifest(&reader).ok()) {
-            entry.summary.rows = manifest.catalog.total_rows();
-            entry.summary.bytes = manifest.streams.iter().map(|s| s.bytes).sum();
+            entry.add_totals(&manifest);
         }
     }
     Ok(entries)

@@ -32,8 +32,9 @@ impl VerifyReport {
 pub fn verify(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&str>, jobs: Option<usize>) -> Result<VerifyReport> {
     let started = std::time::Instant::now();
     let mut report = VerifyReport { snapshot: snapshot.clone(), image_matches: false, check: None, problems: Vec::new(), seconds: 0.0 };
-    let drill = || -> Result<CopyCheck> {
+    let mut drill = || -> Result<CopyCheck> {
         let backup = StoredBackup::open(repo, snapshot)?;
+        report.snapshot.add_totals(&backup.manifest);
         let engine = lifeboat_sources::engine_named(&backup.manifest.catalog.engine)?;
         // The scratch place and the staged copy in it are removed when dropped.
         let scratch = engine.scratch(&backup, scratch)?;

@@ -47,12 +47,12 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
         }))?;
     } else {
         println!(
-            "snapshot {} saved: {} `{}`, {} tables, {} rows, {} read, {} added to the repository",
+            "snapshot {} saved: {} `{}`, {}, {}, {} read, {} added to the repository",
             e.short_id,
             e.summary.engine,
             e.summary.database,
-            report.manifest.catalog.tables.len(),
-            e.summary.rows,
+            output::count(report.manifest.catalog.tables.len() as u64, "table"),
+            output::count(e.summary.rows, "row"),
             output::size(e.summary.bytes),
             output::size(e.added_bytes)
         );

@@ -38,13 +38,13 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
         if global.json {
             output::json(&serde_json::json!({ "dry_run": true, "plan": plan }))?;
         } else {
-            println!("dry run: {removing} backups would be removed; nothing was changed");
+            println!("dry run: {} would be removed; nothing was changed", output::count(removing as u64, "backup"));
         }
         return Ok(0);
     }
-    if removing > 0 && !args.yes && !confirm(&format!("Remove {removing} backups?")) {
+    if removing > 0 && !args.yes && !confirm(&format!("Remove {}?", output::count(removing as u64, "backup"))) {
         return Err(lifeboat_engine::EngineError::NotConfirmed {
-            context: format!("not removing {removing} backups without confirmation"),
+            context: format!("not removing {} without confirmation", output::count(removing as u64, "backup")),
             hint: "pass --yes (or --dry-run to only see the plan)".into(),
         }
         .into());
@@ -57,7 +57,7 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
     if global.json {
         output::json(&serde_json::json!({ "removed": removed, "pruned_bytes": freed, "plan": plan }))?;
     } else {
-        println!("removed {removed} backups");
+        println!("removed {}", output::count(removed as u64, "backup"));
         if let Some(freed) = freed {
             println!("pruned: {} freed", output::size(freed));
         }

@@ -25,11 +25,11 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
             },
         };
         eprintln!(
-            "This replaces {what}\nwith snapshot {} of `{}` taken {} ({} rows).\nA safety backup of the current data is taken first.",
+            "This replaces {what}\nwith snapshot {} of `{}` taken {} ({}).\nA safety backup of the current data is taken first.",
             plan.snapshot.short_id,
             plan.snapshot.summary.database,
             output::time(plan.snapshot.time),
-            plan.rows
+            output::count(plan.rows, "row")
         );
         confirm("Replace it?")
     };
@@ -59,14 +59,19 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
     }
     match &report.plan.table {
         Some(t) => {
-            println!("restored table `{t}` ({} rows) from snapshot {} into {}", report.rows_restored, entry.short_id, report.plan.target)
+            println!(
+                "restored table `{t}` ({}) from snapshot {} into {}",
+                output::count(report.rows_restored, "row"),
+                entry.short_id,
+                report.plan.target
+            )
         }
         None => println!(
-            "restored snapshot {} into {}: checksums, integrity and row counts ok, {} tables, {} rows checked",
+            "restored snapshot {} into {}: checksums, integrity and row counts ok ({}, {})",
             entry.short_id,
             report.plan.target,
-            report.check.tables.len(),
-            report.rows_restored
+            output::count(report.check.tables.len() as u64, "table"),
+            output::count(report.rows_restored, "row")
         ),
     }
     Ok(0)

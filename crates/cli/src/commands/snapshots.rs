@@ -9,6 +9,20 @@ use crate::{
 pub fn run(global: &Global, args: &SnapshotsArgs) -> Result<i32> {
     let repo = context::open(global)?;
     let entries = lifeboat_engine::list_with_totals(&repo, args.db.as_deref())?;
+    if entries.is_empty()
+        && let Some(db) = &args.db
+    {
+        // A name typed wrong must not read as "nothing was ever backed up".
+        let known: std::collections::BTreeSet<String> =
+            lifeboat_engine::list(&repo, None)?.into_iter().map(|e| e.summary.database).collect();
+        if !known.is_empty() {
+            return Err(lifeboat_engine::EngineError::input(
+                format!("no database named `{db}` has backups in this repository"),
+                format!("the databases with backups: {}", known.into_iter().collect::<Vec<_>>().join(", ")),
+            )
+            .into());
+        }
+    }
     if global.json {
         output::json(&entries)?;
         return Ok(0);
@@ -17,16 +31,20 @@ pub fn run(global: &Global, args: &SnapshotsArgs) -> Result<i32> {
         println!("no backups yet");
         return Ok(0);
     }
-    println!("{:<8}  {:<19}  {:<16}  {:<14}  {:>10}  {:>12}  TAGS / REASON", "ID", "TIME", "DATABASE", "CLASS", "SIZE", "ROWS");
+    println!(
+        "{:<8}  {:<23}  {:<12}  {:<16}  {:<14}  {:>10}  {:>12}  TAGS / REASON",
+        "ID", "TIME", "HOST", "DATABASE", "CLASS", "SIZE", "ROWS"
+    );
     for e in &entries {
         let mut notes: Vec<String> = e.user_tags().iter().map(|t| format!("#{t}")).collect();
         if let Some(reason) = &e.summary.reason {
             notes.push(reason.clone());
         }
         println!(
-            "{:<8}  {:<19}  {:<16}  {:<14}  {:>10}  {:>12}  {}",
+            "{:<8}  {:<23}  {:<12}  {:<16}  {:<14}  {:>10}  {:>12}  {}",
             e.short_id,
             output::time(e.time),
+            e.hostname,
             e.summary.database,
             e.summary.class,
             output::size(e.summary.bytes),
@@ -34,6 +52,6 @@ pub fn run(global: &Global, args: &SnapshotsArgs) -> Result<i32> {
             notes.join("  ")
         );
     }
-    println!("{} backups", entries.len());
+    println!("{}", output::count(entries.len() as u64, "backup"));
     Ok(0)
 }

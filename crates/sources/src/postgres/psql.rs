@@ -78,6 +78,12 @@ pub(crate) fn server_error(conn: &Conn, stderr: &str) -> SourceError {
             format!("the server refused the credentials for {target}"),
             "check the user and password (URL, PGPASSWORD or ~/.pgpass)".to_string(),
         )
+    } else if message.contains("does not exist") && message.contains("role \"") {
+        (
+            SourceErrorKind::PermissionDenied,
+            format!("the server has no such role (user) as {target} names"),
+            "check the user name in the URL or PGUSER; `\\du` in psql lists the roles".to_string(),
+        )
     } else if message.contains("does not exist") && message.contains("database") {
         (
             SourceErrorKind::NotFound,
