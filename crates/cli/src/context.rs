@@ -21,6 +21,15 @@ pub fn location(global: &Global) -> Result<Location> {
 pub fn password(global: &Global, twice: bool) -> Result<String> {
     if let Some(file) = &global.password_file {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read the password file {}", file.display()))?;
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(file)?.permissions());
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "warning: the password file {} can be read by others (mode {:04o})\n  hint: chmod 600 {}; whoever reads it can read every backup",
+                file.display(),
+                mode & 0o7777,
+                file.display()
+            );
+        }
         let password = text.lines().next().unwrap_or_default().to_string();
         if password.is_empty() {
             bail!("the password file {} is empty", file.display());

@@ -14,6 +14,7 @@ pub static JOB: std::sync::LazyLock<lifeboat_engine::CancelToken> = std::sync::L
 
 fn main() {
     let cli = flags::Cli::parse();
+    let json = cli.global.json;
     // Ctrl-C asks the work under way to stop through its normal error path (no snapshot, no
     // half-written restore); a second Ctrl-C ends the process at once.
     let _ = ctrlc::set_handler(|| {
@@ -25,13 +26,26 @@ fn main() {
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", describe(&err));
-            if JOB.is_cancelled() {
+            let text = describe(&err);
+            eprintln!("error: {text}");
+            let code = if JOB.is_cancelled() {
                 eprintln!("  (interrupted by Ctrl-C; nothing was left half-done)");
                 130
             } else {
                 exit_code(&err)
+            };
+            if json {
+                // A program reading --json output gets the error as JSON too, on stdout.
+                let (message, hint) = text.split_once("\n  hint: ").unwrap_or((&text, ""));
+                let kind = match code {
+                    2 => "usage",
+                    130 => "interrupted",
+                    _ => "failure",
+                };
+                let error = serde_json::json!({ "error": { "kind": kind, "exit_code": code, "message": message, "hint": hint } });
+                println!("{error}");
             }
+            code
         }
     };
     std::process::exit(code);

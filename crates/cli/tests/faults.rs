@@ -251,3 +251,25 @@ fn a_wal_database_in_a_folder_we_cannot_write_is_explained() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("-shm") && err.contains("owner"), "{err}");
 }
+
+#[test]
+fn errors_under_json_are_json_and_a_readable_password_file_is_named() {
+    let env = Env::new();
+    let out = env.run(&["show", "deadbeef", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let error: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the error is JSON on stdout");
+    assert_eq!(error["error"]["kind"], "usage");
+    assert_eq!(error["error"]["exit_code"], 2);
+    assert!(error["error"]["message"].as_str().unwrap().contains("no snapshot"), "{error}");
+    assert!(!error["error"]["hint"].as_str().unwrap().is_empty(), "{error}");
+
+    let file = env.path("password");
+    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = env.run(&["snapshots", "--password-file", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(text(&out.stderr).contains("can be read by others (mode 0644)"), "{}", text(&out.stderr));
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = env.run(&["snapshots", "--password-file", file.to_str().unwrap()]);
+    assert!(out.status.success() && !text(&out.stderr).contains("warning"), "{}", text(&out.stderr));
+}
