@@ -60,7 +60,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  lifeboat check --read-data")]
     Check(CheckArgs),
     /// Remove backups by retention policy, per database.
-    #[command(after_help = "Example:\n  lifeboat forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune")]
+    #[command(
+        after_help = "Examples:\n  lifeboat forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune --yes\n  lifeboat forget 3f2a9c1e 77b01d2a --yes\n\nWithout a terminal (cron) it removes nothing unless --yes is given; --dry-run only shows the plan."
+    )]
     Forget(ForgetArgs),
     /// Write a backup as plain SQL that sqlite3 or psql loads without lifeboat.
     #[command(
@@ -195,7 +197,11 @@ pub struct RestoreArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// A snapshot id prefix, or `latest`.
-    pub snapshot: String,
+    #[arg(required_unless_present = "all")]
+    pub snapshot: Option<String>,
+    /// Drill the newest backup of every database (or of --db), one after the other.
+    #[arg(long, conflicts_with = "snapshot")]
+    pub all: bool,
     /// With `latest`: the latest backup of this database.
     #[arg(long)]
     pub db: Option<String>,
@@ -218,6 +224,10 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
+    /// Remove these backups (id prefixes) instead of applying --keep-* rules; a database's
+    /// newest backup is kept even when named.
+    #[arg(value_name = "SNAPSHOT", conflicts_with_all = ["keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within", "keep_tags", "keep_safety"])]
+    pub snapshots: Vec<String>,
     /// Keep the N newest backups (safety backups are not counted).
     #[arg(long, value_name = "N")]
     pub keep_last: Option<u32>,

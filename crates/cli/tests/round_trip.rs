@@ -217,3 +217,33 @@ fn exported_reals_reload_bit_for_bit_in_the_stock_shell() {
     assert_eq!((before.len(), differ), (after.len(), 0), "reals that came back different");
     assert_eq!(dump(&reloaded), dump(&db));
 }
+
+#[test]
+fn forget_named_backups_and_drill_every_database() {
+    let env = Env::new();
+    let (a, b) = (env.path("a.db"), env.path("b.db"));
+    small_db(&a);
+    small_db(&b);
+    let old = env.backup(&a, &[]);
+    let newest = env.backup(&a, &[]);
+    env.backup(&b, &[]);
+
+    // Named backups go, with consent; the newest of a database stays even when named.
+    let err = env.fails(&["forget", &old[..8]], 1);
+    assert!(err.contains("--yes"), "{err}");
+    let out = env.json(&["forget", &old[..8], &newest[..8], "--yes"]);
+    assert_eq!(out["removed"], 1, "{out}");
+    let left: Vec<String> = env.json(&["snapshots"]).as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    assert!(!left.contains(&old) && left.contains(&newest), "{left:?}");
+    let err = env.fails(&["forget", "deadbeef", "--yes"], 2);
+    assert!(err.contains("no snapshot"), "{err}");
+    let err = env.fails(&["forget", &newest[..8], "--keep-last", "1"], 2);
+    assert!(err.contains("cannot be used with"), "{err}");
+
+    // One drill per database, each of its newest backup.
+    let reports = env.json(&["verify", "--all"]);
+    let drilled: Vec<&str> = reports.as_array().unwrap().iter().map(|r| r["snapshot"]["database"].as_str().unwrap()).collect();
+    assert_eq!(drilled, ["a", "b"]);
+    assert!(reports.as_array().unwrap().iter().all(|r| r["problems"].as_array().unwrap().is_empty()));
+    assert_eq!(env.json(&["verify", "--all", "--db", "b"]).as_array().unwrap().len(), 1);
+}

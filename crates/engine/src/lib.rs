@@ -32,6 +32,31 @@ pub fn forget_plan(repo: &Repo, database: Option<&str>, policy: &KeepPolicy) -> 
     retention_plan(&entries, policy, jiff::Timestamp::now(), &jiff::tz::TimeZone::system())
 }
 
+/// A plan that removes the backups `specs` name (id prefixes, or `latest`, among `database`'s
+/// backups or all), except any that is its database's newest backup (not counting safety
+/// backups): that one is kept, with the reason. Nothing is changed; [`forget`] applies it.
+pub fn forget_named_plan(repo: &Repo, specs: &[String], database: Option<&str>) -> Result<Vec<GroupPlan>> {
+    let entries = list_with_totals(repo, database)?;
+    let mut plans: Vec<GroupPlan> = Vec::new();
+    for spec in specs {
+        let named = resolve(repo, spec, database)?;
+        let Some(entry) = entries.iter().find(|e| e.id == named.id) else { continue };
+        let newest = entries
+            .iter()
+            .filter(|e| e.summary.database == entry.summary.database && e.summary.class != retention::SAFETY_CLASS)
+            .max_by_key(|e| e.time);
+        let keep = newest.is_some_and(|n| n.id == entry.id);
+        let reasons = if keep { vec!["newest of its database (always kept)".to_string()] } else { Vec::new() };
+        let decision = Decision { snapshot: entry.clone(), keep, reasons };
+        match plans.iter_mut().find(|g| g.database == entry.summary.database) {
+            Some(group) if !group.decisions.iter().any(|d| d.snapshot.id == entry.id) => group.decisions.push(decision),
+            Some(_) => {}
+            None => plans.push(GroupPlan { database: entry.summary.database.clone(), decisions: vec![decision] }),
+        }
+    }
+    Ok(plans)
+}
+
 /// Removes the backups `plan` does not keep, then with `prune` the data only they used.
 /// Returns the number of snapshots removed and the bytes freed by the prune.
 pub fn forget(repo: &Repo, plan: &[GroupPlan], prune: bool) -> Result<(usize, Option<u64>)> {

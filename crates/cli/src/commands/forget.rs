@@ -22,7 +22,11 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
         safety: args.keep_safety.as_deref().map(parse_within).transpose()?,
     };
     let repo = context::open(global)?;
-    let plan = lifeboat_engine::forget_plan(&repo, args.db.as_deref(), &policy)?;
+    let plan = if args.snapshots.is_empty() {
+        lifeboat_engine::forget_plan(&repo, args.db.as_deref(), &policy)?
+    } else {
+        lifeboat_engine::forget_named_plan(&repo, &args.snapshots, args.db.as_deref())?
+    };
     let removing = plan.iter().flat_map(|g| &g.decisions).filter(|d| !d.keep).count();
 
     if !global.json {

@@ -1,4 +1,5 @@
 use anyhow::Result;
+use lifeboat_engine::{BackupEntry, VerifyReport};
 
 use crate::{
     context,
@@ -10,39 +11,77 @@ use crate::{
 pub fn run(global: &Global, args: &VerifyArgs) -> Result<i32> {
     let progress = Progress::start("restore drill", None, global.json);
     let repo = context::open_with_progress(global, progress.counter.clone())?;
-    let entry = lifeboat_engine::resolve(&repo, &args.snapshot, args.db.as_deref())?;
-    let report = lifeboat_engine::verify(&repo, &entry, args.scratch.as_deref(), args.jobs.map(|n| n as usize))?;
-    drop(progress);
-    if global.json {
-        output::json(&report)?;
-    } else {
-        println!(
-            "restore drill of snapshot {} (`{}`, {}) in {:.1}s",
-            entry.short_id,
-            entry.summary.database,
-            output::time(entry.time),
-            report.seconds
-        );
-        println!("  streams' sha256 match the manifest: {}", if report.image_matches { "yes" } else { "NO" });
-        if let Some(check) = &report.check {
-            println!(
-                "  integrity_check: {}",
-                if check.integrity_problems.is_empty() { "ok".to_string() } else { check.integrity_problems.join("; ") }
-            );
-            for t in &check.tables {
-                let rows = t.actual_rows.map_or("missing".to_string(), |r| r.to_string());
-                let hash = match t.hash_matches {
-                    Some(true) => "hash ok",
-                    Some(false) => "HASH DIFFERS",
-                    None => "no hash",
-                };
-                println!("  {:<30} {:>12} / {:<12} rows  {hash}", t.table, rows, t.expected_rows);
-            }
-        }
-        for p in &report.problems {
-            println!("  problem: {p}");
-        }
-        println!("{}", if report.ok() { "verify: OK" } else { "verify: FAILED" });
+    let entries = match &args.snapshot {
+        Some(spec) => vec![lifeboat_engine::resolve(&repo, spec, args.db.as_deref())?],
+        None => newest_of_each_database(&repo, args.db.as_deref())?,
+    };
+    let mut reports = Vec::new();
+    for entry in &entries {
+        reports.push(lifeboat_engine::verify(&repo, entry, args.scratch.as_deref(), args.jobs.map(|n| n as usize))?);
     }
-    Ok(if report.ok() { 0 } else { 1 })
+    drop(progress);
+    let ok = reports.iter().all(VerifyReport::ok);
+    if global.json {
+        match (args.all, reports.as_slice()) {
+            (false, [one]) => output::json(one)?,
+            _ => output::json(&reports)?,
+        }
+    } else {
+        for report in &reports {
+            print_report(report);
+        }
+        if args.all {
+            let failed = reports.iter().filter(|r| !r.ok()).count();
+            println!("verify --all: {} drilled, {} failed", output::count(reports.len() as u64, "database"), failed);
+        }
+    }
+    Ok(if ok { 0 } else { 1 })
+}
+
+/// The newest backup of every database (or of `database`), safety backups aside.
+fn newest_of_each_database(repo: &lifeboat_engine::Repo, database: Option<&str>) -> Result<Vec<BackupEntry>> {
+    let mut names: Vec<String> = lifeboat_engine::list(repo, database)?.into_iter().map(|e| e.summary.database).collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        let scope = database.map(|db| format!(" of database `{db}`")).unwrap_or_default();
+        return Err(lifeboat_engine::EngineError::input(
+            format!("there is no backup{scope} to drill"),
+            "take one with `lifeboat backup <DB>`",
+        )
+        .into());
+    }
+    // A database with only safety backups has no `latest`, and nothing of its own to drill.
+    Ok(names.iter().filter_map(|name| lifeboat_engine::resolve(repo, "latest", Some(name)).ok()).collect())
+}
+
+fn print_report(report: &VerifyReport) {
+    let entry = &report.snapshot;
+    println!(
+        "restore drill of snapshot {} (`{}`, {}) in {:.1}s",
+        entry.short_id,
+        entry.summary.database,
+        output::time(entry.time),
+        report.seconds
+    );
+    println!("  streams' sha256 match the manifest: {}", if report.image_matches { "yes" } else { "NO" });
+    if let Some(check) = &report.check {
+        println!(
+            "  integrity_check: {}",
+            if check.integrity_problems.is_empty() { "ok".to_string() } else { check.integrity_problems.join("; ") }
+        );
+        for t in &check.tables {
+            let rows = t.actual_rows.map_or("missing".to_string(), |r| r.to_string());
+            let hash = match t.hash_matches {
+                Some(true) => "hash ok",
+                Some(false) => "HASH DIFFERS",
+                None => "no hash",
+            };
+            println!("  {:<30} {:>12} / {:<12} rows  {hash}", t.table, rows, t.expected_rows);
+        }
+    }
+    for p in &report.problems {
+        println!("  problem: {p}");
+    }
+    println!("{}", if report.ok() { "verify: OK" } else { "verify: FAILED" });
 }
