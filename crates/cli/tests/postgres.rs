@@ -112,6 +112,12 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
     ] {
         assert!(objects.contains(&(kind.to_string(), name.to_string())), "{kind} {name} missing from {objects:?}");
     }
+    // Sample rows are read through the checked, decoded stream: COPY text values, not zstd.
+    let samples = env.json(&["show", &id, "--sample", "2"]);
+    let users_sample = &samples["samples"]["public.users"];
+    assert_eq!(users_sample["columns"][0], "id");
+    assert_eq!(users_sample["rows"].as_array().unwrap().len(), 2);
+    assert!(users_sample["rows"][0][0].as_str().unwrap().parse::<i64>().is_ok(), "{users_sample}");
     let users = tables.iter().find(|t| t["name"] == "public.users").unwrap();
     assert_eq!(users["rows"], 490);
     assert!(
