@@ -25,3 +25,17 @@ fn a_database_held_open_by_a_reader_is_replaced_in_place() {
     );
     assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&db).unwrap()), inode, "the same file, not a renamed one");
 }
+
+#[test]
+fn a_stale_wal_without_its_database_is_moved_aside_and_said() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    small_db(&db);
+    let id = env.backup(&db, &[]);
+    let target = env.path("gone.db");
+    std::fs::write(env.path("gone.db-wal"), b"frames of a database that is gone").unwrap();
+    let out = env.json(&["restore", &id, "--to", target.to_str().unwrap()]);
+    assert!(out["notes"].to_string().contains("gone.db-wal.lifeboat-stale"), "{out}");
+    assert_eq!(std::fs::read(env.path("gone.db-wal.lifeboat-stale")).unwrap(), b"frames of a database that is gone");
+    assert_eq!(dump(&target), dump(&db));
+}

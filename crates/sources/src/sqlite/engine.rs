@@ -194,8 +194,11 @@ impl Staged for StagedFile {
 
     fn swap_in(self: Box<Self>) -> Result<Option<String>> {
         let StagedFile { copy, target, catalog } = *self;
-        copy.put_in_place(&target, &catalog)?;
-        Ok(None)
+        let moved = copy.put_in_place(&target, &catalog)?;
+        Ok((!moved.is_empty()).then(|| {
+            let names: Vec<String> = moved.iter().map(|p| p.display().to_string()).collect();
+            format!("side files of a database that was no longer there were moved aside, not replayed onto the restored one: {}", names.join(", "))
+        }))
     }
 }
 

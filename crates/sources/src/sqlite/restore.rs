@@ -138,22 +138,28 @@ impl RestoredCopy {
     /// Puts the checked copy in place of `target` (see the module's documentation). A target
     /// that exists keeps its mode and owner; a new one gets those `catalog` recorded (or
     /// stays `0600` when the backup recorded none).
-    pub fn put_in_place(mut self, target: &Path, catalog: &Catalog) -> Result<()> {
+    ///
+    /// Returns the side files (`-wal`, `-journal`, `-shm`) of a database that was no longer
+    /// there, which were moved aside as `<file>-wal.lifeboat-stale` rather than replayed onto
+    /// the new file, so the caller can say so.
+    pub fn put_in_place(mut self, target: &Path, catalog: &Catalog) -> Result<Vec<PathBuf>> {
         if target.exists() {
             let source = open_immutable(&self.path)?;
             let mut dest = open_read_write(target)?;
             let backup = Backup::new(&source, &mut dest).map_err(|e| database(target, "cannot start replacing", e))?;
             // One step of all pages: one write transaction on the target, so atomic.
             backup.step(-1).map_err(|e| database(target, "replacing the content of", e))?;
-            return Ok(());
+            return Ok(Vec::new());
         }
         // Side files without their database would be replayed onto the new file: move them
         // aside (never delete what might be someone's data).
+        let mut moved = Vec::new();
         for suffix in ["-wal", "-journal", "-shm"] {
             let side = with_suffix(target, suffix);
             if side.exists() {
                 let aside = with_suffix(target, &format!("{suffix}.lifeboat-stale"));
                 std::fs::rename(&side, &aside).map_err(|e| io_error(format!("cannot move {} aside", side.display()), e))?;
+                moved.push(aside);
             }
         }
         if let Some(mode) = FileMode::recorded(catalog) {
@@ -161,7 +167,8 @@ impl RestoredCopy {
         }
         std::fs::rename(&self.path, target).map_err(|e| io_error(format!("cannot move the restored copy to {}", target.display()), e))?;
         self.kept = true;
-        sync_dir(target).map_err(|e| io_error(format!("cannot sync the folder of {}", target.display()), e))
+        sync_dir(target).map_err(|e| io_error(format!("cannot sync the folder of {}", target.display()), e))?;
+        Ok(moved)
     }
 }
 
