@@ -112,6 +112,14 @@ fn manifest_records_tables_rows_and_hashes() {
     let err = env.fails(&["snapshots", "--db", "other"], 2);
     assert!(err.contains("no database named `other`") && err.contains("shop"), "{err}");
 
+    // Samples keep each value's kind: numbers, text, null, blobs in hex, with the declared types.
+    sql(&db, "CREATE TABLE extras(id INTEGER PRIMARY KEY, note TEXT, data BLOB); INSERT INTO extras VALUES (1, NULL, x'00ff');");
+    env.backup(&db, &[]);
+    let samples = &env.json(&["show", "latest", "--sample", "2"])["samples"];
+    assert_eq!(samples["users"]["rows"], serde_json::json!([[1, "ada"], [2, "grace"]]));
+    assert_eq!(samples["users"]["types"], serde_json::json!(["INTEGER", "TEXT"]));
+    assert_eq!(samples["orders"]["rows"][0], serde_json::json!([1, 1, 9.5]));
+    assert_eq!(samples["extras"]["rows"][0], serde_json::json!([1, null, {"hex": "00ff"}]));
     let md = env.ok(&["show", "latest", "--format", "markdown", "--sample", "2"]);
     assert!(md.contains("| users | 3 |"), "{md}");
     assert!(md.contains("orders(user_id) → users(id)"), "{md}");

@@ -126,11 +126,18 @@ pub struct RestoreOptions {
     pub jobs: Option<usize>,
 }
 
-/// The first rows of one table, for reports.
+/// The first rows of one table, for reports: each value as JSON of its own kind (numbers,
+/// strings, `null`; a blob as `{"hex": "…"}`), with each column's declared type.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub columns: Vec<String>,
-    pub rows: Vec<Vec<String>>,
+    pub types: Vec<String>,
+    pub rows: Vec<Vec<serde_json::Value>>,
+}
+
+/// A blob in a sample: its bytes in hex.
+pub fn blob_value(bytes: &[u8]) -> serde_json::Value {
+    serde_json::json!({ "hex": hex::encode(bytes) })
 }
 
 /// A database engine: which URLs it reads, and what it does with backups as a whole.

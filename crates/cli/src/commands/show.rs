@@ -116,12 +116,12 @@ fn render(r: &ShowReport, md: bool) -> String {
         if md {
             let _ = writeln!(s, "| {} |\n|{}", sample.columns.join(" | "), "---|".repeat(sample.columns.len()));
             for row in &sample.rows {
-                let _ = writeln!(s, "| {} |", row.iter().map(|v| v.replace('|', "\\|")).collect::<Vec<_>>().join(" | "));
+                let _ = writeln!(s, "| {} |", row.iter().map(|v| shown(v).replace('|', "\\|")).collect::<Vec<_>>().join(" | "));
             }
         } else {
             let _ = writeln!(s, "{}", sample.columns.join(" | "));
             for row in &sample.rows {
-                let _ = writeln!(s, "{}", row.join(" | "));
+                let _ = writeln!(s, "{}", row.iter().map(shown).collect::<Vec<_>>().join(" | "));
             }
         }
     }
@@ -131,4 +131,18 @@ fn render(r: &ShowReport, md: bool) -> String {
         let _ = writeln!(s, "{}{} {} sha256 {}", if md { "- " } else { "" }, st.name, output::size(st.bytes), st.sha256);
     }
     s
+}
+
+/// A sample value as a person reads it: NULL, numbers and text as they are (long text cut),
+/// a blob as its size.
+fn shown(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "NULL".into(),
+        serde_json::Value::String(text) if text.chars().count() > 60 => format!("{}…", text.chars().take(60).collect::<String>()),
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Object(blob) => {
+            blob.get("hex").and_then(|h| h.as_str()).map_or("?".into(), |h| format!("<{} bytes>", h.len() / 2))
+        }
+        other => other.to_string(),
+    }
 }

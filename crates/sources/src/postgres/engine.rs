@@ -55,11 +55,10 @@ impl Engine for PostgresEngine {
         let read = |name: &str, out: &mut dyn Write| backup.read(name, out);
         let mut samples = BTreeMap::new();
         for table in &backup.catalog().tables {
-            let columns = table.columns.iter().filter(|c| !c.generated).map(|c| c.name.clone()).collect();
-            let rows = sample_rows(table, &read, limit).map_err(|e| {
+            let sample = sample_rows(table, &read, limit).map_err(|e| {
                 SourceError::new(SourceErrorKind::Io, format!("reading the first rows of {} failed", table.name), "").with_source(e)
             })?;
-            samples.insert(table.name.clone(), Sample { columns, rows });
+            samples.insert(table.name.clone(), sample);
         }
         Ok(samples)
     }

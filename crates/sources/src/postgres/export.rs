@@ -30,14 +30,40 @@ pub fn export_sql(catalog: &Catalog, read: ReadStream<'_>, out: &mut dyn Write) 
     Ok(())
 }
 
-/// The first `limit` rows of a table's first stream, split into text values (`NULL` for
-/// COPY's `\N`), for reports.
-pub fn sample_rows(table: &crate::TableInfo, read: ReadStream<'_>, limit: usize) -> io::Result<Vec<Vec<String>>> {
-    let Some(stream) = table.streams.first() else { return Ok(Vec::new()) };
+/// The first `limit` rows of a table's first stream, each value as JSON of its column's kind:
+/// integers and floats as numbers, booleans, `null` for COPY's `\N`, `bytea` as hex, the rest
+/// (numeric included, to keep every digit) as text.
+pub fn sample_rows(table: &crate::TableInfo, read: ReadStream<'_>, limit: usize) -> io::Result<crate::Sample> {
+    let stored: Vec<&crate::ColumnInfo> = table.columns.iter().filter(|c| !c.generated).collect();
+    let columns = stored.iter().map(|c| c.name.clone()).collect();
+    let types: Vec<String> = stored.iter().map(|c| c.decl_type.clone()).collect();
     let mut lines = FirstLines { limit, lines: Vec::new(), current: Vec::new() };
-    // Reading stops with an error once enough lines arrived; that error is expected.
-    let _ = read(stream, &mut lines);
-    Ok(lines.lines.iter().map(|l| String::from_utf8_lossy(l).split('\t').map(unescape).collect()).collect())
+    if let Some(stream) = table.streams.first() {
+        // Reading stops with an error once enough lines arrived; that error is expected.
+        let _ = read(stream, &mut lines);
+    }
+    let rows = lines
+        .lines
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).split('\t').zip(&types).map(|(field, kind)| typed(field, kind)).collect())
+        .collect();
+    Ok(crate::Sample { columns, types, rows })
+}
+
+/// One COPY text field as JSON of its column's kind.
+fn typed(field: &str, kind: &str) -> serde_json::Value {
+    if field == "\\N" {
+        return serde_json::Value::Null;
+    }
+    let text = unescape(field);
+    let number = match kind {
+        "smallint" | "integer" | "bigint" => text.parse::<i64>().ok().map(serde_json::Value::from),
+        "real" | "double precision" => text.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(serde_json::Value::Number),
+        "boolean" => Some(serde_json::Value::Bool(text == "t")),
+        "bytea" => text.strip_prefix("\\x").and_then(|h| hex::decode(h).ok()).map(|b| crate::blob_value(&b)),
+        _ => None,
+    };
+    number.unwrap_or(serde_json::Value::String(text))
 }
 
 struct FirstLines {
@@ -66,11 +92,8 @@ impl Write for FirstLines {
     }
 }
 
-/// One COPY text field as a person reads it.
+/// One COPY text field's value (backslash escapes undone).
 fn unescape(field: &str) -> String {
-    if field == "\\N" {
-        return "NULL".to_string();
-    }
     let mut out = String::with_capacity(field.len());
     let mut chars = field.chars();
     while let Some(c) = chars.next() {

@@ -50,8 +50,7 @@ impl Engine for SqliteEngine {
         let conn = copy.open()?;
         let mut samples = BTreeMap::new();
         for table in backup.catalog().tables.iter().filter(|t| !inspect::is_virtual(&t.sql)) {
-            let (columns, rows) = inspect::sample_rows(&conn, &table.name, limit)?;
-            samples.insert(table.name.clone(), Sample { columns, rows });
+            samples.insert(table.name.clone(), inspect::sample_rows(&conn, &table.name, limit)?);
         }
         Ok(samples)
     }
@@ -197,7 +196,10 @@ impl Staged for StagedFile {
         let moved = copy.put_in_place(&target, &catalog)?;
         Ok((!moved.is_empty()).then(|| {
             let names: Vec<String> = moved.iter().map(|p| p.display().to_string()).collect();
-            format!("side files of a database that was no longer there were moved aside, not replayed onto the restored one: {}", names.join(", "))
+            format!(
+                "side files of a database that was no longer there were moved aside, not replayed onto the restored one: {}",
+                names.join(", ")
+            )
         }))
     }
 }

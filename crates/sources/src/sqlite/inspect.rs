@@ -144,22 +144,23 @@ fn table_info(conn: &Connection, entry: &SchemaEntry) -> Result<TableInfo> {
 }
 
 pub(crate) fn columns(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>> {
-    let read = || -> rusqlite::Result<Vec<ColumnInfo>> {
-        let mut stmt = conn.prepare("SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1)")?;
-        let rows = stmt.query_map([table], |r| {
-            let hidden: i64 = r.get(5)?;
-            Ok(ColumnInfo {
-                name: r.get(0)?,
-                decl_type: r.get(1)?,
-                not_null: r.get(2)?,
-                default: r.get(3)?,
-                primary_key: r.get(4)?,
-                generated: hidden == 2 || hidden == 3,
-            })
-        })?;
-        rows.collect()
-    };
-    read().map_err(|e| db_error(format!("reading the columns of {table}"), e))
+    columns_of(conn, table).map_err(|e| db_error(format!("reading the columns of {table}"), e))
+}
+
+fn columns_of(conn: &Connection, table: &str) -> rusqlite::Result<Vec<ColumnInfo>> {
+    let mut stmt = conn.prepare("SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1)")?;
+    let rows = stmt.query_map([table], |r| {
+        let hidden: i64 = r.get(5)?;
+        Ok(ColumnInfo {
+            name: r.get(0)?,
+            decl_type: r.get(1)?,
+            not_null: r.get(2)?,
+            default: r.get(3)?,
+            primary_key: r.get(4)?,
+            generated: hidden == 2 || hidden == 3,
+        })
+    })?;
+    rows.collect()
 }
 
 fn foreign_keys(conn: &Connection, table: &str) -> Result<Vec<ForeignKey>> {
@@ -237,31 +238,33 @@ fn hash_value(hasher: &mut OrderedHash, value: ValueRef<'_>) {
     }
 }
 
-/// The first `limit` rows of `table`, each value rendered as text for a report.
-pub fn sample_rows(conn: &Connection, table: &str, limit: usize) -> Result<(Vec<String>, Vec<Vec<String>>)> {
-    let read = || -> rusqlite::Result<(Vec<String>, Vec<Vec<String>>)> {
+/// The first `limit` rows of `table`: column names, declared types, and each value as JSON of
+/// its own kind (a blob as hex).
+pub(crate) fn sample_rows(conn: &Connection, table: &str, limit: usize) -> Result<crate::Sample> {
+    let read = || -> rusqlite::Result<crate::Sample> {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {} LIMIT {limit}", quote(table)))?;
-        let names: Vec<String> = stmt.column_names().map(String::from).collect();
-        let width = names.len();
+        let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+        let declared: std::collections::HashMap<String, String> =
+            columns_of(conn, table)?.into_iter().map(|c| (c.name, c.decl_type)).collect();
+        let types = columns.iter().map(|c| declared.get(c).cloned().unwrap_or_default()).collect();
+        let width = columns.len();
         let mut out = Vec::new();
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            out.push((0..width).map(|i| row.get_ref(i).map(render_value)).collect::<rusqlite::Result<_>>()?);
+            out.push((0..width).map(|i| row.get_ref(i).map(json_value)).collect::<rusqlite::Result<_>>()?);
         }
-        Ok((names, out))
+        Ok(crate::Sample { columns, types, rows: out })
     };
     read().map_err(|e| db_error(format!("reading sample rows of {table}"), e))
 }
 
-fn render_value(value: ValueRef<'_>) -> String {
+fn json_value(value: ValueRef<'_>) -> serde_json::Value {
     match value {
-        ValueRef::Null => "NULL".into(),
-        ValueRef::Integer(i) => i.to_string(),
-        ValueRef::Real(f) => f.to_string(),
-        ValueRef::Text(t) => {
-            let text = String::from_utf8_lossy(t);
-            if text.chars().count() > 60 { format!("{}…", text.chars().take(60).collect::<String>()) } else { text.into_owned() }
-        }
-        ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
+        ValueRef::Null => serde_json::Value::Null,
+        ValueRef::Integer(i) => serde_json::json!(i),
+        // Infinities have no JSON number: they stay text.
+        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or_else(|| serde_json::json!(f.to_string()), serde_json::Value::Number),
+        ValueRef::Text(t) => serde_json::json!(String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => crate::blob_value(b),
     }
 }
