@@ -273,3 +273,27 @@ fn errors_under_json_are_json_and_a_readable_password_file_is_named() {
     let out = env.run(&["snapshots", "--password-file", file.to_str().unwrap()]);
     assert!(out.status.success() && !text(&out.stderr).contains("warning"), "{}", text(&out.stderr));
 }
+
+/// A lost index file makes every blob of a stream unreadable: `check` says so once per stream,
+/// with how many, not once per blob (`--json` still lists every finding).
+#[test]
+fn check_groups_the_blobs_of_one_stream() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    sql(&db, "CREATE TABLE b(x BLOB); INSERT INTO b VALUES (randomblob(3000000));");
+    env.backup(&db, &[]);
+    let mut indexes = walk(&env.repo.join("index"));
+    indexes.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    std::fs::remove_file(indexes.last().unwrap()).unwrap();
+
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out.stdout);
+    let image: Vec<&str> = report.lines().filter(|l| l.contains("database.sqlite")).collect();
+    assert_eq!(image.len(), 1, "{report}");
+    let times: usize = image[0].split(" (").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    assert!(times > 5, "{report}");
+    let json: serde_json::Value = serde_json::from_slice(&env.run(&["check", "--json"]).stdout).unwrap();
+    let listed = json["findings"].as_array().unwrap().iter().filter(|f| f["message"].as_str().unwrap().contains("database.sqlite")).count();
+    assert_eq!(listed, times);
+}

@@ -14,7 +14,7 @@ mod verify;
 pub use backup::{BackupReport, BackupRequest, CLASSES, backup, snapshot_root, validate_class};
 pub use error::{EngineError, Result};
 pub use inspect::{ShowReport, export, show};
-pub use lifeboat_repo::{CancelToken, CheckReport, Location, Repo, RepoError, RepoErrorKind};
+pub use lifeboat_repo::{CancelToken, CheckFinding, CheckReport, Location, Repo, RepoError, RepoErrorKind};
 pub use lifeboat_sources::{
     CaptureOptions, Catalog, CopyCheck, Database, IntegrityLevel, RestoreOptions as EngineRestoreOptions, Sample, SourceError,
     SourceErrorKind, TableCheck, TableInfo, open as open_database,
