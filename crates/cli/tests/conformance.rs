@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::{path::Path, process::Child, sync::LazyLock, time::Duration};
+use std::{path::Path, sync::LazyLock};
 
 use common::{pg::Cluster, *};
 
@@ -220,34 +220,6 @@ fn a_one_table_restore_changes_that_table_and_nothing_else() {
     }
 }
 
-/// Waits until `ready` holds while `job` runs; panics if the job ends first.
-fn wait_until(job: &mut Child, what: &str, ready: impl Fn() -> bool) {
-    for _ in 0..6000 {
-        if ready() {
-            return;
-        }
-        assert!(job.try_wait().unwrap().is_none(), "the job ended before {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    panic!("{what} never happened");
-}
-
-fn partial_packs(env: &Env) -> bool {
-    fn walk(dir: &Path, found: &mut bool) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, found);
-            } else if path.to_string_lossy().ends_with("-tmp-") {
-                *found = true;
-            }
-        }
-    }
-    let mut found = false;
-    walk(&env.repo.join("data"), &mut found);
-    found
-}
-
 #[test]
 fn a_backup_killed_mid_way_leaves_no_snapshot_and_the_next_one_works() {
     for subject in SUBJECTS {
@@ -262,7 +234,7 @@ fn a_backup_killed_mid_way_leaves_no_snapshot_and_the_next_one_works() {
         env.backup_url(&url, &[]);
         env.ok(&["forget", "--keep-last", "1", "--prune", "--yes", "--lock-wait", "1s"]);
         assert!(!partial_packs(&env), "{}: the prune removed the killed backup's partial pack", subject.name());
-        assert!(std::fs::read_dir(env.repo.join("locks")).unwrap().next().is_none(), "{}: and its lock", subject.name());
+        assert!(lock_files(&env).is_empty(), "{}: and its lock", subject.name());
         env.ok(&["check", "--read-data"]);
         assert!(env.ok(&["verify", "latest"]).contains("verify: OK"), "{}", subject.name());
     }

@@ -116,28 +116,6 @@ fn a_damaged_pack_is_found_and_the_affected_snapshots_named() {
     env.ok(&["verify", &unaffected[..8]]);
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
-    }
-    files
-}
-
-/// Waits until the running backup has written part of a pack (a `-tmp-` file in `data/`):
-/// the moment to interrupt it, observed rather than guessed.
-fn wait_for_partial_pack(env: &Env, job: &mut std::process::Child) {
-    for _ in 0..4000 {
-        if env.repo.join("data").exists() && walk(&env.repo.join("data")).iter().any(|p| p.to_string_lossy().ends_with("-tmp-")) {
-            return;
-        }
-        assert!(job.try_wait().unwrap().is_none(), "the backup ended before it wrote a pack");
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    panic!("no pack was started");
-}
-
 #[test]
 fn ctrl_c_stops_a_backup_cleanly() {
     let env = Env::new();
@@ -147,13 +125,13 @@ fn ctrl_c_stops_a_backup_cleanly() {
         "CREATE TABLE t(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400) INSERT INTO t SELECT randomblob(500000) FROM n;",
     );
     let mut child = env.cmd(&["backup", "big.db"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    wait_for_partial_pack(&env, &mut child);
+    wait_until(&mut child, "a pack was being written", || partial_packs(&env));
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("interrupted"), "{}", text(&out.stderr));
     assert_eq!(env.snapshot_count(), 0);
-    assert!(walk(&env.repo.join("locks")).is_empty(), "an interrupted backup releases its lock");
+    assert!(lock_files(&env).is_empty(), "an interrupted backup releases its lock");
     env.ok(&["check"]);
 }
 

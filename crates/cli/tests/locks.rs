@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::{path::Path, process::Child, time::Duration};
+use std::{path::Path, process::Child};
 
 use common::*;
 
@@ -16,22 +16,6 @@ fn big_db(path: &Path, mb: u32) {
             mb * 1000
         ),
     );
-}
-
-fn lock_files(env: &Env) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(env.repo.join("locks")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
-}
-
-/// Waits until the repository holds a lock file, i.e. the job has really started.
-fn wait_for_lock(env: &Env, job: &mut Child) {
-    for _ in 0..2000 {
-        if !lock_files(env).is_empty() {
-            return;
-        }
-        assert!(job.try_wait().unwrap().is_none(), "the job ended before it was seen holding a lock");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("no lock file appeared");
 }
 
 fn signal(job: &Child, name: &str) {
@@ -62,7 +46,7 @@ fn a_backup_running_while_prune_runs_still_restores() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_lock(&env, &mut clone);
+    wait_until(&mut clone, "it was seen holding a lock", || !lock_files(&env).is_empty());
     let prune = env
         .cmd(&["forget", "--db", "a", "--keep-last", "1", "--prune", "--yes"])
         .stdout(std::process::Stdio::piped())
@@ -87,7 +71,7 @@ fn stock_restic_respects_lifeboats_locks() {
     big_db(&db, 20);
     let mut backup =
         env.cmd(&["backup", "big.db"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    wait_for_lock(&env, &mut backup);
+    wait_until(&mut backup, "it was seen holding a lock", || !lock_files(&env).is_empty());
     // Paused, the backup holds its lock (its process lives) for as long as restic needs.
     signal(&backup, "STOP");
     let out = std::process::Command::new("restic").args(["prune", "-r"]).arg(&env.repo).env("RESTIC_PASSWORD", PASSWORD).output().unwrap();
@@ -115,7 +99,7 @@ fn lifeboat_respects_restics_locks_and_names_the_holder() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_lock(&env, &mut restic);
+    wait_until(&mut restic, "it was seen holding a lock", || !lock_files(&env).is_empty());
     let err = env.fails(&["forget", "--keep-last", "1", "--prune", "--yes", "--lock-wait", "1s"], 1);
     assert!(err.contains("locked by a shared lock of pid") && err.contains(&restic.id().to_string()), "{err}");
     let mut stdin = restic.stdin.take().unwrap();
@@ -133,7 +117,7 @@ fn the_lock_of_a_killed_process_is_removed_by_the_next_job() {
     big_db(&db, 60);
     let mut backup =
         env.cmd(&["backup", "big.db"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    wait_for_lock(&env, &mut backup);
+    wait_until(&mut backup, "it was seen holding a lock", || !lock_files(&env).is_empty());
     backup.kill().unwrap();
     backup.wait().unwrap();
     assert_eq!(lock_files(&env).len(), 1, "the killed backup left its lock");

@@ -138,11 +138,6 @@ fn damage(db: &std::path::Path) {
     file.write_all(&[0xff; 4096]).unwrap();
 }
 
-fn sha(path: &std::path::Path) -> String {
-    let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
-    text(&out.stdout).split_whitespace().next().unwrap().to_string()
-}
-
 /// A backed-up database, then damaged: (env, its path, its dump when good, the damaged SHA-256).
 fn backed_up_then_damaged() -> (Env, std::path::PathBuf, String, String) {
     let env = Env::new();
@@ -154,7 +149,7 @@ fn backed_up_then_damaged() -> (Env, std::path::PathBuf, String, String) {
     env.backup(&db, &[]);
     let good = dump(&db);
     damage(&db);
-    let damaged = sha(&db);
+    let damaged = sha256_hex(&std::fs::read(&db).unwrap());
     (env, db, good, damaged)
 }
 
@@ -174,7 +169,7 @@ fn a_damaged_database_can_be_restored_over_and_its_bytes_are_kept() {
     assert!(err.contains("--accept-damaged"), "{err}");
     assert!(!back.exists());
     env.ok(&["restore", &raw, "--to", back.to_str().unwrap(), "--accept-damaged"]);
-    assert_eq!(sha(&back), damaged);
+    assert_eq!(sha256_hex(&std::fs::read(&back).unwrap()), damaged);
 }
 
 #[test]
@@ -207,6 +202,6 @@ fn a_damaged_database_is_copied_beside_itself_when_the_repository_is_read_only()
         .find(|p| p.to_string_lossy().contains("app.db.lifeboat-kept-"))
         .unwrap();
     assert!(note.contains(kept.file_name().unwrap().to_str().unwrap()), "{note}");
-    assert_eq!(sha(&kept), damaged);
+    assert_eq!(sha256_hex(&std::fs::read(&kept).unwrap()), damaged);
     assert_eq!(env.snapshot_count(), 1, "nothing was written to the read-only repository");
 }

@@ -185,3 +185,37 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     let out = child.wait_with_output().unwrap();
     text(&out.stdout).split_whitespace().next().unwrap().to_string()
 }
+
+/// Every file below `dir` (none when it does not exist).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
+}
+
+/// Whether a backup is writing a pack right now, or a killed one left one half-written (a
+/// `-tmp-` file in `data/`).
+pub fn partial_packs(env: &Env) -> bool {
+    walk(&env.repo.join("data")).iter().any(|p| p.to_string_lossy().ends_with("-tmp-"))
+}
+
+/// The repository's lock files.
+pub fn lock_files(env: &Env) -> Vec<PathBuf> {
+    walk(&env.repo.join("locks"))
+}
+
+/// Waits until `ready` holds while `job` runs: kills and races are timed by what the job was
+/// seen doing, not by sleeps. Panics if the job ends first, or after 12 s.
+pub fn wait_until(job: &mut std::process::Child, what: &str, ready: impl Fn() -> bool) {
+    for _ in 0..6000 {
+        if ready() {
+            return;
+        }
+        assert!(job.try_wait().unwrap().is_none(), "the job ended before {what}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    panic!("{what} never happened");
+}

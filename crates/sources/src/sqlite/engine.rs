@@ -82,8 +82,13 @@ impl ScratchDir {
 /// The backup's image written and checked in a scratch folder (removed with the first value).
 fn scratch_copy(backup: &dyn BackupStreams, scratch: Option<&Path>) -> Result<(ScratchDir, RestoredCopy)> {
     let dir = ScratchDir::new(scratch)?;
-    let copy = write_copy(&dir.0.path().join(format!("{}.sqlite", backup.id())), |out| backup.read(IMAGE_STREAM, out))?;
+    let copy = image_copy(backup, &dir.0.path().join(format!("{}.sqlite", backup.id())))?;
     Ok((dir, copy))
+}
+
+/// The backup's image, read through its checks, as a new copy for `target` (not yet in place).
+fn image_copy(backup: &dyn BackupStreams, target: &Path) -> Result<RestoredCopy> {
+    write_copy(target, |out| backup.read(IMAGE_STREAM, out))
 }
 
 /// A SQLite database file (and, for drills, the scratch folder it lives in).
@@ -152,13 +157,13 @@ impl Database for SqliteDatabase {
     fn stage(&self, backup: &dyn BackupStreams, options: &RestoreOptions) -> Result<Box<dyn Staged>> {
         Self::refuse_options(options)?;
         self.not_a_folder()?;
-        let copy = write_copy(&self.path, |out| backup.read(IMAGE_STREAM, out))?;
+        let copy = image_copy(backup, &self.path)?;
         Ok(Box::new(StagedFile { copy, target: self.path.clone(), catalog: backup.catalog().clone() }))
     }
 
     fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions) -> Result<u64> {
         Self::refuse_options(options)?;
-        let copy = write_copy(&self.path, |out| backup.read(IMAGE_STREAM, out))?;
+        let copy = image_copy(backup, &self.path)?;
         let check = copy.check(backup.catalog(), false)?;
         if !check.ok() {
             return Err(SourceError::new(
