@@ -2,24 +2,57 @@
 
 use std::{
     io::IsTerminal,
+    path::PathBuf,
     sync::{Arc, atomic::AtomicU64},
 };
 
 use anyhow::{Context, Result, bail};
+use lifeboat_daemon::Config;
 use lifeboat_engine::{EngineError, Location, Repo};
 
 use crate::flags::Global;
 
+/// The configuration file given by --config or LIFEBOAT_CONFIG, checked.
+pub fn config(global: &Global) -> Result<Option<Config>> {
+    Ok(global.config.as_deref().map(Config::load).transpose()?)
+}
+
+/// The configuration, for commands that cannot work without one.
+pub fn required_config(global: &Global) -> Result<Config> {
+    config(global)?.ok_or_else(|| {
+        EngineError::input("this command needs the configuration file", "pass --config /etc/lifeboat/lifeboat.toml or set LIFEBOAT_CONFIG")
+            .into()
+    })
+}
+
 pub fn location(global: &Global) -> Result<Location> {
-    let Some(text) = global.repo.as_deref() else {
-        return Err(EngineError::input("no repository given", "pass --repo PATH or set LIFEBOAT_REPO").into());
+    let from_config = match &global.repo {
+        Some(_) => None,
+        None => config(global)?.map(|c| c.repository.url),
+    };
+    let Some(text) = global.repo.as_deref().or(from_config.as_deref()) else {
+        return Err(EngineError::input("no repository given", "pass --repo PATH, set LIFEBOAT_REPO, or give --config").into());
     };
     Ok(Location::parse(text)?)
 }
 
-/// The password from --password-file, LIFEBOAT_PASSWORD, or a prompt on the terminal.
+/// Where the job log lives: the configuration's state directory, else LIFEBOAT_STATE_DIR;
+/// `None` when neither is given (then jobs are not logged).
+pub fn state_dir(global: &Global) -> Result<Option<PathBuf>> {
+    if let Some(config) = config(global)? {
+        return Ok(Some(config.state_dir));
+    }
+    Ok(std::env::var_os("LIFEBOAT_STATE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from))
+}
+
+/// The password from --password-file, the configuration's password_file, LIFEBOAT_PASSWORD,
+/// or a prompt on the terminal.
 pub fn password(global: &Global, twice: bool) -> Result<String> {
-    if let Some(file) = &global.password_file {
+    let configured = match &global.password_file {
+        Some(_) => None,
+        None => config(global)?.and_then(|c| c.repository.password_file),
+    };
+    if let Some(file) = global.password_file.as_ref().or(configured.as_ref()) {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read the password file {}", file.display()))?;
         let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(file)?.permissions());
         if mode & 0o077 != 0 {

@@ -28,6 +28,10 @@ pub struct Global {
     /// backups, a backup for a running prune), e.g. 30s, 10m, 1h.
     #[arg(long, global = true, value_name = "DURATION", default_value = "10m", value_parser = parse_wait)]
     pub lock_wait: std::time::Duration,
+    /// The configuration file (lifeboat.toml): the repository, password file and state
+    /// directory come from it unless given here.
+    #[arg(long, global = true, env = "LIFEBOAT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +73,25 @@ pub enum Command {
         after_help = "Examples:\n  lifeboat export latest --db app --format sql -o app.sql && sqlite3 new.db < app.sql\n  lifeboat export latest --db shop --format sql -o shop.sql && psql -d empty_db -f shop.sql"
     )]
     Export(ExportArgs),
+    /// Run on schedule from the configuration: backups per class, retention, drills, checks,
+    /// prunes; logs one line per event to stderr; stops cleanly on SIGTERM, reloads on SIGHUP.
+    #[command(after_help = "Example:\n  lifeboat daemon --config /etc/lifeboat/lifeboat.toml")]
+    Daemon(DaemonArgs),
+    /// Check a configuration file and print the next run of every schedule.
+    #[command(subcommand, after_help = "Example:\n  lifeboat config check /etc/lifeboat/lifeboat.toml")]
+    Config(ConfigCommand),
+    /// Every job logged: what ran, why, who started it, how it ended.
+    #[command(after_help = "Examples:\n  lifeboat log --config lifeboat.toml --since 7d\n  lifeboat log --db app --status failed --json")]
+    Log(LogArgs),
+    /// Totals per database: backups logged, automated vs manual, success rate, last good
+    /// backup, last drill.
+    #[command(after_help = "Example:\n  lifeboat stats --config lifeboat.toml")]
+    Stats,
+    /// Is every configured database protected? Exit 0 ok, 1 warning, 2 critical.
+    #[command(
+        after_help = "Examples:\n  lifeboat health --config lifeboat.toml\n  lifeboat health --nagios   # exit 3 when unknown, with performance data"
+    )]
+    Health(HealthArgs),
     /// Print shell completions.
     #[command(after_help = "Example:\n  lifeboat completions bash > /etc/bash_completion.d/lifeboat")]
     Completions {
@@ -213,6 +236,49 @@ pub struct VerifyArgs {
     /// PostgreSQL: load the drill with N sessions at once (default: one per core, at least two).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// How each event line is written: text for people, json for log shippers.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check FILE: every setting, and the next run of every schedule.
+    Check {
+        /// The configuration file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only this database's jobs.
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Only jobs started this recently, e.g. 36h, 7d, 2w.
+    #[arg(long, value_name = "AGE")]
+    pub since: Option<String>,
+    /// Only jobs that ended so: ok, failed, interrupted, skipped, running.
+    #[arg(long)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Nagios plugin output: one status line with performance data; exit 3 when health
+    /// cannot be determined.
+    #[arg(long, conflicts_with = "json")]
+    pub nagios: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 mod commands;
 mod context;
 mod flags;
+mod logged;
 mod output;
 mod progress;
 
@@ -13,7 +14,17 @@ use clap::Parser;
 pub static JOB: std::sync::LazyLock<lifeboat_engine::CancelToken> = std::sync::LazyLock::new(Default::default);
 
 fn main() {
-    let cli = flags::Cli::parse();
+    let cli = flags::Cli::try_parse().unwrap_or_else(|err| {
+        // A program that asked for JSON gets a command-line mistake as JSON too (--help and
+        // --version are not mistakes: they print as usual).
+        if err.use_stderr() && std::env::args_os().any(|arg| arg == "--json") {
+            let rendered = err.render().to_string();
+            let what = rendered.split("\n\nUsage:").next().unwrap_or_default().trim_start_matches("error: ");
+            let message = what.split_whitespace().collect::<Vec<_>>().join(" ");
+            print_json_error(2, &message, "see `lifeboat --help` or `lifeboat <COMMAND> --help`");
+        }
+        err.exit()
+    });
     let json = cli.global.json;
     // Ctrl-C asks the work under way to stop through its normal error path (no snapshot, no
     // half-written restore); a second Ctrl-C ends the process at once.
@@ -37,18 +48,23 @@ fn main() {
             if json {
                 // A program reading --json output gets the error as JSON too, on stdout.
                 let (message, hint) = text.split_once("\n  hint: ").unwrap_or((&text, ""));
-                let kind = match code {
-                    2 => "usage",
-                    130 => "interrupted",
-                    _ => "failure",
-                };
-                let error = serde_json::json!({ "error": { "kind": kind, "exit_code": code, "message": message, "hint": hint } });
-                println!("{error}");
+                print_json_error(code, message, hint);
             }
             code
         }
     };
     std::process::exit(code);
+}
+
+/// The error as `{"schema_version", "error": {kind, exit_code, message, hint}}` on stdout.
+fn print_json_error(code: i32, message: &str, hint: &str) {
+    let kind = match code {
+        2 => "usage",
+        130 => "interrupted",
+        _ => "failure",
+    };
+    let error = serde_json::json!({ "kind": kind, "exit_code": code, "message": message, "hint": hint });
+    let _ = output::json(&serde_json::json!({ "error": error }));
 }
 
 /// 2 when the command line asked for something that cannot be (usage), else 1.
@@ -65,7 +81,7 @@ fn exit_code(err: &anyhow::Error) -> i32 {
 
 /// The error and its causes, each once: lifeboat's own errors already end with their causes
 /// (and say them once, with one hint), anyhow's contexts do not.
-fn describe(err: &anyhow::Error) -> String {
+pub fn describe(err: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in err.chain() {
         let part = cause.to_string();

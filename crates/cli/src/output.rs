@@ -23,8 +23,21 @@ pub fn count(n: impl Into<u64>, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
-/// Prints `value` as pretty JSON on standard output.
-pub fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+/// The version of every `--json` output's shape, documented in `docs/json.md`: bumped when a
+/// field changes meaning or goes away (new fields do not bump it).
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// A `--json` output: `body`'s fields after `schema_version`.
+#[derive(serde::Serialize)]
+struct Versioned<'a, T: serde::Serialize> {
+    schema_version: u32,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// Prints `body` (a struct or map, so that every output is an object with the same first
+/// field) as pretty JSON on standard output.
+pub fn json(body: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(&Versioned { schema_version: JSON_SCHEMA_VERSION, body })?);
     Ok(())
 }

@@ -159,7 +159,8 @@ fn forget_keeps_by_rule_prunes_and_keeps_restoring() {
     let out = env.ok(&["forget", "--keep-last", "1", "--prune", "--yes"]);
     assert!(out.contains("keep    (last 1/1)"), "{out}");
     assert!(out.contains("remove"), "{out}");
-    let left: Vec<String> = env.json(&["snapshots"]).as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    let left: Vec<String> =
+        env.json(&["snapshots"])["snapshots"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(left.len(), 2, "the newest of each database stays");
     assert!(left.contains(&ids[2]));
     env.ok(&["check", "--read-data"]);
@@ -205,7 +206,7 @@ fn a_full_repository_disk_is_named_and_loses_nothing() {
     assert!(err.contains("disk is full") && err.contains("no snapshot was written"), "{err}");
     assert!(!err.contains("Backtrace"), "the error is one readable paragraph, not rustic's report:\n{err}");
     let after: serde_json::Value = serde_json::from_str(&read("after.json")).unwrap();
-    assert_eq!(after.as_array().unwrap().len(), 1, "only the earlier backup is visible");
+    assert_eq!(after["snapshots"].as_array().unwrap().len(), 1, "only the earlier backup is visible");
     assert_eq!(read("check.code").trim(), "0", "{}", read("check.out"));
 }
 

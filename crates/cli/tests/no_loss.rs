@@ -30,7 +30,8 @@ fn two_databases_with_one_file_stem_never_share_a_name() {
 
     // Retention of `app` never touches `staging-app`.
     env.ok(&["forget", "--db", "app", "--keep-last", "1", "--yes"]);
-    let names: Vec<String> = env.json(&["snapshots"]).as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> =
+        env.json(&["snapshots"])["snapshots"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
     assert!(names.contains(&prod_id) && names.contains(&staging_id), "{names:?}");
 
     let err = env.fails(&["backup", staging.to_str().unwrap(), "--name", "a/b"], 2);
@@ -81,8 +82,7 @@ fn forget_never_removes_the_newest_backup() {
     env.backup(&db, &[]);
     let newest = env.backup(&db, &[]);
     env.ok(&["forget", "--keep-tag", "pre-deployment", "--yes"]);
-    let left: Vec<String> = env
-        .json(&["snapshots"])
+    let left: Vec<String> = env.json(&["snapshots"])["snapshots"]
         .as_array()
         .unwrap()
         .iter()

@@ -126,6 +126,28 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
         manifest["manifest"]["properties"]["extensions"].as_array().unwrap().iter().any(|e| e.as_str().unwrap().starts_with("citext")),
         "{manifest}"
     );
+    // Sizes say what they measure: the database's own size as the server counts it, each
+    // table's with its indexes, and the text output labels them.
+    let database_bytes: u64 = pg.sql("shop", "SELECT pg_database_size('shop')").trim().parse().unwrap();
+    let recorded = manifest["snapshot"]["database_bytes"].as_u64().unwrap();
+    assert!(recorded.abs_diff(database_bytes) < database_bytes / 10, "recorded {recorded}, the server says {database_bytes}");
+    let users_bytes: u64 = pg.sql("shop", "SELECT pg_total_relation_size('public.users')").trim().parse().unwrap();
+    assert_eq!(users["bytes"].as_u64(), Some(users_bytes));
+    let shown = env.ok(&["show", &id]);
+    assert!(shown.contains("size: database ") && shown.contains("; backup streams "), "{shown}");
+    assert!(shown.contains("extensions: citext "), "extensions as a list, not JSON: {shown}");
+    let report = env.ok(&["show", &id, "--format", "markdown", "--sample", "1"]);
+    for part in [
+        "## Tables",
+        "| public.users | 490 |",
+        "## Relationships",
+        "- public.orders(user_id) → users(id)",
+        "- view big_orders",
+        "```sql",
+        "## First rows of public.users",
+    ] {
+        assert!(report.contains(part), "the Markdown report lacks `{part}`:\n{report}");
+    }
 
     // A SQLite file called shop.db is another database: it cannot join the group `shop`.
     let sqlite_shop = env.path("shop.db");
@@ -142,7 +164,7 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
     // The identity column continues after the restored rows, generated columns are computed.
     assert_eq!(pg.sql("copy", "INSERT INTO orders (user_id, total) VALUES (1, 1) RETURNING id, doubled").trim(), "3001|2.00");
 
-    let report = env.json(&["verify", &id]);
+    let report = env.json(&["verify", &id])["drills"][0].clone();
     assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{report}");
     assert!(!pg.databases().iter().any(|d| d.starts_with("lifeboat_verify")), "the drill drops its scratch database");
 
@@ -244,7 +266,7 @@ fn restoring_over_a_live_database_swaps_a_checked_copy_in() {
     let old = databases.iter().find(|d| d.starts_with("app_lifeboat_old_")).expect("the old database is kept");
     assert_eq!(pg.sql(old, "SELECT count(*) FROM t").trim(), "10");
     assert!(!databases.iter().any(|d| d == "app_lifeboat_new"), "{databases:?}");
-    let safety = env.json(&["snapshots"]);
+    let safety = env.json(&["snapshots"])["snapshots"].clone();
     let classes: Vec<&str> = safety.as_array().unwrap().iter().map(|s| s["class"].as_str().unwrap()).collect();
     assert!(classes.contains(&"safety"), "{classes:?}");
 }

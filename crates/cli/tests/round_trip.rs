@@ -82,9 +82,9 @@ fn manifest_records_tables_rows_and_hashes() {
     let bytes = m["streams"][0]["bytes"].as_u64().unwrap();
     for (what, entry) in [
         ("show", show["snapshot"].clone()),
-        ("verify", env.json(&["verify", "latest"])["snapshot"].clone()),
+        ("verify", env.json(&["verify", "latest"])["drills"][0]["snapshot"].clone()),
         ("forget", env.json(&["forget", "--keep-last", "1", "--dry-run"])["plan"][0]["decisions"][0]["snapshot"].clone()),
-        ("snapshots", env.json(&["snapshots"])[0].clone()),
+        ("snapshots", env.json(&["snapshots"])["snapshots"][0].clone()),
     ] {
         assert_eq!((entry["rows"].as_u64(), entry["bytes"].as_u64()), (Some(6), Some(bytes)), "{what}: {entry}");
     }
@@ -103,8 +103,9 @@ fn manifest_records_tables_rows_and_hashes() {
     let stream = &m["streams"][0];
     assert_eq!(stream["name"], "database.sqlite");
     assert_eq!(stream["bytes"].as_u64().unwrap(), std::fs::metadata(&db).unwrap().len());
+    assert_eq!(m["database_bytes"].as_u64().unwrap(), std::fs::metadata(&db).unwrap().len(), "a SQLite database's size is its pages");
 
-    let list = env.json(&["snapshots", "--db", "shop"]);
+    let list = env.json(&["snapshots", "--db", "shop"])["snapshots"].clone();
     assert_eq!(list[0]["rows"], 6);
     assert_eq!(list[0]["reason"], "before migration 7");
     assert!(list[0]["tags"].as_array().unwrap().iter().any(|t| t == "release-1"));
@@ -241,7 +242,8 @@ fn forget_named_backups_and_drill_every_database() {
     assert!(err.contains("--yes"), "{err}");
     let out = env.json(&["forget", &old[..8], &newest[..8], "--yes"]);
     assert_eq!(out["removed"], 1, "{out}");
-    let left: Vec<String> = env.json(&["snapshots"]).as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    let left: Vec<String> =
+        env.json(&["snapshots"])["snapshots"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
     assert!(!left.contains(&old) && left.contains(&newest), "{left:?}");
     let err = env.fails(&["forget", "deadbeef", "--yes"], 2);
     assert!(err.contains("no snapshot"), "{err}");
@@ -249,9 +251,9 @@ fn forget_named_backups_and_drill_every_database() {
     assert!(err.contains("cannot be used with"), "{err}");
 
     // One drill per database, each of its newest backup.
-    let reports = env.json(&["verify", "--all"]);
+    let reports = env.json(&["verify", "--all"])["drills"].clone();
     let drilled: Vec<&str> = reports.as_array().unwrap().iter().map(|r| r["snapshot"]["database"].as_str().unwrap()).collect();
     assert_eq!(drilled, ["a", "b"]);
     assert!(reports.as_array().unwrap().iter().all(|r| r["problems"].as_array().unwrap().is_empty()));
-    assert_eq!(env.json(&["verify", "--all", "--db", "b"]).as_array().unwrap().len(), 1);
+    assert_eq!(env.json(&["verify", "--all", "--db", "b"])["drills"].as_array().unwrap().len(), 1);
 }

@@ -24,6 +24,9 @@ pub struct BackupRequest {
     /// stem, the database's name).
     pub name: Option<String>,
     pub class: String,
+    /// Further classes the backup also counts as, for retention (a scheduled backup due for
+    /// several classes at once is one snapshot carrying all of them as tags).
+    pub also_classes: Vec<String>,
     pub reason: Option<String>,
     pub tags: Vec<String>,
     /// Where the database is, as shown in the manifest (never with credentials).
@@ -115,6 +118,9 @@ pub fn snapshot_root(engine: &str, database: &str) -> String {
 /// Backs up `source` into `repo`. All or nothing: on any failure no snapshot appears.
 pub fn backup(repo: &Repo, source: &dyn Source, request: &BackupRequest) -> Result<BackupReport> {
     validate_class(&request.class)?;
+    for class in &request.also_classes {
+        validate_class(class)?;
+    }
     for tag in &request.tags {
         if tag.is_empty() || tag.contains(',') {
             return Err(EngineError::input(format!("`{tag}` is not a valid tag"), "tags are non-empty and contain no commas"));
@@ -142,9 +148,11 @@ pub fn backup(repo: &Repo, source: &dyn Source, request: &BackupRequest) -> Resu
         reason: request.reason.clone(),
         rows: 0,
         bytes: 0,
+        database_bytes: None,
         source_identity: Some(identity.clone()),
     };
     let mut tags = vec![request.class.clone(), format!("db:{database}"), format!("engine:{engine}")];
+    tags.extend(request.also_classes.iter().filter(|c| **c != request.class).cloned());
     tags.extend(request.tags.iter().cloned());
 
     // The manifest is rendered when every stream has been read; it waits for the catalog,
@@ -199,8 +207,7 @@ pub fn backup(repo: &Repo, source: &dyn Source, request: &BackupRequest) -> Resu
     })?;
     let manifest = manifest_slot.lock().expect("lock").take().expect("manifest rendered when the snapshot was written");
     let mut entry = BackupEntry::from_snapshot(&written.info).expect("our own snapshot has a summary");
-    entry.summary.rows = manifest.catalog.total_rows();
-    entry.summary.bytes = manifest.streams.iter().map(|s| s.bytes).sum();
+    entry.add_totals(&manifest);
     let mut warnings = Vec::new();
     if manifest.catalog.damaged_at_backup() {
         let findings = manifest.catalog.properties.get("integrity_check").map(|v| v.to_string()).unwrap_or_default();

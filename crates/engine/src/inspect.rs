@@ -17,7 +17,6 @@ use crate::{
 pub struct ShowReport {
     pub snapshot: BackupEntry,
     pub manifest: Manifest,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub samples: BTreeMap<String, Sample>,
 }
 

@@ -11,7 +11,7 @@ mod select;
 mod stored;
 mod verify;
 
-pub use backup::{BackupReport, BackupRequest, CLASSES, backup, snapshot_root, validate_class};
+pub use backup::{BackupReport, BackupRequest, CLASSES, backup, snapshot_root, validate_class, validate_name};
 pub use error::{EngineError, Result};
 pub use inspect::{ShowReport, export, show};
 pub use lifeboat_repo::{CancelToken, CheckFinding, CheckReport, Location, Repo, RepoError, RepoErrorKind};
@@ -21,7 +21,7 @@ pub use lifeboat_sources::{
 };
 pub use manifest::{BackupEntry, Manifest, StreamRecord, Summary};
 pub use restore::{RestoreOptions, RestorePlan, RestoreReport, restore};
-pub use retention::{Decision, GroupPlan, KeepPolicy, parse_within, plan as retention_plan};
+pub use retention::{ClassRule, Decision, GroupPlan, KeepPolicy, SAFETY_CLASS, parse_within, plan as retention_plan};
 pub use select::{list, list_with_totals, resolve};
 pub use verify::{VerifyReport, verify};
 

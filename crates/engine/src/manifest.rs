@@ -62,7 +62,12 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub rows: u64,
+    /// The size of the backup's streams as read, before compression and deduplication.
     pub bytes: u64,
+    /// The database's own size when it was backed up ([`Catalog::database_bytes`]); known
+    /// once the manifest is read, like `rows` and `bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_bytes: Option<u64>,
     /// The source's identity (see [`Manifest::source_identity`]), kept here so that a backup
     /// can be checked against its name's group without reading every manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,14 +107,22 @@ impl BackupEntry {
     pub fn add_totals(&mut self, manifest: &Manifest) {
         self.summary.rows = manifest.catalog.total_rows();
         self.summary.bytes = manifest.streams.iter().map(|s| s.bytes).sum();
+        self.summary.database_bytes = manifest.catalog.database_bytes;
     }
 
-    /// The user's own tags: all tags but the class and lifeboat's `db:`/`engine:` tags.
+    /// The user's own tags: all tags but the classes and lifeboat's `db:`/`engine:` tags.
     pub fn user_tags(&self) -> Vec<&str> {
         self.tags
             .iter()
             .map(String::as_str)
-            .filter(|t| *t != self.summary.class && !t.starts_with("db:") && !t.starts_with("engine:"))
+            .filter(|t| !crate::CLASSES.contains(t) && !t.starts_with("db:") && !t.starts_with("engine:"))
             .collect()
+    }
+
+    /// Every class the backup counts as: its class, then those it also carries as tags.
+    pub fn classes(&self) -> Vec<&str> {
+        let mut classes = vec![self.summary.class.as_str()];
+        classes.extend(self.tags.iter().map(String::as_str).filter(|t| crate::CLASSES.contains(t) && *t != self.summary.class));
+        classes
     }
 }

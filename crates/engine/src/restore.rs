@@ -46,11 +46,9 @@ pub struct RestoreReport {
     /// Set when what was replaced could not be kept as a normal safety backup: where and how
     /// it was kept instead (a raw copy in the repository, a copy beside the target, or a
     /// replaced database kept under another name).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub safety_note: Option<String>,
     /// What else a person should know: where the replaced database is kept, that the full
     /// integrity check ran now because the backup recorded a lighter one.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     pub check: CopyCheck,
     pub rows_restored: u64,
@@ -214,6 +212,7 @@ fn safety_backup(repo: &Repo, source: &dyn lifeboat_sources::Source, plan: &Rest
     let request = BackupRequest {
         name: Some(crate::backup::name_for(repo, source)?),
         class: SAFETY_CLASS.into(),
+        also_classes: Vec::new(),
         reason: Some(format!("before restoring snapshot {} into {}", plan.snapshot.short_id, plan.target)),
         tags: Vec::new(),
         source_label: plan.target.clone(),

@@ -7,6 +7,11 @@
 //! rule keeps it, and every reason is reported. Policies apply per database, and the newest
 //! backup of a database is never removed, whatever the policy says.
 //!
+//! Class rules (the daemon's `[databases.retention]`, DESIGN.md decision 10) keep backups by
+//! the classes they carry as tags: a count keeps the newest N backups of that class, an age
+//! keeps those younger than it. A backup none of whose classes has a rule is kept: a rule
+//! left out must never remove backups nobody decided about (a manual one, say).
+//!
 //! Safety backups (the state a restore replaced) are not part of the calendar: counting them
 //! would let one restore push a good backup out of `daily 1`. They are kept by age alone
 //! (`safety`, default [`DEFAULT_SAFETY`]), and never count as a database's newest backup.
@@ -29,6 +34,17 @@ pub struct KeepPolicy {
     pub tags: Vec<String>,
     /// How long safety backups are kept; `None` means [`DEFAULT_SAFETY`].
     pub safety: Option<jiff::Span>,
+    /// Per class (`hourly`, `manual`, …): how many of its backups, or how old, to keep.
+    pub classes: std::collections::BTreeMap<String, ClassRule>,
+}
+
+/// What a class rule keeps.
+#[derive(Debug, Clone, Copy)]
+pub enum ClassRule {
+    /// The newest N backups of the class.
+    Count(u32),
+    /// Every backup of the class younger than this.
+    Within(jiff::Span),
 }
 
 /// How long safety backups are kept unless the policy says otherwise.
@@ -48,6 +64,7 @@ impl KeepPolicy {
             && self.within.is_none()
             && self.tags.is_empty()
             && self.safety.is_none()
+            && self.classes.is_empty()
     }
 }
 
@@ -215,6 +232,9 @@ fn decide_regular(group: &[&BackupEntry], policy: &KeepPolicy, now: Timestamp, t
             }
         }
     }
+    if !policy.classes.is_empty() {
+        keep_by_class(group, &policy.classes, &mut reasons, now, tz)?;
+    }
     if let Some(newest) = reasons.first_mut()
         && newest.is_empty()
     {
@@ -225,6 +245,39 @@ fn decide_regular(group: &[&BackupEntry], policy: &KeepPolicy, now: Timestamp, t
         .zip(reasons)
         .map(|(entry, reasons)| Decision { snapshot: (*entry).clone(), keep: !reasons.is_empty(), reasons })
         .collect())
+}
+
+/// Adds the reasons the class rules keep each of `group` (newest first) for.
+fn keep_by_class(
+    group: &[&BackupEntry],
+    rules: &std::collections::BTreeMap<String, ClassRule>,
+    reasons: &mut [Vec<String>],
+    now: Timestamp,
+    tz: &TimeZone,
+) -> Result<()> {
+    for (class, rule) in rules {
+        let members = group.iter().enumerate().filter(|(_, e)| e.classes().contains(&class.as_str()));
+        match *rule {
+            ClassRule::Count(n) => {
+                for (rank, (i, _)) in members.take(n as usize).enumerate() {
+                    reasons[i].push(format!("{class} {}/{n}", rank + 1));
+                }
+            }
+            ClassRule::Within(span) => {
+                let cutoff = cutoff(now, span, tz, &format!("retention.{class}"))?;
+                for (i, _) in members.filter(|(_, e)| e.time >= cutoff) {
+                    reasons[i].push(format!("{class} within {span:#}"));
+                }
+            }
+        }
+    }
+    for (entry, reasons) in group.iter().zip(reasons.iter_mut()) {
+        let classes = entry.classes();
+        if classes.iter().all(|c| !rules.contains_key(*c)) {
+            reasons.push(format!("no retention rule for {}", classes.join(", ")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -363,5 +416,39 @@ mod tests {
         for bad in ["", "7", "d", "7x", "0d"] {
             assert!(parse_within(bad).is_err(), "{bad}");
         }
+    }
+
+    /// The daemon's rules on a synthetic day: a backup every hour, the one at 02:00 also
+    /// daily, and two manual backups.
+    #[test]
+    fn class_rules_keep_the_newest_of_each_class_and_what_no_rule_names() {
+        let end: Timestamp = "2026-03-03T23:00:00Z".parse().unwrap();
+        let mut entries: Vec<BackupEntry> = (0..72)
+            .map(|i| {
+                let t = end - jiff::SignedDuration::from_hours(i);
+                let hour = t.to_zoned(TimeZone::UTC).hour();
+                let mut e = entry(&format!("h{i:03}"), &t.to_string(), "app", if hour == 2 { &["hourly", "daily"] } else { &["hourly"] });
+                e.summary.class = if hour == 2 { "daily".into() } else { "hourly".into() };
+                e
+            })
+            .collect();
+        entries.push(entry("m1", "2026-03-03T12:30:00Z", "app", &["manual"]));
+        entries.push(entry("m2", "2025-01-01T12:30:00Z", "app", &["manual"]));
+        let mut policy = KeepPolicy::default();
+        policy.classes.insert("hourly".into(), ClassRule::Count(24));
+        policy.classes.insert("daily".into(), ClassRule::Count(2));
+        let plan = plan(&entries, &policy, end, &TimeZone::UTC).unwrap();
+        let kept = kept(&plan, "app");
+        let hourly: Vec<&String> = kept.iter().filter(|id| id.starts_with('h')).collect();
+        // 24 newest hourly, plus the 02:00 backup of the day before that is daily 2/2.
+        assert_eq!(hourly.len(), 25, "{kept:?}");
+        assert!(kept.contains(&"h045".to_string()), "2026-03-02T02:00 is daily 2/2: {kept:?}");
+        assert!(!kept.contains(&"h069".to_string()), "2026-03-01T02:00 is a third daily: {kept:?}");
+        assert!(kept.contains(&"m1".to_string()) && kept.contains(&"m2".to_string()), "no rule for manual: kept");
+
+        policy.classes.insert("manual".into(), ClassRule::Within(parse_within("30d").unwrap()));
+        let plan = super::plan(&entries, &policy, end, &TimeZone::UTC).unwrap();
+        let kept = super::tests::kept(&plan, "app");
+        assert!(kept.contains(&"m1".to_string()) && !kept.contains(&"m2".to_string()), "manual within 30d: {kept:?}");
     }
 }

@@ -12,6 +12,11 @@ pub struct Catalog {
     pub engine: String,
     /// The database software's version, e.g. `3.46.0`.
     pub server_version: String,
+    /// The database's own size at backup time as its engine counts it (SQLite: its pages;
+    /// PostgreSQL: `pg_database_size`), which is what a person calls "the database's size".
+    /// The streams may be smaller (a dump leaves out indexes) or compressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_bytes: Option<u64>,
     /// Engine-specific settings that a faithful restore must reproduce, e.g. `page_size`.
     #[serde(default)]
     pub properties: BTreeMap<String, serde_json::Value>,
@@ -42,6 +47,10 @@ impl Catalog {
 pub struct TableInfo {
     pub name: String,
     pub rows: u64,
+    /// Its size in the database with its indexes, where the engine can tell it cheaply
+    /// (PostgreSQL); absent for SQLite, where it would cost a walk over every page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
     /// The statement that creates it.
     pub sql: String,
     pub columns: Vec<ColumnInfo>,

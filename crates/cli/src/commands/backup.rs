@@ -1,10 +1,12 @@
 use anyhow::Result;
 use lifeboat_engine::{BackupRequest, CaptureOptions, IntegrityLevel, backup};
 
+use lifeboat_daemon::Outcome;
+
 use crate::{
     context,
     flags::{BackupArgs, Global, Integrity},
-    output,
+    logged, output,
     progress::Progress,
 };
 
@@ -29,11 +31,27 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
     let request = BackupRequest {
         name: args.name.clone(),
         class: args.class.clone(),
+        also_classes: Vec::new(),
         reason: args.reason.clone(),
         tags: args.tags.clone(),
         source_label: database.label(),
     };
-    let report = backup(&repo, source.as_ref(), &request)?;
+    let name = request.name.clone().unwrap_or_else(|| source.name().to_string());
+    let job =
+        logged::Job { database: Some(&name), kind: "backup", classes: std::slice::from_ref(&args.class), reason: args.reason.as_deref() };
+    let report = logged::run(
+        global,
+        job,
+        || Ok(backup(&repo, source.as_ref(), &request)?),
+        |report| Outcome {
+            status: "ok",
+            snapshot: Some(report.entry.id.clone()),
+            bytes_read: Some(report.entry.summary.bytes),
+            bytes_added: Some(report.entry.added_bytes),
+            rows: Some(report.entry.summary.rows),
+            error: None,
+        },
+    )?;
     drop(progress);
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
@@ -44,15 +62,17 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
             "snapshot": e,
             "tables": report.manifest.catalog.tables.len(),
             "streams": report.manifest.streams,
+            "warnings": report.warnings,
         }))?;
     } else {
         println!(
-            "snapshot {} saved: {} `{}`, {}, {}, {} read, {} added to the repository",
+            "snapshot {} saved: {} `{}`, {}, {}; database {}, streams {}, {} added to the repository",
             e.short_id,
             e.summary.engine,
             e.summary.database,
             output::count(report.manifest.catalog.tables.len() as u64, "table"),
             output::count(e.summary.rows, "row"),
+            e.summary.database_bytes.map_or("size unknown".into(), output::size),
             output::size(e.summary.bytes),
             output::size(e.added_bytes)
         );

@@ -1,16 +1,34 @@
 use anyhow::Result;
 
+use lifeboat_daemon::Outcome;
+
 use crate::{
     context,
     flags::{CheckArgs, Global},
-    output,
+    logged, output,
     progress::Progress,
 };
 
 pub fn run(global: &Global, args: &CheckArgs) -> Result<i32> {
     let progress = Progress::start("reading packs", None, global.json || !args.read_data);
     let repo = context::open_with_progress(global, progress.counter.clone())?;
-    let report = repo.check(args.read_data)?;
+    let job = logged::Job { database: None, kind: "check", classes: &[], reason: None };
+    let report = logged::run(
+        global,
+        job,
+        || Ok(repo.check(args.read_data)?),
+        |report| {
+            if report.has_errors() {
+                Outcome::failed(format!(
+                    "{} errors; {} snapshots affected",
+                    report.findings.iter().filter(|f| f.error).count(),
+                    report.affected.len()
+                ))
+            } else {
+                Outcome { status: "ok", ..Default::default() }
+            }
+        },
+    )?;
     drop(progress);
     if global.json {
         output::json(&serde_json::json!({

@@ -1,11 +1,13 @@
 use anyhow::Result;
 use lifeboat_engine::{KeepPolicy, parse_within};
 
+use lifeboat_daemon::Outcome;
+
 use crate::{
     commands::confirm,
     context,
     flags::{ForgetArgs, Global},
-    output,
+    logged, output,
     progress::Progress,
 };
 
@@ -20,6 +22,7 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
         within: args.keep_within.as_deref().map(parse_within).transpose()?,
         tags: args.keep_tags.clone(),
         safety: args.keep_safety.as_deref().map(parse_within).transpose()?,
+        classes: Default::default(),
     };
     let repo = context::open(global)?;
     let plan = if args.snapshots.is_empty() {
@@ -40,7 +43,7 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
     }
     if args.dry_run {
         if global.json {
-            output::json(&serde_json::json!({ "dry_run": true, "plan": plan }))?;
+            output::json(&serde_json::json!({ "dry_run": true, "removed": 0, "pruned_bytes": null, "plan": plan }))?;
         } else {
             println!("dry run: {} would be removed; nothing was changed", output::count(removing as u64, "backup"));
         }
@@ -56,10 +59,16 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
     // Counted from here, after the question: a bar must not draw over the prompt.
     let progress = Progress::start("pruning", None, global.json || !args.prune);
     let repo = repo.for_job(crate::JOB.clone(), progress.counter.clone())?;
-    let (removed, freed) = lifeboat_engine::forget(&repo, &plan, args.prune)?;
+    let job = logged::Job { database: args.db.as_deref(), kind: if args.prune { "prune" } else { "forget" }, classes: &[], reason: None };
+    let (removed, freed) = logged::run(
+        global,
+        job,
+        || Ok(lifeboat_engine::forget(&repo, &plan, args.prune)?),
+        |(removed, freed)| Outcome { status: "ok", rows: Some(*removed as u64), bytes_read: *freed, ..Default::default() },
+    )?;
     drop(progress);
     if global.json {
-        output::json(&serde_json::json!({ "removed": removed, "pruned_bytes": freed, "plan": plan }))?;
+        output::json(&serde_json::json!({ "dry_run": false, "removed": removed, "pruned_bytes": freed, "plan": plan }))?;
     } else {
         println!("removed {}", output::count(removed as u64, "backup"));
         if let Some(freed) = freed {

@@ -2,12 +2,17 @@
 
 mod backup;
 mod check;
+mod config;
+mod daemon;
 mod export;
 mod forget;
+mod health;
 mod init;
+mod log;
 mod restore;
 mod show;
 mod snapshots;
+mod stats;
 mod verify;
 
 use std::io::{IsTerminal, Write};
@@ -30,6 +35,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Check(args) => check::run(global, args),
         Command::Forget(args) => forget::run(global, args),
         Command::Export(args) => export::run(global, args),
+        Command::Daemon(args) => daemon::run(global, args),
+        Command::Config(command) => config::run(global, command),
+        Command::Log(args) => log::run(global, args),
+        Command::Stats => stats::run(global),
+        Command::Health(args) => health::run(global, args),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "lifeboat", &mut std::io::stdout());
             Ok(0)

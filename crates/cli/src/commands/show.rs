@@ -34,16 +34,26 @@ fn render(r: &ShowReport, md: bool) -> String {
         }
     };
     h(&mut s, 1, &format!("Snapshot {} of {} `{}`", r.snapshot.short_id, m.catalog.engine, m.database));
+    let streamed: u64 = m.streams.iter().map(|st| st.bytes).sum();
     let mut facts = vec![
         ("taken", format!("{} (took {:.1}s)", output::time(m.started_at), m.finished_at.duration_since(m.started_at).as_secs_f64())),
         ("class", m.class.clone()),
         ("reason", m.reason.clone().unwrap_or_else(|| "-".into())),
         ("source", m.source.clone()),
         ("version", format!("{} {}", m.catalog.engine, m.catalog.server_version)),
-        ("tables", format!("{} tables, {} rows", m.catalog.tables.len(), m.catalog.total_rows())),
+        ("tables", format!("{}, {}", output::count(m.catalog.tables.len() as u64, "table"), output::count(m.catalog.total_rows(), "row"))),
+        (
+            "size",
+            format!(
+                "database {}; backup streams {}; {} added to the repository",
+                m.catalog.database_bytes.map_or("unknown".into(), output::size),
+                output::size(streamed),
+                output::size(r.snapshot.added_bytes)
+            ),
+        ),
     ];
     for (k, v) in &m.catalog.properties {
-        facts.push((k.as_str(), v.to_string().trim_matches('"').to_string()));
+        facts.push((k.as_str(), property(v)));
     }
     for (k, v) in facts {
         let _ = if md { writeln!(s, "- **{k}**: {v}") } else { writeln!(s, "{k:>15}: {v}") };
@@ -51,16 +61,17 @@ fn render(r: &ShowReport, md: bool) -> String {
 
     h(&mut s, 2, "Tables");
     if md {
-        let _ = writeln!(s, "| table | rows | columns | content hash |\n|---|---:|---|---|");
+        let _ = writeln!(s, "| table | rows | size | columns | content hash |\n|---|---:|---:|---|---|");
     }
     for t in &m.catalog.tables {
         let cols: Vec<String> =
             t.columns.iter().map(|c| if c.decl_type.is_empty() { c.name.clone() } else { format!("{} {}", c.name, c.decl_type) }).collect();
         let hash = t.content_hash.get(..21).unwrap_or("-");
+        let size = t.bytes.map_or("-".into(), output::size);
         let _ = if md {
-            writeln!(s, "| {} | {} | {} | `{hash}` |", t.name, t.rows, cols.join(", "))
+            writeln!(s, "| {} | {} | {size} | {} | `{hash}` |", t.name, t.rows, cols.join(", "))
         } else {
-            writeln!(s, "{:<30} {:>12} rows  ({})", t.name, t.rows, cols.join(", "))
+            writeln!(s, "{:<30} {:>12} rows {size:>10}  ({})", t.name, t.rows, cols.join(", "))
         };
     }
 
@@ -89,23 +100,22 @@ fn render(r: &ShowReport, md: bool) -> String {
         let _ = writeln!(s, "{}{fk}", if md { "- " } else { "" });
     }
 
-    h(&mut s, 2, "Indexes, views and triggers");
+    h(&mut s, 2, "Indexes, views, triggers and functions");
     if m.catalog.objects.is_empty() {
         let _ = writeln!(s, "(none)");
     }
     for o in &m.catalog.objects {
-        let _ = writeln!(s, "{}{} {} on {}", if md { "- " } else { "" }, o.kind, o.name, o.table);
+        // A view or function "belongs" to itself; naming it twice says nothing.
+        let on = if o.table.is_empty() || o.table == o.name { String::new() } else { format!(" on {}", o.table) };
+        let _ = writeln!(s, "{}{} {}{on}", if md { "- " } else { "" }, o.kind, o.name);
     }
 
     h(&mut s, 2, "Schema");
     if md {
         let _ = writeln!(s, "```sql");
     }
-    for t in &m.catalog.tables {
-        let _ = writeln!(s, "{};", t.sql);
-    }
-    for o in &m.catalog.objects {
-        let _ = writeln!(s, "{};", o.sql);
+    for sql in m.catalog.tables.iter().map(|t| &t.sql).chain(m.catalog.objects.iter().map(|o| &o.sql)) {
+        let _ = writeln!(s, "{};", sql.trim_end().trim_end_matches(';'));
     }
     if md {
         let _ = writeln!(s, "```");
@@ -131,6 +141,19 @@ fn render(r: &ShowReport, md: bool) -> String {
         let _ = writeln!(s, "{}{} {} sha256 {}", if md { "- " } else { "" }, st.name, output::size(st.bytes), st.sha256);
     }
     s
+}
+
+/// An engine property as a person reads it: text without quotes, lists joined.
+fn property(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Array(items) if items.is_empty() => "none".into(),
+        serde_json::Value::Array(items) if items.len() > 8 => {
+            format!("{} ({}, …)", items.len(), items.iter().take(5).map(property).collect::<Vec<_>>().join(", "))
+        }
+        serde_json::Value::Array(items) => items.iter().map(property).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
 }
 
 /// A sample value as a person reads it: NULL, numbers and text as they are (long text cut),

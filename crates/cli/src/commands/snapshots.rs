@@ -24,7 +24,7 @@ pub fn run(global: &Global, args: &SnapshotsArgs) -> Result<i32> {
         }
     }
     if global.json {
-        output::json(&entries)?;
+        output::json(&serde_json::json!({ "snapshots": entries }))?;
         return Ok(0);
     }
     if entries.is_empty() {
@@ -32,8 +32,8 @@ pub fn run(global: &Global, args: &SnapshotsArgs) -> Result<i32> {
         return Ok(0);
     }
     println!(
-        "{:<8}  {:<23}  {:<12}  {:<16}  {:<14}  {:>10}  {:>12}  TAGS / REASON",
-        "ID", "TIME", "HOST", "DATABASE", "CLASS", "SIZE", "ROWS"
+        "{:<8}  {:<23}  {:<12}  {:<16}  {:<14}  {:>10}  {:>10}  {:>12}  TAGS / REASON",
+        "ID", "TIME", "HOST", "DATABASE", "CLASS", "DB SIZE", "ADDED", "ROWS"
     );
     for e in &entries {
         let mut notes: Vec<String> = e.user_tags().iter().map(|t| format!("#{t}")).collect();
@@ -41,17 +41,21 @@ pub fn run(global: &Global, args: &SnapshotsArgs) -> Result<i32> {
             notes.push(reason.clone());
         }
         println!(
-            "{:<8}  {:<23}  {:<12}  {:<16}  {:<14}  {:>10}  {:>12}  {}",
+            "{:<8}  {:<23}  {:<12}  {:<16}  {:<14}  {:>10}  {:>10}  {:>12}  {}",
             e.short_id,
             output::time(e.time),
             e.hostname,
             e.summary.database,
             e.summary.class,
-            output::size(e.summary.bytes),
+            e.summary.database_bytes.map_or("-".into(), output::size),
+            output::size(e.added_bytes),
             e.summary.rows,
             notes.join("  ")
         );
     }
-    println!("{}", output::count(entries.len() as u64, "backup"));
+    println!(
+        "{} (DB SIZE: the database's size when backed up; ADDED: what its backup added to the repository)",
+        output::count(entries.len() as u64, "backup")
+    );
     Ok(0)
 }

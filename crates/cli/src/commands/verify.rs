@@ -1,10 +1,12 @@
 use anyhow::Result;
 use lifeboat_engine::{BackupEntry, VerifyReport};
 
+use lifeboat_daemon::Outcome;
+
 use crate::{
     context,
     flags::{Global, VerifyArgs},
-    output,
+    logged, output,
     progress::Progress,
 };
 
@@ -17,15 +19,22 @@ pub fn run(global: &Global, args: &VerifyArgs) -> Result<i32> {
     };
     let mut reports = Vec::new();
     for entry in &entries {
-        reports.push(lifeboat_engine::verify(&repo, entry, args.scratch.as_deref(), args.jobs.map(|n| n as usize))?);
+        let job = logged::Job { database: Some(&entry.summary.database), kind: "drill", classes: &[], reason: None };
+        let drill = || Ok(lifeboat_engine::verify(&repo, entry, args.scratch.as_deref(), args.jobs.map(|n| n as usize))?);
+        reports.push(logged::run(global, job, drill, |report| {
+            let status = if report.ok() { "ok" } else { "failed" };
+            Outcome {
+                status,
+                snapshot: Some(entry.id.clone()),
+                error: (!report.ok()).then(|| report.problems.join("; ")),
+                ..Default::default()
+            }
+        })?);
     }
     drop(progress);
     let ok = reports.iter().all(VerifyReport::ok);
     if global.json {
-        match (args.all, reports.as_slice()) {
-            (false, [one]) => output::json(one)?,
-            _ => output::json(&reports)?,
-        }
+        output::json(&serde_json::json!({ "ok": ok, "drills": reports }))?;
     } else {
         for report in &reports {
             print_report(report);

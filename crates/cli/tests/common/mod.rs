@@ -98,7 +98,7 @@ impl Env {
     }
 
     pub fn snapshot_count(&self) -> usize {
-        self.json(&["snapshots"]).as_array().unwrap().len()
+        self.json(&["snapshots"])["snapshots"].as_array().unwrap().len()
     }
 }
 

@@ -46,6 +46,8 @@ pub(crate) struct TablePlan {
     pub(crate) name: String,
     pub(crate) columns: Vec<ColumnInfo>,
     pub(crate) blocks: u64,
+    /// With its indexes and TOAST data (`pg_total_relation_size`).
+    pub(crate) total_bytes: Option<u64>,
 }
 
 impl TablePlan {
@@ -107,7 +109,8 @@ pub(crate) fn query_in(tools: &Tools, conn: &Conn, snapshot: &str, sql: &str) ->
 const TABLES: &str = r"
 SELECT c.oid, n.nspname, c.relname, pg_relation_size(c.oid) / current_setting('block_size')::bigint,
        coalesce((SELECT string_agg(concat_ws(E'\x1c', a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> ''), E'\x1d' ORDER BY a.attnum)
-                 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
+                 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), ''),
+       pg_total_relation_size(c.oid)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname !~ '^pg_(toast|temp)'
@@ -145,6 +148,8 @@ pub(crate) struct ServerFacts {
     pub(crate) database: String,
     pub(crate) version: String,
     pub(crate) version_num: u32,
+    /// `pg_database_size` when the facts were read.
+    pub(crate) database_bytes: Option<u64>,
     pub(crate) properties: BTreeMap<String, serde_json::Value>,
     /// Which cluster this is: its system identifier (the same on a streaming replica and
     /// whatever name the server is reached by), else `host:port` as the URL names it.
@@ -163,7 +168,6 @@ pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
     let row = rows.into_iter().next().unwrap_or_default();
     let field = |i: usize| row.get(i).cloned().unwrap_or_default();
     let mut properties = BTreeMap::new();
-    properties.insert("database_size".into(), serde_json::json!(field(3).parse::<u64>().unwrap_or(0)));
     properties.insert("encoding".into(), serde_json::json!(field(4)));
     properties.insert("lc_collate".into(), serde_json::json!(field(5)));
     properties.insert("lc_ctype".into(), serde_json::json!(field(6)));
@@ -175,7 +179,14 @@ pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
         .and_then(|rows| rows.into_iter().next()?.into_iter().next())
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| conn.address());
-    Ok(ServerFacts { database: field(0), version: field(1), version_num: field(2).parse().unwrap_or(0), properties, cluster })
+    Ok(ServerFacts {
+        database: field(0),
+        version: field(1),
+        version_num: field(2).parse().unwrap_or(0),
+        database_bytes: field(3).parse().ok(),
+        properties,
+        cluster,
+    })
 }
 
 /// Row counts and hashes of every part stream, filled in as the streams are read.
@@ -191,7 +202,13 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
         .map(|r| {
             (
                 r[0].clone(),
-                TablePlan { schema: r[1].clone(), name: r[2].clone(), blocks: r[3].parse().unwrap_or(0), columns: parse_columns(&r[4]) },
+                TablePlan {
+                    schema: r[1].clone(),
+                    name: r[2].clone(),
+                    blocks: r[3].parse().unwrap_or(0),
+                    columns: parse_columns(&r[4]),
+                    total_bytes: r.get(5).and_then(|b| b.parse().ok()),
+                },
             )
         })
         .filter(|(_, t)| subset.keeps(&t.schema, &t.name))
@@ -305,6 +322,7 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
                 TableInfo {
                     name: format!("{}.{}", table.schema, table.name),
                     rows: hash.rows,
+                    bytes: table.total_bytes,
                     columns: table.columns,
                     content_hash: hash.finish(),
                     schema: Some(table.schema),
@@ -314,7 +332,14 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
                 }
             })
             .collect();
-        Ok(Catalog { engine: "postgres".into(), server_version: facts.version, properties: facts.properties, tables, objects })
+        Ok(Catalog {
+            engine: "postgres".into(),
+            server_version: facts.version,
+            database_bytes: facts.database_bytes,
+            properties: facts.properties,
+            tables,
+            objects,
+        })
     });
     Ok(Capture::new(streams, catalog))
 }

@@ -66,7 +66,17 @@ pub fn catalog(conn: &Connection, level: IntegrityLevel) -> Result<Catalog> {
         properties.insert(INTEGRITY.to_string(), integrity);
     }
     properties.insert(INTEGRITY_LEVEL.to_string(), serde_json::json!(level));
-    Ok(Catalog { engine: "sqlite".into(), server_version: version, properties, tables, objects })
+    let database_bytes: i64 = conn
+        .query_row("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()", [], |r| r.get(0))
+        .map_err(|e| db_error("reading the database's size".into(), e))?;
+    Ok(Catalog {
+        engine: "sqlite".into(),
+        server_version: version,
+        database_bytes: u64::try_from(database_bytes).ok(),
+        properties,
+        tables,
+        objects,
+    })
 }
 
 /// Page cache of the connection that runs a full integrity check, in KiB. The check looks up

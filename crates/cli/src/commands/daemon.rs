@@ -1,0 +1,18 @@
+use anyhow::Result;
+use lifeboat_daemon::Events;
+
+use crate::{
+    context,
+    flags::{DaemonArgs, Global, LogFormat},
+};
+
+pub fn run(global: &Global, args: &DaemonArgs) -> Result<i32> {
+    let config = context::required_config(global)?;
+    // The key is derived once here; every job then opens its own handle with it.
+    let repo =
+        lifeboat_engine::Repo::open(&context::location(global)?, &context::password(global, false)?)?.with_lock_wait(global.lock_wait);
+    let events = Events { json: matches!(args.log_format, LogFormat::Json) };
+    let path = config.path.clone();
+    lifeboat_daemon::run(config, repo, events, || lifeboat_daemon::Config::load(&path))?;
+    Ok(0)
+}

@@ -1,0 +1,46 @@
+//! Manual jobs in the job log: a CLI command given a configuration or `LIFEBOAT_STATE_DIR`
+//! records what it did (trigger `manual`, actor the OS user), as the daemon does.
+
+use anyhow::Result;
+use lifeboat_daemon::{JobLog, NewJob, Outcome, Trigger};
+
+use crate::{context, flags::Global};
+
+/// What a logged job is.
+pub struct Job<'a> {
+    pub database: Option<&'a str>,
+    pub kind: &'a str,
+    pub classes: &'a [String],
+    pub reason: Option<&'a str>,
+}
+
+/// Runs `work`, recording its start and end in the job log when one is configured; `outcome`
+/// says what a success did. A log that cannot be written is a warning: the job still counts.
+pub fn run<T>(global: &Global, job: Job, work: impl FnOnce() -> Result<T>, outcome: impl FnOnce(&T) -> Outcome) -> Result<T> {
+    let log = match context::state_dir(global)? {
+        Some(dir) => match JobLog::open(&dir) {
+            Ok(log) => Some(log),
+            Err(err) => {
+                eprintln!("warning: this job is not logged: {err}");
+                None
+            }
+        },
+        None => None,
+    };
+    let new = NewJob { database: job.database, kind: job.kind, classes: job.classes, trigger: Trigger::Manual, reason: job.reason };
+    let id = log.as_ref().and_then(|log| log.start(&new).map_err(|err| eprintln!("warning: this job is not logged: {err}")).ok());
+    let result = work();
+    if let (Some(log), Some(id)) = (&log, id) {
+        let ended = match &result {
+            Ok(value) => outcome(value),
+            Err(err) if crate::JOB.is_cancelled() => {
+                Outcome { status: "interrupted", error: Some(crate::describe(err)), ..Default::default() }
+            }
+            Err(err) => Outcome::failed(crate::describe(err)),
+        };
+        if let Err(err) = log.finish(id, &ended) {
+            eprintln!("warning: the end of this job is not logged: {err}");
+        }
+    }
+    result
+}

@@ -1,0 +1,406 @@
+//! The configuration file (`lifeboat.toml`, DESIGN.md decision 10): read, checked as a whole,
+//! and turned into settings the daemon can run without further checks. Every mistake is
+//! reported with the setting's place and what to write instead; nothing is half-applied.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use lifeboat_engine::{ClassRule, KeepPolicy, parse_within};
+use serde::Deserialize;
+
+use crate::{
+    cron::Cron,
+    error::{DaemonError, Result},
+};
+
+/// The backup classes a schedule may name, shortest-lived first: a backup due for several at
+/// once is labelled with the last (longest-lived) of them.
+pub const SCHEDULED_CLASSES: [&str; 5] = ["hourly", "daily", "weekly", "monthly", "yearly"];
+
+/// The schedules a database gets when its config has no `[databases.schedule]`.
+const DEFAULT_SCHEDULE: [(&str, &str); 6] = [
+    ("hourly", "0 * * * *"),
+    ("daily", "0 2 * * *"),
+    ("weekly", "0 3 * * SUN"),
+    ("monthly", "0 4 1 * *"),
+    ("yearly", "0 5 1 1 *"),
+    ("drill", "0 6 * * SUN"),
+];
+
+/// The retention a database gets when its config has no `[databases.retention]`.
+const DEFAULT_RETENTION: [(&str, u32); 5] = [("hourly", 24), ("daily", 30), ("weekly", 12), ("monthly", 24), ("yearly", 10)];
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    repository: RepositoryFile,
+    #[serde(default)]
+    state: StateFile,
+    #[serde(default)]
+    limits: LimitsFile,
+    /// IANA time zone the schedules are read in; default the system's.
+    time_zone: Option<String>,
+    #[serde(default)]
+    databases: Vec<DatabaseFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepositoryFile {
+    url: String,
+    password_file: Option<PathBuf>,
+    check: Option<String>,
+    check_read_data: Option<String>,
+    prune: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateFile {
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    concurrent_jobs: Option<usize>,
+    jitter: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseFile {
+    name: Option<String>,
+    url: String,
+    max_age: Option<String>,
+    schedule: Option<BTreeMap<String, String>>,
+    retention: Option<BTreeMap<String, RetentionFile>>,
+    tables: Option<Vec<String>>,
+    schema: Option<Vec<String>>,
+    exclude_tables: Option<Vec<String>>,
+    integrity: Option<String>,
+    scratch: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RetentionFile {
+    Count(u32),
+    Age(String),
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub repository: RepositoryConfig,
+    /// Where `state.db` and `health.json` live.
+    pub state_dir: PathBuf,
+    pub concurrent_jobs: usize,
+    /// Each scheduled start is delayed by up to this much (spreads a fleet's load).
+    pub jitter: Duration,
+    pub time_zone: jiff::tz::TimeZone,
+    pub databases: Vec<DatabaseConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RepositoryConfig {
+    pub url: String,
+    pub password_file: Option<PathBuf>,
+    pub check: Option<Cron>,
+    /// Percentage of the packs a scheduled check reads, rotating; 0 reads none.
+    pub check_read_data_percent: u8,
+    pub prune: Option<Cron>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub name: String,
+    pub url: String,
+    /// Health: a warning when the newest good backup is older, critical past twice this.
+    pub max_age: Duration,
+    /// Backup schedules per class (`hourly` …) in [`SCHEDULED_CLASSES`] order.
+    pub backups: Vec<(String, Cron)>,
+    pub drill: Option<Cron>,
+    pub retention: KeepPolicy,
+    pub tables: Vec<String>,
+    pub schemas: Vec<String>,
+    pub exclude_tables: Vec<String>,
+    pub integrity: Option<String>,
+    pub scratch: Option<String>,
+}
+
+impl Config {
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            DaemonError::config(
+                format!("cannot read the configuration {}", path.display()),
+                "check the path given to --config / LIFEBOAT_CONFIG",
+            )
+            .with_source(e)
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Checks `text` as the content of the file at `path` (relative paths in it are taken
+    /// relative to the file's folder).
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let file: File = toml::from_str(text).map_err(|e| {
+            let place = e.span().map(|span| format!(" (line {})", text[..span.start].lines().count().max(1))).unwrap_or_default();
+            DaemonError::config(
+                format!("{}{place}: {}", path.display(), e.message()),
+                "see the configuration section of the README; `lifeboat config check FILE` checks a file",
+            )
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let time_zone = match &file.time_zone {
+            Some(name) => jiff::tz::TimeZone::get(name).map_err(|e| {
+                DaemonError::config(
+                    format!("`time_zone = \"{name}\"` is not a known time zone"),
+                    "use an IANA name like Europe/Berlin or UTC",
+                )
+                .with_source(e)
+            })?,
+            None => jiff::tz::TimeZone::system(),
+        };
+        let repository = RepositoryConfig {
+            url: resolve(base, &file.repository.url),
+            password_file: file.repository.password_file.map(|p| base.join(p)),
+            check: optional_cron(file.repository.check.as_deref(), "[repository] check")?,
+            check_read_data_percent: match &file.repository.check_read_data {
+                None => 0,
+                Some(text) => percent(text)?,
+            },
+            prune: optional_cron(file.repository.prune.as_deref(), "[repository] prune")?,
+        };
+        let concurrent_jobs = file.limits.concurrent_jobs.unwrap_or(2);
+        if concurrent_jobs == 0 {
+            return Err(DaemonError::config("`[limits] concurrent_jobs = 0` would never run a job", "set it to 1 or more (default 2)"));
+        }
+        let jitter = match &file.limits.jitter {
+            Some(text) => interval(text, "[limits] jitter")?,
+            None => Duration::ZERO,
+        };
+        let mut databases = Vec::new();
+        for (index, db) in file.databases.into_iter().enumerate() {
+            let config = database(db, index, base)?;
+            if databases.iter().any(|d: &DatabaseConfig| d.name == config.name) {
+                return Err(DaemonError::config(
+                    format!("two [[databases]] are named `{}`", config.name),
+                    "each database needs a name of its own: the name groups its backups, retention and health",
+                ));
+            }
+            databases.push(config);
+        }
+        let state_dir = file.state.dir.map(|d| base.join(d)).unwrap_or_else(|| PathBuf::from("/var/lib/lifeboat"));
+        Ok(Self { path: path.to_path_buf(), repository, state_dir, concurrent_jobs, jitter, time_zone, databases })
+    }
+
+    pub fn database(&self, name: &str) -> Option<&DatabaseConfig> {
+        self.databases.iter().find(|d| d.name == name)
+    }
+}
+
+fn database(db: DatabaseFile, index: usize, base: &Path) -> Result<DatabaseConfig> {
+    let place = format!("[[databases]] #{} ({})", index + 1, db.url);
+    // The name keys the job log, health and metrics before any backup has run, and must not
+    // change when a path does: so it is written down, not derived.
+    let Some(name) = db.name else {
+        return Err(DaemonError::config(format!("{place} has no `name`"), "add `name = \"...\"`: the name its backups are grouped under"));
+    };
+    lifeboat_engine::validate_name(&name)
+        .map_err(|e| DaemonError::config(format!("{place}: {e}"), "use letters, digits, `-`, `_` and `.`"))?;
+    let place = format!("[[databases]] `{name}`");
+    let schedule: Vec<(String, String)> = match db.schedule {
+        Some(map) => map.into_iter().collect(),
+        None => DEFAULT_SCHEDULE.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    };
+    let mut backups = Vec::new();
+    let mut drill = None;
+    for (class, text) in schedule {
+        let cron =
+            Cron::parse(&text).map_err(|e| DaemonError::config(format!("{place} schedule.{class}: {e}"), "see `lifeboat config check`"))?;
+        match class.as_str() {
+            "drill" => drill = Some(cron),
+            class if SCHEDULED_CLASSES.contains(&class) => backups.push((class.to_string(), cron)),
+            other => {
+                return Err(DaemonError::config(
+                    format!("{place} schedule.{other}: `{other}` is not a class that can be scheduled"),
+                    format!("schedule one of {} (or `drill`)", SCHEDULED_CLASSES.join(", ")),
+                ));
+            }
+        }
+    }
+    backups.sort_by_key(|(class, _)| SCHEDULED_CLASSES.iter().position(|c| c == class));
+    let retention = retention(db.retention, &place)?;
+    let max_age = match &db.max_age {
+        Some(text) => interval(text, &format!("{place} max_age"))?,
+        None => default_max_age(&backups),
+    };
+    if let Some(level) = &db.integrity
+        && !["off", "quick", "full"].contains(&level.as_str())
+    {
+        return Err(DaemonError::config(format!("{place} integrity = \"{level}\""), "write off, quick or full"));
+    }
+    Ok(DatabaseConfig {
+        name,
+        url: sqlite_relative(base, &db.url),
+        max_age,
+        backups,
+        drill,
+        retention,
+        tables: db.tables.unwrap_or_default(),
+        schemas: db.schema.unwrap_or_default(),
+        exclude_tables: db.exclude_tables.unwrap_or_default(),
+        integrity: db.integrity,
+        scratch: db.scratch,
+    })
+}
+
+fn retention(rules: Option<BTreeMap<String, RetentionFile>>, place: &str) -> Result<KeepPolicy> {
+    let rules: Vec<(String, RetentionFile)> = match rules {
+        Some(map) => map.into_iter().collect(),
+        None => DEFAULT_RETENTION.iter().map(|(k, n)| (k.to_string(), RetentionFile::Count(*n))).collect(),
+    };
+    let mut policy = KeepPolicy::default();
+    for (class, rule) in rules {
+        lifeboat_engine::validate_class(&class)
+            .map_err(|e| DaemonError::config(format!("{place} retention.{class}: {e}"), "name a class"))?;
+        let rule = match rule {
+            RetentionFile::Count(n) => ClassRule::Count(n),
+            RetentionFile::Age(text) => ClassRule::Within(parse_within(&text).map_err(|e| {
+                DaemonError::config(format!("{place} retention.{class} = \"{text}\": {e}"), "a count (24) or an age (\"30d\")")
+            })?),
+        };
+        if class == lifeboat_engine::SAFETY_CLASS {
+            match rule {
+                ClassRule::Within(span) => policy.safety = Some(span),
+                ClassRule::Count(_) => {
+                    return Err(DaemonError::config(
+                        format!("{place} retention.safety is a count"),
+                        "safety backups are kept by age: write safety = \"30d\"",
+                    ));
+                }
+            }
+        } else {
+            policy.classes.insert(class, rule);
+        }
+    }
+    Ok(policy)
+}
+
+/// Twice the shortest interval between two backups (over the next few slots), or a day.
+fn default_max_age(backups: &[(String, Cron)]) -> Duration {
+    let tz = jiff::tz::TimeZone::UTC;
+    let mut slots: Vec<jiff::Timestamp> = Vec::new();
+    let start = jiff::Timestamp::now();
+    for (_, cron) in backups {
+        let mut at = start;
+        for _ in 0..3 {
+            match cron.next_after(at, &tz) {
+                Some(next) => {
+                    slots.push(next);
+                    at = next;
+                }
+                None => break,
+            }
+        }
+    }
+    slots.sort();
+    slots.dedup();
+    let shortest = slots.windows(2).map(|w| w[1].duration_since(w[0])).min();
+    shortest.and_then(|d| Duration::try_from(d * 2).ok()).unwrap_or(Duration::from_secs(2 * 86_400))
+}
+
+fn optional_cron(text: Option<&str>, place: &str) -> Result<Option<Cron>> {
+    text.map(|t| Cron::parse(t).map_err(|e| DaemonError::config(format!("{place}: {e}"), "see `lifeboat config check`"))).transpose()
+}
+
+/// `10%` → 10.
+fn percent(text: &str) -> Result<u8> {
+    text.trim().strip_suffix('%').and_then(|n| n.trim().parse::<u8>().ok()).filter(|n| *n <= 100).ok_or_else(|| {
+        DaemonError::config(format!("check_read_data = \"{text}\""), "write a percentage of the packs to read, e.g. \"10%\"")
+    })
+}
+
+/// A duration in seconds, minutes, hours or days: `30s`, `10m`, `2h`, `1d`, `1h30m`.
+pub fn interval(text: &str, place: &str) -> Result<Duration> {
+    let span: jiff::Span = text
+        .parse()
+        .map_err(|_| DaemonError::config(format!("{place} = \"{text}\" is not a duration"), "write it like 30s, 10m, 2h or 1d"))?;
+    let duration = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .ok()
+        .and_then(|d| Duration::try_from(d).ok())
+        .ok_or_else(|| DaemonError::config(format!("{place} = \"{text}\" is not a duration"), "write it like 30s, 10m, 2h or 1d"))?;
+    Ok(duration)
+}
+
+/// A repository path relative to the config file's folder (restic URLs with a scheme stay).
+fn resolve(base: &Path, url: &str) -> String {
+    if url.contains(':') || Path::new(url).is_absolute() { url.to_string() } else { base.join(url).display().to_string() }
+}
+
+/// A SQLite database given as a relative path is relative to the config file's folder.
+fn sqlite_relative(base: &Path, url: &str) -> String {
+    let path = url.strip_prefix("sqlite:").unwrap_or(url);
+    if url.contains("://") || Path::new(path).is_absolute() { url.to_string() } else { base.join(path).display().to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("/etc/lifeboat/lifeboat.toml"))
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let config = parse("[repository]\nurl = \"repo\"\n[[databases]]\nname = \"app\"\nurl = \"app.db\"\n").unwrap();
+        assert_eq!(config.repository.url, "/etc/lifeboat/repo");
+        assert_eq!(config.concurrent_jobs, 2);
+        let db = &config.databases[0];
+        assert_eq!(db.url, "/etc/lifeboat/app.db");
+        let classes: Vec<&str> = db.backups.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(classes, SCHEDULED_CLASSES);
+        assert!(db.drill.is_some());
+        assert!(matches!(db.retention.classes.get("daily"), Some(ClassRule::Count(30))));
+        assert_eq!(db.max_age, Duration::from_secs(2 * 3600), "twice the hourly interval");
+    }
+
+    #[test]
+    fn mistakes_name_the_setting_and_what_to_write() {
+        let cases = [
+            ("[repository]\nurl = \"r\"\n[alerts]\nrepeat = \"6h\"\n", "unknown field `alerts`"),
+            ("[repository]\nurl = \"r\"\n[[databases]]\nurl = \"a.db\"\n", "has no `name`"),
+            (
+                "[repository]\nurl = \"r\"\n[[databases]]\nname = \"a\"\nurl = \"a.db\"\n[databases.schedule]\nminutely = \"* * * * *\"\n",
+                "not a class",
+            ),
+            (
+                "[repository]\nurl = \"r\"\n[[databases]]\nname = \"a\"\nurl = \"a.db\"\n[databases.schedule]\ndaily = \"0 2 * *\"\n",
+                "schedule.daily",
+            ),
+            (
+                "[repository]\nurl = \"r\"\n[[databases]]\nname = \"a\"\nurl = \"a.db\"\n[databases.retention]\ndaily = \"soon\"\n",
+                "retention.daily",
+            ),
+            ("[repository]\nurl = \"r\"\n[limits]\nconcurrent_jobs = 0\n", "concurrent_jobs = 0"),
+            (
+                "[repository]\nurl = \"r\"\n[[databases]]\nname = \"a\"\nurl = \"a.db\"\n[[databases]]\nname = \"a\"\nurl = \"b.db\"\n",
+                "two [[databases]]",
+            ),
+            ("time_zone = \"Mars/Olympus\"\n[repository]\nurl = \"r\"\n", "not a known time zone"),
+        ];
+        for (text, expected) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(expected) && err.contains("hint: "), "{expected}: {err}");
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The daemon: one loop that fires schedules, and workers that run jobs side by side.
+//!
+//! - A slot that comes due queues a job; backups of one database due together (or while one
+//!   is queued) merge into one job carrying every class.
+//! - A database never has two jobs at once: its next job waits for the running one. At most
+//!   `concurrent_jobs` jobs run in all.
+//! - Catch-up: each schedule's last fired slot is kept in the job log; at start, a schedule
+//!   that missed slots while the daemon was down runs once, not once per missed slot.
+//! - SIGTERM/SIGINT: no new jobs; running ones are cancelled through their normal error path
+//!   (no snapshot is written) and logged `interrupted`; then the loop returns. SIGHUP reloads
+//!   the configuration; a new one that does not check is reported and the old one kept.
+//! - A job whose process died (kill -9) is marked `interrupted` at the next start; the
+//!   repository needs nothing, as an unfinished backup never wrote its snapshot.
+
+use std::{
+    collections::BTreeSet,
+    sync::mpsc::{self, RecvTimeoutError},
+    time::Duration,
+};
+
+use jiff::Timestamp;
+use lifeboat_engine::{CancelToken, Repo};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+use crate::{
+    config::Config,
+    cron::Cron,
+    error::{DaemonError, Result},
+    events::Events,
+    health,
+    joblog::{JobLog, Trigger},
+    jobs::{self, Work},
+};
+
+/// One schedule the loop watches.
+struct Slot {
+    /// `backup:<db>:<class>`, `drill:<db>`, `check`, `prune`: the key of its mark in the log.
+    key: String,
+    database: Option<String>,
+    work: Work,
+    cron: Cron,
+    next: Option<Timestamp>,
+}
+
+/// A job waiting for its turn.
+struct Queued {
+    database: Option<String>,
+    work: Work,
+    /// Not before this (jitter).
+    not_before: Timestamp,
+}
+
+enum Message {
+    Signal(i32),
+    Done { lane: String },
+}
+
+/// The lane a job runs in: its database, or the repository for repository-wide jobs.
+fn lane(database: Option<&str>) -> String {
+    database.map_or_else(|| "(repository)".to_string(), |d| format!("db:{d}"))
+}
+
+/// Runs until SIGTERM or SIGINT. `reload` reads the configuration again (for SIGHUP).
+pub fn run(mut config: Config, repo: Repo, events: Events, reload: impl Fn() -> Result<Config>) -> Result<()> {
+    let log = JobLog::open(&config.state_dir)?;
+    let interrupted = log.mark_interrupted()?;
+    if interrupted > 0 {
+        events.note("startup", &format!("{interrupted} job(s) of an earlier run were interrupted (marked in the log)"));
+    }
+    let (tx, rx) = mpsc::channel::<Message>();
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| DaemonError::config("cannot listen for signals", "this should not happen; report it").with_source(e))?;
+    let signal_handle = signals.handle();
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                if tx.send(Message::Signal(signal)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    let cancel = CancelToken::default();
+    let mut slots = slots(&config, &log, &events)?;
+    let mut queue: Vec<Queued> = Vec::new();
+    let mut running: BTreeSet<String> = BTreeSet::new();
+    let mut stopping = false;
+    events.note(
+        "started",
+        &format!("{} databases, {} schedules, at most {} jobs at once", config.databases.len(), slots.len(), config.concurrent_jobs),
+    );
+    write_health(&config, &repo, &events);
+
+    loop {
+        let now = Timestamp::now();
+        if !stopping {
+            // Catch-up slots were set to `now` at start; every due slot fires once.
+            for slot in slots.iter_mut() {
+                let Some(due) = slot.next.filter(|due| *due <= now) else { continue };
+                enqueue(&mut queue, slot.database.clone(), slot.work.clone(), jitter(&config, &slot.key, now));
+                log.set_last_slot(&slot.key, due.min(now))?;
+                slot.next = slot.cron.next_after(now, &config.time_zone);
+            }
+            start_ready(&mut queue, &mut running, &config, &repo, &cancel, &events, &tx);
+        }
+        if stopping && running.is_empty() {
+            events.note("stopped", "no job is running; exiting");
+            signal_handle.close();
+            return Ok(());
+        }
+        let next_due = slots.iter().filter_map(|s| s.next).chain(queue.iter().map(|q| q.not_before)).min();
+        // Woken by a signal or a finished job; otherwise at the next slot (at least every
+        // 30 s, so a clock that jumps is followed).
+        let wait = next_due.map_or(Duration::from_secs(30), |due| {
+            Duration::try_from(due.duration_since(Timestamp::now())).unwrap_or(Duration::ZERO).min(Duration::from_secs(30))
+        });
+        match rx.recv_timeout(wait) {
+            Ok(Message::Done { lane }) => {
+                running.remove(&lane);
+                write_health(&config, &repo, &events);
+            }
+            Ok(Message::Signal(SIGHUP)) => match reload() {
+                Ok(new) => {
+                    config = new;
+                    slots = self::slots(&config, &log, &events)?;
+                    queue.retain(|q| q.database.as_deref().is_none_or(|d| config.database(d).is_some()));
+                    events.note("reloaded", &format!("configuration {} reloaded: {} schedules", config.path.display(), slots.len()));
+                }
+                Err(err) => events.error("reload", None, &format!("the new configuration was not applied, the old one stays: {err}")),
+            },
+            Ok(Message::Signal(_)) => {
+                if !stopping {
+                    stopping = true;
+                    queue.clear();
+                    cancel.cancel();
+                    events.note("stopping", &format!("cancelling {} running job(s)", running.len()));
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
+}
+
+/// The schedules of `config`, each with its next slot: now for a schedule that missed a slot
+/// since its last recorded one (catch-up, once), else its next slot from now.
+fn slots(config: &Config, log: &JobLog, events: &Events) -> Result<Vec<Slot>> {
+    let mut slots = Vec::new();
+    for db in &config.databases {
+        for (class, cron) in &db.backups {
+            slots.push((
+                format!("backup:{}:{class}", db.name),
+                Some(db.name.clone()),
+                Work::Backup { classes: vec![class.clone()] },
+                cron.clone(),
+            ));
+        }
+        if let Some(cron) = &db.drill {
+            slots.push((format!("drill:{}", db.name), Some(db.name.clone()), Work::Drill, cron.clone()));
+        }
+    }
+    if let Some(cron) = &config.repository.check {
+        slots.push(("check".into(), None, Work::Check { read_data: config.repository.check_read_data_percent > 0 }, cron.clone()));
+    }
+    if let Some(cron) = &config.repository.prune {
+        slots.push(("prune".into(), None, Work::Prune, cron.clone()));
+    }
+    let now = Timestamp::now();
+    slots
+        .into_iter()
+        .map(|(key, database, work, cron)| {
+            let missed = log.last_slot(&key)?.and_then(|last| cron.next_after(last, &config.time_zone)).filter(|slot| *slot <= now);
+            if missed.is_some() {
+                events.note("catch-up", &format!("{key} missed a slot while the daemon was down; running it once now"));
+            }
+            let next = missed.map(|_| now).or_else(|| cron.next_after(now, &config.time_zone));
+            Ok(Slot { key, database, work, cron, next })
+        })
+        .collect()
+}
+
+/// Queues `work`, merging a backup into one already queued for the same database.
+fn enqueue(queue: &mut Vec<Queued>, database: Option<String>, work: Work, not_before: Timestamp) {
+    if let Work::Backup { classes } = &work
+        && let Some(Queued { work: Work::Backup { classes: queued }, .. }) =
+            queue.iter_mut().find(|q| q.database == database && matches!(q.work, Work::Backup { .. }))
+    {
+        for class in classes {
+            if !queued.contains(class) {
+                queued.push(class.clone());
+            }
+        }
+        return;
+    }
+    if queue.iter().any(|q| q.database == database && q.work == work) {
+        return;
+    }
+    queue.push(Queued { database, work, not_before });
+}
+
+/// Starts queued jobs whose lane is free, up to the limit, oldest first.
+fn start_ready(
+    queue: &mut Vec<Queued>,
+    running: &mut BTreeSet<String>,
+    config: &Config,
+    repo: &Repo,
+    cancel: &CancelToken,
+    events: &Events,
+    tx: &mpsc::Sender<Message>,
+) {
+    let now = Timestamp::now();
+    let mut index = 0;
+    while index < queue.len() && running.len() < config.concurrent_jobs {
+        let lane = lane(queue[index].database.as_deref());
+        if running.contains(&lane) || queue[index].not_before > now {
+            index += 1;
+            continue;
+        }
+        let job = queue.remove(index);
+        running.insert(lane.clone());
+        let database = job.database.as_deref().and_then(|d| config.database(d)).cloned();
+        let (repo, cancel, events, tx, state_dir) = (repo.clone(), cancel.clone(), *events, tx.clone(), config.state_dir.clone());
+        std::thread::spawn(move || {
+            let what = describe(&job.work, job.database.as_deref());
+            events.note("job started", &what);
+            let started = std::time::Instant::now();
+            match jobs::run(&repo, &cancel, &state_dir, database.as_ref(), &job.work, Trigger::Schedule) {
+                Ok(outcome) if outcome.status == "ok" => {
+                    let snapshot = outcome.snapshot.as_deref().map(|s| format!(", snapshot {}", &s[..8.min(s.len())])).unwrap_or_default();
+                    events.note("job ok", &format!("{what} in {:.1}s{snapshot}", started.elapsed().as_secs_f64()));
+                }
+                Ok(outcome) => events.error(
+                    &format!("job {}", outcome.status),
+                    job.database.as_deref(),
+                    &format!("{what}: {}", outcome.error.unwrap_or_default()),
+                ),
+                Err(err) => events.error("job log", job.database.as_deref(), &format!("{what}: {err}")),
+            }
+            let _ = tx.send(Message::Done { lane });
+        });
+    }
+}
+
+fn describe(work: &Work, database: Option<&str>) -> String {
+    let on = database.map(|d| format!(" of `{d}`")).unwrap_or_else(|| " of the repository".into());
+    match work {
+        Work::Backup { classes } => format!("backup{on} [{}]", classes.join(",")),
+        other => format!("{}{on}", other.kind()),
+    }
+}
+
+/// A delay in `[0, jitter)` that differs per schedule and slot (no randomness needed, only
+/// spread).
+fn jitter(config: &Config, key: &str, now: Timestamp) -> Timestamp {
+    if config.jitter.is_zero() {
+        return now;
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes().chain(now.as_second().to_le_bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+    }
+    let millis = hash % (config.jitter.as_millis().max(1) as u64);
+    now + Duration::from_millis(millis)
+}
+
+fn write_health(config: &Config, repo: &Repo, events: &Events) {
+    if let Err(err) = health::evaluate(config, repo).and_then(|report| health::write(&config.state_dir, &report)) {
+        events.error("health", None, &err.to_string());
+    }
+}

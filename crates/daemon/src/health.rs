@@ -1,0 +1,276 @@
+//! Health: is every configured database protected right now? Read from the repository (the
+//! backups that exist), the job log (what failed) and the databases themselves. The same
+//! report is printed by `lifeboat health` and written to `health.json` after every job.
+
+use std::{path::Path, time::Duration};
+
+use jiff::Timestamp;
+use lifeboat_engine::Repo;
+use serde::Serialize;
+
+use crate::{
+    config::{Config, DatabaseConfig},
+    error::{DaemonError, DaemonErrorKind, Result},
+    joblog::{Filter, JobLog, JobRecord},
+};
+
+/// Ordered: a report's level is its worst finding's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warning,
+    Critical,
+}
+
+impl Level {
+    /// The exit code of `lifeboat health`: 0, 1, 2.
+    pub fn exit_code(self) -> i32 {
+        self as i32
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warning => "warning",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+/// Something wrong, with what to do about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub level: Level,
+    /// `None` for the repository.
+    pub database: Option<String>,
+    /// `backup_age`, `backup_failed`, `drill`, `reachable`, `repository`, `check`, `disk`.
+    pub check: &'static str,
+    pub message: String,
+    pub hint: String,
+}
+
+/// Per database, what health is based on.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseHealth {
+    pub name: String,
+    pub level: Level,
+    pub last_good_backup: Option<Timestamp>,
+    pub age_seconds: Option<u64>,
+    pub max_age_seconds: u64,
+    pub backups: usize,
+    pub last_drill: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReport {
+    pub level: Level,
+    pub checked_at: Timestamp,
+    pub databases: Vec<DatabaseHealth>,
+    pub findings: Vec<Finding>,
+}
+
+/// Failed backups in a row that make a warning critical.
+const FAILURES_CRITICAL: usize = 3;
+
+pub fn evaluate(config: &Config, repo: &Repo) -> Result<HealthReport> {
+    let log = JobLog::open(&config.state_dir)?;
+    let jobs = log.query(&Filter::default())?;
+    let now = Timestamp::now();
+    let mut findings = Vec::new();
+    let entries = match lifeboat_engine::list(repo, None) {
+        Ok(entries) => entries,
+        Err(err) => {
+            findings.push(Finding {
+                level: Level::Critical,
+                database: None,
+                check: "repository",
+                message: format!("the repository cannot be read: {err}"),
+                hint: "check that its disk is mounted and the password is right; no backup can be taken until it can".into(),
+            });
+            Vec::new()
+        }
+    };
+    repository_findings(config, &jobs, &mut findings);
+    let mut databases = Vec::new();
+    for db in &config.databases {
+        let own: Vec<&lifeboat_engine::BackupEntry> =
+            entries.iter().filter(|e| e.summary.database == db.name && e.summary.class != lifeboat_engine::SAFETY_CLASS).collect();
+        let last_good = own.iter().map(|e| e.time).max();
+        let before = findings.len();
+        age_finding(db, last_good, now, &mut findings);
+        job_findings(db, &jobs, now, &mut findings);
+        reachable_finding(db, &mut findings);
+        let level = findings[before..].iter().map(|f| f.level).max().unwrap_or(Level::Ok);
+        databases.push(DatabaseHealth {
+            name: db.name.clone(),
+            level,
+            last_good_backup: last_good,
+            age_seconds: last_good.map(|t| now.duration_since(t).as_secs().max(0) as u64),
+            max_age_seconds: db.max_age.as_secs(),
+            backups: own.len(),
+            last_drill: jobs.iter().rev().find(|j| j.kind == "drill" && j.database.as_deref() == Some(&db.name)).map(|j| j.status.clone()),
+        });
+    }
+    let level = findings.iter().map(|f| f.level).max().unwrap_or(Level::Ok);
+    Ok(HealthReport { level, checked_at: now, databases, findings })
+}
+
+fn age_finding(db: &DatabaseConfig, last_good: Option<Timestamp>, now: Timestamp, findings: &mut Vec<Finding>) {
+    let max = db.max_age;
+    let (level, message) = match last_good {
+        None => (Level::Critical, "has no backup at all".to_string()),
+        Some(t) => {
+            let age = Duration::try_from(now.duration_since(t)).unwrap_or_default();
+            if age > max * 2 {
+                (Level::Critical, format!("newest backup is {} old, more than twice max_age ({})", human(age), human(max)))
+            } else if age > max {
+                (Level::Warning, format!("newest backup is {} old, more than max_age ({})", human(age), human(max)))
+            } else {
+                return;
+            }
+        }
+    };
+    findings.push(Finding {
+        level,
+        database: Some(db.name.clone()),
+        check: "backup_age",
+        message: format!("`{}` {message}", db.name),
+        hint: format!("see `lifeboat log --db {} --status failed`; take one now with `lifeboat backup --config ... {}`", db.name, db.url),
+    });
+}
+
+fn job_findings(db: &DatabaseConfig, jobs: &[JobRecord], now: Timestamp, findings: &mut Vec<Finding>) {
+    let backups: Vec<&JobRecord> =
+        jobs.iter().filter(|j| j.kind == "backup" && j.database.as_deref() == Some(&db.name) && j.status != "running").collect();
+    let failed_in_a_row = backups.iter().rev().take_while(|j| j.status == "failed").count();
+    if failed_in_a_row > 0 {
+        let last = backups.last().expect("a failed job");
+        findings.push(Finding {
+            level: if failed_in_a_row >= FAILURES_CRITICAL { Level::Critical } else { Level::Warning },
+            database: Some(db.name.clone()),
+            check: "backup_failed",
+            message: format!(
+                "the last {} of `{}` failed: {}",
+                if failed_in_a_row == 1 { "backup".to_string() } else { format!("{failed_in_a_row} backups") },
+                db.name,
+                last.error.as_deref().unwrap_or("no error recorded").lines().next().unwrap_or_default()
+            ),
+            hint: format!("`lifeboat log --db {} --status failed` has every error", db.name),
+        });
+    }
+    let Some(drill) = &db.drill else { return };
+    let last_drill = jobs.iter().rev().find(|j| j.kind == "drill" && j.database.as_deref() == Some(&db.name) && j.status != "running");
+    match last_drill {
+        Some(job) if job.status == "failed" => findings.push(Finding {
+            level: Level::Critical,
+            database: Some(db.name.clone()),
+            check: "drill",
+            message: format!("the last restore drill of `{}` failed: {}", db.name, job.error.as_deref().unwrap_or_default()),
+            hint: format!(
+                "run `lifeboat verify latest --db {}` to see what does not restore; restore an older backup if you need one",
+                db.name
+            ),
+        }),
+        Some(job) => {
+            // Overdue when a whole interval beyond the next slot after it has passed.
+            let due = drill
+                .next_after(job.started_at, &jiff::tz::TimeZone::UTC)
+                .and_then(|next| drill.next_after(next, &jiff::tz::TimeZone::UTC));
+            if due.is_some_and(|due| due < now) {
+                findings.push(Finding {
+                    level: Level::Warning,
+                    database: Some(db.name.clone()),
+                    check: "drill",
+                    message: format!("the last restore drill of `{}` ran at {}; two were due since", db.name, job.started_at),
+                    hint: "check that the daemon is running (`systemctl status lifeboat`)".into(),
+                });
+            }
+        }
+        None => {}
+    }
+}
+
+fn reachable_finding(db: &DatabaseConfig, findings: &mut Vec<Finding>) {
+    let reachable = lifeboat_engine::open_database(&db.url).and_then(|d| d.exists());
+    let problem = match reachable {
+        Ok(true) => return,
+        Ok(false) => "does not exist".to_string(),
+        Err(err) => format!("cannot be reached: {}", err.to_string().lines().next().unwrap_or_default()),
+    };
+    findings.push(Finding {
+        level: Level::Critical,
+        database: Some(db.name.clone()),
+        check: "reachable",
+        message: format!("`{}` ({}) {problem}", db.name, db.url),
+        hint: "check the url in the configuration, and that the database is there and its server up".into(),
+    });
+}
+
+fn repository_findings(config: &Config, jobs: &[JobRecord], findings: &mut Vec<Finding>) {
+    if let Some(check) = jobs.iter().rev().find(|j| j.kind == "check" && j.status != "running")
+        && check.status == "failed"
+    {
+        findings.push(Finding {
+            level: Level::Critical,
+            database: None,
+            check: "check",
+            message: format!("the last repository check found damage: {}", check.error.as_deref().unwrap_or_default()),
+            hint: "run `lifeboat check --read-data` to see which snapshots are affected".into(),
+        });
+    }
+    let path = Path::new(&config.repository.url);
+    if let Some(free) = free_fraction(path) {
+        let level = if free < 0.05 {
+            Level::Critical
+        } else if free < 0.10 {
+            Level::Warning
+        } else {
+            return;
+        };
+        findings.push(Finding {
+            level,
+            database: None,
+            check: "disk",
+            message: format!("the repository's disk has {:.1}% free", free * 100.0),
+            hint: "free space, or lower retention and run `lifeboat forget --prune`; a full disk fails every backup".into(),
+        });
+    }
+}
+
+/// The fraction of the file system holding `path` that is free, for a local repository.
+fn free_fraction(path: &Path) -> Option<f64> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a zeroed struct for the kernel to fill.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 || stat.f_blocks == 0 {
+        return None;
+    }
+    Some(stat.f_bavail as f64 / stat.f_blocks as f64)
+}
+
+/// `2h 5m`, `3d 4h`, `45s`.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// Writes `report` to `health.json` in `dir`, atomically (a reader never sees half a file).
+pub fn write(dir: &Path, report: &HealthReport) -> Result<()> {
+    let path = dir.join("health.json");
+    let partial = dir.join(".health.json.partial");
+    let text = serde_json::to_vec_pretty(report).expect("the report serializes");
+    std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, &path)).map_err(|e| {
+        DaemonError::new(
+            DaemonErrorKind::State,
+            format!("cannot write {}", path.display()),
+            "check the state directory's permissions and free space",
+        )
+        .with_source(e)
+    })
+}

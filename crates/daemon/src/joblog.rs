@@ -1,0 +1,346 @@
+//! The job log: one row per job (backup, drill, check, forget, prune, copy) in `state.db`, an
+//! SQLite file in the state directory, written by the daemon and by CLI commands given a
+//! config or `LIFEBOAT_STATE_DIR`. Several processes write it at once (WAL, a busy timeout).
+//!
+//! A row is written when the job starts (`running`) and completed when it ends, so a job whose
+//! process was killed is still there: the next daemon start marks it `interrupted`.
+
+use std::{
+    os::unix::fs::{DirBuilderExt, PermissionsExt},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::error::{DaemonError, Result};
+
+/// What started a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Schedule,
+    Manual,
+    Api,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+            Trigger::Api => "api",
+        }
+    }
+}
+
+/// A job about to start.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    /// `None` for jobs on the whole repository (check, prune).
+    pub database: Option<&'a str>,
+    pub kind: &'a str,
+    pub classes: &'a [String],
+    pub trigger: Trigger,
+    pub reason: Option<&'a str>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// `ok`, `failed`, `interrupted` or `skipped`.
+    pub status: &'static str,
+    pub snapshot: Option<String>,
+    pub bytes_read: Option<u64>,
+    pub bytes_added: Option<u64>,
+    pub rows: Option<u64>,
+    /// The error, or why the job was skipped.
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    pub fn failed(error: impl std::fmt::Display) -> Self {
+        Self { status: "failed", error: Some(error.to_string()), ..Default::default() }
+    }
+}
+
+/// One row of the log, as `lifeboat log --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRecord {
+    pub id: i64,
+    pub database: Option<String>,
+    pub kind: String,
+    pub classes: Vec<String>,
+    pub trigger: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub status: String,
+    pub snapshot: Option<String>,
+    pub bytes_read: Option<u64>,
+    pub bytes_added: Option<u64>,
+    pub rows: Option<u64>,
+    pub error: Option<String>,
+    pub host: String,
+    pub pid: u32,
+}
+
+impl JobRecord {
+    pub fn seconds(&self) -> Option<f64> {
+        self.finished_at.map(|end| end.duration_since(self.started_at).as_secs_f64())
+    }
+}
+
+/// Which rows to read.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub database: Option<String>,
+    pub since: Option<Timestamp>,
+    pub status: Option<String>,
+    pub kind: Option<String>,
+}
+
+pub struct JobLog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = r"
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    database TEXT,
+    kind TEXT NOT NULL,
+    classes TEXT NOT NULL DEFAULT '',
+    trigger TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    snapshot TEXT,
+    bytes_read INTEGER,
+    bytes_added INTEGER,
+    rows INTEGER,
+    error TEXT,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_database ON jobs (database, started_at);
+CREATE TABLE IF NOT EXISTS schedule_marks (key TEXT PRIMARY KEY, last_slot TEXT NOT NULL);
+";
+
+impl JobLog {
+    /// Opens (creating) `state.db` in `dir`, creating `dir` with mode 0700: the log names
+    /// databases, hosts and errors, which are nobody else's business.
+    pub fn open(dir: &Path) -> Result<Self> {
+        if !dir.exists() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
+                DaemonError::new(
+                    crate::error::DaemonErrorKind::State,
+                    format!("cannot create the state directory {}", dir.display()),
+                    "create it (mode 0700) for the user lifeboat runs as, or set [state] dir / LIFEBOAT_STATE_DIR",
+                )
+                .with_source(e)
+            })?;
+        }
+        let path = dir.join("state.db");
+        let conn = Connection::open(&path).map_err(|e| DaemonError::state(format!("cannot open the job log {}", path.display()), e))?;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        conn.busy_timeout(Duration::from_secs(10)).map_err(|e| DaemonError::state("setting the job log's busy timeout", e))?;
+        conn.pragma_update(None, "journal_mode", "wal").map_err(|e| DaemonError::state(format!("opening {}", path.display()), e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| DaemonError::state(format!("creating the job log in {}", path.display()), e))?;
+        Ok(Self { conn, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records that `job` starts now; returns its id.
+    pub fn start(&self, job: &NewJob) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO jobs (database, kind, classes, trigger, actor, reason, started_at, status, host, pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9)",
+                params![
+                    job.database,
+                    job.kind,
+                    job.classes.join(","),
+                    job.trigger.as_str(),
+                    actor(),
+                    job.reason,
+                    Timestamp::now().to_string(),
+                    host(),
+                    std::process::id()
+                ],
+            )
+            .map_err(|e| DaemonError::state("recording a job's start", e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records how job `id` ended.
+    pub fn finish(&self, id: i64, outcome: &Outcome) -> Result<()> {
+        let as_i64 = |v: Option<u64>| v.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        self.conn
+            .execute(
+                "UPDATE jobs SET finished_at = ?2, status = ?3, snapshot = ?4, bytes_read = ?5, bytes_added = ?6, rows = ?7, error = ?8
+                 WHERE id = ?1",
+                params![
+                    id,
+                    Timestamp::now().to_string(),
+                    outcome.status,
+                    outcome.snapshot,
+                    as_i64(outcome.bytes_read),
+                    as_i64(outcome.bytes_added),
+                    as_i64(outcome.rows),
+                    outcome.error
+                ],
+            )
+            .map_err(|e| DaemonError::state("recording a job's end", e))?;
+        Ok(())
+    }
+
+    /// Marks as `interrupted` the jobs still `running` whose process on this host is gone
+    /// (killed, or the machine went down); returns how many.
+    pub fn mark_interrupted(&self) -> Result<usize> {
+        let running = self.query(&Filter { status: Some("running".into()), ..Default::default() })?;
+        let this_host = host();
+        let mut marked = 0;
+        for job in running.iter().filter(|j| j.host == this_host && !alive(j.pid)) {
+            self.conn
+                .execute(
+                    "UPDATE jobs SET status = 'interrupted', finished_at = ?2, error = ?3 WHERE id = ?1 AND status = 'running'",
+                    params![job.id, Timestamp::now().to_string(), format!("process {} ended before the job did", job.pid)],
+                )
+                .map_err(|e| DaemonError::state("marking interrupted jobs", e))?;
+            marked += 1;
+        }
+        Ok(marked)
+    }
+
+    /// The rows `filter` selects, oldest first.
+    pub fn query(&self, filter: &Filter) -> Result<Vec<JobRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, database, kind, classes, trigger, actor, reason, started_at, finished_at, status, snapshot,
+                        bytes_read, bytes_added, rows, error, host, pid
+                 FROM jobs
+                 WHERE (?1 IS NULL OR database = ?1) AND (?2 IS NULL OR started_at >= ?2) AND (?3 IS NULL OR status = ?3)
+                   AND (?4 IS NULL OR kind = ?4)
+                 ORDER BY id",
+            )
+            .map_err(|e| DaemonError::state("reading the job log", e))?;
+        let since = filter.since.map(|t| t.to_string());
+        let rows = stmt
+            .query_map(params![filter.database, since, filter.status, filter.kind], |r| {
+                let time =
+                    |i: usize| -> rusqlite::Result<Option<Timestamp>> { Ok(r.get::<_, Option<String>>(i)?.and_then(|t| t.parse().ok())) };
+                let count = |i: usize| -> rusqlite::Result<Option<u64>> { Ok(r.get::<_, Option<i64>>(i)?.map(|n| n.max(0) as u64)) };
+                let classes: String = r.get(3)?;
+                Ok(JobRecord {
+                    id: r.get(0)?,
+                    database: r.get(1)?,
+                    kind: r.get(2)?,
+                    classes: classes.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect(),
+                    trigger: r.get(4)?,
+                    actor: r.get(5)?,
+                    reason: r.get(6)?,
+                    started_at: time(7)?.unwrap_or_default(),
+                    finished_at: time(8)?,
+                    status: r.get(9)?,
+                    snapshot: r.get(10)?,
+                    bytes_read: count(11)?,
+                    bytes_added: count(12)?,
+                    rows: count(13)?,
+                    error: r.get(14)?,
+                    host: r.get(15)?,
+                    pid: r.get(16)?,
+                })
+            })
+            .map_err(|e| DaemonError::state("reading the job log", e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| DaemonError::state("reading the job log", e))
+    }
+
+    /// The last slot a schedule fired for (see the daemon's catch-up).
+    pub fn last_slot(&self, key: &str) -> Result<Option<Timestamp>> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT last_slot FROM schedule_marks WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| DaemonError::state("reading the schedule marks", e))?;
+        Ok(text.and_then(|t| t.parse().ok()))
+    }
+
+    pub fn set_last_slot(&self, key: &str, slot: Timestamp) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO schedule_marks (key, last_slot) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET last_slot = excluded.last_slot",
+                params![key, slot.to_string()],
+            )
+            .map_err(|e| DaemonError::state("writing the schedule marks", e))?;
+        Ok(())
+    }
+}
+
+/// The OS user running this process.
+pub fn actor() -> String {
+    std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| {
+        unsafe extern "C" {
+            fn geteuid() -> u32;
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { geteuid() };
+        std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|passwd| {
+                passwd
+                    .lines()
+                    .find(|l| l.split(':').nth(2) == Some(&uid.to_string()))
+                    .map(|l| l.split(':').next().unwrap_or_default().to_string())
+            })
+            .unwrap_or_else(|| format!("uid {uid}"))
+    })
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
+/// Whether process `pid` exists on this host (a zombie counts as gone).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()).is_some_and(|state| state != 'Z'))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_is_recorded_at_its_start_and_completed_at_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let log = JobLog::open(&state).unwrap();
+        assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o700);
+        let classes = vec!["hourly".to_string(), "daily".to_string()];
+        let id = log
+            .start(&NewJob { database: Some("app"), kind: "backup", classes: &classes, trigger: Trigger::Schedule, reason: None })
+            .unwrap();
+        let running = log.query(&Filter::default()).unwrap();
+        assert_eq!(running[0].status, "running");
+        log.finish(id, &Outcome { status: "ok", snapshot: Some("abc".into()), bytes_read: Some(10), rows: Some(3), ..Default::default() })
+            .unwrap();
+        let done = &log.query(&Filter { database: Some("app".into()), ..Default::default() }).unwrap()[0];
+        assert_eq!((done.status.as_str(), done.snapshot.as_deref(), done.rows), ("ok", Some("abc"), Some(3)));
+        assert_eq!(done.classes, classes);
+        assert!(log.query(&Filter { status: Some("failed".into()), ..Default::default() }).unwrap().is_empty());
+        // Our own running job is alive: it is not marked interrupted.
+        log.start(&NewJob { database: Some("app"), kind: "backup", classes: &[], trigger: Trigger::Manual, reason: Some("r") }).unwrap();
+        assert_eq!(log.mark_interrupted().unwrap(), 0);
+    }
+}

@@ -1,0 +1,175 @@
+//! One job's work, start to end: record it in the job log, run it through the engine on the
+//! job's own repository handle, record how it ended. Used by the daemon's workers and by the
+//! CLI (for its manual jobs), so both log the same way.
+
+use lifeboat_engine::{BackupRequest, CancelToken, CaptureOptions, IntegrityLevel, Repo};
+
+use crate::{
+    config::DatabaseConfig,
+    error::Result,
+    joblog::{JobLog, NewJob, Outcome, Trigger},
+};
+
+/// What a job does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Work {
+    /// A backup carrying these classes (the longest-lived first in its label), followed by
+    /// the database's retention.
+    Backup { classes: Vec<String> },
+    /// A restore drill of the database's newest backup.
+    Drill,
+    /// A repository check; reads the packs' data when `read_data`.
+    Check { read_data: bool },
+    /// Removes data no snapshot uses, under the exclusive lock.
+    Prune,
+}
+
+impl Work {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Work::Backup { .. } => "backup",
+            Work::Drill => "drill",
+            Work::Check { .. } => "check",
+            Work::Prune => "prune",
+        }
+    }
+}
+
+/// Runs `work` (for `database`, or on the whole repository) and logs it in `state_dir`.
+/// Returns the outcome as logged; an error only when the log itself cannot be written.
+pub fn run(
+    repo: &Repo,
+    cancel: &CancelToken,
+    state_dir: &std::path::Path,
+    database: Option<&DatabaseConfig>,
+    work: &Work,
+    trigger: Trigger,
+) -> Result<Outcome> {
+    let log = JobLog::open(state_dir)?;
+    let classes = match work {
+        Work::Backup { classes } => classes.clone(),
+        _ => Vec::new(),
+    };
+    let id =
+        log.start(&NewJob { database: database.map(|d| d.name.as_str()), kind: work.kind(), classes: &classes, trigger, reason: None })?;
+    let repo = repo.for_job(cancel.clone(), None);
+    let outcome = match repo {
+        Err(err) => Outcome::failed(err),
+        Ok(repo) => match (work, database) {
+            (Work::Backup { classes }, Some(db)) => backup(&repo, db, classes, &log),
+            (Work::Drill, Some(db)) => drill(&repo, db),
+            (Work::Check { read_data }, _) => check(&repo, *read_data),
+            (Work::Prune, _) => match repo.prune() {
+                Ok(freed) => Outcome { status: "ok", bytes_added: None, bytes_read: Some(freed), ..ok() },
+                Err(err) => Outcome::failed(err),
+            },
+            (_, None) => Outcome::failed("a database job without a database"),
+        },
+    };
+    // A job stopped by SIGTERM did not fail: it was interrupted, and left nothing behind.
+    let outcome = if cancel.is_cancelled() && outcome.status == "failed" {
+        Outcome { status: "interrupted", error: Some("stopped by SIGTERM before it finished; no snapshot was written".into()), ..outcome }
+    } else {
+        outcome
+    };
+    log.finish(id, &outcome)?;
+    Ok(outcome)
+}
+
+fn ok() -> Outcome {
+    Outcome { status: "ok", ..Default::default() }
+}
+
+/// The label of a backup due for `classes`: the longest-lived of them.
+fn label(classes: &[String]) -> String {
+    crate::config::SCHEDULED_CLASSES
+        .iter()
+        .rev()
+        .find(|c| classes.iter().any(|k| k == *c))
+        .map(|c| c.to_string())
+        .or_else(|| classes.first().cloned())
+        .unwrap_or_else(|| "manual".into())
+}
+
+fn backup(repo: &Repo, db: &DatabaseConfig, classes: &[String], log: &JobLog) -> Outcome {
+    let result = (|| -> std::result::Result<Outcome, Box<dyn std::error::Error + Send + Sync>> {
+        let database = lifeboat_engine::open_database(&db.url)?;
+        let options = CaptureOptions {
+            schemas: db.schemas.clone(),
+            tables: db.tables.clone(),
+            exclude_tables: db.exclude_tables.clone(),
+            integrity: db.integrity.as_deref().map(|level| match level {
+                "off" => IntegrityLevel::Off,
+                "full" => IntegrityLevel::Full,
+                _ => IntegrityLevel::Quick,
+            }),
+            ..Default::default()
+        };
+        let source = database.source(&options)?;
+        let class = label(classes);
+        let request = BackupRequest {
+            name: Some(db.name.clone()),
+            also_classes: classes.iter().filter(|c| **c != class).cloned().collect(),
+            class,
+            reason: None,
+            tags: Vec::new(),
+            source_label: database.label(),
+        };
+        let report = lifeboat_engine::backup(repo, source.as_ref(), &request)?;
+        let entry = &report.entry;
+        Ok(Outcome {
+            status: "ok",
+            snapshot: Some(entry.id.clone()),
+            bytes_read: Some(entry.summary.bytes),
+            bytes_added: Some(entry.added_bytes),
+            rows: Some(entry.summary.rows),
+            error: (!report.warnings.is_empty()).then(|| report.warnings.join("; ")),
+        })
+    })();
+    let outcome = result.unwrap_or_else(Outcome::failed);
+    if outcome.status == "ok" {
+        apply_retention(repo, db, log);
+    }
+    outcome
+}
+
+/// The database's class rules, applied after its backup and logged as a `forget` job of its
+/// own (a retention that fails does not make the backup fail).
+fn apply_retention(repo: &Repo, db: &DatabaseConfig, log: &JobLog) {
+    let Ok(id) = log.start(&NewJob { database: Some(&db.name), kind: "forget", classes: &[], trigger: Trigger::Schedule, reason: None })
+    else {
+        return;
+    };
+    let outcome = match lifeboat_engine::forget_plan(repo, Some(&db.name), &db.retention)
+        .and_then(|plan| lifeboat_engine::forget(repo, &plan, false))
+    {
+        Ok((removed, _)) => Outcome { status: "ok", rows: Some(removed as u64), ..ok() },
+        Err(err) => Outcome::failed(err),
+    };
+    let _ = log.finish(id, &outcome);
+}
+
+fn drill(repo: &Repo, db: &DatabaseConfig) -> Outcome {
+    let entry = match lifeboat_engine::resolve(repo, "latest", Some(&db.name)) {
+        Ok(entry) => entry,
+        Err(err) => return Outcome { status: "skipped", error: Some(format!("nothing to drill: {err}")), ..Default::default() },
+    };
+    match lifeboat_engine::verify(repo, &entry, db.scratch.as_deref(), None) {
+        Ok(report) if report.ok() => {
+            Outcome { snapshot: Some(entry.id), rows: report.check.map(|c| c.tables.iter().filter_map(|t| t.actual_rows).sum()), ..ok() }
+        }
+        Ok(report) => Outcome { snapshot: Some(entry.id), ..Outcome::failed(report.problems.join("; ")) },
+        Err(err) => Outcome { snapshot: Some(entry.id), ..Outcome::failed(err) },
+    }
+}
+
+fn check(repo: &Repo, read_data: bool) -> Outcome {
+    match repo.check(read_data) {
+        Ok(report) if !report.has_errors() => ok(),
+        Ok(report) => {
+            let first: Vec<&str> = report.findings.iter().filter(|f| f.error).take(3).map(|f| f.message.as_str()).collect();
+            Outcome::failed(format!("{} errors, e.g. {}", report.findings.iter().filter(|f| f.error).count(), first.join("; ")))
+        }
+        Err(err) => Outcome::failed(err),
+    }
+}

@@ -1,0 +1,21 @@
+//! lifeboat on its own: the configuration file, cron schedules, the job log, health, and the
+//! daemon that runs backups, drills, checks, retention and prunes on schedule. It composes the
+//! engine's operations; like the engine it prints nothing but its own event lines.
+
+mod config;
+mod cron;
+mod daemon;
+mod error;
+mod events;
+mod health;
+mod joblog;
+mod jobs;
+
+pub use config::{Config, DatabaseConfig, SCHEDULED_CLASSES, interval};
+pub use cron::Cron;
+pub use daemon::run;
+pub use error::{DaemonError, DaemonErrorKind, Result};
+pub use events::Events;
+pub use health::{DatabaseHealth, Finding, HealthReport, Level, evaluate as evaluate_health, human};
+pub use joblog::{Filter, JobLog, JobRecord, NewJob, Outcome, Trigger};
+pub use jobs::Work;
