@@ -52,19 +52,23 @@ pub fn run(
     };
     let id =
         log.start(&NewJob { database: database.map(|d| d.name.as_str()), kind: work.kind(), classes: &classes, trigger, reason: None })?;
-    let repo = repo.for_job(cancel.clone(), None);
-    let outcome = match repo {
-        Err(err) => Outcome::failed(err),
-        Ok(repo) => match (work, database) {
-            (Work::Backup { classes }, Some(db)) => backup(&repo, db, classes, &log),
-            (Work::Drill, Some(db)) => drill(&repo, db),
-            (Work::Check { read_data }, _) => check(&repo, *read_data),
-            (Work::Prune, _) => match repo.prune() {
-                Ok(freed) => Outcome { status: "ok", bytes_added: None, bytes_read: Some(freed), ..ok() },
-                Err(err) => Outcome::failed(err),
-            },
-            (_, None) => Outcome::failed("a database job without a database"),
+    let repo = match repo.for_job(cancel.clone(), None) {
+        Ok(repo) => repo,
+        Err(err) => {
+            let outcome = Outcome::failed(err);
+            log.finish(id, &outcome)?;
+            return Ok(outcome);
+        }
+    };
+    let outcome = match (work, database) {
+        (Work::Backup { classes }, Some(db)) => backup(&repo, db, classes),
+        (Work::Drill, Some(db)) => drill(&repo, db),
+        (Work::Check { read_data }, _) => check(&repo, *read_data),
+        (Work::Prune, _) => match repo.prune() {
+            Ok(freed) => Outcome { status: "ok", bytes_added: None, bytes_read: Some(freed), ..ok() },
+            Err(err) => Outcome::failed(err),
         },
+        (_, None) => Outcome::failed("a database job without a database"),
     };
     // A job stopped by SIGTERM did not fail: it was interrupted, and left nothing behind.
     let outcome = if cancel.is_cancelled() && outcome.status == "failed" {
@@ -73,6 +77,13 @@ pub fn run(
         outcome
     };
     log.finish(id, &outcome)?;
+    // Retention follows a good backup, as a job of its own in the log: it is not part of the
+    // backup's time, and a retention that fails does not make the backup fail.
+    if let (Work::Backup { .. }, Some(db), "ok") = (work, database, outcome.status)
+        && !cancel.is_cancelled()
+    {
+        apply_retention(&repo, db, &log);
+    }
     Ok(outcome)
 }
 
@@ -91,7 +102,7 @@ fn label(classes: &[String]) -> String {
         .unwrap_or_else(|| "manual".into())
 }
 
-fn backup(repo: &Repo, db: &DatabaseConfig, classes: &[String], log: &JobLog) -> Outcome {
+fn backup(repo: &Repo, db: &DatabaseConfig, classes: &[String]) -> Outcome {
     let result = (|| -> std::result::Result<Outcome, Box<dyn std::error::Error + Send + Sync>> {
         let database = lifeboat_engine::open_database(&db.url)?;
         let options = CaptureOptions {
@@ -126,15 +137,10 @@ fn backup(repo: &Repo, db: &DatabaseConfig, classes: &[String], log: &JobLog) ->
             error: (!report.warnings.is_empty()).then(|| report.warnings.join("; ")),
         })
     })();
-    let outcome = result.unwrap_or_else(Outcome::failed);
-    if outcome.status == "ok" {
-        apply_retention(repo, db, log);
-    }
-    outcome
+    result.unwrap_or_else(Outcome::failed)
 }
 
-/// The database's class rules, applied after its backup and logged as a `forget` job of its
-/// own (a retention that fails does not make the backup fail).
+/// The database's class rules, applied after its backup, logged as a `forget` job.
 fn apply_retention(repo: &Repo, db: &DatabaseConfig, log: &JobLog) {
     let Ok(id) = log.start(&NewJob { database: Some(&db.name), kind: "forget", classes: &[], trigger: Trigger::Schedule, reason: None })
     else {

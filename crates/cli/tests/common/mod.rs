@@ -2,6 +2,7 @@
 //! databases with the stock sqlite3 shell.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod pg;
 
 use std::{

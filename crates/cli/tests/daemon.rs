@@ -1,0 +1,329 @@
+//! The daemon as a real process against real SQLite files and a throwaway PostgreSQL cluster,
+//! with schedules every few seconds: what it backs up, keeps, logs and reports, and how it
+//! stops, reloads and recovers.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{
+    Env,
+    daemon::{Daemon, count, jobs, write_config},
+    pg::Cluster,
+    sql,
+};
+use serde_json::Value;
+
+fn ids(values: &[Value]) -> BTreeSet<String> {
+    values.iter().map(|v| v["id"].as_str().unwrap().to_string()).collect()
+}
+
+/// The snapshots of `database`, as listed.
+fn snapshots_of(env: &Env, database: &str) -> Vec<Value> {
+    env.json(&["snapshots"])["snapshots"].as_array().unwrap().iter().filter(|s| s["database"] == database).cloned().collect()
+}
+
+fn classes(job: &Value) -> Vec<&str> {
+    job["classes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect()
+}
+
+#[test]
+fn scheduled_backups_carry_their_classes_share_snapshots_keep_by_class_and_are_logged() {
+    let env = Env::new();
+    let pg = Cluster::start();
+    pg.sql("postgres", "CREATE DATABASE shop");
+    pg.sql("shop", "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g");
+    let app = env.path("app.db");
+    sql(&app, "CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT); INSERT INTO t (b) VALUES ('x'), ('y');");
+    let config = write_config(
+        &env,
+        &format!(
+            r#"
+[[databases]]
+name = "app"
+url = "app.db"
+[databases.schedule]
+hourly = "*/2 * * * * *"
+daily = "*/4 * * * * *"
+drill = "*/3 * * * * *"
+[databases.retention]
+hourly = 3
+daily = 2
+
+[[databases]]
+name = "shop"
+url = "{}"
+[databases.schedule]
+hourly = "*/3 * * * * *"
+[databases.retention]
+hourly = 2
+"#,
+            pg.url("shop")
+        ),
+    );
+    let mut daemon = Daemon::start(&env, &config);
+    daemon.wait_for("three shared hourly+daily backups, a drill and two PostgreSQL backups", |_, jobs| {
+        let shared = jobs.iter().filter(|j| j["database"] == "app" && j["status"] == "ok" && classes(j) == ["hourly", "daily"]).count();
+        shared >= 3 && count(jobs, "app", "drill", "ok") >= 1 && count(jobs, "shop", "backup", "ok") >= 2
+    });
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success(), "SIGTERM ends the daemon with exit 0:\n{}", daemon.events());
+    let log = jobs(&config);
+
+    // Classes due together share one snapshot, labelled with the longer-lived class.
+    let snapshots = snapshots_of(&env, "app");
+    let shared = snapshots.iter().find(|s| s["class"] == "daily").expect("a daily backup is kept");
+    let tags: Vec<&str> = shared["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert!(tags.contains(&"hourly") && tags.contains(&"daily"), "{tags:?}");
+    for job in log.iter().filter(|j| j["kind"] == "backup") {
+        assert_eq!(job["trigger"], "schedule");
+        assert!(job["status"] == "ok" || job["status"] == "interrupted", "{job}");
+    }
+
+    // Retention per class, as of the last retention that ran: the newest 3 hourly and the
+    // newest 2 daily of the backups before it, and every backup taken after it.
+    for (database, rules) in [("app", &[("hourly", 3usize), ("daily", 2)][..]), ("shop", &[("hourly", 2)])] {
+        let last_forget = log.iter().rposition(|j| j["database"] == database && j["kind"] == "forget" && j["status"] == "ok").unwrap();
+        let backups: Vec<&Value> =
+            log[..last_forget].iter().filter(|j| j["database"] == database && j["kind"] == "backup" && j["status"] == "ok").collect();
+        let mut expected: BTreeSet<String> = BTreeSet::new();
+        for (class, n) in rules {
+            expected.extend(
+                backups.iter().rev().filter(|j| classes(j).contains(class)).take(*n).map(|j| j["snapshot"].as_str().unwrap().to_string()),
+            );
+        }
+        expected.extend(
+            log[last_forget..]
+                .iter()
+                .filter(|j| j["database"] == database && j["kind"] == "backup" && j["status"] == "ok")
+                .map(|j| j["snapshot"].as_str().unwrap().to_string()),
+        );
+        assert_eq!(ids(&snapshots_of(&env, database)), expected, "{database}: what its class rules keep");
+    }
+
+    // The drill restored the newest backup and checked it; the job log says so.
+    let drill = log.iter().find(|j| j["kind"] == "drill" && j["status"] == "ok").unwrap();
+    assert!(drill["snapshot"].is_string() && drill["rows"].as_u64() == Some(2), "{drill}");
+    let fields: BTreeSet<&str> = drill.as_object().unwrap().keys().map(String::as_str).collect();
+    let documented: BTreeSet<&str> = [
+        "id",
+        "database",
+        "kind",
+        "classes",
+        "trigger",
+        "actor",
+        "reason",
+        "started_at",
+        "finished_at",
+        "status",
+        "snapshot",
+        "bytes_read",
+        "bytes_added",
+        "rows",
+        "error",
+        "host",
+        "pid",
+    ]
+    .into();
+    assert_eq!(fields, documented);
+
+    // A manual backup with the configuration is logged as manual, by the OS user.
+    let config_arg = config.to_str().unwrap();
+    env.ok(&[
+        "backup",
+        app.to_str().unwrap(),
+        "--name",
+        "app",
+        "--class",
+        "pre-deployment",
+        "--reason",
+        "release 7",
+        "--config",
+        config_arg,
+    ]);
+    let manual = jobs(&config).into_iter().rev().find(|j| j["kind"] == "backup").unwrap();
+    assert_eq!((manual["trigger"].as_str(), manual["reason"].as_str()), (Some("manual"), Some("release 7")));
+    assert!(!manual["actor"].as_str().unwrap().is_empty());
+
+    let stats = env.json(&["stats", "--config", config_arg]);
+    let app_stats = stats["databases"].as_array().unwrap().iter().find(|d| d["database"] == "app").unwrap().clone();
+    let automated = log.iter().filter(|j| j["database"] == "app" && j["kind"] == "backup").count() as u64;
+    assert_eq!(app_stats["automated"].as_u64(), Some(automated));
+    assert_eq!(app_stats["manual"], 1);
+    assert_eq!(app_stats["backups"].as_u64(), Some(automated + 1));
+    assert_eq!(app_stats["success_rate"], 1.0);
+    assert_eq!(app_stats["last_drill"], "ok");
+    let shop = log.iter().filter(|j| j["database"] == "shop" && j["kind"] == "backup").count() as u64;
+    assert_eq!(stats["total"]["backups"].as_u64(), Some(automated + 1 + shop));
+
+    let health = env.json(&["health", "--config", config_arg]);
+    assert_eq!(health["level"], "ok", "{health}");
+    let names: Vec<&str> = health["databases"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["app", "shop"]);
+    assert!(env.path("state/health.json").exists(), "the daemon writes health.json after every job");
+}
+
+#[test]
+fn a_database_never_runs_two_jobs_at_once_and_the_limit_holds() {
+    let env = Env::new();
+    // Three databases due every second, two jobs at most; one of them is made slow by a
+    // writer holding it locked for longer than the interval (its backup waits for the lock).
+    for name in ["slow", "a", "b"] {
+        sql(&env.path(&format!("{name}.db")), "CREATE TABLE t (a); INSERT INTO t VALUES (1);");
+    }
+    let mut rest = "[limits]\nconcurrent_jobs = 2\n".to_string();
+    for name in ["slow", "a", "b"] {
+        rest.push_str(&format!(
+            "\n[[databases]]\nname = \"{name}\"\nurl = \"{name}.db\"\n[databases.schedule]\nhourly = \"* * * * * *\"\n"
+        ));
+    }
+    let config = write_config(&env, &rest);
+    let mut daemon = Daemon::start(&env, &config);
+    daemon.wait_for("a first backup of the slow database", |_, jobs| count(jobs, "slow", "backup", "ok") >= 1);
+    let writer = rusqlite::Connection::open(env.path("slow.db")).unwrap();
+    writer.execute_batch("BEGIN EXCLUSIVE; INSERT INTO t VALUES (2);").unwrap();
+    let held = std::time::Instant::now();
+    daemon.wait_for("a backup of the slow database waiting for its lock", |_, jobs| {
+        jobs.iter().any(|j| j["database"] == "slow" && j["kind"] == "backup" && j["status"] == "running")
+    });
+    while held.elapsed() < std::time::Duration::from_millis(2500) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    writer.execute_batch("COMMIT").unwrap();
+    daemon.wait_for("three backups of each database", |_, jobs| ["slow", "a", "b"].iter().all(|db| count(jobs, db, "backup", "ok") >= 3));
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success());
+
+    let log = jobs(&config);
+    let span = |j: &Value| -> (jiff::Timestamp, jiff::Timestamp) {
+        (j["started_at"].as_str().unwrap().parse().unwrap(), j["finished_at"].as_str().unwrap().parse().unwrap())
+    };
+    // A backup and its retention are one job's two rows: they run one after the other.
+    let finished: Vec<&Value> = log.iter().filter(|j| j["finished_at"].is_string()).collect();
+    for db in ["slow", "a", "b"] {
+        let mut own: Vec<(jiff::Timestamp, jiff::Timestamp)> = finished.iter().filter(|j| j["database"] == db).map(|j| span(j)).collect();
+        own.sort();
+        for pair in own.windows(2) {
+            assert!(pair[1].0 >= pair[0].1, "{db}: a job started at {} while one ran until {}", pair[1].0, pair[0].1);
+        }
+    }
+    let mut edges: Vec<(jiff::Timestamp, i32)> = finished.iter().flat_map(|j| [(span(j).0, 1), (span(j).1, -1)]).collect();
+    edges.sort();
+    let (mut running, mut most) = (0, 0);
+    for (_, delta) in edges {
+        running += delta;
+        most = most.max(running);
+    }
+    assert!(most <= 2, "{most} jobs ran at once with concurrent_jobs = 2");
+    // The test means something only if a slow backup outlasted its schedule's interval.
+    let longest = finished
+        .iter()
+        .filter(|j| j["database"] == "slow" && j["kind"] == "backup")
+        .map(|j| span(j).1.duration_since(span(j).0))
+        .max()
+        .unwrap();
+    assert!(longest > jiff::SignedDuration::from_secs(1), "the slow backup took only {longest:#}");
+    assert!(daemon.events().matches("job started: backup of `slow`").count() >= 3);
+}
+
+#[test]
+fn a_missed_slot_runs_once_at_start_and_a_killed_daemon_leaves_nothing_to_repair() {
+    let env = Env::new();
+    let big = env.path("big.db");
+    sql(
+        &big,
+        "CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120000) INSERT INTO t (b) SELECT randomblob(1000) FROM n;",
+    );
+    let config = write_config(&env, "[[databases]]\nname = \"big\"\nurl = \"big.db\"\n[databases.schedule]\nhourly = \"*/3 * * * * *\"\n");
+
+    // SIGTERM during a backup: a clean exit, no snapshot, the job logged as interrupted.
+    let mut daemon = Daemon::start(&env, &config);
+    daemon.wait_for("a backup under way", |_, jobs| {
+        jobs.iter().any(|j| j["kind"] == "backup" && j["status"] == "running") && common::partial_packs(&env)
+    });
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success(), "{}", daemon.events());
+    let log = jobs(&config);
+    assert_eq!(log.last().unwrap()["status"], "interrupted", "{log:?}");
+    assert_eq!(env.snapshot_count(), 0, "an interrupted backup writes no snapshot");
+    // Down while two slots pass: the schedule is what is under test, so the clock is waited for.
+    let slot: jiff::Timestamp = log.last().unwrap()["started_at"].as_str().unwrap().parse().unwrap();
+    while jiff::Timestamp::now() < slot + jiff::SignedDuration::from_millis(6500) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // kill -9 during a backup: the next start marks it interrupted; the repository is sound.
+    let mut daemon = Daemon::start(&env, &config);
+    daemon.wait_for("a catch-up backup under way", |_, jobs| {
+        jobs.iter().filter(|j| j["kind"] == "backup").count() == 2 && common::partial_packs(&env)
+    });
+    assert_eq!(daemon.events().matches(" catch-up: ").count(), 1, "missed slots run once:\n{}", daemon.events());
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    assert_eq!(jobs(&config).last().unwrap()["status"], "running", "nobody marked it yet");
+    assert_eq!(env.snapshot_count(), 0);
+    let check = env.json(&["check"]);
+    assert_eq!(check["ok"], true, "{check}");
+
+    let mut daemon = Daemon::start(&env, &config);
+    daemon.wait_for("the killed job marked and a backup done", |_, jobs| {
+        jobs.iter().filter(|j| j["status"] == "interrupted").count() == 2 && count(jobs, "big", "backup", "ok") >= 1
+    });
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success());
+    let restored = env.path("restored.db");
+    env.ok(&["restore", "latest", "--db", "big", "--to", restored.to_str().unwrap()]);
+    assert_eq!(common::count(&restored, "t"), 120_000);
+    assert_eq!(env.json(&["check", "--read-data"])["ok"], true);
+}
+
+#[test]
+fn a_broken_reload_keeps_the_old_config_and_a_missing_database_is_critical() {
+    let env = Env::new();
+    sql(&env.path("app.db"), "CREATE TABLE t (a); INSERT INTO t VALUES (1);");
+    let good = "[[databases]]\nname = \"app\"\nurl = \"app.db\"\n[databases.schedule]\nhourly = \"* * * * * *\"\n";
+    let missing = "\n[[databases]]\nname = \"gone\"\nurl = \"gone/nothing.db\"\n[databases.schedule]\nhourly = \"* * * * * *\"\n";
+    let config = write_config(&env, &format!("{good}{missing}"));
+    let mut daemon = Daemon::start(&env, &config);
+    daemon.wait_for("a failed backup of the missing database", |_, jobs| {
+        count(jobs, "gone", "backup", "failed") >= 1 && count(jobs, "app", "backup", "ok") >= 1
+    });
+
+    let config_arg = config.to_str().unwrap();
+    let out = env.run(&["health", "--json", "--config", config_arg]);
+    assert_eq!(out.status.code(), Some(2), "critical: {}", common::text(&out.stdout));
+    let health: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(health["level"], "critical");
+    let gone: Vec<&Value> = health["findings"].as_array().unwrap().iter().filter(|f| f["database"] == "gone").collect();
+    assert!(
+        gone.iter().any(|f| f["check"] == "reachable" && f["level"] == "critical" && f["message"].as_str().unwrap().contains("gone")),
+        "{health}"
+    );
+    assert!(gone.iter().all(|f| !f["hint"].as_str().unwrap().is_empty()));
+    let fields: BTreeSet<&str> = health.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(fields, ["checked_at", "databases", "findings", "level", "schema_version"].into());
+    let nagios = env.run(&["health", "--nagios", "--config", config_arg]);
+    assert_eq!(nagios.status.code(), Some(2));
+    assert!(common::text(&nagios.stdout).starts_with("LIFEBOAT CRITICAL - ") && common::text(&nagios.stdout).contains("'app_age'="));
+    let failed = env.json(&["log", "--db", "gone", "--status", "failed", "--config", config_arg]);
+    assert!(failed["jobs"][0]["error"].as_str().unwrap().contains("nothing.db"), "{failed}");
+
+    // A configuration that does not check is refused on SIGHUP; the old one keeps running.
+    std::fs::write(&config, "[repository]\nurl = 42\n").unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for("the broken reload reported", |events, _| events.contains("the old one stays"));
+    let before = count(&jobs(&config), "app", "backup", "ok");
+    daemon.wait_for("another backup under the old configuration", |_, jobs| count(jobs, "app", "backup", "ok") > before);
+
+    // A good one is taken: the missing database is no longer backed up.
+    write_config(&env, good);
+    daemon.signal("HUP");
+    daemon.wait_for("the reload", |events, _| events.contains(" reloaded: "));
+    let gone_before = jobs(&config).iter().filter(|j| j["database"] == "gone").count();
+    let app_before = count(&jobs(&config), "app", "backup", "ok");
+    daemon.wait_for("two more backups of app", |_, jobs| count(jobs, "app", "backup", "ok") >= app_before + 2);
+    assert!(jobs(&config).iter().filter(|j| j["database"] == "gone").count() <= gone_before + 1, "at most the job already queued");
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success());
+    assert!(!daemon.events().contains(common::PASSWORD), "no secret in any event line");
+}
