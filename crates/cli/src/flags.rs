@@ -92,6 +92,9 @@ pub enum Command {
         after_help = "Examples:\n  lifeboat health --config lifeboat.toml\n  lifeboat health --nagios   # exit 3 when unknown, with performance data"
     )]
     Health(HealthArgs),
+    /// Alert channels: `alerts test` sends a test to every configured channel.
+    #[command(subcommand, after_help = "Example:\n  lifeboat alerts test --config /etc/lifeboat/lifeboat.toml")]
+    Alerts(AlertsCommand),
     /// Print shell completions.
     #[command(after_help = "Example:\n  lifeboat completions bash > /etc/bash_completion.d/lifeboat")]
     Completions {
@@ -258,6 +261,13 @@ pub enum ConfigCommand {
         /// The configuration file.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Send a test alert to every email and webhook channel of the configuration and report
+    /// each result (exit 1 when any failed).
+    Test,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ use lifeboat_engine::{ClassRule, KeepPolicy, parse_within};
 use serde::Deserialize;
 
 use crate::{
+    alerts::{AlertsConfig, EmailChannel, Secret, SmtpTls, WebhookChannel, WebhookFormat},
     cron::Cron,
     error::{DaemonError, Result},
 };
@@ -46,6 +47,44 @@ struct File {
     time_zone: Option<String>,
     #[serde(default)]
     databases: Vec<DatabaseFile>,
+    alerts: Option<AlertsFile>,
+    metrics: Option<MetricsFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsFile {
+    repeat: Option<String>,
+    #[serde(default)]
+    email: Vec<EmailFile>,
+    #[serde(default)]
+    webhook: Vec<WebhookFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailFile {
+    smtp: String,
+    from: String,
+    to: Vec<String>,
+    user: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+    tls: Option<String>,
+    cacert: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookFile {
+    url: String,
+    format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsFile {
+    listen: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +144,9 @@ pub struct Config {
     pub jitter: Duration,
     pub time_zone: jiff::tz::TimeZone,
     pub databases: Vec<DatabaseConfig>,
+    pub alerts: AlertsConfig,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -152,10 +194,12 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let file: File = toml::from_str(text).map_err(|e| {
             let place = e.span().map(|span| format!(" (line {})", text[..span.start].lines().count().max(1))).unwrap_or_default();
-            DaemonError::config(
-                format!("{}{place}: {}", path.display(), e.message()),
-                "see the configuration section of the README; `lifeboat config check FILE` checks a file",
-            )
+            let hint = if e.message().contains("unknown field `mirrors`") {
+                "this version does not copy to mirrors yet: remove [[mirrors]] and copy the repository with `restic copy` (see the README)"
+            } else {
+                "see the configuration section of the README; `lifeboat config check FILE` checks a file"
+            };
+            DaemonError::config(format!("{}{place}: {}", path.display(), e.message().trim()), hint)
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let time_zone = match &file.time_zone {
@@ -198,7 +242,22 @@ impl Config {
             databases.push(config);
         }
         let state_dir = file.state.dir.map(|d| base.join(d)).unwrap_or_else(|| PathBuf::from("/var/lib/lifeboat"));
-        Ok(Self { path: path.to_path_buf(), repository, state_dir, concurrent_jobs, jitter, time_zone, databases })
+        let alerts = match file.alerts {
+            Some(alerts) => self::alerts(alerts, base)?,
+            None => AlertsConfig::default(),
+        };
+        let metrics_listen = file
+            .metrics
+            .map(|m| {
+                m.listen.parse().map_err(|_| {
+                    DaemonError::config(
+                        format!("[metrics] listen = \"{}\" is not an address", m.listen),
+                        "write host:port, e.g. \"127.0.0.1:9187\"",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Self { path: path.to_path_buf(), repository, state_dir, concurrent_jobs, jitter, time_zone, databases, alerts, metrics_listen })
     }
 
     pub fn database(&self, name: &str) -> Option<&DatabaseConfig> {
@@ -260,6 +319,91 @@ fn database(db: DatabaseFile, index: usize, base: &Path) -> Result<DatabaseConfi
         integrity: db.integrity,
         scratch: db.scratch,
     })
+}
+
+fn alerts(file: AlertsFile, base: &Path) -> Result<AlertsConfig> {
+    let repeat = match &file.repeat {
+        Some(text) => interval(text, "[alerts] repeat")?,
+        None => AlertsConfig::default().repeat,
+    };
+    let mut email = Vec::new();
+    for (i, e) in file.email.into_iter().enumerate() {
+        let place = format!("[alerts] email #{}", i + 1);
+        let (scheme, rest) = e.smtp.split_once("://").unwrap_or(("", &e.smtp));
+        let (host, port) = match rest.trim_end_matches('/').rsplit_once(':') {
+            Some((host, port)) => (
+                host.to_string(),
+                Some(port.parse::<u16>().map_err(|_| {
+                    DaemonError::config(format!("{place}: `{}` has no valid port", e.smtp), "write smtp://host:587 or smtps://host:465")
+                })?),
+            ),
+            None => (rest.trim_end_matches('/').to_string(), None),
+        };
+        let tls = match (e.tls.as_deref(), scheme) {
+            (Some("starttls"), _) | (None, "smtp") => SmtpTls::StartTls,
+            (Some("implicit"), _) | (None, "smtps") => SmtpTls::Implicit,
+            (Some("none"), _) => SmtpTls::None,
+            (Some(other), _) => {
+                return Err(DaemonError::config(
+                    format!("{place}: tls = \"{other}\""),
+                    "write starttls, implicit, or none (a relay on this host only)",
+                ));
+            }
+            (None, _) => {
+                return Err(DaemonError::config(
+                    format!("{place}: smtp = \"{}\"", e.smtp),
+                    "write smtp://host:587 (STARTTLS) or smtps://host:465 (TLS)",
+                ));
+            }
+        };
+        if e.to.is_empty() {
+            return Err(DaemonError::config(format!("{place} has no recipient"), "add to = [\"ops@example.com\"]"));
+        }
+        let password = match (&e.password_file, &e.password_env) {
+            (Some(file), None) => Some(Secret::File(base.join(file))),
+            (None, Some(var)) => Some(Secret::Env(var.clone())),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(DaemonError::config(format!("{place} has password_file and password_env"), "give one of them"));
+            }
+        };
+        if password.is_some() && e.user.is_none() {
+            return Err(DaemonError::config(format!("{place} has a password but no user"), "add user = \"...\""));
+        }
+        let port = port.unwrap_or(match tls {
+            SmtpTls::Implicit => 465,
+            SmtpTls::StartTls => 587,
+            SmtpTls::None => 25,
+        });
+        email.push(EmailChannel {
+            host,
+            port,
+            tls,
+            from: e.from,
+            to: e.to,
+            user: e.user,
+            password,
+            cacert: e.cacert.map(|c| base.join(c)),
+        });
+    }
+    let mut webhook = Vec::new();
+    for (i, w) in file.webhook.into_iter().enumerate() {
+        let format = match w.format.as_deref() {
+            None | Some("json") => WebhookFormat::Json,
+            Some("slack") => WebhookFormat::Slack,
+            Some(other) => {
+                return Err(DaemonError::config(format!("[alerts] webhook #{}: format = \"{other}\"", i + 1), "write json or slack"));
+            }
+        };
+        if !w.url.starts_with("http://") && !w.url.starts_with("https://") {
+            return Err(DaemonError::config(
+                format!("[alerts] webhook #{}: `{}` is not an http(s) URL", i + 1, w.url),
+                "write https://...",
+            ));
+        }
+        webhook.push(WebhookChannel { url: w.url, format });
+    }
+    Ok(AlertsConfig { repeat, email, webhook })
 }
 
 fn retention(rules: Option<BTreeMap<String, RetentionFile>>, place: &str) -> Result<KeepPolicy> {
@@ -377,7 +521,9 @@ mod tests {
     #[test]
     fn mistakes_name_the_setting_and_what_to_write() {
         let cases = [
-            ("[repository]\nurl = \"r\"\n[alerts]\nrepeat = \"6h\"\n", "unknown field `alerts`"),
+            ("[repository]\nurl = \"r\"\n[[mirrors]]\nurl = \"m\"\n", "unknown field `mirrors`"),
+            ("[repository]\nurl = \"r\"\n[alerts]\nemail = [{ smtp = \"mail:25\", from = \"a@b\", to = [\"c@d\"] }]\n", "smtp://host:587"),
+            ("[repository]\nurl = \"r\"\n[metrics]\nlisten = \"everywhere\"\n", "not an address"),
             ("[repository]\nurl = \"r\"\n[[databases]]\nurl = \"a.db\"\n", "has no `name`"),
             (
                 "[repository]\nurl = \"r\"\n[[databases]]\nname = \"a\"\nurl = \"a.db\"\n[databases.schedule]\nminutely = \"* * * * *\"\n",

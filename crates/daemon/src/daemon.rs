@@ -23,13 +23,15 @@ use lifeboat_engine::{CancelToken, Repo};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::{
+    alerts::{self, Alert, Alerter},
     config::Config,
     cron::Cron,
     error::{DaemonError, Result},
     events::Events,
-    health,
+    health::{self, HealthReport},
     joblog::{JobLog, Trigger},
     jobs::{self, Work},
+    metrics,
 };
 
 /// One schedule the loop watches.
@@ -52,8 +54,11 @@ struct Queued {
 
 enum Message {
     Signal(i32),
-    Done { lane: String },
+    Done { lane: String, database: Option<String>, kind: &'static str, status: &'static str, error: Option<String> },
 }
+
+/// Health is evaluated after every job, and at least this often (ages grow without jobs).
+const HEALTH_EVERY: Duration = Duration::from_secs(300);
 
 /// The lane a job runs in: its database, or the repository for repository-wide jobs.
 fn lane(database: Option<&str>) -> String {
@@ -91,7 +96,15 @@ pub fn run(mut config: Config, repo: Repo, events: Events, reload: impl Fn() -> 
         "started",
         &format!("{} databases, {} schedules, at most {} jobs at once", config.databases.len(), slots.len(), config.concurrent_jobs),
     );
-    write_health(&config, &repo, &events);
+    let mut alerter = Alerter::new(Timestamp::now(), config.alerts.repeat);
+    let shared_health = metrics::SharedHealth::default();
+    if let Some(addr) = config.metrics_listen {
+        metrics::serve(addr, config.state_dir.clone(), shared_health.clone())?;
+        events.note("metrics", &format!("serving http://{addr}/metrics"));
+    }
+    let mut health = evaluate_health(&config, &repo, &events, &mut alerter);
+    let mut health_at = std::time::Instant::now();
+    *shared_health.lock().expect("health lock") = health.clone();
 
     loop {
         let now = Timestamp::now();
@@ -104,6 +117,15 @@ pub fn run(mut config: Config, repo: Repo, events: Events, reload: impl Fn() -> 
                 slot.next = slot.cron.next_after(now, &config.time_zone);
             }
             start_ready(&mut queue, &mut running, &config, &repo, &cancel, &events, &tx);
+            if health_at.elapsed() >= HEALTH_EVERY {
+                health = evaluate_health(&config, &repo, &events, &mut alerter);
+                health_at = std::time::Instant::now();
+                *shared_health.lock().expect("health lock") = health.clone();
+            }
+            let quiet = running.is_empty() && queue.iter().all(|q| q.not_before > now);
+            if let Some(alert) = alerter.due(now, quiet, health.as_ref()) {
+                send_alert(&config, alert, &events);
+            }
         }
         if stopping && running.is_empty() {
             events.note("stopped", "no job is running; exiting");
@@ -117,13 +139,17 @@ pub fn run(mut config: Config, repo: Repo, events: Events, reload: impl Fn() -> 
             Duration::try_from(due.duration_since(Timestamp::now())).unwrap_or(Duration::ZERO).min(Duration::from_secs(30))
         });
         match rx.recv_timeout(wait) {
-            Ok(Message::Done { lane }) => {
+            Ok(Message::Done { lane, database, kind, status, error }) => {
                 running.remove(&lane);
-                write_health(&config, &repo, &events);
+                alerter.job_ended(Timestamp::now(), database.as_deref(), kind, status, error.as_deref());
+                health = evaluate_health(&config, &repo, &events, &mut alerter);
+                health_at = std::time::Instant::now();
+                *shared_health.lock().expect("health lock") = health.clone();
             }
             Ok(Message::Signal(SIGHUP)) => match reload() {
                 Ok(new) => {
                     config = new;
+                    alerter.set_repeat(config.alerts.repeat);
                     slots = self::slots(&config, &log, &events)?;
                     queue.retain(|q| q.database.as_deref().is_none_or(|d| config.database(d).is_some()));
                     events.note("reloaded", &format!("configuration {} reloaded: {} schedules", config.path.display(), slots.len()));
@@ -226,19 +252,23 @@ fn start_ready(
             let what = describe(&job.work, job.database.as_deref());
             events.note("job started", &what);
             let started = std::time::Instant::now();
-            match jobs::run(&repo, &cancel, &state_dir, database.as_ref(), &job.work, Trigger::Schedule) {
+            let (status, error) = match jobs::run(&repo, &cancel, &state_dir, database.as_ref(), &job.work, Trigger::Schedule) {
                 Ok(outcome) if outcome.status == "ok" => {
                     let snapshot = outcome.snapshot.as_deref().map(|s| format!(", snapshot {}", &s[..8.min(s.len())])).unwrap_or_default();
                     events.note("job ok", &format!("{what} in {:.1}s{snapshot}", started.elapsed().as_secs_f64()));
+                    ("ok", None)
                 }
-                Ok(outcome) => events.error(
-                    &format!("job {}", outcome.status),
-                    job.database.as_deref(),
-                    &format!("{what}: {}", outcome.error.unwrap_or_default()),
-                ),
-                Err(err) => events.error("job log", job.database.as_deref(), &format!("{what}: {err}")),
-            }
-            let _ = tx.send(Message::Done { lane });
+                Ok(outcome) => {
+                    let error = outcome.error.unwrap_or_default();
+                    events.error(&format!("job {}", outcome.status), job.database.as_deref(), &format!("{what}: {error}"));
+                    (outcome.status, Some(error))
+                }
+                Err(err) => {
+                    events.error("job log", job.database.as_deref(), &format!("{what}: {err}"));
+                    ("failed", Some(err.to_string()))
+                }
+            };
+            let _ = tx.send(Message::Done { lane, database: job.database, kind: job.work.kind(), status, error });
         });
     }
 }
@@ -265,8 +295,35 @@ fn jitter(config: &Config, key: &str, now: Timestamp) -> Timestamp {
     now + Duration::from_millis(millis)
 }
 
-fn write_health(config: &Config, repo: &Repo, events: &Events) {
-    if let Err(err) = health::evaluate(config, repo).and_then(|report| health::write(&config.state_dir, &report)) {
-        events.error("health", None, &err.to_string());
+/// Evaluates health, writes `health.json`, and tells the alerter; `None` when it could not
+/// be evaluated (said in an event line).
+fn evaluate_health(config: &Config, repo: &Repo, events: &Events, alerter: &mut Alerter) -> Option<HealthReport> {
+    let report = health::evaluate(config, repo).and_then(|report| health::write(&config.state_dir, &report).map(|()| report));
+    match report {
+        Ok(report) => {
+            alerter.health(Timestamp::now(), &report);
+            Some(report)
+        }
+        Err(err) => {
+            events.error("health", None, &err.to_string());
+            None
+        }
     }
+}
+
+/// Sends `alert` to every channel on a thread of its own (a slow mail server must not hold
+/// up the schedule) and reports each channel's result as an event.
+fn send_alert(config: &Config, alert: Alert, events: &Events) {
+    if config.alerts.is_empty() {
+        return;
+    }
+    let (channels, events) = (config.alerts.clone(), *events);
+    std::thread::spawn(move || {
+        for (channel, result) in alerts::send(&channels, &alert) {
+            match result {
+                Ok(()) => events.note("alert sent", &format!("{} to {channel}", alert.subject)),
+                Err(err) => events.error("alert not sent", None, &format!("{} to {channel}: {err}", alert.subject)),
+            }
+        }
+    });
 }

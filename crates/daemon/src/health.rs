@@ -67,7 +67,16 @@ pub struct HealthReport {
     pub level: Level,
     pub checked_at: Timestamp,
     pub databases: Vec<DatabaseHealth>,
+    pub repository: RepositoryHealth,
     pub findings: Vec<Finding>,
+}
+
+/// The repository's figures at the check.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepositoryHealth {
+    pub snapshots: usize,
+    /// What its files take on disk (a local repository).
+    pub bytes: u64,
 }
 
 /// Failed backups in a row that make a warning critical.
@@ -98,7 +107,8 @@ pub fn evaluate(config: &Config, repo: &Repo) -> Result<HealthReport> {
             entries.iter().filter(|e| e.summary.database == db.name && e.summary.class != lifeboat_engine::SAFETY_CLASS).collect();
         let last_good = own.iter().map(|e| e.time).max();
         let before = findings.len();
-        age_finding(db, last_good, now, &mut findings);
+        let attempted = jobs.iter().any(|j| j.kind == "backup" && j.database.as_deref() == Some(&db.name) && j.status != "running");
+        age_finding(db, last_good, attempted, now, &mut findings);
         job_findings(db, &jobs, now, &mut findings);
         reachable_finding(db, &mut findings);
         let level = findings[before..].iter().map(|f| f.level).max().unwrap_or(Level::Ok);
@@ -113,12 +123,15 @@ pub fn evaluate(config: &Config, repo: &Repo) -> Result<HealthReport> {
         });
     }
     let level = findings.iter().map(|f| f.level).max().unwrap_or(Level::Ok);
-    Ok(HealthReport { level, checked_at: now, databases, findings })
+    let repository = RepositoryHealth { snapshots: entries.len(), bytes: folder_bytes(Path::new(&config.repository.url)) };
+    Ok(HealthReport { level, checked_at: now, databases, repository, findings })
 }
 
-fn age_finding(db: &DatabaseConfig, last_good: Option<Timestamp>, now: Timestamp, findings: &mut Vec<Finding>) {
+fn age_finding(db: &DatabaseConfig, last_good: Option<Timestamp>, attempted: bool, now: Timestamp, findings: &mut Vec<Finding>) {
     let max = db.max_age;
     let (level, message) = match last_good {
+        // Not yet tried (a new database): a warning until its first backup has had its chance.
+        None if !attempted => (Level::Warning, "has no backup yet; its first is due at its next scheduled slot".to_string()),
         None => (Level::Critical, "has no backup at all".to_string()),
         Some(t) => {
             let age = Duration::try_from(now.duration_since(t)).unwrap_or_default();
@@ -247,6 +260,19 @@ fn free_fraction(path: &Path) -> Option<f64> {
         return None;
     }
     Some(stat.f_bavail as f64 / stat.f_blocks as f64)
+}
+
+/// The bytes of every file below `dir`.
+fn folder_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => folder_bytes(&entry.path()),
+            _ => entry.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
 }
 
 /// `2h 5m`, `3d 4h`, `45s`.

@@ -2,6 +2,7 @@
 //! daemon that runs backups, drills, checks, retention and prunes on schedule. It composes the
 //! engine's operations; like the engine it prints nothing but its own event lines.
 
+mod alerts;
 mod config;
 mod cron;
 mod daemon;
@@ -10,12 +11,14 @@ mod events;
 mod health;
 mod joblog;
 mod jobs;
+mod metrics;
 
+pub use alerts::{Alert, AlertsConfig, send as send_alert, test_alert};
 pub use config::{Config, DatabaseConfig, SCHEDULED_CLASSES, interval};
 pub use cron::Cron;
 pub use daemon::run;
 pub use error::{DaemonError, DaemonErrorKind, Result};
 pub use events::Events;
-pub use health::{DatabaseHealth, Finding, HealthReport, Level, evaluate as evaluate_health, human};
+pub use health::{DatabaseHealth, Finding, HealthReport, Level, RepositoryHealth, evaluate as evaluate_health, human};
 pub use joblog::{Filter, JobLog, JobRecord, NewJob, Outcome, Trigger};
 pub use jobs::Work;

@@ -1,5 +1,6 @@
 //! One file per command; each parses nothing (flags did) and prints what the engine returns.
 
+mod alerts;
 mod backup;
 mod check;
 mod config;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Log(args) => log::run(global, args),
         Command::Stats => stats::run(global),
         Command::Health(args) => health::run(global, args),
+        Command::Alerts(command) => alerts::run(global, command),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "lifeboat", &mut std::io::stdout());
             Ok(0)

@@ -1,0 +1,131 @@
+//! Prometheus metrics at `[metrics] listen` `/metrics`, in the OpenMetrics text format that
+//! Prometheus scrapes. Rendered on each scrape from the job log and the latest health report,
+//! so the figures are exactly what `lifeboat log` and `lifeboat health` say.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex, atomic::AtomicU64},
+};
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::{Registry, Unit},
+};
+
+use crate::{
+    error::{DaemonError, DaemonErrorKind, Result},
+    health::HealthReport,
+    joblog::{Filter, JobLog, JobRecord},
+};
+
+type Labels = Vec<(String, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// The latest health report, shared with the daemon's loop.
+pub type SharedHealth = Arc<Mutex<Option<HealthReport>>>;
+
+/// Serves `/metrics` on `addr` from a thread of its own until the process ends.
+pub fn serve(addr: SocketAddr, state_dir: PathBuf, health: SharedHealth) -> Result<()> {
+    let server = tiny_http::Server::http(addr).map_err(|e| {
+        DaemonError::new(DaemonErrorKind::Config, format!("cannot serve metrics on {addr}: {e}"), "choose a free [metrics] listen address")
+    })?;
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let response = if request.url() == "/metrics" {
+                let jobs = JobLog::open(&state_dir).and_then(|log| log.query(&Filter::default()));
+                match jobs {
+                    Ok(jobs) => {
+                        let text = render(&jobs, health.lock().expect("health lock").as_ref());
+                        let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+                        tiny_http::Response::from_string(text)
+                            .with_header(tiny_http::Header::from_bytes("Content-Type", kind).expect("a valid header"))
+                    }
+                    Err(err) => tiny_http::Response::from_string(format!("cannot read the job log: {err}\n")).with_status_code(500),
+                }
+            } else {
+                tiny_http::Response::from_string("lifeboat serves /metrics\n").with_status_code(404)
+            };
+            let _ = request.respond(response);
+        }
+    });
+    Ok(())
+}
+
+/// Every metric, from the job log (oldest first) and the latest health report.
+pub fn render(jobs: &[JobRecord], health: Option<&HealthReport>) -> String {
+    let mut registry = Registry::with_prefix("lifeboat");
+    let gauge = |registry: &mut Registry, name: &str, help: &str, unit: Option<Unit>| {
+        let family = Family::<Labels, FloatGauge>::default();
+        match unit {
+            Some(unit) => registry.register_with_unit(name, help, unit, family.clone()),
+            None => registry.register(name, help, family.clone()),
+        }
+        family
+    };
+    let last_success = gauge(
+        &mut registry,
+        "backup_last_success_timestamp",
+        "When the newest good backup started, per database and class",
+        Some(Unit::Seconds),
+    );
+    let last_status =
+        gauge(&mut registry, "job_last_success", "1 when the last job of this kind for this database succeeded, else 0", None);
+    let duration =
+        gauge(&mut registry, "backup_last_duration", "How long the last good backup took, per database and class", Some(Unit::Seconds));
+    let read = gauge(&mut registry, "backup_last_read", "Bytes the last good backup read, per database and class", Some(Unit::Bytes));
+    let added = gauge(&mut registry, "backup_last_added", "Bytes the last good backup added to the repository", Some(Unit::Bytes));
+    let rows = gauge(&mut registry, "backup_last_rows", "Rows in the last good backup, per database and class", None);
+    let drill_time = gauge(&mut registry, "drill_last_timestamp", "When the last restore drill started", Some(Unit::Seconds));
+    let drill_ok = gauge(&mut registry, "drill_last_success", "1 when the last restore drill passed, else 0", None);
+    let total = Family::<Labels, Counter>::default();
+    registry.register("jobs", "Jobs logged, by kind and how they ended", total.clone());
+
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for job in jobs {
+        *counts.entry((job.kind.clone(), job.status.clone())).or_default() += 1;
+        let Some(database) = &job.database else { continue };
+        let db = || ("database".to_string(), database.clone());
+        if job.status != "running" {
+            last_status.get_or_create(&vec![db(), ("kind".into(), job.kind.clone())]).set(if job.status == "ok" { 1.0 } else { 0.0 });
+        }
+        match (job.kind.as_str(), job.status.as_str()) {
+            ("backup", "ok") => {
+                for class in &job.classes {
+                    let labels = vec![db(), ("class".to_string(), class.clone())];
+                    last_success.get_or_create(&labels).set(job.started_at.as_millisecond() as f64 / 1000.0);
+                    duration.get_or_create(&labels).set(job.seconds().unwrap_or(0.0));
+                    read.get_or_create(&labels).set(job.bytes_read.unwrap_or(0) as f64);
+                    added.get_or_create(&labels).set(job.bytes_added.unwrap_or(0) as f64);
+                    rows.get_or_create(&labels).set(job.rows.unwrap_or(0) as f64);
+                }
+            }
+            ("drill", "ok" | "failed") => {
+                drill_time.get_or_create(&vec![db()]).set(job.started_at.as_millisecond() as f64 / 1000.0);
+                drill_ok.get_or_create(&vec![db()]).set(if job.status == "ok" { 1.0 } else { 0.0 });
+            }
+            _ => {}
+        }
+    }
+    for ((kind, status), n) in counts {
+        total.get_or_create(&vec![("kind".into(), kind), ("status".into(), status)]).inc_by(n);
+    }
+
+    if let Some(report) = health {
+        let level = gauge(&mut registry, "health_level", "0 ok, 1 warning, 2 critical: overall and per database", None);
+        level.get_or_create(&Vec::new()).set(f64::from(report.level.exit_code()));
+        for db in &report.databases {
+            level.get_or_create(&vec![("database".into(), db.name.clone())]).set(f64::from(db.level.exit_code()));
+        }
+        let snapshots = gauge(&mut registry, "repository_snapshots", "Snapshots in the repository", None);
+        snapshots.get_or_create(&Vec::new()).set(report.repository.snapshots as f64);
+        let size = gauge(&mut registry, "repository_size", "Bytes the repository's files take", Some(Unit::Bytes));
+        size.get_or_create(&Vec::new()).set(report.repository.bytes as f64);
+    }
+
+    let mut text = String::new();
+    encode(&mut text, &registry).expect("writing to a String cannot fail");
+    text
+}
