@@ -14,6 +14,7 @@ use std::{
 use common::{
     Env,
     daemon::{Daemon, count, jobs, write_config},
+    json_doc::{assert_shape, table},
     sql,
 };
 
@@ -188,6 +189,7 @@ hourly = "*/2 * * * * *"
     // `alerts test` reaches every channel.
     let tested = env.json(&["alerts", "test", "--config", config_arg]);
     assert_eq!(tested["ok"], true, "{tested}");
+    assert_shape(&tested, &table("`lifeboat alerts test`", 0), "alerts test");
     assert_eq!(smtp.mails().len(), 1);
     assert!(smtp.mails()[0].0.contains("test alert"));
     assert_eq!(hooks.on("/json")[0]["kind"], "test");

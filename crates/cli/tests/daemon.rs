@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use common::{
     Env,
     daemon::{Daemon, count, jobs, write_config},
+    json_doc::{assert_shape, table},
     pg::Cluster,
     sql,
 };
@@ -146,7 +147,10 @@ hourly = 2
     assert!(!manual["actor"].as_str().unwrap().is_empty());
 
     let stats = env.json(&["stats", "--config", config_arg]);
+    assert_shape(&stats, &table("`lifeboat stats`", 0), "stats");
+    assert_shape(&stats["total"], &table("`lifeboat stats`", 1), "stats' total");
     let app_stats = stats["databases"].as_array().unwrap().iter().find(|d| d["database"] == "app").unwrap().clone();
+    assert_shape(&app_stats, &table("`lifeboat stats`", 1), "stats of a database");
     let automated = log.iter().filter(|j| j["database"] == "app" && j["kind"] == "backup").count() as u64;
     assert_eq!(app_stats["automated"].as_u64(), Some(automated));
     assert_eq!(app_stats["manual"], 1);
@@ -182,10 +186,11 @@ fn a_database_never_runs_two_jobs_at_once_and_the_limit_holds() {
     daemon.wait_for("a first backup of the slow database", |_, jobs| count(jobs, "slow", "backup", "ok") >= 1);
     let writer = rusqlite::Connection::open(env.path("slow.db")).unwrap();
     writer.execute_batch("BEGIN EXCLUSIVE; INSERT INTO t VALUES (2);").unwrap();
-    let held = std::time::Instant::now();
     daemon.wait_for("a backup of the slow database waiting for its lock", |_, jobs| {
         jobs.iter().any(|j| j["database"] == "slow" && j["kind"] == "backup" && j["status"] == "running")
     });
+    // Held on from when the waiting backup was seen, so it waits longer than its interval.
+    let held = std::time::Instant::now();
     while held.elapsed() < std::time::Duration::from_millis(2500) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -222,7 +227,7 @@ fn a_database_never_runs_two_jobs_at_once_and_the_limit_holds() {
         .map(|j| span(j).1.duration_since(span(j).0))
         .max()
         .unwrap();
-    assert!(longest > jiff::SignedDuration::from_secs(1), "the slow backup took only {longest:#}");
+    assert!(longest > jiff::SignedDuration::from_secs(1), "the slow backup took only {longest:#}:\n{}", daemon.events());
     assert!(daemon.events().matches("job started: backup of `slow`").count() >= 3);
 }
 
@@ -236,12 +241,14 @@ fn a_missed_slot_runs_once_at_start_and_a_killed_daemon_leaves_nothing_to_repair
     );
     let config = write_config(&env, "[[databases]]\nname = \"big\"\nurl = \"big.db\"\n[databases.schedule]\nhourly = \"*/3 * * * * *\"\n");
 
-    // SIGTERM during a backup: a clean exit, no snapshot, the job logged as interrupted.
+    // SIGTERM during a backup: a clean exit, no snapshot, the job logged as interrupted. The
+    // daemon is frozen the moment it is seen writing a pack, so the signal lands mid-backup.
     let mut daemon = Daemon::start(&env, &config);
-    daemon.wait_for("a backup under way", |_, jobs| {
-        jobs.iter().any(|j| j["kind"] == "backup" && j["status"] == "running") && common::partial_packs(&env)
-    });
+    common::wait_until(&mut daemon.child, "a pack being written", || common::partial_packs(&env));
+    daemon.signal("STOP");
+    assert_eq!(jobs(&config).last().unwrap()["status"], "running");
     daemon.signal("TERM");
+    daemon.signal("CONT");
     assert!(daemon.wait_exit().success(), "{}", daemon.events());
     let log = jobs(&config);
     assert_eq!(log.last().unwrap()["status"], "interrupted", "{log:?}");
@@ -254,11 +261,10 @@ fn a_missed_slot_runs_once_at_start_and_a_killed_daemon_leaves_nothing_to_repair
 
     // kill -9 during a backup: the next start marks it interrupted; the repository is sound.
     let mut daemon = Daemon::start(&env, &config);
-    daemon.wait_for("a catch-up backup under way", |_, jobs| {
-        jobs.iter().filter(|j| j["kind"] == "backup").count() == 2 && common::partial_packs(&env)
-    });
-    assert_eq!(daemon.events().matches(" catch-up: ").count(), 1, "missed slots run once:\n{}", daemon.events());
+    common::wait_until(&mut daemon.child, "the catch-up backup writing a pack", || common::partial_packs(&env));
     daemon.child.kill().unwrap();
+    assert_eq!(daemon.events().matches(" catch-up: ").count(), 1, "missed slots run once:\n{}", daemon.events());
+    assert_eq!(jobs(&config).iter().filter(|j| j["kind"] == "backup").count(), 2, "the catch-up backup ran at once");
     daemon.child.wait().unwrap();
     assert_eq!(jobs(&config).last().unwrap()["status"], "running", "nobody marked it yet");
     assert_eq!(env.snapshot_count(), 0);
@@ -300,8 +306,10 @@ fn a_broken_reload_keeps_the_old_config_and_a_missing_database_is_critical() {
         "{health}"
     );
     assert!(gone.iter().all(|f| !f["hint"].as_str().unwrap().is_empty()));
-    let fields: BTreeSet<&str> = health.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(fields, ["checked_at", "databases", "findings", "level", "schema_version"].into());
+    assert_shape(&health, &table("`lifeboat health`", 0), "health");
+    let checked = env.json(&["config", "check", config_arg]);
+    assert_shape(&checked, &table("`lifeboat config check`", 0), "config check");
+    assert_eq!(checked["databases"], serde_json::json!(["app", "gone"]));
     let nagios = env.run(&["health", "--nagios", "--config", config_arg]);
     assert_eq!(nagios.status.code(), Some(2));
     assert!(common::text(&nagios.stdout).starts_with("LIFEBOAT CRITICAL - ") && common::text(&nagios.stdout).contains("'app_age'="));

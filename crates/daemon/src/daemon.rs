@@ -57,7 +57,10 @@ enum Message {
     Done { lane: String, database: Option<String>, kind: &'static str, status: &'static str, error: Option<String> },
 }
 
-/// Health is evaluated after every job, and at least this often (ages grow without jobs).
+/// Health is evaluated when a round of jobs is over (or this long into a busy one: listing the
+/// repository after each of fifty jobs would cost more than the jobs)...
+const HEALTH_WHILE_BUSY: Duration = Duration::from_secs(60);
+/// ...and at least this often, since ages grow without jobs.
 const HEALTH_EVERY: Duration = Duration::from_secs(300);
 
 /// The lane a job runs in: its database, or the repository for repository-wide jobs.
@@ -104,6 +107,7 @@ pub fn run(mut config: Config, repo: Repo, events: Events, reload: impl Fn() -> 
     }
     let mut health = evaluate_health(&config, &repo, &events, &mut alerter);
     let mut health_at = std::time::Instant::now();
+    let mut health_stale = false;
     *shared_health.lock().expect("health lock") = health.clone();
 
     loop {
@@ -117,12 +121,14 @@ pub fn run(mut config: Config, repo: Repo, events: Events, reload: impl Fn() -> 
                 slot.next = slot.cron.next_after(now, &config.time_zone);
             }
             start_ready(&mut queue, &mut running, &config, &repo, &cancel, &events, &tx);
-            if health_at.elapsed() >= HEALTH_EVERY {
+            let quiet = running.is_empty() && queue.iter().all(|q| q.not_before > now);
+            let since = health_at.elapsed();
+            if (health_stale && (quiet || since >= HEALTH_WHILE_BUSY)) || since >= HEALTH_EVERY {
                 health = evaluate_health(&config, &repo, &events, &mut alerter);
                 health_at = std::time::Instant::now();
+                health_stale = false;
                 *shared_health.lock().expect("health lock") = health.clone();
             }
-            let quiet = running.is_empty() && queue.iter().all(|q| q.not_before > now);
             if let Some(alert) = alerter.due(now, quiet, health.as_ref()) {
                 send_alert(&config, alert, &events);
             }
@@ -142,9 +148,7 @@ pub fn run(mut config: Config, repo: Repo, events: Events, reload: impl Fn() -> 
             Ok(Message::Done { lane, database, kind, status, error }) => {
                 running.remove(&lane);
                 alerter.job_ended(Timestamp::now(), database.as_deref(), kind, status, error.as_deref());
-                health = evaluate_health(&config, &repo, &events, &mut alerter);
-                health_at = std::time::Instant::now();
-                *shared_health.lock().expect("health lock") = health.clone();
+                health_stale = true;
             }
             Ok(Message::Signal(SIGHUP)) => match reload() {
                 Ok(new) => {
@@ -188,7 +192,7 @@ fn slots(config: &Config, log: &JobLog, events: &Events) -> Result<Vec<Slot>> {
         }
     }
     if let Some(cron) = &config.repository.check {
-        slots.push(("check".into(), None, Work::Check { read_data: config.repository.check_read_data_percent > 0 }, cron.clone()));
+        slots.push(("check".into(), None, Work::Check { percent: config.repository.check_read_data_percent }, cron.clone()));
     }
     if let Some(cron) = &config.repository.prune {
         slots.push(("prune".into(), None, Work::Prune, cron.clone()));

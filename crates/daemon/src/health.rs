@@ -109,7 +109,8 @@ pub fn evaluate(config: &Config, repo: &Repo) -> Result<HealthReport> {
         let before = findings.len();
         let attempted = jobs.iter().any(|j| j.kind == "backup" && j.database.as_deref() == Some(&db.name) && j.status != "running");
         age_finding(db, last_good, attempted, now, &mut findings);
-        job_findings(db, &jobs, now, &mut findings);
+        job_findings(db, &jobs, now, &config.time_zone, &mut findings);
+        count_findings(db, &own, now, &config.time_zone, &mut findings);
         reachable_finding(db, &mut findings);
         let level = findings[before..].iter().map(|f| f.level).max().unwrap_or(Level::Ok);
         databases.push(DatabaseHealth {
@@ -153,7 +154,7 @@ fn age_finding(db: &DatabaseConfig, last_good: Option<Timestamp>, attempted: boo
     });
 }
 
-fn job_findings(db: &DatabaseConfig, jobs: &[JobRecord], now: Timestamp, findings: &mut Vec<Finding>) {
+fn job_findings(db: &DatabaseConfig, jobs: &[JobRecord], now: Timestamp, tz: &jiff::tz::TimeZone, findings: &mut Vec<Finding>) {
     let backups: Vec<&JobRecord> =
         jobs.iter().filter(|j| j.kind == "backup" && j.database.as_deref() == Some(&db.name) && j.status != "running").collect();
     let failed_in_a_row = backups.iter().rev().take_while(|j| j.status == "failed").count();
@@ -187,9 +188,7 @@ fn job_findings(db: &DatabaseConfig, jobs: &[JobRecord], now: Timestamp, finding
         }),
         Some(job) => {
             // Overdue when a whole interval beyond the next slot after it has passed.
-            let due = drill
-                .next_after(job.started_at, &jiff::tz::TimeZone::UTC)
-                .and_then(|next| drill.next_after(next, &jiff::tz::TimeZone::UTC));
+            let due = drill.next_after(job.started_at, tz).and_then(|next| drill.next_after(next, tz));
             if due.is_some_and(|due| due < now) {
                 findings.push(Finding {
                     level: Level::Warning,
@@ -204,18 +203,53 @@ fn job_findings(db: &DatabaseConfig, jobs: &[JobRecord], now: Timestamp, finding
     }
 }
 
+/// Per class with a schedule and a count to keep: as many backups as its slots since its
+/// first backup allow (24 hourly once it has run a day), one short allowed for the slot under
+/// way. Fewer means slots were missed or backups removed.
+fn count_findings(
+    db: &DatabaseConfig,
+    own: &[&lifeboat_engine::BackupEntry],
+    now: Timestamp,
+    tz: &jiff::tz::TimeZone,
+    findings: &mut Vec<Finding>,
+) {
+    for (class, cron) in &db.backups {
+        let Some(lifeboat_engine::ClassRule::Count(keep)) = db.retention.classes.get(class).copied() else { continue };
+        let present: Vec<&&lifeboat_engine::BackupEntry> = own.iter().filter(|e| e.classes().contains(&class.as_str())).collect();
+        let Some(first) = present.iter().map(|e| e.time).min() else { continue };
+        let mut slots = 1;
+        let mut at = first;
+        while slots <= keep {
+            match cron.next_after(at, tz) {
+                Some(next) if next <= now => {
+                    slots += 1;
+                    at = next;
+                }
+                _ => break,
+            }
+        }
+        let expected = slots.min(keep) as usize;
+        if present.len() + 1 < expected {
+            findings.push(Finding {
+                level: Level::Warning,
+                database: Some(db.name.clone()),
+                check: "class_count",
+                message: format!("`{}` has {} {class} backups where its schedule and retention expect {expected}", db.name, present.len()),
+                hint: format!("see `lifeboat log --db {}` for missed or failed slots", db.name),
+            });
+        }
+    }
+}
+
 fn reachable_finding(db: &DatabaseConfig, findings: &mut Vec<Finding>) {
-    let reachable = lifeboat_engine::open_database(&db.url).and_then(|d| d.exists());
-    let problem = match reachable {
-        Ok(true) => return,
-        Ok(false) => "does not exist".to_string(),
-        Err(err) => format!("cannot be reached: {}", err.to_string().lines().next().unwrap_or_default()),
-    };
+    let probe = lifeboat_engine::open_database(&db.url).and_then(|d| d.probe());
+    let Err(err) = probe else { return };
+    let problem = err.to_string().lines().next().unwrap_or_default().to_string();
     findings.push(Finding {
         level: Level::Critical,
         database: Some(db.name.clone()),
         check: "reachable",
-        message: format!("`{}` ({}) {problem}", db.name, db.url),
+        message: format!("`{}` cannot be read: {problem}", db.name),
         hint: "check the url in the configuration, and that the database is there and its server up".into(),
     });
 }

@@ -18,8 +18,9 @@ pub enum Work {
     Backup { classes: Vec<String> },
     /// A restore drill of the database's newest backup.
     Drill,
-    /// A repository check; reads the packs' data when `read_data`.
-    Check { read_data: bool },
+    /// A repository check that also reads `percent` of the packs' data (0: structure only),
+    /// a different part each time so that every pack is read in turn.
+    Check { percent: u8 },
     /// Removes data no snapshot uses, under the exclusive lock.
     Prune,
 }
@@ -63,7 +64,7 @@ pub fn run(
     let outcome = match (work, database) {
         (Work::Backup { classes }, Some(db)) => backup(&repo, db, classes),
         (Work::Drill, Some(db)) => drill(&repo, db),
-        (Work::Check { read_data }, _) => check(&repo, *read_data),
+        (Work::Check { percent }, _) => check(&repo, *percent, &log),
         (Work::Prune, _) => match repo.prune() {
             Ok(freed) => Outcome { status: "ok", bytes_added: None, bytes_read: Some(freed), ..ok() },
             Err(err) => Outcome::failed(err),
@@ -169,8 +170,20 @@ fn drill(repo: &Repo, db: &DatabaseConfig) -> Outcome {
     }
 }
 
-fn check(repo: &Repo, read_data: bool) -> Outcome {
-    match repo.check(read_data) {
+fn check(repo: &Repo, percent: u8, log: &JobLog) -> Outcome {
+    let result = match percent {
+        0 => repo.check(false),
+        100.. => repo.check(true),
+        percent => {
+            // 10% → ten parts; the part follows the checks already logged, so a week of daily
+            // checks at 15% reads every pack.
+            let parts = (100 / u32::from(percent)).max(1);
+            let done =
+                log.query(&crate::joblog::Filter { kind: Some("check".into()), ..Default::default() }).map(|jobs| jobs.len()).unwrap_or(0);
+            repo.check_part((done as u32 % parts) + 1, parts)
+        }
+    };
+    match result {
         Ok(report) if !report.has_errors() => ok(),
         Ok(report) => {
             let first: Vec<&str> = report.findings.iter().filter(|f| f.error).take(3).map(|f| f.message.as_str()).collect();

@@ -46,6 +46,19 @@ impl Repo {
     pub fn check(&self, read_data: bool) -> Result<CheckReport> {
         let mut opts = CheckOptions::default();
         opts.read_data = read_data;
+        self.check_with(opts)
+    }
+
+    /// Checks the structure and reads part `part` (1-based) of `parts` of the packs, chosen by
+    /// pack id: running parts 1..=parts in turn reads every pack once.
+    pub fn check_part(&self, part: u32, parts: u32) -> Result<CheckReport> {
+        let mut opts = CheckOptions::default();
+        opts.read_data = true;
+        opts.read_data_subset = rustic_core::ReadSubsetOption::IdSubSet((part, parts));
+        self.check_with(opts)
+    }
+
+    fn check_with(&self, opts: CheckOptions) -> Result<CheckReport> {
         let _lock = self.lock(crate::LockKind::Shared)?;
         let repo = self.handle()?;
         let results = repo.check(opts).map_err(|e| storage("the check could not run", *e))?;

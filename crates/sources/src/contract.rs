@@ -182,6 +182,10 @@ pub trait Database: Send {
     /// Its size when that is cheap to know (progress bars, the restore's question).
     fn size(&self) -> Option<u64>;
 
+    /// Whether the live database can be read now, for health checks: `Ok` or what is wrong
+    /// (missing, unreachable, damaged). Reads only; cheap enough to run every few minutes.
+    fn probe(&self) -> Result<()>;
+
     /// A source that captures it, for backups and safety backups. Options the engine does not
     /// have are refused ([`SourceErrorKind::Usage`]).
     fn source(&self, options: &CaptureOptions) -> Result<Box<dyn Source>>;

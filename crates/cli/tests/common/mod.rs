@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod json_doc;
 pub mod pg;
 
 use std::{

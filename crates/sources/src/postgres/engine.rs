@@ -118,6 +118,12 @@ impl Database for PostgresDatabase {
         database_exists(&Tools::find()?, &self.conn)
     }
 
+    /// Connects to the database itself and runs a query.
+    fn probe(&self) -> Result<()> {
+        self.name()?;
+        super::psql::query(&Tools::find()?, &self.conn, &["SELECT 1"]).map(|_| ())
+    }
+
     fn size(&self) -> Option<u64> {
         None
     }

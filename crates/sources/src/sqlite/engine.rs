@@ -142,6 +142,30 @@ impl Database for SqliteDatabase {
         std::fs::metadata(&self.path).ok().map(|m| m.len())
     }
 
+    /// `PRAGMA quick_check` of the live file: pages, records and free lists, without the
+    /// index look-ups of the full check.
+    fn probe(&self) -> Result<()> {
+        if !self.path.exists() {
+            return Err(SourceError::new(
+                SourceErrorKind::NotFound,
+                format!("{} does not exist", self.path.display()),
+                "check the path; a database that moved needs its new path in the configuration",
+            ));
+        }
+        let conn = super::open::open_read_only(&self.path)?;
+        let first: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0)).map_err(|e| {
+            SourceError::new(SourceErrorKind::Database, format!("reading {}", self.path.display()), "check the file").with_source(e)
+        })?;
+        if first != "ok" {
+            return Err(SourceError::new(
+                SourceErrorKind::Corrupt,
+                format!("{} fails PRAGMA quick_check: {first}", self.path.display()),
+                "restore the newest good backup beside it (`lifeboat restore latest --to new.db`) and compare",
+            ));
+        }
+        Ok(())
+    }
+
     fn source(&self, options: &CaptureOptions) -> Result<Box<dyn Source>> {
         let integrity = options.integrity.unwrap_or_default();
         if *options != (CaptureOptions { integrity: options.integrity, ..Default::default() }) {
