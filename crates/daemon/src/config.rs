@@ -260,6 +260,30 @@ impl Config {
         Ok(Self { path: path.to_path_buf(), repository, state_dir, concurrent_jobs, jitter, time_zone, databases, alerts, metrics_listen })
     }
 
+    /// Checks that the files the configuration names can be read now (the password files):
+    /// the daemon and `config check` call it, so a typo is found before the first job.
+    pub fn check_files(&self) -> Result<()> {
+        let mut files: Vec<(&str, &Path)> = Vec::new();
+        if let Some(file) = &self.repository.password_file {
+            files.push(("[repository] password_file", file));
+        }
+        for email in &self.alerts.email {
+            if let Some(crate::alerts::Secret::File(file)) = &email.password {
+                files.push(("[alerts] email password_file", file));
+            }
+        }
+        for (setting, file) in files {
+            std::fs::File::open(file).map_err(|e| {
+                DaemonError::config(
+                    format!("{setting} = \"{}\" cannot be read", file.display()),
+                    "check the path and that this user may read it",
+                )
+                .with_source(e)
+            })?;
+        }
+        Ok(())
+    }
+
     pub fn database(&self, name: &str) -> Option<&DatabaseConfig> {
         self.databases.iter().find(|d| d.name == name)
     }

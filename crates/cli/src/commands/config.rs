@@ -9,6 +9,7 @@ use crate::{
 pub fn run(global: &Global, command: &ConfigCommand) -> Result<i32> {
     let ConfigCommand::Check { file } = command;
     let config = Config::load(file)?;
+    config.check_files()?;
     let now = jiff::Timestamp::now();
     let next = |cron: &lifeboat_daemon::Cron| cron.next_after(now, &config.time_zone);
     let mut schedules = Vec::new();

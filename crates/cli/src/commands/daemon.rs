@@ -8,6 +8,7 @@ use crate::{
 
 pub fn run(global: &Global, args: &DaemonArgs) -> Result<i32> {
     let config = context::required_config(global)?;
+    config.check_files()?;
     // The key is derived once here; every job then opens its own handle with it.
     let repo =
         lifeboat_engine::Repo::open(&context::location(global)?, &context::password(global, false)?)?.with_lock_wait(global.lock_wait);
