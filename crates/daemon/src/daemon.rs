@@ -138,11 +138,14 @@ pub fn run(mut config: Config, repo: Repo, events: Events, reload: impl Fn() -> 
             signal_handle.close();
             return Ok(());
         }
-        let next_due = slots.iter().filter_map(|s| s.next).chain(queue.iter().map(|q| q.not_before)).min();
+        // A queued job whose time has come waits for its lane or a free place, which a
+        // finished job's message announces; only slots and jittered starts are timed.
+        let now = Timestamp::now();
+        let next_due = slots.iter().filter_map(|s| s.next).chain(queue.iter().map(|q| q.not_before).filter(|t| *t > now)).min();
         // Woken by a signal or a finished job; otherwise at the next slot (at least every
         // 30 s, so a clock that jumps is followed).
         let wait = next_due.map_or(Duration::from_secs(30), |due| {
-            Duration::try_from(due.duration_since(Timestamp::now())).unwrap_or(Duration::ZERO).min(Duration::from_secs(30))
+            Duration::try_from(due.duration_since(now)).unwrap_or(Duration::ZERO).min(Duration::from_secs(30))
         });
         match rx.recv_timeout(wait) {
             Ok(Message::Done { lane, database, kind, status, error }) => {

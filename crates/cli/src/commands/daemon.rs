@@ -14,6 +14,11 @@ pub fn run(global: &Global, args: &DaemonArgs) -> Result<i32> {
         lifeboat_engine::Repo::open(&context::location(global)?, &context::password(global, false)?)?.with_lock_wait(global.lock_wait);
     let events = Events { json: matches!(args.log_format, LogFormat::Json) };
     let path = config.path.clone();
-    lifeboat_daemon::run(config, repo, events, || lifeboat_daemon::Config::load(&path))?;
+    let reload = || {
+        let config = lifeboat_daemon::Config::load(&path)?;
+        config.check_files()?;
+        Ok(config)
+    };
+    lifeboat_daemon::run(config, repo, events, reload)?;
     Ok(0)
 }
