@@ -348,3 +348,53 @@ fn a_broken_reload_keeps_the_old_config_and_a_missing_database_is_critical() {
     assert!(daemon.wait_exit().success());
     assert!(!daemon.events().contains(common::PASSWORD), "no secret in any event line");
 }
+
+#[test]
+fn a_scheduled_prune_waits_for_a_running_backup_and_the_wait_is_logged_and_counted() {
+    let env = Env::new();
+    let big = env.path("big.db");
+    sql(
+        &big,
+        "CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) INSERT INTO t (b) SELECT randomblob(1000) FROM n;",
+    );
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = write_config(&env, &format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"));
+    // A prune every second, in the [repository] section write_config starts with.
+    let text = std::fs::read_to_string(&config).unwrap().replacen("\n\n[state]", "\nprune = \"* * * * * *\"\n\n[state]", 1);
+    std::fs::write(&config, text).unwrap();
+
+    // A manual backup, frozen while it holds its shared lock and writes a pack.
+    let mut backup = env.cmd(&["backup", big.to_str().unwrap(), "--config", config.to_str().unwrap()]).spawn().unwrap();
+    common::wait_until(&mut backup, "the backup writing a pack", || common::partial_packs(&env));
+    let signal =
+        |name: &str| assert!(std::process::Command::new("kill").args(["-s", name, &backup.id().to_string()]).status().unwrap().success());
+    signal("STOP");
+
+    let mut daemon = Daemon::start(&env, &config);
+    daemon.wait_for("a prune waiting for the lock", |_, jobs| jobs.iter().any(|j| j["kind"] == "prune" && j["status"] == "running"));
+    signal("CONT");
+    assert!(backup.wait().unwrap().success(), "the backup finishes, whatever the prune wants");
+    daemon.wait_for("the prune done", |_, jobs| jobs.iter().any(|j| j["kind"] == "prune" && j["status"] == "ok"));
+    let log = jobs(&config);
+    let prune = log.iter().find(|j| j["kind"] == "prune" && j["status"] == "ok").unwrap();
+    let waited = prune["lock_wait_seconds"].as_f64().expect("the wait is logged");
+    assert!(waited > 0.0, "{prune}");
+    let metrics = metrics_text(metrics_port);
+    assert!(metrics.lines().any(|l| l.starts_with("lifeboat_lock_waits_total ") && !l.ends_with(" 0")), "{metrics}");
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success());
+    // The backup that held the prune off restores.
+    let restored = env.path("restored.db");
+    env.ok(&["restore", "latest", "--db", "big", "--to", restored.to_str().unwrap()]);
+    assert_eq!(common::count(&restored, "t"), 60_000);
+}
+
+/// `/metrics` as text, fetched with a plain HTTP/1.0 request.
+fn metrics_text(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}

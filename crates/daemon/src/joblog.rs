@@ -58,6 +58,8 @@ pub struct Outcome {
     pub rows: Option<u64>,
     /// The error, or why the job was skipped.
     pub error: Option<String>,
+    /// How long it waited for other jobs' repository locks.
+    pub lock_wait_seconds: Option<f64>,
 }
 
 impl Outcome {
@@ -84,6 +86,7 @@ pub struct JobRecord {
     pub bytes_added: Option<u64>,
     pub rows: Option<u64>,
     pub error: Option<String>,
+    pub lock_wait_seconds: Option<f64>,
     pub host: String,
     pub pid: u32,
 }
@@ -125,6 +128,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     bytes_added INTEGER,
     rows INTEGER,
     error TEXT,
+    lock_wait_seconds REAL,
     host TEXT NOT NULL,
     pid INTEGER NOT NULL
 );
@@ -186,7 +190,8 @@ impl JobLog {
         let as_i64 = |v: Option<u64>| v.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
         self.conn
             .execute(
-                "UPDATE jobs SET finished_at = ?2, status = ?3, snapshot = ?4, bytes_read = ?5, bytes_added = ?6, rows = ?7, error = ?8
+                "UPDATE jobs SET finished_at = ?2, status = ?3, snapshot = ?4, bytes_read = ?5, bytes_added = ?6, rows = ?7, error = ?8,
+                        lock_wait_seconds = ?9
                  WHERE id = ?1",
                 params![
                     id,
@@ -196,7 +201,8 @@ impl JobLog {
                     as_i64(outcome.bytes_read),
                     as_i64(outcome.bytes_added),
                     as_i64(outcome.rows),
-                    outcome.error
+                    outcome.error,
+                    outcome.lock_wait_seconds
                 ],
             )
             .map_err(|e| DaemonError::state("recording a job's end", e))?;
@@ -227,7 +233,7 @@ impl JobLog {
             .conn
             .prepare(
                 "SELECT id, database, kind, classes, trigger, actor, reason, started_at, finished_at, status, snapshot,
-                        bytes_read, bytes_added, rows, error, host, pid
+                        bytes_read, bytes_added, rows, error, host, pid, lock_wait_seconds
                  FROM jobs
                  WHERE (?1 IS NULL OR database = ?1) AND (?2 IS NULL OR started_at >= ?2) AND (?3 IS NULL OR status = ?3)
                    AND (?4 IS NULL OR kind = ?4)
@@ -259,6 +265,7 @@ impl JobLog {
                     error: r.get(14)?,
                     host: r.get(15)?,
                     pid: r.get(16)?,
+                    lock_wait_seconds: r.get(17)?,
                 })
             })
             .map_err(|e| DaemonError::state("reading the job log", e))?;

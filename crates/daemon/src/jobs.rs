@@ -71,6 +71,8 @@ pub fn run(
         },
         (_, None) => Outcome::failed("a database job without a database"),
     };
+    let waited = repo.lock_waited();
+    let outcome = Outcome { lock_wait_seconds: (!waited.is_zero()).then(|| waited.as_secs_f64()), ..outcome };
     // A job stopped by SIGTERM did not fail: it was interrupted, and left nothing behind.
     let outcome = if cancel.is_cancelled() && outcome.status == "failed" {
         Outcome { status: "interrupted", error: Some("stopped by SIGTERM before it finished; no snapshot was written".into()), ..outcome }
@@ -136,6 +138,7 @@ fn backup(repo: &Repo, db: &DatabaseConfig, classes: &[String]) -> Outcome {
             bytes_added: Some(entry.added_bytes),
             rows: Some(entry.summary.rows),
             error: (!report.warnings.is_empty()).then(|| report.warnings.join("; ")),
+            lock_wait_seconds: None,
         })
     })();
     result.unwrap_or_else(Outcome::failed)

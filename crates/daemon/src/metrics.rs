@@ -82,10 +82,18 @@ pub fn render(jobs: &[JobRecord], health: Option<&HealthReport>) -> String {
     let drill_ok = gauge(&mut registry, "drill_last_success", "1 when the last restore drill passed, else 0", None);
     let total = Family::<Labels, Counter>::default();
     registry.register("jobs", "Jobs logged, by kind and how they ended", total.clone());
+    let lock_waits = Counter::<u64>::default();
+    registry.register("lock_waits", "Jobs that waited for another job's repository lock", lock_waits.clone());
+    let lock_wait = Counter::<f64, AtomicU64>::default();
+    registry.register_with_unit("lock_wait", "Time jobs spent waiting for repository locks", Unit::Seconds, lock_wait.clone());
 
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     for job in jobs {
         *counts.entry((job.kind.clone(), job.status.clone())).or_default() += 1;
+        if let Some(seconds) = job.lock_wait_seconds {
+            lock_waits.inc();
+            lock_wait.inc_by(seconds);
+        }
         let Some(database) = &job.database else { continue };
         let db = || ("database".to_string(), database.clone());
         if job.status != "running" {

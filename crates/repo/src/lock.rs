@@ -162,19 +162,23 @@ impl Locks {
     }
 
     /// Takes a lock of `kind`, waiting up to `wait` for conflicting ones to go away.
-    pub(crate) fn acquire(&self, kind: LockKind, wait: Duration, cancel: &crate::CancelToken) -> Result<RepoLock> {
+    /// Takes a lock of `kind`, waiting up to `wait` for conflicting ones; returns it and how
+    /// long it waited (zero when nothing was in the way).
+    pub(crate) fn acquire(&self, kind: LockKind, wait: Duration, cancel: &crate::CancelToken) -> Result<(RepoLock, Duration)> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
+        let mut waited = false;
         loop {
             let path = match self.write(&LockFile::ours(kind)) {
                 Ok(path) => path,
-                Err(err) if cannot_write(&err) && kind == LockKind::Shared => return Ok(RepoLock { held: None }),
+                Err(err) if cannot_write(&err) && kind == LockKind::Shared => return Ok((RepoLock { held: None }, Duration::ZERO)),
                 Err(err) => return Err(storage_error("could not write a lock file", &self.dir, err)),
             };
             let conflicts = self.conflicts(kind, &path);
             if conflicts.is_empty() {
-                return Ok(self.hold(path, kind));
+                return Ok((self.hold(path, kind), if waited { started.elapsed() } else { Duration::ZERO }));
             }
+            waited = true;
             let _ = std::fs::remove_file(&path);
             if cancel.is_cancelled() {
                 return Err(RepoError::new(

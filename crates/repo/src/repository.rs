@@ -115,6 +115,8 @@ pub struct Repo {
     /// The job this handle works for: its cancel token and its progress counter.
     pub(crate) cancel: CancelToken,
     pub(crate) progress: Option<Arc<AtomicU64>>,
+    /// Milliseconds this job's handle waited for other jobs' locks.
+    lock_waited: Arc<AtomicU64>,
 }
 
 /// How long a job waits for a conflicting lock unless told otherwise.
@@ -213,6 +215,7 @@ impl Repo {
             lock_wait: DEFAULT_LOCK_WAIT,
             cancel: CancelToken::default(),
             progress: None,
+            lock_waited: Arc::default(),
         }
     }
 
@@ -226,13 +229,20 @@ impl Repo {
     /// reads from its sources or from the repository. Clones are cheap; each job gets its own.
     pub fn for_job(&self, cancel: CancelToken, progress: Option<Arc<AtomicU64>>) -> Result<Self> {
         let (base, backend) = unopened(&self.location, None, progress.clone())?;
-        Ok(Self { base, backend, cancel, progress, ..self.clone() })
+        Ok(Self { base, backend, cancel, progress, lock_waited: Arc::default(), ..self.clone() })
     }
 
     /// Locks the repository for a job: shared for everything that reads or adds data,
     /// exclusive for removing it (see `lock.rs`). Held until the returned value is dropped.
     pub fn lock(&self, kind: LockKind) -> Result<RepoLock> {
-        self.locks.acquire(kind, self.lock_wait, &self.cancel)
+        let (lock, waited) = self.locks.acquire(kind, self.lock_wait, &self.cancel)?;
+        self.lock_waited.fetch_add(u64::try_from(waited.as_millis()).unwrap_or(u64::MAX), std::sync::atomic::Ordering::Relaxed);
+        Ok(lock)
+    }
+
+    /// How long this job's handle has waited for other jobs' locks so far.
+    pub fn lock_waited(&self) -> Duration {
+        Duration::from_millis(self.lock_waited.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Opens the repository at `location` with `password`.

@@ -50,6 +50,7 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
             bytes_added: Some(report.entry.added_bytes),
             rows: Some(report.entry.summary.rows),
             error: None,
+            lock_wait_seconds: Some(repo.lock_waited().as_secs_f64()).filter(|s| *s > 0.0),
         },
     )?;
     drop(progress);
