@@ -114,28 +114,9 @@ hourly = 2
     // The drill restored the newest backup and checked it; the job log says so.
     let drill = log.iter().find(|j| j["kind"] == "drill" && j["status"] == "ok").unwrap();
     assert!(drill["snapshot"].is_string() && drill["rows"].as_u64() == Some(2), "{drill}");
-    let fields: BTreeSet<&str> = drill.as_object().unwrap().keys().map(String::as_str).collect();
-    let documented: BTreeSet<&str> = [
-        "id",
-        "database",
-        "kind",
-        "classes",
-        "trigger",
-        "actor",
-        "reason",
-        "started_at",
-        "finished_at",
-        "status",
-        "snapshot",
-        "bytes_read",
-        "bytes_added",
-        "rows",
-        "error",
-        "host",
-        "pid",
-    ]
-    .into();
-    assert_eq!(fields, documented);
+    for job in &log {
+        assert_shape(job, &table("Job", 0), "a job");
+    }
 
     // A manual backup with the configuration is logged as manual, by the OS user.
     let config_arg = config.to_str().unwrap();
@@ -248,10 +229,7 @@ fn a_database_never_runs_two_jobs_at_once_and_the_limit_holds() {
 fn a_missed_slot_runs_once_at_start_and_a_killed_daemon_leaves_nothing_to_repair() {
     let env = Env::new();
     let big = env.path("big.db");
-    sql(
-        &big,
-        "CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120000) INSERT INTO t (b) SELECT randomblob(1000) FROM n;",
-    );
+    common::big_db(&big, 120);
     let config = write_config(&env, "[[databases]]\nname = \"big\"\nurl = \"big.db\"\n[databases.schedule]\nhourly = \"*/3 * * * * *\"\n");
 
     // SIGTERM during a backup: a clean exit, no snapshot, the job logged as interrupted. The
@@ -353,10 +331,7 @@ fn a_broken_reload_keeps_the_old_config_and_a_missing_database_is_critical() {
 fn a_scheduled_prune_waits_for_a_running_backup_and_the_wait_is_logged_and_counted() {
     let env = Env::new();
     let big = env.path("big.db");
-    sql(
-        &big,
-        "CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) INSERT INTO t (b) SELECT randomblob(1000) FROM n;",
-    );
+    common::big_db(&big, 60);
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = write_config(&env, &format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"));
     // A prune every second, in the [repository] section write_config starts with.
@@ -372,7 +347,7 @@ fn a_scheduled_prune_waits_for_a_running_backup_and_the_wait_is_logged_and_count
 
     let mut daemon = Daemon::start(&env, &config);
     daemon.wait_for("a prune waiting for the lock", |_, jobs| jobs.iter().any(|j| j["kind"] == "prune" && j["status"] == "running"));
-    signal("CONT");
+    common::signal(&backup, "CONT");
     assert!(backup.wait().unwrap().success(), "the backup finishes, whatever the prune wants");
     daemon.wait_for("the prune done", |_, jobs| jobs.iter().any(|j| j["kind"] == "prune" && j["status"] == "ok"));
     let log = jobs(&config);

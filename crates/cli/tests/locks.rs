@@ -3,24 +3,9 @@
 
 mod common;
 
-use std::{path::Path, process::Child};
+use std::process::Child;
 
 use common::*;
-
-/// A database of about `mb` megabytes of random rows.
-fn big_db(path: &Path, mb: u32) {
-    sql(
-        path,
-        &format!(
-            "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {}) INSERT INTO t SELECT n, randomblob(1000) FROM g;",
-            mb * 1000
-        ),
-    );
-}
-
-fn signal(job: &Child, name: &str) {
-    assert!(std::process::Command::new("kill").arg(format!("-{name}")).arg(job.id().to_string()).status().unwrap().success());
-}
 
 fn finish(job: Child) -> std::process::Output {
     let out = job.wait_with_output().unwrap();

@@ -72,7 +72,7 @@ pub fn run(
         (_, None) => Outcome::failed("a database job without a database"),
     };
     let waited = repo.lock_waited();
-    let outcome = Outcome { lock_wait_seconds: (!waited.is_zero()).then(|| waited.as_secs_f64()), ..outcome };
+    let outcome = Outcome { lock_wait_seconds: (!waited.is_zero()).then_some(waited.as_secs_f64()), ..outcome };
     // A job stopped by SIGTERM did not fail: it was interrupted, and left nothing behind.
     let outcome = if cancel.is_cancelled() && outcome.status == "failed" {
         Outcome { status: "interrupted", error: Some("stopped by SIGTERM before it finished; no snapshot was written".into()), ..outcome }

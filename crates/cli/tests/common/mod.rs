@@ -188,6 +188,22 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     text(&out.stdout).split_whitespace().next().unwrap().to_string()
 }
 
+/// A database of about `mb` megabytes of random rows (`t`, `mb` × 1000 rows of 1000 bytes).
+pub fn big_db(path: &Path, mb: u32) {
+    sql(
+        path,
+        &format!(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {}) INSERT INTO t SELECT n, randomblob(1000) FROM g;",
+            mb * 1000
+        ),
+    );
+}
+
+/// Sends signal `name` (`STOP`, `CONT`, `TERM`, …) to `job`.
+pub fn signal(job: &std::process::Child, name: &str) {
+    assert!(Command::new("kill").arg(format!("-{name}")).arg(job.id().to_string()).status().unwrap().success());
+}
+
 /// Every file below `dir` (none when it does not exist).
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
