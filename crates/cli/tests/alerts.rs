@@ -30,29 +30,57 @@ struct Smtp {
     maildir: PathBuf,
 }
 
+/// The server; `mode` is `plain`, `starttls` (STARTTLS required before the login) or
+/// `implicit` (TLS from the first byte), with `cert` and `key` for the TLS ones.
 const SMTP_SERVER: &str = r#"
-import mailbox, signal, sys
+import mailbox, ssl, sys
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-port, maildir, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+port, maildir, user, password, mode, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
 class Deliver:
     async def handle_DATA(self, server, session, envelope):
         mailbox.Maildir(maildir, create=True).add(envelope.original_content)
         return "250 delivered"
 def login(server, session, envelope, mechanism, data):
     return AuthResult(success=isinstance(data, LoginPassword) and data.login.decode() == user and data.password.decode() == password)
-controller = Controller(Deliver(), hostname="127.0.0.1", port=port, authenticator=login, auth_required=True, auth_require_tls=False)
+options = dict(hostname="127.0.0.1", port=port, authenticator=login, auth_required=True)
+if mode != "plain":
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+if mode == "plain":
+    options.update(auth_require_tls=False)
+elif mode == "starttls":
+    options.update(tls_context=context, require_starttls=True)
+else:
+    # The whole connection is TLS; aiosmtpd does not count it as such for AUTH.
+    options.update(ssl_context=context, auth_require_tls=False)
+controller = Controller(Deliver(), **options)
 controller.start()
 print("ready", flush=True)
 sys.stdin.read()
 "#;
 
+/// A CA and a certificate it signed for 127.0.0.1, in `dir`: `ca.pem`, `server.pem`,
+/// `server.key` (rustls, like browsers, refuses a CA certificate as a server's own).
+fn certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is installed by scripts/setup");
+        assert!(out.status.success(), "openssl {args:?}: {}", common::text(&out.stderr));
+    };
+    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=lifeboat test CA", "-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    openssl(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem"]);
+}
+
 impl Smtp {
-    fn start(dir: &Path) -> (Self, u16) {
+    fn start(dir: &Path, mode: &str) -> (Self, u16) {
         let port = free_port();
-        let maildir = dir.join("maildir");
+        let maildir = dir.join(format!("maildir-{mode}"));
+        let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
         let mut child = Command::new("/usr/bin/python3")
-            .args(["-c", SMTP_SERVER, &port.to_string(), maildir.to_str().unwrap(), "ops", SMTP_PASSWORD])
+            .args(["-c", SMTP_SERVER, &port.to_string(), maildir.to_str().unwrap(), "ops", SMTP_PASSWORD, mode])
+            .args([&cert, &key])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -153,7 +181,10 @@ for family in text_string_to_metric_families(text):
 #[test]
 fn alerts_tell_each_change_once_remind_and_recover_and_metrics_match_the_log() {
     let env = Env::new();
-    let (smtp, smtp_port) = Smtp::start(env.dir.path());
+    certificates(env.dir.path());
+    let (smtp, smtp_port) = Smtp::start(env.dir.path(), "plain");
+    let (starttls, starttls_port) = Smtp::start(env.dir.path(), "starttls");
+    let (implicit, implicit_port) = Smtp::start(env.dir.path(), "implicit");
     let (hooks, hook_port) = Receiver::start();
     let metrics_port = free_port();
     std::fs::write(env.path("smtp-password"), format!("{SMTP_PASSWORD}\n")).unwrap();
@@ -164,7 +195,11 @@ fn alerts_tell_each_change_once_remind_and_recover_and_metrics_match_the_log() {
             r#"
 [alerts]
 repeat = "6s"
-email = [{{ smtp = "smtp://127.0.0.1:{smtp_port}", tls = "none", from = "lifeboat@example.com", to = ["ops@example.com"], user = "ops", password_file = "smtp-password" }}]
+email = [
+  {{ smtp = "smtp://127.0.0.1:{smtp_port}", tls = "none", from = "lifeboat@example.com", to = ["ops@example.com"], user = "ops", password_file = "smtp-password" }},
+  {{ smtp = "smtp://127.0.0.1:{starttls_port}", cacert = "ca.pem", from = "lifeboat@example.com", to = ["ops@example.com"], user = "ops", password_env = "SMTP_PASSWORD" }},
+  {{ smtp = "smtps://127.0.0.1:{implicit_port}", cacert = "ca.pem", from = "lifeboat@example.com", to = ["ops@example.com"], user = "ops", password_file = "smtp-password" }},
+]
 webhook = [{{ url = "http://127.0.0.1:{hook_port}/json", format = "json" }}, {{ url = "http://127.0.0.1:{hook_port}/slack/T000/SECRET", format = "slack" }}]
 
 [metrics]
@@ -186,17 +221,21 @@ hourly = "*/2 * * * * *"
     );
     let config_arg = config.to_str().unwrap();
 
-    // `alerts test` reaches every channel.
-    let tested = env.json(&["alerts", "test", "--config", config_arg]);
+    // `alerts test` reaches every channel: plain to a local relay, STARTTLS and implicit TLS
+    // (each checked against the test's own CA), each with its login.
+    let out = env.cmd(&["alerts", "test", "--json", "--config", config_arg]).env("SMTP_PASSWORD", SMTP_PASSWORD).output().unwrap();
+    let tested: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(tested["ok"], true, "{tested}");
     assert_shape(&tested, &table("`lifeboat alerts test`", 0), "alerts test");
-    assert_eq!(smtp.mails().len(), 1);
-    assert!(smtp.mails()[0].0.contains("test alert"));
+    for server in [&smtp, &starttls, &implicit] {
+        assert_eq!(server.mails().len(), 1);
+        assert!(server.mails()[0].0.contains("test alert"));
+    }
     assert_eq!(hooks.on("/json")[0]["kind"], "test");
 
     // flaky.db does not exist: its backups fail. One alert for the change, however many
     // backups fail, then a reminder after `repeat`.
-    let mut daemon = Daemon::start(&env, &config);
+    let mut daemon = Daemon::start_with(&env, &config, &[("SMTP_PASSWORD", SMTP_PASSWORD)]);
     daemon.wait_for("the first alert", |_, _| smtp.mails().len() >= 2);
     let first = smtp.mails()[1].clone();
     assert!(first.0.contains("flaky") && first.0.contains("critical"), "{first:?}");
@@ -229,6 +268,9 @@ hourly = "*/2 * * * * *"
     daemon.signal("TERM");
     assert!(daemon.wait_exit().success());
     assert_eq!(smtp.mails().len(), mails_then, "nothing more once all is well");
+    for server in [&starttls, &implicit] {
+        assert_eq!(server.mails().len(), mails_then, "every channel got every alert");
+    }
 
     // Every channel got the same alerts: JSON with the level and text, Slack's `text`.
     let json = hooks.on("/json");

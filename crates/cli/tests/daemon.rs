@@ -65,6 +65,7 @@ name = "shop"
 url = "{}"
 [databases.schedule]
 hourly = "*/3 * * * * *"
+drill = "*/4 * * * * *"
 [databases.retention]
 hourly = 2
 "#,
@@ -74,7 +75,7 @@ hourly = 2
     let mut daemon = Daemon::start(&env, &config);
     daemon.wait_for("three shared hourly+daily backups, a drill and two PostgreSQL backups", |_, jobs| {
         let shared = jobs.iter().filter(|j| j["database"] == "app" && j["status"] == "ok" && classes(j) == ["hourly", "daily"]).count();
-        shared >= 3 && count(jobs, "app", "drill", "ok") >= 1 && count(jobs, "shop", "backup", "ok") >= 2
+        shared >= 3 && count(jobs, "app", "drill", "ok") >= 1 && count(jobs, "shop", "backup", "ok") >= 2 && count(jobs, "shop", "drill", "ok") >= 1
     });
     daemon.signal("TERM");
     assert!(daemon.wait_exit().success(), "SIGTERM ends the daemon with exit 0:\n{}", daemon.events());
@@ -111,7 +112,11 @@ hourly = 2
         assert_eq!(ids(&snapshots_of(&env, database)), expected, "{database}: what its class rules keep");
     }
 
-    // The drill restored the newest backup and checked it; the job log says so.
+    // The drills restored the newest backups and checked them; the job log says so, and the
+    // PostgreSQL drill's temporary database is gone.
+    assert!(!pg.databases().iter().any(|d| d.starts_with("lifeboat_verify")), "{:?}", pg.databases());
+    let pg_drill = log.iter().find(|j| j["database"] == "shop" && j["kind"] == "drill" && j["status"] == "ok").unwrap();
+    assert_eq!(pg_drill["rows"], 500, "{pg_drill}");
     let drill = log.iter().find(|j| j["kind"] == "drill" && j["status"] == "ok").unwrap();
     assert!(drill["snapshot"].is_string() && drill["rows"].as_u64() == Some(2), "{drill}");
     for job in &log {

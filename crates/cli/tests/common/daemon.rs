@@ -30,6 +30,11 @@ pub fn write_config(env: &Env, rest: &str) -> PathBuf {
 impl Daemon {
     /// Starts `lifeboat daemon --config config`; its stderr goes to `events-<n>.log`.
     pub fn start(env: &Env, config: &Path) -> Self {
+        Self::start_with(env, config, &[])
+    }
+
+    /// Like [`Daemon::start`], with environment variables `vars` set for it.
+    pub fn start_with(env: &Env, config: &Path, vars: &[(&str, &str)]) -> Self {
         let n = (0..).find(|n| !env.path(&format!("events-{n}.log")).exists()).unwrap();
         let events = env.path(&format!("events-{n}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
@@ -38,6 +43,7 @@ impl Daemon {
             .env("LIFEBOAT_PASSWORD", PASSWORD)
             .env_remove("LIFEBOAT_REPO")
             .env("TZ", "UTC")
+            .envs(vars.iter().copied())
             .current_dir(env.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

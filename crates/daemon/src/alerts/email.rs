@@ -40,5 +40,12 @@ pub fn send(channel: &EmailChannel, alert: &Alert) -> Result<(), String> {
         transport = transport.credentials(Credentials::new(user.clone(), secret.read()?));
     }
     // The error names the server and what failed, never the credentials.
-    transport.build().send(&message).map(|_| ()).map_err(|e| format!("{}:{}: {e}", channel.host, channel.port))
+    transport.build().send(&message).map(|_| ()).map_err(|e| {
+        let text = format!("{}:{}: {e}", channel.host, channel.port);
+        if text.contains("certificate") || text.contains("UnknownIssuer") {
+            format!("{text} (the server's certificate is not trusted: add cacert = \"ca.pem\" with its CA)")
+        } else {
+            text
+        }
+    })
 }
