@@ -384,7 +384,10 @@ mod tests {
     fn every_option_has_a_description() {
         let mut missing = Vec::new();
         let cli = Cli::command();
-        for command in std::iter::once(&cli).chain(cli.get_subcommands()) {
+        // Every command at every depth (`config check`, `alerts test`, …).
+        let mut commands = vec![&cli];
+        while let Some(command) = commands.pop() {
+            commands.extend(command.get_subcommands());
             for arg in command.get_arguments() {
                 if arg.get_help().is_none() && !matches!(arg.get_id().as_str(), "help" | "version") {
                     missing.push(format!("{} {}", command.get_name(), arg.get_id()));

@@ -75,7 +75,10 @@ hourly = 2
     let mut daemon = Daemon::start(&env, &config);
     daemon.wait_for("three shared hourly+daily backups, a drill and two PostgreSQL backups", |_, jobs| {
         let shared = jobs.iter().filter(|j| j["database"] == "app" && j["status"] == "ok" && classes(j) == ["hourly", "daily"]).count();
-        shared >= 3 && count(jobs, "app", "drill", "ok") >= 1 && count(jobs, "shop", "backup", "ok") >= 2 && count(jobs, "shop", "drill", "ok") >= 1
+        shared >= 3
+            && count(jobs, "app", "drill", "ok") >= 1
+            && count(jobs, "shop", "backup", "ok") >= 2
+            && count(jobs, "shop", "drill", "ok") >= 1
     });
     daemon.signal("TERM");
     assert!(daemon.wait_exit().success(), "SIGTERM ends the daemon with exit 0:\n{}", daemon.events());

@@ -122,6 +122,8 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
     assert!(users_sample["rows"][0][1].is_string(), "{users_sample}");
     let users = tables.iter().find(|t| t["name"] == "public.users").unwrap();
     assert_eq!(users["rows"], 490);
+    assert_eq!((users["columns"][0]["name"].as_str(), users["columns"][0]["primary_key"].as_u64()), (Some("id"), Some(1)), "keys: {users}");
+    assert_eq!(users["columns"][1]["primary_key"], 0);
     assert!(
         manifest["manifest"]["properties"]["extensions"].as_array().unwrap().iter().any(|e| e.as_str().unwrap().starts_with("citext")),
         "{manifest}"

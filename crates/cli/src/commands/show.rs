@@ -64,8 +64,14 @@ fn render(r: &ShowReport, md: bool) -> String {
         let _ = writeln!(s, "| table | rows | size | columns | content hash |\n|---|---:|---:|---|---|");
     }
     for t in &m.catalog.tables {
-        let cols: Vec<String> =
-            t.columns.iter().map(|c| if c.decl_type.is_empty() { c.name.clone() } else { format!("{} {}", c.name, c.decl_type) }).collect();
+        let cols: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| {
+                let typed = if c.decl_type.is_empty() { c.name.clone() } else { format!("{} {}", c.name, c.decl_type) };
+                if c.primary_key > 0 { format!("{typed} PK") } else { typed }
+            })
+            .collect();
         let hash = t.content_hash.get(..21).unwrap_or("-");
         let size = t.bytes.map_or("-".into(), output::size);
         let _ = if md {

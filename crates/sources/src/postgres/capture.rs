@@ -108,7 +108,10 @@ pub(crate) fn query_in(tools: &Tools, conn: &Conn, snapshot: &str, sql: &str) ->
 
 const TABLES: &str = r"
 SELECT c.oid, n.nspname, c.relname, pg_relation_size(c.oid) / current_setting('block_size')::bigint,
-       coalesce((SELECT string_agg(concat_ws(E'\x1c', a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> ''), E'\x1d' ORDER BY a.attnum)
+       coalesce((SELECT string_agg(concat_ws(E'\x1c', a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> '',
+                                             coalesce((SELECT k.n FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY k(att, n)
+                                                       WHERE i.indrelid = c.oid AND i.indisprimary AND k.att = a.attnum), 0)),
+                                   E'\x1d' ORDER BY a.attnum)
                  FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), ''),
        pg_total_relation_size(c.oid)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -136,6 +139,7 @@ fn parse_columns(text: &str) -> Vec<ColumnInfo> {
                 decl_type: f.get(1).unwrap_or(&"").to_string(),
                 not_null: f.get(2) == Some(&"t"),
                 generated: f.get(3) == Some(&"t"),
+                primary_key: f.get(4).and_then(|p| p.parse().ok()).unwrap_or(0),
                 ..Default::default()
             }
         })
