@@ -60,49 +60,6 @@ print("ready", flush=True)
 sys.stdin.read()
 "#;
 
-/// A CA and a certificate it signed for 127.0.0.1, in `dir`: `ca.pem`, `server.pem`,
-/// `server.key` (rustls, like browsers, refuses a CA certificate as a server's own).
-fn certificates(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is installed by scripts/setup");
-        assert!(out.status.success(), "openssl {args:?}: {}", common::text(&out.stderr));
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=lifeboat test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"]);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "server.pem",
-    ]);
-}
-
 impl Smtp {
     fn start(dir: &Path, mode: &str) -> (Self, u16) {
         let port = free_port();
@@ -211,7 +168,7 @@ for family in text_string_to_metric_families(text):
 #[test]
 fn alerts_tell_each_change_once_remind_and_recover_and_metrics_match_the_log() {
     let env = Env::new();
-    certificates(env.dir.path());
+    common::tls::certificates(env.dir.path(), "IP:127.0.0.1");
     let (smtp, smtp_port) = Smtp::start(env.dir.path(), "plain");
     let (starttls, starttls_port) = Smtp::start(env.dir.path(), "starttls");
     let (implicit, implicit_port) = Smtp::start(env.dir.path(), "implicit");

@@ -5,6 +5,7 @@
 pub mod daemon;
 pub mod json_doc;
 pub mod pg;
+pub mod tls;
 
 use std::{
     path::{Path, PathBuf},

@@ -37,14 +37,14 @@ impl Cluster {
         Self::start_with(false)
     }
 
-    /// A cluster that also accepts TLS on 127.0.0.1 with a self-signed certificate for
-    /// `localhost` (its own CA: `tls_root()`).
+    /// A cluster that also accepts TLS on 127.0.0.1 with a certificate for `localhost`, signed
+    /// by the test's own CA (`tls_root()`).
     pub fn start_tls() -> Self {
         Self::start_with(true)
     }
 
     pub fn tls_root(&self) -> PathBuf {
-        self.dir.path().join("server.crt")
+        self.dir.path().join("ca.pem")
     }
 
     fn start_with(tls: bool) -> Self {
@@ -74,32 +74,11 @@ impl Cluster {
         let mut options =
             format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off", cluster.dir.path().display());
         if tls {
-            let (crt, key) = (cluster.tls_root(), cluster.dir.path().join("server.key"));
-            let out = Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=localhost",
-                    "-addext",
-                    "subjectAltName=DNS:localhost",
-                    "-keyout",
-                ])
-                .arg(&key)
-                .arg("-out")
-                .arg(&crt)
-                .output()
-                .expect("openssl is installed by scripts/setup");
-            assert!(out.status.success(), "openssl: {}", text(&out.stderr));
+            super::tls::certificates(cluster.dir.path(), "DNS:localhost");
+            let (crt, key) = (cluster.dir.path().join("server.pem"), cluster.dir.path().join("server.key"));
             if is_root() {
                 Command::new("chown").args(["postgres:postgres"]).arg(&key).arg(&crt).status().unwrap();
             }
-            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
             options.push_str(&format!(" -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}", crt.display(), key.display()));
         }
         cluster.as_server(&[
