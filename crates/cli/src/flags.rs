@@ -92,6 +92,12 @@ pub enum Command {
         after_help = "Examples:\n  lifeboat health --config lifeboat.toml\n  lifeboat health --nagios   # exit 3 when unknown, with performance data"
     )]
     Health(HealthArgs),
+    /// The repository's keys (one per password): list, add, remove, change a password.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  lifeboat key list\n  lifeboat key add --new-password-file /etc/lifeboat/second-password\n  lifeboat key passwd"
+    )]
+    Key(KeyCommand),
     /// Alert channels: `alerts test` sends a test to every configured channel.
     #[command(subcommand, after_help = "Example:\n  lifeboat alerts test --config /etc/lifeboat/lifeboat.toml")]
     Alerts(AlertsCommand),
@@ -261,6 +267,29 @@ pub enum ConfigCommand {
         /// The configuration file.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the keys, marking the one this command opened the repository with.
+    List,
+    /// Add a key with a new password; every key opens the same backups.
+    Add(NewPassword),
+    /// Remove a key (never the one in use, never the last).
+    Remove {
+        /// The key's id, or the start of it, as `key list` shows it.
+        id: String,
+    },
+    /// Change the password of the key in use: the new key is stored and proven to open the
+    /// repository before the old one is removed.
+    Passwd(NewPassword),
+}
+
+#[derive(Debug, Args)]
+pub struct NewPassword {
+    /// Read the new password from this file's first line (else it is asked twice).
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

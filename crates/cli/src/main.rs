@@ -74,7 +74,9 @@ fn exit_code(err: &anyhow::Error) -> i32 {
         (None, Some(source)) => {
             matches!(source.kind, lifeboat_engine::SourceErrorKind::Usage | lifeboat_engine::SourceErrorKind::TableNotFound)
         }
-        (None, None) => false,
+        (None, None) => err.downcast_ref::<lifeboat_engine::RepoError>().is_some_and(|repo| {
+            matches!(repo.kind, lifeboat_engine::RepoErrorKind::KeyNotFound | lifeboat_engine::RepoErrorKind::KeyRefused)
+        }),
     };
     if usage { 2 } else { 1 }
 }

@@ -24,6 +24,10 @@ pub enum RepoErrorKind {
     Storage,
     /// Another process holds a lock that conflicts with ours for longer than we wait.
     Locked,
+    /// No key matches the id given, or more than one does.
+    KeyNotFound,
+    /// The key change would leave no key that the user can open the repository with.
+    KeyRefused,
     /// A source stream failed while being backed up; no snapshot was written.
     SourceFailed,
     /// Anything else; a bug or an unexpected state of the repository.
@@ -41,6 +45,8 @@ impl RepoErrorKind {
             Self::StreamNotFound => "see what the snapshot holds with `lifeboat show <SNAPSHOT>`",
             Self::Storage => "check that the repository's storage is reachable, writable and has room, then run the command again",
             Self::Locked => "run the command again when the other job is done, or wait longer with --lock-wait",
+            Self::KeyNotFound => "list the keys with `lifeboat key list`",
+            Self::KeyRefused => "add another key first (`lifeboat key add`), or change this one's password with `lifeboat key passwd`",
             Self::SourceFailed => "fix the cause above and run the command again; no snapshot was written",
             Self::Internal => "this is a bug in lifeboat; please report it with the command you ran",
         }

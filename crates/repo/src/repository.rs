@@ -107,6 +107,8 @@ impl SnapshotInfo {
 pub struct Repo {
     base: Repository<()>,
     pub(crate) key: MasterKey,
+    /// The key file the password opened (`None` when opened with the master key alone).
+    pub(crate) key_id: Option<String>,
     /// The backend every handle writes through (no commit gate: backups get their own).
     pub(crate) backend: Arc<dyn WriteBackend>,
     location: Location,
@@ -200,15 +202,16 @@ impl Repo {
             .clone()
             .init(&Credentials::password(password), &KeyOptions::default(), &chunking())
             .map_err(|e| storage(format!("could not create the repository at {}", location.describe()), *e))?;
-        Ok(Repo::new(base, opened.key(), backend, location))
+        Ok(Repo::new(base, opened.key(), opened.key_id().map(|id| id.to_hex().to_string()), backend, location))
     }
 
-    fn new(base: Repository<()>, key: MasterKey, backend: Arc<dyn WriteBackend>, location: &Location) -> Self {
+    fn new(base: Repository<()>, key: MasterKey, key_id: Option<String>, backend: Arc<dyn WriteBackend>, location: &Location) -> Self {
         let Location::Local(path) = location;
         let locks = Locks::new(path, Cipher::new(&key));
         Repo {
             base,
             key,
+            key_id,
             backend,
             location: location.clone(),
             locks,
@@ -271,7 +274,7 @@ impl Repo {
                 storage(format!("cannot open repository {}", location.describe()), *e)
             }
         })?;
-        Ok(Repo::new(base, opened.key(), backend, location))
+        Ok(Repo::new(base, opened.key(), opened.key_id().map(|id| id.to_hex().to_string()), backend, location))
     }
 
     /// A fresh handle for one backup, writing through a backend with the backup's own `gate`.

@@ -9,6 +9,7 @@ mod export;
 mod forget;
 mod health;
 mod init;
+mod key;
 mod log;
 mod restore;
 mod show;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Stats => stats::run(global),
         Command::Health(args) => health::run(global, args),
         Command::Alerts(command) => alerts::run(global, command),
+        Command::Key(command) => key::run(global, command),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "lifeboat", &mut std::io::stdout());
             Ok(0)
