@@ -2,7 +2,7 @@
 
 use std::{
     io::IsTerminal,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, atomic::AtomicU64},
 };
 
@@ -52,43 +52,64 @@ pub fn password(global: &Global, twice: bool) -> Result<String> {
         Some(_) => None,
         None => config(global)?.and_then(|c| c.repository.password_file),
     };
-    if let Some(file) = global.password_file.as_ref().or(configured.as_ref()) {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read the password file {}", file.display()))?;
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(file)?.permissions());
-        if mode & 0o077 != 0 {
-            eprintln!(
-                "warning: the password file {} can be read by others (mode {:04o})\n  hint: chmod 600 {}; whoever reads it can read every backup",
-                file.display(),
-                mode & 0o7777,
-                file.display()
-            );
+    let source = PasswordSource {
+        file: global.password_file.as_deref().or(configured.as_deref()),
+        env: "LIFEBOAT_PASSWORD",
+        flag: "--password-file",
+    };
+    source.read("repository password", twice)
+}
+
+/// Where one repository's password comes from: a file, else an environment variable, else
+/// the terminal.
+pub struct PasswordSource<'a> {
+    pub file: Option<&'a Path>,
+    pub env: &'a str,
+    /// The option that names the file, for the hint.
+    pub flag: &'a str,
+}
+
+impl PasswordSource<'_> {
+    /// The password; asked twice on the terminal when `twice` (a new repository).
+    pub fn read(&self, what: &str, twice: bool) -> Result<String> {
+        if let Some(file) = self.file {
+            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read the password file {}", file.display()))?;
+            let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(file)?.permissions());
+            if mode & 0o077 != 0 {
+                eprintln!(
+                    "warning: the password file {} can be read by others (mode {:04o})\n  hint: chmod 600 {}; whoever reads it can read every backup",
+                    file.display(),
+                    mode & 0o7777,
+                    file.display()
+                );
+            }
+            let password = text.lines().next().unwrap_or_default().to_string();
+            if password.is_empty() {
+                bail!("the password file {} is empty", file.display());
+            }
+            return Ok(password);
         }
-        let password = text.lines().next().unwrap_or_default().to_string();
+        if let Ok(password) = std::env::var(self.env)
+            && !password.is_empty()
+        {
+            return Ok(password);
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(EngineError::input(
+                format!("no {what} given"),
+                format!("set {} or pass {} FILE (no terminal to ask on)", self.env, self.flag),
+            )
+            .into());
+        }
+        let password = rpassword::prompt_password(format!("{what}: "))?;
+        if twice && rpassword::prompt_password("repeat the password: ")? != password {
+            bail!("the passwords do not match; nothing was created");
+        }
         if password.is_empty() {
-            bail!("the password file {} is empty", file.display());
+            bail!("an empty password is not allowed");
         }
-        return Ok(password);
+        Ok(password)
     }
-    if let Ok(password) = std::env::var("LIFEBOAT_PASSWORD")
-        && !password.is_empty()
-    {
-        return Ok(password);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(EngineError::input(
-            "no repository password given",
-            "set LIFEBOAT_PASSWORD or pass --password-file FILE (no terminal to ask on)",
-        )
-        .into());
-    }
-    let password = rpassword::prompt_password("repository password: ")?;
-    if twice && rpassword::prompt_password("repeat the password: ")? != password {
-        bail!("the passwords do not match; nothing was created");
-    }
-    if password.is_empty() {
-        bail!("an empty password is not allowed");
-    }
-    Ok(password)
 }
 
 /// The repository for this process's job (see [`crate::JOB`]).

@@ -92,6 +92,12 @@ pub enum Command {
         after_help = "Examples:\n  lifeboat health --config lifeboat.toml\n  lifeboat health --nagios   # exit 3 when unknown, with performance data"
     )]
     Health(HealthArgs),
+    /// Copy backups to a second repository (a mirror, e.g. on another disk or host), sending
+    /// only the data it lacks; the mirror is a full repository with its own password.
+    #[command(
+        after_help = "Examples:\n  lifeboat init --repo /mnt/offsite/lifeboat\n  lifeboat copy --all --to /mnt/offsite/lifeboat --to-password-file /etc/lifeboat/offsite-password\n  lifeboat copy latest --db app --to /mnt/offsite/lifeboat"
+    )]
+    Copy(CopyArgs),
     /// The repository's keys (one per password): list, add, remove, change a password.
     #[command(
         subcommand,
@@ -267,6 +273,25 @@ pub enum ConfigCommand {
         /// The configuration file.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The backups to copy: id prefixes, or `latest` (with --db).
+    #[arg(required_unless_present = "all")]
+    pub snapshots: Vec<String>,
+    /// Copy every backup (of --db, when given).
+    #[arg(long, conflicts_with = "snapshots")]
+    pub all: bool,
+    /// Only this database's backups (with --all or `latest`).
+    #[arg(long)]
+    pub db: Option<String>,
+    /// The mirror: the folder of a repository made with `lifeboat init`.
+    #[arg(long, value_name = "PATH")]
+    pub to: String,
+    /// The mirror's password file (else LIFEBOAT_TO_PASSWORD, else asked on the terminal).
+    #[arg(long, value_name = "FILE")]
+    pub to_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

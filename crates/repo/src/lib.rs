@@ -7,6 +7,7 @@
 mod background_hash;
 mod cancel;
 mod check;
+mod copy;
 mod crypto;
 mod error;
 mod guarded_backend;
@@ -22,6 +23,7 @@ mod write;
 pub use background_hash::BackgroundSha256;
 pub use cancel::CancelToken;
 pub use check::{CheckFinding, CheckReport};
+pub use copy::CopyReport;
 pub use error::{RepoError, RepoErrorKind, Result};
 pub use keys::KeyInfo;
 pub use lock::{LockKind, RepoLock};

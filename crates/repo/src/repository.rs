@@ -53,7 +53,7 @@ impl Location {
         Ok(Self::Local(PathBuf::from(path)))
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::Local(path) => path.display().to_string(),
         }

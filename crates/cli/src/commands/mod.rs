@@ -4,6 +4,7 @@ mod alerts;
 mod backup;
 mod check;
 mod config;
+mod copy;
 mod daemon;
 mod export;
 mod forget;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Health(args) => health::run(global, args),
         Command::Alerts(command) => alerts::run(global, command),
         Command::Key(command) => key::run(global, command),
+        Command::Copy(args) => copy::run(global, args),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "lifeboat", &mut std::io::stdout());
             Ok(0)

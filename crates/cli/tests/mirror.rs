@@ -1,0 +1,71 @@
+//! Mirrors: `lifeboat copy` sends backups to a second repository with its own password, only
+//! what it lacks; the mirror alone restores, verifies and checks, with lifeboat and restic.
+
+mod common;
+
+use common::{
+    Env, dump,
+    json_doc::{assert_shape, table},
+    small_db, sql, text,
+};
+
+const MIRROR_PASSWORD: &str = "the mirror's own password";
+
+#[test]
+fn a_mirror_gets_only_what_it_lacks_and_restores_alone() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    small_db(&db);
+    env.backup(&db, &[]);
+    sql(&db, "INSERT INTO users VALUES (4, 'barbara');");
+    env.backup(&db, &[]);
+    let mirror = env.path("mirror");
+    std::fs::write(env.path("mirror-password"), format!("{MIRROR_PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(env.path("mirror-password"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = env.cmd(&["init", "--repo", mirror.to_str().unwrap()]).env("LIFEBOAT_PASSWORD", MIRROR_PASSWORD).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let to = ["--to", mirror.to_str().unwrap(), "--to-password-file", "mirror-password"];
+
+    let first = env.json(&[&["copy", "--all"][..], &to].concat());
+    assert_shape(&first, &table("`lifeboat copy`", 0), "copy");
+    assert_eq!((first["copied"].as_array().unwrap().len(), first["present"].as_array().unwrap().len()), (2, 0), "{first}");
+    let again = env.json(&[&["copy", "--all"][..], &to].concat());
+    assert_eq!((again["copied"].as_array().unwrap().len(), again["present"].as_array().unwrap().len()), (0, 2), "idempotent: {again}");
+
+    sql(&db, "INSERT INTO users VALUES (5, 'edsger');");
+    let newest = env.backup(&db, &[]);
+    let one = env.json(&[&["copy", "latest", "--db", "app"][..], &to].concat());
+    assert_eq!(one["copied"], serde_json::json!([newest]));
+    let expected = dump(&db);
+
+    // A wrong mirror password copies nothing and says so.
+    std::fs::write(env.path("wrong"), "not it\n").unwrap();
+    std::fs::set_permissions(env.path("wrong"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let err = env.fails(&["copy", "--all", "--to", mirror.to_str().unwrap(), "--to-password-file", "wrong"], 1);
+    assert!(err.contains("password does not open") && err.contains("hint:"), "{err}");
+
+    // The primary is gone: the mirror alone lists, restores, drills and checks.
+    std::fs::rename(&env.repo, env.path("primary-gone")).unwrap();
+    let at_mirror = |args: &[&str]| {
+        let out = env.cmd(args).env("LIFEBOAT_REPO", &mirror).env("LIFEBOAT_PASSWORD", MIRROR_PASSWORD).arg("--json").output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let listed = at_mirror(&["snapshots"]);
+    assert_eq!(listed["snapshots"].as_array().unwrap().len(), 3);
+    assert_eq!(listed["snapshots"][2]["rows"], 8, "totals come from the copied manifest: {listed}");
+    let restored = env.path("restored.db");
+    at_mirror(&["restore", "latest", "--db", "app", "--to", restored.to_str().unwrap()]);
+    assert_eq!(dump(&restored), expected);
+    assert_eq!(at_mirror(&["verify", "--all"])["ok"], true);
+    assert_eq!(at_mirror(&["check", "--read-data"])["ok"], true);
+
+    // Stock restic reads the mirror with its own password.
+    let out = std::process::Command::new("restic")
+        .args(["check", "--read-data", "-r"])
+        .arg(&mirror)
+        .env("RESTIC_PASSWORD", MIRROR_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "restic check of the mirror: {}", text(&out.stderr));
+}
