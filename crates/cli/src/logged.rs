@@ -9,6 +9,8 @@ use crate::{context, flags::Global};
 /// What a logged job is.
 pub struct Job<'a> {
     pub database: Option<&'a str>,
+    /// The mirror the job works on; `None` for the repository of --repo.
+    pub repository: Option<&'a str>,
     pub kind: &'a str,
     pub classes: &'a [String],
     pub reason: Option<&'a str>,
@@ -27,7 +29,14 @@ pub fn run<T>(global: &Global, job: Job, work: impl FnOnce() -> Result<T>, outco
         },
         None => None,
     };
-    let new = NewJob { database: job.database, kind: job.kind, classes: job.classes, trigger: Trigger::Manual, reason: job.reason };
+    let new = NewJob {
+        database: job.database,
+        repository: job.repository,
+        kind: job.kind,
+        classes: job.classes,
+        trigger: Trigger::Manual,
+        reason: job.reason,
+    };
     let id = log.as_ref().and_then(|log| log.start(&new).map_err(|err| eprintln!("warning: this job is not logged: {err}")).ok());
     let result = work();
     if let (Some(log), Some(id)) = (&log, id) {

@@ -69,3 +69,59 @@ fn a_mirror_gets_only_what_it_lacks_and_restores_alone() {
         .unwrap();
     assert!(out.status.success(), "restic check of the mirror: {}", text(&out.stderr));
 }
+
+#[test]
+fn the_daemon_copies_every_backup_to_a_mirror_that_catches_up_after_being_down() {
+    use common::daemon::{Daemon, count, jobs, write_config};
+    let env = Env::new();
+    let db = env.path("app.db");
+    small_db(&db);
+    let mirror = env.path("mirror");
+    std::fs::write(env.path("mirror-password"), format!("{MIRROR_PASSWORD}\n")).unwrap();
+    let config = write_config(
+        &env,
+        &format!(
+            "[[mirrors]]\nurl = \"{}\"\npassword_file = \"mirror-password\"\n\n[[databases]]\nname = \"app\"\nurl = \"app.db\"\n[databases.schedule]\nhourly = \"* * * * * *\"\n[databases.retention]\nhourly = 3\n",
+            mirror.display()
+        ),
+    );
+    let config_arg = config.to_str().unwrap();
+
+    // The mirror does not exist yet: backups go on, the copies fail, health says so.
+    let mut daemon = Daemon::start(&env, &config);
+    daemon.wait_for("backups while the mirror is down", |_, jobs| {
+        count(jobs, "app", "backup", "ok") >= 2 && jobs.iter().any(|j| j["kind"] == "copy" && j["status"] == "failed")
+    });
+    let out = env.run(&["health", "--json", "--config", config_arg]);
+    assert_eq!(out.status.code(), Some(1), "a mirror down is a warning");
+    let health: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = health["findings"].as_array().unwrap().iter().find(|f| f["check"] == "mirror").cloned().unwrap_or_default();
+    assert!(finding["message"].as_str().unwrap_or_default().contains("cannot be read"), "{health}");
+    assert_eq!(health["mirrors"][0]["reachable"], false);
+
+    // It comes up: the next round copies everything it missed and applies retention there.
+    let out = env.cmd(&["init", "--repo", mirror.to_str().unwrap()]).env("LIFEBOAT_PASSWORD", MIRROR_PASSWORD).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    daemon.wait_for("a copy to the mirror", |_, jobs| jobs.iter().any(|j| j["kind"] == "copy" && j["status"] == "ok"));
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success());
+    let log = jobs(&config);
+    let copy = log.iter().find(|j| j["kind"] == "copy" && j["status"] == "ok").unwrap();
+    assert_eq!(copy["repository"].as_str(), Some(mirror.to_str().unwrap()));
+    assert!(log.iter().any(|j| j["kind"] == "forget" && j["repository"] == copy["repository"]), "retention runs on the mirror too");
+
+    let at_mirror = |args: &[&str]| {
+        let out = env.cmd(args).env("LIFEBOAT_REPO", &mirror).env("LIFEBOAT_PASSWORD", MIRROR_PASSWORD).arg("--json").output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let mirrored = at_mirror(&["snapshots"])["snapshots"].as_array().unwrap().len();
+    assert!((1..=4).contains(&mirrored), "hourly = 3 (and a backup taken after the last retention): {mirrored}");
+    let restored = env.path("from-mirror.db");
+    at_mirror(&["restore", "latest", "--db", "app", "--to", restored.to_str().unwrap()]);
+    assert_eq!(dump(&restored), dump(&db));
+    let out = env.run(&["health", "--json", "--config", config_arg]);
+    let health: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(health["mirrors"][0]["reachable"], true, "{health}");
+    assert!(health["mirrors"][0]["newest"]["app"].is_string(), "{health}");
+}

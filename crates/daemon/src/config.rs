@@ -49,6 +49,18 @@ struct File {
     databases: Vec<DatabaseFile>,
     alerts: Option<AlertsFile>,
     metrics: Option<MetricsFile>,
+    #[serde(default)]
+    mirrors: Vec<MirrorFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MirrorFile {
+    url: String,
+    password_file: Option<PathBuf>,
+    check: Option<String>,
+    check_read_data: Option<String>,
+    prune: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,13 +157,17 @@ pub struct Config {
     pub time_zone: jiff::tz::TimeZone,
     pub databases: Vec<DatabaseConfig>,
     pub alerts: AlertsConfig,
+    /// Second repositories every backup is copied to.
+    pub mirrors: Vec<RepositoryConfig>,
     /// Where `/metrics` is served, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
+/// The primary repository, or a mirror.
 #[derive(Debug, Clone)]
 pub struct RepositoryConfig {
     pub url: String,
+    /// For a mirror without one: the primary's password.
     pub password_file: Option<PathBuf>,
     pub check: Option<Cron>,
     /// Percentage of the packs a scheduled check reads, rotating; 0 reads none.
@@ -194,12 +210,10 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let file: File = toml::from_str(text).map_err(|e| {
             let place = e.span().map(|span| format!(" (line {})", text[..span.start].lines().count().max(1))).unwrap_or_default();
-            let hint = if e.message().contains("unknown field `mirrors`") {
-                "this version does not copy to mirrors yet: remove [[mirrors]] and copy the repository with `restic copy` (see the README)"
-            } else {
-                "see the configuration section of the README; `lifeboat config check FILE` checks a file"
-            };
-            DaemonError::config(format!("{}{place}: {}", path.display(), e.message().trim()), hint)
+            DaemonError::config(
+                format!("{}{place}: {}", path.display(), e.message().trim()),
+                "see the configuration section of the README; `lifeboat config check FILE` checks a file",
+            )
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let time_zone = match &file.time_zone {
@@ -212,16 +226,20 @@ impl Config {
             })?,
             None => jiff::tz::TimeZone::system(),
         };
-        let repository = RepositoryConfig {
-            url: resolve(base, &file.repository.url),
-            password_file: file.repository.password_file.map(|p| base.join(p)),
-            check: optional_cron(file.repository.check.as_deref(), "[repository] check")?,
-            check_read_data_percent: match &file.repository.check_read_data {
-                None => 0,
-                Some(text) => percent(text)?,
-            },
-            prune: optional_cron(file.repository.prune.as_deref(), "[repository] prune")?,
-        };
+        let r = file.repository;
+        let repository = repository(base, r.url, r.password_file, r.check, r.check_read_data, r.prune, "[repository]")?;
+        let mut mirrors: Vec<RepositoryConfig> = Vec::new();
+        for (i, m) in file.mirrors.into_iter().enumerate() {
+            let mirror =
+                self::repository(base, m.url, m.password_file, m.check, m.check_read_data, m.prune, &format!("[[mirrors]] #{}", i + 1))?;
+            if mirror.url == repository.url || mirrors.iter().any(|other| other.url == mirror.url) {
+                return Err(DaemonError::config(
+                    format!("{} is named twice as a repository", mirror.url),
+                    "each mirror is a repository of its own",
+                ));
+            }
+            mirrors.push(mirror);
+        }
         let concurrent_jobs = file.limits.concurrent_jobs.unwrap_or(2);
         if concurrent_jobs == 0 {
             return Err(DaemonError::config("`[limits] concurrent_jobs = 0` would never run a job", "set it to 1 or more (default 2)"));
@@ -257,7 +275,18 @@ impl Config {
                 })
             })
             .transpose()?;
-        Ok(Self { path: path.to_path_buf(), repository, state_dir, concurrent_jobs, jitter, time_zone, databases, alerts, metrics_listen })
+        Ok(Self {
+            path: path.to_path_buf(),
+            repository,
+            state_dir,
+            concurrent_jobs,
+            jitter,
+            time_zone,
+            databases,
+            alerts,
+            mirrors,
+            metrics_listen,
+        })
     }
 
     /// Checks that the files the configuration names can be read now (the password files):
@@ -266,6 +295,11 @@ impl Config {
         let mut files: Vec<(&str, &Path)> = Vec::new();
         if let Some(file) = &self.repository.password_file {
             files.push(("[repository] password_file", file));
+        }
+        for mirror in &self.mirrors {
+            if let Some(file) = &mirror.password_file {
+                files.push(("[[mirrors]] password_file", file));
+            }
         }
         for email in &self.alerts.email {
             if let Some(crate::alerts::Secret::File(file)) = &email.password {
@@ -342,6 +376,28 @@ fn database(db: DatabaseFile, index: usize, base: &Path) -> Result<DatabaseConfi
         exclude_tables: db.exclude_tables.unwrap_or_default(),
         integrity: db.integrity,
         scratch: db.scratch,
+    })
+}
+
+/// A repository's settings, checked; `place` names its section in errors.
+fn repository(
+    base: &Path,
+    url: String,
+    password_file: Option<PathBuf>,
+    check: Option<String>,
+    check_read_data: Option<String>,
+    prune: Option<String>,
+    place: &str,
+) -> Result<RepositoryConfig> {
+    Ok(RepositoryConfig {
+        url: resolve(base, &url),
+        password_file: password_file.map(|p| base.join(p)),
+        check: optional_cron(check.as_deref(), &format!("{place} check"))?,
+        check_read_data_percent: match &check_read_data {
+            None => 0,
+            Some(text) => percent(text)?,
+        },
+        prune: optional_cron(prune.as_deref(), &format!("{place} prune"))?,
     })
 }
 
@@ -545,7 +601,9 @@ mod tests {
     #[test]
     fn mistakes_name_the_setting_and_what_to_write() {
         let cases = [
-            ("[repository]\nurl = \"r\"\n[[mirrors]]\nurl = \"m\"\n", "unknown field `mirrors`"),
+            ("[repository]\nurl = \"r\"\n[[mirrors]]\nurl = \"r\"\n", "named twice"),
+            ("[repository]\nurl = \"r\"\n[[mirrors]]\nurl = \"m\"\nprune = \"soon\"\n", "[[mirrors]] #1 prune"),
+            ("[repository]\nurl = \"r\"\n[replicas]\nurl = \"m\"\n", "unknown field `replicas`"),
             ("[repository]\nurl = \"r\"\n[alerts]\nemail = [{ smtp = \"mail:25\", from = \"a@b\", to = [\"c@d\"] }]\n", "smtp://host:587"),
             ("[repository]\nurl = \"r\"\n[metrics]\nlisten = \"everywhere\"\n", "not an address"),
             ("[repository]\nurl = \"r\"\n[[databases]]\nurl = \"a.db\"\n", "has no `name`"),

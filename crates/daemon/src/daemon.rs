@@ -14,7 +14,10 @@
 
 use std::{
     collections::BTreeSet,
-    sync::mpsc::{self, RecvTimeoutError},
+    sync::{
+        Arc,
+        mpsc::{self, RecvTimeoutError},
+    },
     time::Duration,
 };
 
@@ -30,8 +33,9 @@ use crate::{
     events::Events,
     health::{self, HealthReport},
     joblog::{JobLog, Trigger},
-    jobs::{self, Work},
+    jobs::{self, JobContext, Work},
     metrics,
+    repos::{Repos, Target},
 };
 
 /// One schedule the loop watches.
@@ -63,13 +67,17 @@ const HEALTH_WHILE_BUSY: Duration = Duration::from_secs(60);
 /// ...and at least this often, since ages grow without jobs.
 const HEALTH_EVERY: Duration = Duration::from_secs(300);
 
-/// The lane a job runs in: its database, or the repository for repository-wide jobs.
-fn lane(database: Option<&str>) -> String {
-    database.map_or_else(|| "(repository)".to_string(), |d| format!("db:{d}"))
+/// The lane a job runs in: its database, or the repository a repository-wide job (check,
+/// prune, copy) works on. One job per lane at a time.
+fn lane(database: Option<&str>, work: &Work) -> String {
+    database.map_or_else(|| format!("repository:{:?}", work.target()), |d| format!("db:{d}"))
 }
 
 /// Runs until SIGTERM or SIGINT. `reload` reads the configuration again (for SIGHUP).
-pub fn run(mut config: Config, repo: Repo, events: Events, reload: impl Fn() -> Result<Config>) -> Result<()> {
+/// `primary` is the configuration's repository, opened with `password` (which also opens the
+/// mirrors that have no password file of their own).
+pub fn run(mut config: Config, primary: Repo, password: String, events: Events, reload: impl Fn() -> Result<Config>) -> Result<()> {
+    let mut repos = Arc::new(Repos::new(primary, &config, &password));
     let log = JobLog::open(&config.state_dir)?;
     let interrupted = log.mark_interrupted()?;
     if interrupted > 0 {
@@ -105,7 +113,11 @@ pub fn run(mut config: Config, repo: Repo, events: Events, reload: impl Fn() -> 
         metrics::serve(addr, config.state_dir.clone(), shared_health.clone())?;
         events.note("metrics", &format!("serving http://{addr}/metrics"));
     }
-    let mut health = evaluate_health(&config, &repo, &events, &mut alerter);
+    let mut health = evaluate_health(&config, &repos, &events, &mut alerter);
+    // Mirrors catch up at start on whatever they missed while the daemon was down.
+    for mirror in 0..repos.mirror_count() {
+        enqueue(&mut queue, None, Work::Copy { mirror }, Timestamp::now());
+    }
     let mut health_at = std::time::Instant::now();
     let mut health_stale = false;
     *shared_health.lock().expect("health lock") = health.clone();
@@ -120,11 +132,11 @@ pub fn run(mut config: Config, repo: Repo, events: Events, reload: impl Fn() -> 
                 log.set_last_slot(&slot.key, due.min(now))?;
                 slot.next = slot.cron.next_after(now, &config.time_zone);
             }
-            start_ready(&mut queue, &mut running, &config, &repo, &cancel, &events, &tx);
+            start_ready(&mut queue, &mut running, &config, &repos, &cancel, &events, &tx);
             let quiet = running.is_empty() && queue.iter().all(|q| q.not_before > now);
             let since = health_at.elapsed();
             if (health_stale && (quiet || since >= HEALTH_WHILE_BUSY)) || since >= HEALTH_EVERY {
-                health = evaluate_health(&config, &repo, &events, &mut alerter);
+                health = evaluate_health(&config, &repos, &events, &mut alerter);
                 health_at = std::time::Instant::now();
                 health_stale = false;
                 *shared_health.lock().expect("health lock") = health.clone();
@@ -150,12 +162,20 @@ pub fn run(mut config: Config, repo: Repo, events: Events, reload: impl Fn() -> 
         match rx.recv_timeout(wait) {
             Ok(Message::Done { lane, database, kind, status, error }) => {
                 running.remove(&lane);
+                // Each good backup goes to every mirror (a mirror that is down gets it with
+                // the next one, or at the next start).
+                if kind == "backup" && status == "ok" && !stopping {
+                    for mirror in 0..repos.mirror_count() {
+                        enqueue(&mut queue, None, Work::Copy { mirror }, Timestamp::now());
+                    }
+                }
                 alerter.job_ended(Timestamp::now(), database.as_deref(), kind, status, error.as_deref());
                 health_stale = true;
             }
             Ok(Message::Signal(SIGHUP)) => match reload() {
                 Ok(new) => {
                     config = new;
+                    repos = Arc::new(Repos::new(repos.primary.clone(), &config, &password));
                     alerter.set_repeat(config.alerts.repeat);
                     slots = self::slots(&config, &log, &events)?;
                     queue.retain(|q| q.database.as_deref().is_none_or(|d| config.database(d).is_some()));
@@ -195,10 +215,24 @@ fn slots(config: &Config, log: &JobLog, events: &Events) -> Result<Vec<Slot>> {
         }
     }
     if let Some(cron) = &config.repository.check {
-        slots.push(("check".into(), None, Work::Check { percent: config.repository.check_read_data_percent }, cron.clone()));
+        slots.push((
+            "check".into(),
+            None,
+            Work::Check { percent: config.repository.check_read_data_percent, on: Target::Primary },
+            cron.clone(),
+        ));
     }
     if let Some(cron) = &config.repository.prune {
-        slots.push(("prune".into(), None, Work::Prune, cron.clone()));
+        slots.push(("prune".into(), None, Work::Prune { on: Target::Primary }, cron.clone()));
+    }
+    for (i, mirror) in config.mirrors.iter().enumerate() {
+        if let Some(cron) = &mirror.check {
+            let work = Work::Check { percent: mirror.check_read_data_percent, on: Target::Mirror(i) };
+            slots.push((format!("check:{}", mirror.url), None, work, cron.clone()));
+        }
+        if let Some(cron) = &mirror.prune {
+            slots.push((format!("prune:{}", mirror.url), None, Work::Prune { on: Target::Mirror(i) }, cron.clone()));
+        }
     }
     let now = Timestamp::now();
     slots
@@ -238,7 +272,7 @@ fn start_ready(
     queue: &mut Vec<Queued>,
     running: &mut BTreeSet<String>,
     config: &Config,
-    repo: &Repo,
+    repos: &Arc<Repos>,
     cancel: &CancelToken,
     events: &Events,
     tx: &mpsc::Sender<Message>,
@@ -246,7 +280,7 @@ fn start_ready(
     let now = Timestamp::now();
     let mut index = 0;
     while index < queue.len() && running.len() < config.concurrent_jobs {
-        let lane = lane(queue[index].database.as_deref());
+        let lane = lane(queue[index].database.as_deref(), &queue[index].work);
         if running.contains(&lane) || queue[index].not_before > now {
             index += 1;
             continue;
@@ -254,12 +288,14 @@ fn start_ready(
         let job = queue.remove(index);
         running.insert(lane.clone());
         let database = job.database.as_deref().and_then(|d| config.database(d)).cloned();
-        let (repo, cancel, events, tx, state_dir) = (repo.clone(), cancel.clone(), *events, tx.clone(), config.state_dir.clone());
+        let (repos, cancel, events, tx, state_dir) = (repos.clone(), cancel.clone(), *events, tx.clone(), config.state_dir.clone());
+        let databases = config.databases.clone();
         std::thread::spawn(move || {
-            let what = describe(&job.work, job.database.as_deref());
+            let what = describe(&job.work, job.database.as_deref(), &repos);
             events.note("job started", &what);
             let started = std::time::Instant::now();
-            let (status, error) = match jobs::run(&repo, &cancel, &state_dir, database.as_ref(), &job.work, Trigger::Schedule) {
+            let cx = JobContext { repos: &repos, databases: &databases, cancel: &cancel, state_dir: &state_dir };
+            let (status, error) = match jobs::run(&cx, database.as_ref(), &job.work, Trigger::Schedule) {
                 Ok(outcome) if outcome.status == "ok" => {
                     let snapshot = outcome.snapshot.as_deref().map(|s| format!(", snapshot {}", &s[..8.min(s.len())])).unwrap_or_default();
                     events.note("job ok", &format!("{what} in {:.1}s{snapshot}", started.elapsed().as_secs_f64()));
@@ -280,10 +316,17 @@ fn start_ready(
     }
 }
 
-fn describe(work: &Work, database: Option<&str>) -> String {
-    let on = database.map(|d| format!(" of `{d}`")).unwrap_or_else(|| " of the repository".into());
+fn describe(work: &Work, database: Option<&str>, repos: &Repos) -> String {
+    let on = match (database, work.target()) {
+        (Some(d), _) => format!(" of `{d}`"),
+        (None, Target::Primary) => " of the repository".into(),
+        (None, mirror) => format!(" to mirror {}", repos.url(mirror)),
+    };
     match work {
         Work::Backup { classes } => format!("backup{on} [{}]", classes.join(",")),
+        Work::Check { .. } | Work::Prune { .. } if work.target() != Target::Primary => {
+            format!("{} of mirror {}", work.kind(), repos.url(work.target()))
+        }
         other => format!("{}{on}", other.kind()),
     }
 }
@@ -304,8 +347,8 @@ fn jitter(config: &Config, key: &str, now: Timestamp) -> Timestamp {
 
 /// Evaluates health, writes `health.json`, and tells the alerter; `None` when it could not
 /// be evaluated (said in an event line).
-fn evaluate_health(config: &Config, repo: &Repo, events: &Events, alerter: &mut Alerter) -> Option<HealthReport> {
-    let report = health::evaluate(config, repo).and_then(|report| health::write(&config.state_dir, &report).map(|()| report));
+fn evaluate_health(config: &Config, repos: &Repos, events: &Events, alerter: &mut Alerter) -> Option<HealthReport> {
+    let report = health::evaluate(config, repos).and_then(|report| health::write(&config.state_dir, &report).map(|()| report));
     match report {
         Ok(report) => {
             alerter.health(Timestamp::now(), &report);

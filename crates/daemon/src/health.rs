@@ -5,13 +5,13 @@
 use std::{path::Path, time::Duration};
 
 use jiff::Timestamp;
-use lifeboat_engine::Repo;
 use serde::Serialize;
 
 use crate::{
     config::{Config, DatabaseConfig},
     error::{DaemonError, DaemonErrorKind, Result},
     joblog::{Filter, JobLog, JobRecord},
+    repos::{Repos, Target},
 };
 
 /// Ordered: a report's level is its worst finding's.
@@ -68,7 +68,18 @@ pub struct HealthReport {
     pub checked_at: Timestamp,
     pub databases: Vec<DatabaseHealth>,
     pub repository: RepositoryHealth,
+    pub mirrors: Vec<MirrorHealth>,
     pub findings: Vec<Finding>,
+}
+
+/// A mirror's freshness: the newest backup of each database there.
+#[derive(Debug, Clone, Serialize)]
+pub struct MirrorHealth {
+    pub url: String,
+    pub reachable: bool,
+    pub snapshots: usize,
+    /// Per database, when its newest backup in the mirror was taken.
+    pub newest: std::collections::BTreeMap<String, Timestamp>,
 }
 
 /// The repository's figures at the check.
@@ -82,7 +93,8 @@ pub struct RepositoryHealth {
 /// Failed backups in a row that make a warning critical.
 const FAILURES_CRITICAL: usize = 3;
 
-pub fn evaluate(config: &Config, repo: &Repo) -> Result<HealthReport> {
+pub fn evaluate(config: &Config, repos: &Repos) -> Result<HealthReport> {
+    let repo = &repos.primary;
     let log = JobLog::open(&config.state_dir)?;
     let jobs = log.query(&Filter::default())?;
     let now = Timestamp::now();
@@ -101,18 +113,19 @@ pub fn evaluate(config: &Config, repo: &Repo) -> Result<HealthReport> {
         }
     };
     repository_findings(config, &jobs, &mut findings);
+    let mirrors: Vec<MirrorHealth> =
+        (0..repos.mirror_count()).map(|i| mirror_health(config, repos, i, &jobs, now, &mut findings)).collect();
     let mut databases = Vec::new();
     for db in &config.databases {
         let own: Vec<&lifeboat_engine::BackupEntry> =
             entries.iter().filter(|e| e.summary.database == db.name && e.summary.class != lifeboat_engine::SAFETY_CLASS).collect();
         let last_good = own.iter().map(|e| e.time).max();
-        let before = findings.len();
         let attempted = jobs.iter().any(|j| j.kind == "backup" && j.database.as_deref() == Some(&db.name) && j.status != "running");
         age_finding(db, last_good, attempted, now, &mut findings);
         job_findings(db, &jobs, now, &config.time_zone, &mut findings);
         count_findings(db, &own, now, &config.time_zone, &mut findings);
         reachable_finding(db, &mut findings);
-        let level = findings[before..].iter().map(|f| f.level).max().unwrap_or(Level::Ok);
+        let level = findings.iter().filter(|f| f.database.as_deref() == Some(&db.name)).map(|f| f.level).max().unwrap_or(Level::Ok);
         databases.push(DatabaseHealth {
             name: db.name.clone(),
             level,
@@ -123,9 +136,78 @@ pub fn evaluate(config: &Config, repo: &Repo) -> Result<HealthReport> {
             last_drill: jobs.iter().rev().find(|j| j.kind == "drill" && j.database.as_deref() == Some(&db.name)).map(|j| j.status.clone()),
         });
     }
-    let level = findings.iter().map(|f| f.level).max().unwrap_or(Level::Ok);
     let repository = RepositoryHealth { snapshots: entries.len(), bytes: folder_bytes(Path::new(&config.repository.url)) };
-    Ok(HealthReport { level, checked_at: now, databases, repository, findings })
+    let level = findings.iter().map(|f| f.level).max().unwrap_or(Level::Ok);
+    Ok(HealthReport { level, checked_at: now, databases, repository, mirrors, findings })
+}
+
+/// A mirror: reachable, its last copy, and each database's newest backup there against
+/// `max_age`. A mirror behind is a warning: the primary still holds the backups.
+fn mirror_health(
+    config: &Config,
+    repos: &Repos,
+    index: usize,
+    jobs: &[JobRecord],
+    now: Timestamp,
+    findings: &mut Vec<Finding>,
+) -> MirrorHealth {
+    let url = repos.url(Target::Mirror(index));
+    let mut health = MirrorHealth { url: url.clone(), reachable: false, snapshots: 0, newest: Default::default() };
+    let entries = repos
+        .get(Target::Mirror(index))
+        .map_err(|e| e.to_string())
+        .and_then(|m| lifeboat_engine::list(&m, None).map_err(|e| e.to_string()));
+    let entries = match entries {
+        Ok(entries) => entries,
+        Err(err) => {
+            repos.reset(Target::Mirror(index));
+            findings.push(Finding {
+                level: Level::Warning,
+                database: None,
+                check: "mirror",
+                message: format!("mirror {url} cannot be read: {}", err.lines().next().unwrap_or_default()),
+                hint: "check that its disk or server is up; backups go on, and the mirror gets them all once it is back".into(),
+            });
+            return health;
+        }
+    };
+    health.reachable = true;
+    health.snapshots = entries.len();
+    for e in entries.iter().filter(|e| e.summary.class != lifeboat_engine::SAFETY_CLASS) {
+        let newest = health.newest.entry(e.summary.database.clone()).or_insert(e.time);
+        *newest = (*newest).max(e.time);
+    }
+    if let Some(copy) =
+        jobs.iter().rev().find(|j| j.kind == "copy" && j.repository.as_deref() == Some(url.as_str()) && j.status != "running")
+        && copy.status == "failed"
+    {
+        findings.push(Finding {
+            level: Level::Warning,
+            database: None,
+            check: "mirror",
+            message: format!("the last copy to mirror {url} failed: {}", copy.error.as_deref().unwrap_or_default()),
+            hint: "it is retried after the next backup; `lifeboat copy --all --to ...` copies now".into(),
+        });
+    }
+    for db in &config.databases {
+        let stale = match health.newest.get(&db.name) {
+            None => Some("has no backup".to_string()),
+            Some(t) => {
+                let age = Duration::try_from(now.duration_since(*t)).unwrap_or_default();
+                (age > db.max_age).then(|| format!("has its newest backup from {} ago", human(age)))
+            }
+        };
+        if let Some(stale) = stale {
+            findings.push(Finding {
+                level: Level::Warning,
+                database: Some(db.name.clone()),
+                check: "mirror",
+                message: format!("`{}` {stale} in mirror {url}", db.name),
+                hint: "see `lifeboat log --status failed` for the copies; `lifeboat copy --all --to ...` copies now".into(),
+            });
+        }
+    }
+    health
 }
 
 fn age_finding(db: &DatabaseConfig, last_good: Option<Timestamp>, attempted: bool, now: Timestamp, findings: &mut Vec<Finding>) {

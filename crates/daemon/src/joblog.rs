@@ -41,6 +41,8 @@ impl Trigger {
 pub struct NewJob<'a> {
     /// `None` for jobs on the whole repository (check, prune).
     pub database: Option<&'a str>,
+    /// The mirror it works on (its URL), `None` for the primary repository.
+    pub repository: Option<&'a str>,
     pub kind: &'a str,
     pub classes: &'a [String],
     pub trigger: Trigger,
@@ -73,6 +75,8 @@ impl Outcome {
 pub struct JobRecord {
     pub id: i64,
     pub database: Option<String>,
+    /// The mirror it worked on; `None` for the primary repository.
+    pub repository: Option<String>,
     pub kind: String,
     pub classes: Vec<String>,
     pub trigger: String,
@@ -115,6 +119,7 @@ const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,
     database TEXT,
+    repository TEXT,
     kind TEXT NOT NULL,
     classes TEXT NOT NULL DEFAULT '',
     trigger TEXT NOT NULL,
@@ -167,8 +172,8 @@ impl JobLog {
     pub fn start(&self, job: &NewJob) -> Result<i64> {
         self.conn
             .execute(
-                "INSERT INTO jobs (database, kind, classes, trigger, actor, reason, started_at, status, host, pid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9)",
+                "INSERT INTO jobs (database, kind, classes, trigger, actor, reason, started_at, status, host, pid, repository)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10)",
                 params![
                     job.database,
                     job.kind,
@@ -178,7 +183,8 @@ impl JobLog {
                     job.reason,
                     Timestamp::now().to_string(),
                     host(),
-                    std::process::id()
+                    std::process::id(),
+                    job.repository
                 ],
             )
             .map_err(|e| DaemonError::state("recording a job's start", e))?;
@@ -233,7 +239,7 @@ impl JobLog {
             .conn
             .prepare(
                 "SELECT id, database, kind, classes, trigger, actor, reason, started_at, finished_at, status, snapshot,
-                        bytes_read, bytes_added, rows, error, host, pid, lock_wait_seconds
+                        bytes_read, bytes_added, rows, error, host, pid, lock_wait_seconds, repository
                  FROM jobs
                  WHERE (?1 IS NULL OR database = ?1) AND (?2 IS NULL OR started_at >= ?2) AND (?3 IS NULL OR status = ?3)
                    AND (?4 IS NULL OR kind = ?4)
@@ -266,6 +272,7 @@ impl JobLog {
                     host: r.get(15)?,
                     pid: r.get(16)?,
                     lock_wait_seconds: r.get(17)?,
+                    repository: r.get(18)?,
                 })
             })
             .map_err(|e| DaemonError::state("reading the job log", e))?;
@@ -336,7 +343,14 @@ mod tests {
         assert_eq!(std::fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o700);
         let classes = vec!["hourly".to_string(), "daily".to_string()];
         let id = log
-            .start(&NewJob { database: Some("app"), kind: "backup", classes: &classes, trigger: Trigger::Schedule, reason: None })
+            .start(&NewJob {
+                database: Some("app"),
+                repository: None,
+                kind: "backup",
+                classes: &classes,
+                trigger: Trigger::Schedule,
+                reason: None,
+            })
             .unwrap();
         let running = log.query(&Filter::default()).unwrap();
         assert_eq!(running[0].status, "running");
@@ -347,7 +361,15 @@ mod tests {
         assert_eq!(done.classes, classes);
         assert!(log.query(&Filter { status: Some("failed".into()), ..Default::default() }).unwrap().is_empty());
         // Our own running job is alive: it is not marked interrupted.
-        log.start(&NewJob { database: Some("app"), kind: "backup", classes: &[], trigger: Trigger::Manual, reason: Some("r") }).unwrap();
+        log.start(&NewJob {
+            database: Some("app"),
+            repository: None,
+            kind: "backup",
+            classes: &[],
+            trigger: Trigger::Manual,
+            reason: Some("r"),
+        })
+        .unwrap();
         assert_eq!(log.mark_interrupted().unwrap(), 0);
     }
 }

@@ -6,8 +6,9 @@ use lifeboat_engine::{BackupRequest, CancelToken, CaptureOptions, IntegrityLevel
 
 use crate::{
     config::DatabaseConfig,
-    error::Result,
+    error::{DaemonError, DaemonErrorKind, Result},
     joblog::{JobLog, NewJob, Outcome, Trigger},
+    repos::{Repos, Target},
 };
 
 /// What a job does.
@@ -18,11 +19,14 @@ pub enum Work {
     Backup { classes: Vec<String> },
     /// A restore drill of the database's newest backup.
     Drill,
-    /// A repository check that also reads `percent` of the packs' data (0: structure only),
-    /// a different part each time so that every pack is read in turn.
-    Check { percent: u8 },
-    /// Removes data no snapshot uses, under the exclusive lock.
-    Prune,
+    /// A check of `on` that also reads `percent` of the packs' data (0: structure only), a
+    /// different part each time so that every pack is read in turn.
+    Check { percent: u8, on: Target },
+    /// Removes data no snapshot of `on` uses, under the exclusive lock.
+    Prune { on: Target },
+    /// Copies to the mirror every backup it lacks, then applies each database's retention
+    /// there.
+    Copy { mirror: usize },
 }
 
 impl Work {
@@ -31,29 +35,54 @@ impl Work {
             Work::Backup { .. } => "backup",
             Work::Drill => "drill",
             Work::Check { .. } => "check",
-            Work::Prune => "prune",
+            Work::Prune { .. } => "prune",
+            Work::Copy { .. } => "copy",
+        }
+    }
+
+    /// The repository it works on.
+    pub fn target(&self) -> Target {
+        match self {
+            Work::Check { on, .. } | Work::Prune { on } => *on,
+            Work::Copy { mirror } => Target::Mirror(*mirror),
+            Work::Backup { .. } | Work::Drill => Target::Primary,
         }
     }
 }
 
-/// Runs `work` (for `database`, or on the whole repository) and logs it in `state_dir`.
-/// Returns the outcome as logged; an error only when the log itself cannot be written.
-pub fn run(
-    repo: &Repo,
-    cancel: &CancelToken,
-    state_dir: &std::path::Path,
-    database: Option<&DatabaseConfig>,
-    work: &Work,
-    trigger: Trigger,
-) -> Result<Outcome> {
-    let log = JobLog::open(state_dir)?;
+/// What every job needs besides its own work.
+pub struct JobContext<'a> {
+    pub repos: &'a Repos,
+    /// Every configured database (a copy applies each one's retention on the mirror).
+    pub databases: &'a [DatabaseConfig],
+    pub cancel: &'a CancelToken,
+    pub state_dir: &'a std::path::Path,
+}
+
+/// Runs `work` (for `database`, or on a whole repository) and logs it in the state
+/// directory. Returns the outcome as logged; an error only when the log itself cannot be
+/// written.
+pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, trigger: Trigger) -> Result<Outcome> {
+    let log = JobLog::open(cx.state_dir)?;
     let classes = match work {
         Work::Backup { classes } => classes.clone(),
         _ => Vec::new(),
     };
-    let id =
-        log.start(&NewJob { database: database.map(|d| d.name.as_str()), kind: work.kind(), classes: &classes, trigger, reason: None })?;
-    let repo = match repo.for_job(cancel.clone(), None) {
+    let target = work.target();
+    let mirror_url = (target != Target::Primary).then(|| cx.repos.url(target));
+    let new = NewJob {
+        database: database.map(|d| d.name.as_str()),
+        repository: mirror_url.as_deref(),
+        kind: work.kind(),
+        classes: &classes,
+        trigger,
+        reason: None,
+    };
+    let id = log.start(&new)?;
+    let repo = match cx.repos.get(target).and_then(|repo| {
+        repo.for_job(cx.cancel.clone(), None)
+            .map_err(|e| DaemonError::new(DaemonErrorKind::Job, "opening the repository", "").with_source(e))
+    }) {
         Ok(repo) => repo,
         Err(err) => {
             let outcome = Outcome::failed(err);
@@ -64,17 +93,22 @@ pub fn run(
     let outcome = match (work, database) {
         (Work::Backup { classes }, Some(db)) => backup(&repo, db, classes),
         (Work::Drill, Some(db)) => drill(&repo, db),
-        (Work::Check { percent }, _) => check(&repo, *percent, &log),
-        (Work::Prune, _) => match repo.prune() {
+        (Work::Check { percent, .. }, _) => check(&repo, *percent, &log),
+        (Work::Prune { .. }, _) => match repo.prune() {
             Ok(freed) => Outcome { status: "ok", bytes_added: None, bytes_read: Some(freed), ..ok() },
             Err(err) => Outcome::failed(err),
         },
+        (Work::Copy { .. }, _) => copy(cx, &repo, mirror_url.as_deref().unwrap_or_default(), &log),
         (_, None) => Outcome::failed("a database job without a database"),
     };
+    if outcome.status == "failed" {
+        // A mirror that failed is opened afresh next time (it may have been replaced).
+        cx.repos.reset(target);
+    }
     let waited = repo.lock_waited();
     let outcome = Outcome { lock_wait_seconds: (!waited.is_zero()).then_some(waited.as_secs_f64()), ..outcome };
     // A job stopped by SIGTERM did not fail: it was interrupted, and left nothing behind.
-    let outcome = if cancel.is_cancelled() && outcome.status == "failed" {
+    let outcome = if cx.cancel.is_cancelled() && outcome.status == "failed" {
         Outcome { status: "interrupted", error: Some("stopped by SIGTERM before it finished; no snapshot was written".into()), ..outcome }
     } else {
         outcome
@@ -83,11 +117,32 @@ pub fn run(
     // Retention follows a good backup, as a job of its own in the log: it is not part of the
     // backup's time, and a retention that fails does not make the backup fail.
     if let (Work::Backup { .. }, Some(db), "ok") = (work, database, outcome.status)
-        && !cancel.is_cancelled()
+        && !cx.cancel.is_cancelled()
     {
-        apply_retention(&repo, db, &log);
+        apply_retention(&repo, db, &log, None);
     }
     Ok(outcome)
+}
+
+/// Copies every backup of the primary that `mirror` lacks, then applies each database's
+/// retention there.
+fn copy(cx: &JobContext, mirror: &Repo, url: &str, log: &JobLog) -> Outcome {
+    let primary = match cx.repos.primary.for_job(cx.cancel.clone(), None) {
+        Ok(primary) => primary,
+        Err(err) => return Outcome::failed(err),
+    };
+    let result = lifeboat_engine::list(&primary, None)
+        .map_err(|e| e.to_string())
+        .and_then(|entries| primary.copy_to(mirror, &entries.into_iter().map(|e| e.id).collect::<Vec<_>>()).map_err(|e| e.to_string()));
+    match result {
+        Ok(report) => {
+            for db in cx.databases {
+                apply_retention(mirror, db, log, Some(url));
+            }
+            Outcome { status: "ok", rows: Some(report.copied.len() as u64), ..ok() }
+        }
+        Err(err) => Outcome::failed(err),
+    }
 }
 
 fn ok() -> Outcome {
@@ -144,10 +199,12 @@ fn backup(repo: &Repo, db: &DatabaseConfig, classes: &[String]) -> Outcome {
     result.unwrap_or_else(Outcome::failed)
 }
 
-/// The database's class rules, applied after its backup, logged as a `forget` job.
-fn apply_retention(repo: &Repo, db: &DatabaseConfig, log: &JobLog) {
-    let Ok(id) = log.start(&NewJob { database: Some(&db.name), kind: "forget", classes: &[], trigger: Trigger::Schedule, reason: None })
-    else {
+/// The database's class rules, applied to `repo` (the primary after a backup, or the mirror
+/// at `mirror` after a copy), logged as a `forget` job.
+fn apply_retention(repo: &Repo, db: &DatabaseConfig, log: &JobLog, mirror: Option<&str>) {
+    let new =
+        NewJob { database: Some(&db.name), repository: mirror, kind: "forget", classes: &[], trigger: Trigger::Schedule, reason: None };
+    let Ok(id) = log.start(&new) else {
         return;
     };
     let outcome = match lifeboat_engine::forget_plan(repo, Some(&db.name), &db.retention)

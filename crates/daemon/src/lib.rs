@@ -12,6 +12,7 @@ mod health;
 mod joblog;
 mod jobs;
 mod metrics;
+mod repos;
 
 pub use alerts::{Alert, AlertsConfig, send as send_alert, test_alert};
 pub use config::{Config, DatabaseConfig, SCHEDULED_CLASSES, interval};
@@ -22,3 +23,4 @@ pub use events::Events;
 pub use health::{DatabaseHealth, Finding, HealthReport, Level, RepositoryHealth, evaluate as evaluate_health, human};
 pub use joblog::{Filter, JobLog, JobRecord, NewJob, Outcome, Trigger};
 pub use jobs::Work;
+pub use repos::{Repos, Target};

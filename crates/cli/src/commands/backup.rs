@@ -37,8 +37,13 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
         source_label: database.label(),
     };
     let name = request.name.clone().unwrap_or_else(|| source.name().to_string());
-    let job =
-        logged::Job { database: Some(&name), kind: "backup", classes: std::slice::from_ref(&args.class), reason: args.reason.as_deref() };
+    let job = logged::Job {
+        database: Some(&name),
+        repository: None,
+        kind: "backup",
+        classes: std::slice::from_ref(&args.class),
+        reason: args.reason.as_deref(),
+    };
     let report = logged::run(
         global,
         job,

@@ -12,7 +12,7 @@ use crate::{
 pub fn run(global: &Global, args: &CheckArgs) -> Result<i32> {
     let progress = Progress::start("reading packs", None, global.json || !args.read_data);
     let repo = context::open_with_progress(global, progress.counter.clone())?;
-    let job = logged::Job { database: None, kind: "check", classes: &[], reason: None };
+    let job = logged::Job { database: None, repository: None, kind: "check", classes: &[], reason: None };
     let report = logged::run(
         global,
         job,

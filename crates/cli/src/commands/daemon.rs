@@ -10,8 +10,8 @@ pub fn run(global: &Global, args: &DaemonArgs) -> Result<i32> {
     let config = context::required_config(global)?;
     config.check_files()?;
     // The key is derived once here; every job then opens its own handle with it.
-    let repo =
-        lifeboat_engine::Repo::open(&context::location(global)?, &context::password(global, false)?)?.with_lock_wait(global.lock_wait);
+    let password = context::password(global, false)?;
+    let repo = lifeboat_engine::Repo::open(&context::location(global)?, &password)?.with_lock_wait(global.lock_wait);
     let events = Events { json: matches!(args.log_format, LogFormat::Json) };
     let path = config.path.clone();
     let reload = || {
@@ -19,6 +19,6 @@ pub fn run(global: &Global, args: &DaemonArgs) -> Result<i32> {
         config.check_files()?;
         Ok(config)
     };
-    lifeboat_daemon::run(config, repo, events, reload)?;
+    lifeboat_daemon::run(config, repo, password, events, reload)?;
     Ok(0)
 }

@@ -59,7 +59,13 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
     // Counted from here, after the question: a bar must not draw over the prompt.
     let progress = Progress::start("pruning", None, global.json || !args.prune);
     let repo = repo.for_job(crate::JOB.clone(), progress.counter.clone())?;
-    let job = logged::Job { database: args.db.as_deref(), kind: if args.prune { "prune" } else { "forget" }, classes: &[], reason: None };
+    let job = logged::Job {
+        database: args.db.as_deref(),
+        repository: None,
+        kind: if args.prune { "prune" } else { "forget" },
+        classes: &[],
+        reason: None,
+    };
     let (removed, freed) = logged::run(
         global,
         job,

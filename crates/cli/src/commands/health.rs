@@ -48,6 +48,7 @@ pub fn run(global: &Global, args: &HealthArgs) -> Result<i32> {
 
 fn evaluate(global: &Global) -> Result<lifeboat_daemon::HealthReport> {
     let config = context::required_config(global)?;
-    let repo = context::open(global)?;
-    Ok(lifeboat_daemon::evaluate_health(&config, &repo)?)
+    let password = context::password(global, false)?;
+    let repo = lifeboat_engine::Repo::open(&context::location(global)?, &password)?.for_job(crate::JOB.clone(), None)?;
+    Ok(lifeboat_daemon::evaluate_health(&config, &lifeboat_daemon::Repos::new(repo, &config, &password))?)
 }

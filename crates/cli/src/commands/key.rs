@@ -49,7 +49,11 @@ pub fn run(global: &Global, command: &KeyCommand) -> Result<i32> {
 }
 
 fn report(global: &Global, json: serde_json::Value, text: &str) -> Result<()> {
-    if global.json { output::json(&json) } else { Ok(println!("{text}")) }
+    if global.json {
+        return output::json(&json);
+    }
+    println!("{text}");
+    Ok(())
 }
 
 /// The new password, from --new-password-file or asked twice on the terminal.

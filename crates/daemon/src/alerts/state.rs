@@ -225,7 +225,7 @@ mod tests {
             })
             .collect();
         let level = levels.iter().map(|(_, l)| *l).max().unwrap_or(Level::Ok);
-        HealthReport { level, checked_at: Timestamp::UNIX_EPOCH, databases, repository: Default::default(), findings }
+        HealthReport { level, checked_at: Timestamp::UNIX_EPOCH, databases, repository: Default::default(), mirrors: Vec::new(), findings }
     }
 
     fn at(seconds: i64) -> Timestamp {
