@@ -177,16 +177,22 @@ fn mirror_health(
         let newest = health.newest.entry(e.summary.database.clone()).or_insert(e.time);
         *newest = (*newest).max(e.time);
     }
-    if let Some(copy) =
-        jobs.iter().rev().find(|j| j.kind == "copy" && j.repository.as_deref() == Some(url.as_str()) && j.status != "running")
-        && copy.status == "failed"
-    {
+    if let Some(copy) = last_failed(jobs, "copy", Some(&url)) {
         findings.push(Finding {
             level: Level::Warning,
             database: None,
             check: "mirror",
             message: format!("the last copy to mirror {url} failed: {}", copy.error.as_deref().unwrap_or_default()),
             hint: "it is retried after the next backup; `lifeboat copy --all --to ...` copies now".into(),
+        });
+    }
+    if let Some(check) = last_failed(jobs, "check", Some(&url)) {
+        findings.push(Finding {
+            level: Level::Warning,
+            database: None,
+            check: "check",
+            message: format!("the last check of mirror {url} found damage: {}", check.error.as_deref().unwrap_or_default()),
+            hint: format!("run `lifeboat check --read-data --repo {url}`; the primary still holds the backups"),
         });
     }
     for db in &config.databases {
@@ -336,10 +342,17 @@ fn reachable_finding(db: &DatabaseConfig, findings: &mut Vec<Finding>) {
     });
 }
 
+/// The last ended job of `kind` on `repository` (a mirror's URL, `None` for the primary),
+/// when it failed.
+fn last_failed<'a>(jobs: &'a [JobRecord], kind: &str, repository: Option<&str>) -> Option<&'a JobRecord> {
+    jobs.iter()
+        .rev()
+        .find(|j| j.kind == kind && j.repository.as_deref() == repository && j.status != "running")
+        .filter(|j| j.status == "failed")
+}
+
 fn repository_findings(config: &Config, jobs: &[JobRecord], findings: &mut Vec<Finding>) {
-    if let Some(check) = jobs.iter().rev().find(|j| j.kind == "check" && j.status != "running")
-        && check.status == "failed"
-    {
+    if let Some(check) = last_failed(jobs, "check", None) {
         findings.push(Finding {
             level: Level::Critical,
             database: None,
