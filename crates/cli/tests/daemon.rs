@@ -120,7 +120,7 @@ hourly = 2
     assert!(!pg.databases().iter().any(|d| d.starts_with("lifeboat_verify")), "{:?}", pg.databases());
     let pg_drill = log.iter().find(|j| j["database"] == "shop" && j["kind"] == "drill" && j["status"] == "ok").unwrap();
     assert_eq!(pg_drill["rows"], 500, "{pg_drill}");
-    let drill = log.iter().find(|j| j["kind"] == "drill" && j["status"] == "ok").unwrap();
+    let drill = log.iter().find(|j| j["database"] == "app" && j["kind"] == "drill" && j["status"] == "ok").unwrap();
     assert!(drill["snapshot"].is_string() && drill["rows"].as_u64() == Some(2), "{drill}");
     for job in &log {
         assert_shape(job, &table("Job", 0), "a job");
@@ -189,13 +189,21 @@ fn a_database_never_runs_two_jobs_at_once_and_the_limit_holds() {
     });
     // Held on from when the waiting backup was seen, so it waits longer than its interval.
     let held = std::time::Instant::now();
+    let held_from = jiff::Timestamp::now();
     let cpu_before = cpu_seconds(daemon.child.id());
     while held.elapsed() < std::time::Duration::from_millis(2500) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // Health probes a locked database without waiting out its lock: locked is in use, not lost.
+    let asked = std::time::Instant::now();
+    let out = env.run(&["health", "--json", "--config", config.to_str().unwrap()]);
+    let health: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(asked.elapsed() < std::time::Duration::from_secs(10), "health took {:?} on a locked database", asked.elapsed());
+    assert!(!health["findings"].as_array().unwrap().iter().any(|f| f["check"] == "reachable"), "{health}");
     // Slots keep coming due for the busy database: waiting for it must not spin.
     let cpu = cpu_seconds(daemon.child.id()) - cpu_before;
     assert!(cpu < 1.0, "the daemon used {cpu:.2}s of CPU in 2.5s while a database was busy");
+    let held_until = jiff::Timestamp::now();
     writer.execute_batch("COMMIT").unwrap();
     daemon.wait_for("three backups of each database", |_, jobs| ["slow", "a", "b"].iter().all(|db| count(jobs, db, "backup", "ok") >= 3));
     daemon.signal("TERM");
@@ -222,6 +230,14 @@ fn a_database_never_runs_two_jobs_at_once_and_the_limit_holds() {
         most = most.max(running);
     }
     assert!(most <= 2, "{most} jobs ran at once with concurrent_jobs = 2");
+    // One busy database holds up nobody else: the others were backed up while it was locked
+    // (a health check that waited on its lock once stalled the whole daemon for a minute).
+    let others_meanwhile = finished
+        .iter()
+        .filter(|j| j["database"] != "slow" && j["kind"] == "backup" && j["status"] == "ok")
+        .filter(|j| span(j).0 > held_from && span(j).1 < held_until)
+        .count();
+    assert!(others_meanwhile >= 2, "{others_meanwhile} backups of the other databases while `slow` was locked");
     // The test means something only if a slow backup outlasted its schedule's interval.
     let longest = finished
         .iter()

@@ -125,6 +125,9 @@ impl SqliteDatabase {
     }
 }
 
+/// How long a health probe waits for a writer's lock before it counts the database as busy.
+const PROBE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Database for SqliteDatabase {
     fn engine(&self) -> &'static dyn Engine {
         &SqliteEngine
@@ -153,9 +156,17 @@ impl Database for SqliteDatabase {
             ));
         }
         let conn = super::open::open_read_only(&self.path)?;
-        let first: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0)).map_err(|e| {
-            SourceError::new(SourceErrorKind::Database, format!("reading {}", self.path.display()), "check the file").with_source(e)
-        })?;
+        // A health check must not wait a minute on a writer's lock (a backup may; this may
+        // not): a database that is locked is there and in use, which is what was asked.
+        conn.busy_timeout(PROBE_BUSY_TIMEOUT).map_err(|e| super::open::database(&self.path, "cannot configure", e))?;
+        let first: String = match conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0)) {
+            Ok(first) => first,
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy => return Ok(()),
+            Err(e) => {
+                return Err(SourceError::new(SourceErrorKind::Database, format!("reading {}", self.path.display()), "check the file")
+                    .with_source(e));
+            }
+        };
         if first != "ok" {
             return Err(SourceError::new(
                 SourceErrorKind::Corrupt,
