@@ -58,7 +58,15 @@ struct Queued {
 
 enum Message {
     Signal(i32),
-    Done { lane: String, database: Option<String>, kind: &'static str, status: &'static str, error: Option<String> },
+    /// A health evaluation ended (`None`: it could not be made; said in an event line).
+    Health(Option<HealthReport>),
+    Done {
+        lane: String,
+        database: Option<String>,
+        kind: &'static str,
+        status: &'static str,
+        error: Option<String>,
+    },
 }
 
 /// Health is evaluated when a round of jobs is over (or this long into a busy one: listing the
@@ -113,14 +121,17 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
         metrics::serve(addr, config.state_dir.clone(), shared_health.clone())?;
         events.note("metrics", &format!("serving http://{addr}/metrics"));
     }
-    let mut health = evaluate_health(&config, &repos, &events, &mut alerter);
+    // Health is evaluated on a thread of its own: listing a repository or probing a busy
+    // database must not hold up the schedule.
+    let mut health: Option<HealthReport> = None;
+    let mut health_running = true;
+    evaluate_health(&config, &repos, events, &tx);
     // Mirrors catch up at start on whatever they missed while the daemon was down.
     for mirror in 0..repos.mirror_count() {
         enqueue(&mut queue, None, Work::Copy { mirror }, Timestamp::now());
     }
     let mut health_at = std::time::Instant::now();
     let mut health_stale = false;
-    *shared_health.lock().expect("health lock") = health.clone();
 
     loop {
         let now = Timestamp::now();
@@ -135,13 +146,16 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
             start_ready(&mut queue, &mut running, &config, &repos, &cancel, &events, &tx);
             let quiet = running.is_empty() && queue.iter().all(|q| q.not_before > now);
             let since = health_at.elapsed();
-            if (health_stale && (quiet || since >= HEALTH_WHILE_BUSY)) || since >= HEALTH_EVERY {
-                health = evaluate_health(&config, &repos, &events, &mut alerter);
+            if !health_running && ((health_stale && (quiet || since >= HEALTH_WHILE_BUSY)) || since >= HEALTH_EVERY) {
+                evaluate_health(&config, &repos, events, &tx);
+                health_running = true;
                 health_at = std::time::Instant::now();
                 health_stale = false;
-                *shared_health.lock().expect("health lock") = health.clone();
             }
-            if let Some(alert) = alerter.due(now, quiet, health.as_ref()) {
+            // A round is over for alerts once its health is in: telling a change before the
+            // evaluation that shows the next one would split one round into two messages.
+            let settled = quiet && !health_running && !health_stale;
+            if let Some(alert) = alerter.due(now, settled, health.as_ref()) {
                 send_alert(&config, alert, &events);
             }
         }
@@ -171,6 +185,14 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
                 }
                 alerter.job_ended(Timestamp::now(), database.as_deref(), kind, status, error.as_deref());
                 health_stale = true;
+            }
+            Ok(Message::Health(report)) => {
+                health_running = false;
+                if let Some(report) = &report {
+                    alerter.health(Timestamp::now(), report);
+                }
+                health = report;
+                *shared_health.lock().expect("health lock") = health.clone();
             }
             Ok(Message::Signal(SIGHUP)) => match reload() {
                 Ok(new) => {
@@ -345,20 +367,15 @@ fn jitter(config: &Config, key: &str, now: Timestamp) -> Timestamp {
     now + Duration::from_millis(millis)
 }
 
-/// Evaluates health, writes `health.json`, and tells the alerter; `None` when it could not
-/// be evaluated (said in an event line).
-fn evaluate_health(config: &Config, repos: &Repos, events: &Events, alerter: &mut Alerter) -> Option<HealthReport> {
-    let report = health::evaluate(config, repos).and_then(|report| health::write(&config.state_dir, &report).map(|()| report));
-    match report {
-        Ok(report) => {
-            alerter.health(Timestamp::now(), &report);
-            Some(report)
-        }
-        Err(err) => {
-            events.error("health", None, &err.to_string());
-            None
-        }
-    }
+/// Evaluates health and writes `health.json` on a thread of its own; the report comes back
+/// as a message.
+fn evaluate_health(config: &Config, repos: &Arc<Repos>, events: Events, tx: &mpsc::Sender<Message>) {
+    let (config, repos, tx) = (config.clone(), repos.clone(), tx.clone());
+    std::thread::spawn(move || {
+        let report = health::evaluate(&config, &repos).and_then(|report| health::write(&config.state_dir, &report).map(|()| report));
+        let report = report.map_err(|err| events.error("health", None, &err.to_string())).ok();
+        let _ = tx.send(Message::Health(report));
+    });
 }
 
 /// Sends `alert` to every channel on a thread of its own (a slow mail server must not hold
