@@ -183,7 +183,7 @@ fn alerts_tell_each_change_once_remind_and_recover_and_metrics_match_the_log() {
 [alerts]
 repeat = "6s"
 email = [
-  {{ smtp = "smtp://127.0.0.1:{smtp_port}", tls = "none", from = "lifeboat@example.com", to = ["ops@example.com"], user = "ops", password_file = "smtp-password" }},
+  {{ smtp = "smtp://127.0.0.1:{smtp_port}", tls = "none", from = "lifeboat@example.com", to = ["ops@example.com"], user = "ops", password = "{SMTP_PASSWORD}" }},
   {{ smtp = "smtp://127.0.0.1:{starttls_port}", cacert = "ca.pem", from = "lifeboat@example.com", to = ["ops@example.com"], user = "ops", password_env = "SMTP_PASSWORD" }},
   {{ smtp = "smtps://127.0.0.1:{implicit_port}", cacert = "ca.pem", from = "lifeboat@example.com", to = ["ops@example.com"], user = "ops", password_file = "smtp-password" }},
 ]

@@ -80,6 +80,7 @@ struct EmailFile {
     from: String,
     to: Vec<String>,
     user: Option<String>,
+    password: Option<String>,
     password_file: Option<PathBuf>,
     password_env: Option<String>,
     tls: Option<String>,
@@ -439,12 +440,16 @@ fn alerts(file: AlertsFile, base: &Path) -> Result<AlertsConfig> {
         if e.to.is_empty() {
             return Err(DaemonError::config(format!("{place} has no recipient"), "add to = [\"ops@example.com\"]"));
         }
-        let password = match (&e.password_file, &e.password_env) {
-            (Some(file), None) => Some(Secret::File(base.join(file))),
-            (None, Some(var)) => Some(Secret::Env(var.clone())),
-            (None, None) => None,
-            (Some(_), Some(_)) => {
-                return Err(DaemonError::config(format!("{place} has password_file and password_env"), "give one of them"));
+        let password = match (e.password, &e.password_file, &e.password_env) {
+            (Some(text), None, None) => Some(Secret::Inline(text)),
+            (None, Some(file), None) => Some(Secret::File(base.join(file))),
+            (None, None, Some(var)) => Some(Secret::Env(var.clone())),
+            (None, None, None) => None,
+            _ => {
+                return Err(DaemonError::config(
+                    format!("{place} gives more than one of password, password_file and password_env"),
+                    "give one of them",
+                ));
             }
         };
         if password.is_some() && e.user.is_none() {
@@ -606,6 +611,10 @@ mod tests {
             ("[repository]\nurl = \"r\"\n[replicas]\nurl = \"m\"\n", "unknown field `replicas`"),
             ("[repository]\nurl = \"r\"\n[alerts]\nemail = [{ smtp = \"mail:25\", from = \"a@b\", to = [\"c@d\"] }]\n", "smtp://host:587"),
             ("[repository]\nurl = \"r\"\n[metrics]\nlisten = \"everywhere\"\n", "not an address"),
+            (
+                "[repository]\nurl = \"r\"\n[alerts]\nemail = [{ smtp = \"smtp://m:587\", from = \"a@b\", to = [\"c@d\"], user = \"u\", password = \"p\", password_env = \"P\" }]\n",
+                "more than one of password",
+            ),
             ("[repository]\nurl = \"r\"\n[[databases]]\nurl = \"a.db\"\n", "has no `name`"),
             (
                 "[repository]\nurl = \"r\"\n[[databases]]\nname = \"a\"\nurl = \"a.db\"\n[databases.schedule]\nminutely = \"* * * * *\"\n",

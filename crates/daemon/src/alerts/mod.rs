@@ -49,16 +49,29 @@ pub enum SmtpTls {
     None,
 }
 
-/// Where a secret is read from when it is needed; the value itself is never kept in config.
-#[derive(Debug, Clone)]
+/// Where a secret comes from: the configuration itself, or a file or environment variable
+/// read when it is needed. Never printed (its `Debug` says where, not what).
+#[derive(Clone)]
 pub enum Secret {
+    Inline(String),
     File(PathBuf),
     Env(String),
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Inline(_) => f.write_str("Inline(…)"),
+            Secret::File(path) => write!(f, "File({})", path.display()),
+            Secret::Env(var) => write!(f, "Env({var})"),
+        }
+    }
 }
 
 impl Secret {
     fn read(&self) -> Result<String, String> {
         match self {
+            Secret::Inline(text) => Ok(text.clone()),
             Secret::File(path) => std::fs::read_to_string(path)
                 .map(|text| text.lines().next().unwrap_or_default().to_string())
                 .map_err(|e| format!("cannot read the SMTP password file {}: {e}", path.display())),
