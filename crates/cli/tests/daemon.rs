@@ -397,3 +397,24 @@ fn metrics_text(port: u16) -> String {
     stream.read_to_string(&mut text).unwrap();
     text
 }
+
+#[test]
+fn sigterm_while_a_backup_waits_for_a_locked_database_ends_within_seconds() {
+    let env = Env::new();
+    sql(&env.path("app.db"), "CREATE TABLE t (a); INSERT INTO t VALUES (1);");
+    let config = write_config(&env, "[[databases]]\nname = \"app\"\nurl = \"app.db\"\n[databases.schedule]\nhourly = \"* * * * * *\"\n");
+    let writer = rusqlite::Connection::open(env.path("app.db")).unwrap();
+    writer.execute_batch("BEGIN EXCLUSIVE; INSERT INTO t VALUES (2);").unwrap();
+    let mut daemon = Daemon::start(&env, &config);
+    daemon.wait_for("a backup waiting for the writer's lock", |_, jobs| {
+        jobs.iter().any(|j| j["kind"] == "backup" && j["status"] == "running")
+    });
+    let asked = std::time::Instant::now();
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success(), "{}", daemon.events());
+    assert!(asked.elapsed() < std::time::Duration::from_secs(10), "SIGTERM took {:?} (SQLite's busy timeout is 60 s)", asked.elapsed());
+    let log = jobs(&config);
+    assert_eq!(log.last().unwrap()["status"], "interrupted", "{log:?}");
+    assert_eq!(env.snapshot_count(), 0);
+    writer.execute_batch("COMMIT").unwrap();
+}

@@ -137,7 +137,7 @@ pub fn backup(repo: &Repo, source: &dyn Source, request: &BackupRequest) -> Resu
     let previous = check_identity(repo, &database, &identity)?;
     let previous = previous_catalog(repo, previous.as_ref());
     let started_at = jiff::Timestamp::now();
-    let capture = source.capture(previous.as_ref())?;
+    let capture = source.capture(previous.as_ref(), &|| repo.is_cancelled())?;
     let (streams, catalog) = capture.into_parts();
 
     let engine = source.engine().to_string();

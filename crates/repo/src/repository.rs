@@ -243,6 +243,11 @@ impl Repo {
         Ok(lock)
     }
 
+    /// Whether this job has been asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
     /// How long this job's handle has waited for other jobs' locks so far.
     pub fn lock_waited(&self) -> Duration {
         Duration::from_millis(self.lock_waited.load(std::sync::atomic::Ordering::Relaxed))

@@ -75,7 +75,11 @@ pub trait Source {
     /// same), and must otherwise ignore it. Nothing is read from the database beyond what
     /// pinning needs until a stream is opened. Errors are those of connecting: missing
     /// database, wrong credentials, not a database.
-    fn capture(&self, previous: Option<&Catalog>) -> Result<Capture>;
+    ///
+    /// `stop` is asked while pinning waits for a busy database (a writer's lock): when it
+    /// says `true` the capture gives up with [`SourceErrorKind::Interrupted`], so a job being
+    /// cancelled does not wait out the busy timeout.
+    fn capture(&self, previous: Option<&Catalog>, stop: &dyn Fn() -> bool) -> Result<Capture>;
 }
 
 /// This machine's host name, as `hostname` prints it.

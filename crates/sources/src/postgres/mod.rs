@@ -111,7 +111,7 @@ impl Source for PostgresSource {
         format!("postgres:{}/{}", self.facts.cluster, self.facts.database)
     }
 
-    fn capture(&self, _previous: Option<&crate::Catalog>) -> Result<Capture> {
+    fn capture(&self, _previous: Option<&crate::Catalog>, _stop: &dyn Fn() -> bool) -> Result<Capture> {
         capture::capture(&self.tools, &self.conn, (*self.facts).clone(), &self.subset, self.jobs)
     }
 }

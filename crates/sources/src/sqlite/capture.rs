@@ -95,9 +95,9 @@ fn reusable(previous: Option<&Catalog>, digest: Option<&str>, level: IntegrityLe
 /// Set in a catalog that was taken over from the previous backup (every page the same).
 const CATALOG_REUSED: &str = "catalog_reused";
 
-pub(super) fn capture(path: &Path, level: IntegrityLevel, previous: Option<&Catalog>) -> Result<Capture> {
+pub(super) fn capture(path: &Path, level: IntegrityLevel, previous: Option<&Catalog>, stop: &dyn Fn() -> bool) -> Result<Capture> {
     // Pinning checks the file first: missing, not a database, not readable.
-    let pinned = PinnedRead::begin(path)?;
+    let pinned = PinnedRead::begin(path, stop)?;
     let mode = FileMode::of(path)
         .map_err(|e| SourceError::new(SourceErrorKind::Io, format!("cannot read the mode of {}", path.display()), "").with_source(e))?;
     let (image_conn, catalog_conn, shared) = pinned.into_connections();

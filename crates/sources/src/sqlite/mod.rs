@@ -69,8 +69,8 @@ impl Source for SqliteSource {
         format!("sqlite:{}:{}", crate::host_name(), path.display())
     }
 
-    fn capture(&self, previous: Option<&Catalog>) -> Result<Capture> {
-        capture::capture(&self.path, self.integrity, previous)
+    fn capture(&self, previous: Option<&Catalog>, stop: &dyn Fn() -> bool) -> Result<Capture> {
+        capture::capture(&self.path, self.integrity, previous, stop)
     }
 }
 

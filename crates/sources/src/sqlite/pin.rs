@@ -19,12 +19,13 @@
 use std::{
     path::Path,
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use rusqlite::{Connection, ffi};
 
-use super::open::{database, open_read_only};
-use crate::Result;
+use super::open::{BUSY_TIMEOUT, database, open_read_only};
+use crate::{Result, SourceError, SourceErrorKind};
 
 /// A connection inside a read transaction on the pinned point in time.
 #[derive(Clone)]
@@ -45,9 +46,29 @@ pub(crate) struct PinnedRead {
 }
 
 impl PinnedRead {
-    pub(crate) fn begin(path: &Path) -> Result<Self> {
+    /// Begins the read transaction, waiting up to [`BUSY_TIMEOUT`] for a writer's lock and
+    /// asking `stop` between short waits (a cancelled job gives up at once).
+    pub(crate) fn begin(path: &Path, stop: &dyn Fn() -> bool) -> Result<Self> {
         let image = open_read_only(path)?;
-        begin_read(&image).map_err(|e| database(path, "cannot start a read transaction on", e))?;
+        let started = Instant::now();
+        image.busy_timeout(STOP_POLL).map_err(|e| database(path, "cannot configure", e))?;
+        loop {
+            match begin_read(&image) {
+                Ok(()) => break,
+                Err(e) if busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                    let _ = image.execute_batch("ROLLBACK");
+                    if stop() {
+                        return Err(SourceError::new(
+                            SourceErrorKind::Interrupted,
+                            format!("stopped while waiting for a writer's lock on {}", path.display()),
+                            "nothing was read",
+                        ));
+                    }
+                }
+                Err(e) => return Err(database(path, "cannot start a read transaction on", e)),
+            }
+        }
+        image.busy_timeout(BUSY_TIMEOUT).map_err(|e| database(path, "cannot configure", e))?;
         let mode: String =
             image.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(|e| database(path, "cannot read the header of", e))?;
         let wal = mode.eq_ignore_ascii_case("wal");
@@ -64,6 +85,13 @@ impl PinnedRead {
         let shared = Arc::ptr_eq(&self.image.0, &self.catalog.0);
         (self.image, self.catalog, shared)
     }
+}
+
+/// How long each wait for a writer's lock lasts before `stop` is asked again.
+const STOP_POLL: Duration = Duration::from_millis(250);
+
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy)
 }
 
 /// `BEGIN` is deferred: the snapshot is taken by the first read, so read something.

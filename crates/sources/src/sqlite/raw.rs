@@ -39,7 +39,7 @@ impl Source for RawFiles {
         self.database.identity()
     }
 
-    fn capture(&self, _previous: Option<&Catalog>) -> Result<Capture> {
+    fn capture(&self, _previous: Option<&Catalog>, _stop: &dyn Fn() -> bool) -> Result<Capture> {
         let path = self.database.path().to_path_buf();
         let unreadable =
             |e: std::io::Error| SourceError::new(SourceErrorKind::Io, format!("cannot read {}", path.display()), "").with_source(e);
