@@ -25,6 +25,9 @@ pub struct BackgroundSha256 {
 }
 
 impl BackgroundSha256 {
+    /// Starts the hashing thread (which is why this is not `Default`: a default value should
+    /// not start a thread).
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         let (sender, receiver) = sync_channel::<Vec<u8>>(IN_FLIGHT);
         let worker = std::thread::spawn(move || {

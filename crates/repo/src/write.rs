@@ -294,7 +294,7 @@ impl Repo {
         let mut opts = BackupOptions::default();
         opts.parent_opts.force = true;
         opts.no_scan = true;
-        let result = indexed.archive(&opts, &source, snap, &[root.clone()]);
+        let result = indexed.archive(&opts, &source, snap, std::slice::from_ref(&root));
 
         if let Some(why) = gate.failure() {
             let (kind, hint) = match (why.storage, why.disk_full) {

@@ -57,11 +57,14 @@ impl ImageEnd {
     }
 }
 
+/// Called with the image's digest once it has been read in full.
+type OnComplete = Box<dyn FnOnce(&str) + Send>;
+
 /// Reports the end of the image: complete with [`ImageEnd::complete`], else, when dropped
 /// (a failed read, a stream never opened), abandoned, so no one waits for it forever.
 pub(crate) struct EndGuard {
     end: Arc<ImageEnd>,
-    on_complete: Option<Box<dyn FnOnce(&str) + Send>>,
+    on_complete: Option<OnComplete>,
 }
 
 impl EndGuard {

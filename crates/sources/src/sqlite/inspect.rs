@@ -253,7 +253,7 @@ fn hash_value(hasher: &mut OrderedHash, value: ValueRef<'_>) {
 pub(crate) fn sample_rows(conn: &Connection, table: &str, limit: usize) -> Result<crate::Sample> {
     let read = || -> rusqlite::Result<crate::Sample> {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {} LIMIT {limit}", quote(table)))?;
-        let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+        let columns: Vec<String> = stmt.column_names().map(String::from).collect();
         let declared: std::collections::HashMap<String, String> =
             columns_of(conn, table)?.into_iter().map(|c| (c.name, c.decl_type)).collect();
         let types = columns.iter().map(|c| declared.get(c).cloned().unwrap_or_default()).collect();
