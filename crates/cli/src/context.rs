@@ -3,7 +3,7 @@
 use std::{
     io::IsTerminal,
     path::{Path, PathBuf},
-    sync::{Arc, atomic::AtomicU64},
+    sync::{Arc, OnceLock, atomic::AtomicU64},
 };
 
 use anyhow::{Context, Result, bail};
@@ -12,9 +12,15 @@ use lifeboat_engine::{EngineError, Location, Repo};
 
 use crate::flags::Global;
 
-/// The configuration file given by --config or LIFEBOAT_CONFIG, checked.
+/// The configuration file given by --config or LIFEBOAT_CONFIG, checked. Read once per
+/// process: the repository, the password and the state directory all come from it.
 pub fn config(global: &Global) -> Result<Option<Config>> {
-    Ok(global.config.as_deref().map(Config::load).transpose()?)
+    static LOADED: OnceLock<Option<Config>> = OnceLock::new();
+    if let Some(loaded) = LOADED.get() {
+        return Ok(loaded.clone());
+    }
+    let loaded = global.config.as_deref().map(Config::load).transpose()?;
+    Ok(LOADED.get_or_init(|| loaded).clone())
 }
 
 /// The configuration, for commands that cannot work without one.

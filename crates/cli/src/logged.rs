@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use lifeboat_daemon::{JobLog, NewJob, Outcome, Trigger};
+use lifeboat_engine::Repo;
 
 use crate::{context, flags::Global};
 
@@ -14,6 +15,8 @@ pub struct Job<'a> {
     pub kind: &'a str,
     pub classes: &'a [String],
     pub reason: Option<&'a str>,
+    /// The job's repository handle, whose lock waits are logged with the job.
+    pub repo: &'a Repo,
 }
 
 /// Runs `work`, recording its start and end in the job log when one is configured; `outcome`
@@ -41,7 +44,10 @@ pub fn run<T>(global: &Global, job: Job, work: impl FnOnce() -> Result<T>, outco
     let result = work();
     if let (Some(log), Some(id)) = (&log, id) {
         let ended = match &result {
-            Ok(value) => outcome(value),
+            Ok(value) => {
+                let waited = job.repo.lock_waited();
+                Outcome { lock_wait_seconds: (!waited.is_zero()).then_some(waited.as_secs_f64()), ..outcome(value) }
+            }
             Err(err) if crate::JOB.is_cancelled() => {
                 Outcome { status: "interrupted", error: Some(crate::describe(err)), ..Default::default() }
             }

@@ -339,16 +339,14 @@ fn start_ready(
 }
 
 fn describe(work: &Work, database: Option<&str>, repos: &Repos) -> String {
-    let on = match (database, work.target()) {
+    let on = match (database, repos.mirror_url(work.target())) {
         (Some(d), _) => format!(" of `{d}`"),
-        (None, Target::Primary) => " of the repository".into(),
-        (None, mirror) => format!(" to mirror {}", repos.url(mirror)),
+        (None, Some(url)) if matches!(work, Work::Copy { .. }) => format!(" to mirror {url}"),
+        (None, Some(url)) => format!(" of mirror {url}"),
+        (None, None) => " of the repository".into(),
     };
     match work {
         Work::Backup { classes } => format!("backup{on} [{}]", classes.join(",")),
-        Work::Check { .. } | Work::Prune { .. } if work.target() != Target::Primary => {
-            format!("{} of mirror {}", work.kind(), repos.url(work.target()))
-        }
         other => format!("{}{on}", other.kind()),
     }
 }

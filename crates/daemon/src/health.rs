@@ -151,7 +151,7 @@ fn mirror_health(
     now: Timestamp,
     findings: &mut Vec<Finding>,
 ) -> MirrorHealth {
-    let url = repos.url(Target::Mirror(index));
+    let url = config.mirrors[index].url.clone();
     let mut health = MirrorHealth { url: url.clone(), reachable: false, snapshots: 0, newest: Default::default() };
     let entries = repos
         .get(Target::Mirror(index))

@@ -12,6 +12,7 @@ use std::{
 };
 
 use jiff::Timestamp;
+use lifeboat_engine::{BackupReport, CheckReport, VerifyReport};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -67,6 +68,44 @@ pub struct Outcome {
 impl Outcome {
     pub fn failed(error: impl std::fmt::Display) -> Self {
         Self { status: "failed", error: Some(error.to_string()), ..Default::default() }
+    }
+
+    /// A backup that was written: its snapshot and figures, its warnings as the error text.
+    pub fn of_backup(report: &BackupReport) -> Self {
+        let entry = &report.entry;
+        Self {
+            status: "ok",
+            snapshot: Some(entry.id.clone()),
+            bytes_read: Some(entry.summary.bytes),
+            bytes_added: Some(entry.added_bytes),
+            rows: Some(entry.summary.rows),
+            error: (!report.warnings.is_empty()).then(|| report.warnings.join("; ")),
+            lock_wait_seconds: None,
+        }
+    }
+
+    /// A restore drill: ok with the rows it restored, or failed with its problems.
+    pub fn of_drill(report: &VerifyReport) -> Self {
+        let snapshot = Some(report.snapshot.id.clone());
+        if !report.ok() {
+            return Self { snapshot, ..Self::failed(report.problems.join("; ")) };
+        }
+        let rows = report.check.as_ref().map(|c| c.tables.iter().filter_map(|t| t.actual_rows).sum());
+        Self { status: "ok", snapshot, rows, ..Default::default() }
+    }
+
+    /// A repository check: ok, or failed with how many errors and the first few.
+    pub fn of_check(report: &CheckReport) -> Self {
+        if !report.has_errors() {
+            return Self { status: "ok", ..Default::default() };
+        }
+        let errors: Vec<&str> = report.findings.iter().filter(|f| f.error).map(|f| f.message.as_str()).collect();
+        Self::failed(format!(
+            "{} errors ({} snapshots affected), e.g. {}",
+            errors.len(),
+            report.affected.len(),
+            errors.iter().take(3).copied().collect::<Vec<_>>().join("; ")
+        ))
     }
 }
 
@@ -182,7 +221,7 @@ impl JobLog {
                     actor(),
                     job.reason,
                     Timestamp::now().to_string(),
-                    host(),
+                    lifeboat_engine::host_name(),
                     std::process::id(),
                     job.repository
                 ],
@@ -219,9 +258,9 @@ impl JobLog {
     /// (killed, or the machine went down); returns how many.
     pub fn mark_interrupted(&self) -> Result<usize> {
         let running = self.query(&Filter { status: Some("running".into()), ..Default::default() })?;
-        let this_host = host();
+        let this_host = lifeboat_engine::host_name();
         let mut marked = 0;
-        for job in running.iter().filter(|j| j.host == this_host && !alive(j.pid)) {
+        for job in running.iter().filter(|j| j.host == this_host && !lifeboat_engine::process_exists(i64::from(j.pid))) {
             self.conn
                 .execute(
                     "UPDATE jobs SET status = 'interrupted', finished_at = ?2, error = ?3 WHERE id = ?1 AND status = 'running'",
@@ -318,17 +357,6 @@ pub fn actor() -> String {
             })
             .unwrap_or_else(|| format!("uid {uid}"))
     })
-}
-
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
-}
-
-/// Whether process `pid` exists on this host (a zombie counts as gone).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()).is_some_and(|state| state != 'Z'))
-        .unwrap_or(false)
 }
 
 #[cfg(test)]

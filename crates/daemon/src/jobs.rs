@@ -6,7 +6,7 @@ use lifeboat_engine::{BackupRequest, CancelToken, CaptureOptions, IntegrityLevel
 
 use crate::{
     config::DatabaseConfig,
-    error::{DaemonError, DaemonErrorKind, Result},
+    error::Result,
     joblog::{JobLog, NewJob, Outcome, Trigger},
     repos::{Repos, Target},
 };
@@ -69,20 +69,18 @@ pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, trig
         _ => Vec::new(),
     };
     let target = work.target();
-    let mirror_url = (target != Target::Primary).then(|| cx.repos.url(target));
+    let mirror_url = cx.repos.mirror_url(target);
     let new = NewJob {
         database: database.map(|d| d.name.as_str()),
-        repository: mirror_url.as_deref(),
+        repository: mirror_url,
         kind: work.kind(),
         classes: &classes,
         trigger,
         reason: None,
     };
     let id = log.start(&new)?;
-    let repo = match cx.repos.get(target).and_then(|repo| {
-        repo.for_job(cx.cancel.clone(), None)
-            .map_err(|e| DaemonError::new(DaemonErrorKind::Job, "opening the repository", "").with_source(e))
-    }) {
+    let opened = cx.repos.get(target).map_err(|e| e.to_string());
+    let repo = match opened.and_then(|repo| repo.for_job(cx.cancel.clone(), None).map_err(|e| e.to_string())) {
         Ok(repo) => repo,
         Err(err) => {
             let outcome = Outcome::failed(err);
@@ -98,7 +96,7 @@ pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, trig
             Ok(freed) => Outcome { status: "ok", bytes_added: None, bytes_read: Some(freed), ..ok() },
             Err(err) => Outcome::failed(err),
         },
-        (Work::Copy { .. }, _) => copy(cx, &repo, mirror_url.as_deref().unwrap_or_default(), &log),
+        (Work::Copy { .. }, _) => copy(cx, &repo, mirror_url.unwrap_or_default(), &log),
         (_, None) => Outcome::failed("a database job without a database"),
     };
     if outcome.status == "failed" {
@@ -184,17 +182,7 @@ fn backup(repo: &Repo, db: &DatabaseConfig, classes: &[String]) -> Outcome {
             tags: Vec::new(),
             source_label: database.label(),
         };
-        let report = lifeboat_engine::backup(repo, source.as_ref(), &request)?;
-        let entry = &report.entry;
-        Ok(Outcome {
-            status: "ok",
-            snapshot: Some(entry.id.clone()),
-            bytes_read: Some(entry.summary.bytes),
-            bytes_added: Some(entry.added_bytes),
-            rows: Some(entry.summary.rows),
-            error: (!report.warnings.is_empty()).then(|| report.warnings.join("; ")),
-            lock_wait_seconds: None,
-        })
+        Ok(Outcome::of_backup(&lifeboat_engine::backup(repo, source.as_ref(), &request)?))
     })();
     result.unwrap_or_else(Outcome::failed)
 }
@@ -222,10 +210,7 @@ fn drill(repo: &Repo, db: &DatabaseConfig) -> Outcome {
         Err(err) => return Outcome { status: "skipped", error: Some(format!("nothing to drill: {err}")), ..Default::default() },
     };
     match lifeboat_engine::verify(repo, &entry, db.scratch.as_deref(), None) {
-        Ok(report) if report.ok() => {
-            Outcome { snapshot: Some(entry.id), rows: report.check.map(|c| c.tables.iter().filter_map(|t| t.actual_rows).sum()), ..ok() }
-        }
-        Ok(report) => Outcome { snapshot: Some(entry.id), ..Outcome::failed(report.problems.join("; ")) },
+        Ok(report) => Outcome::of_drill(&report),
         Err(err) => Outcome { snapshot: Some(entry.id), ..Outcome::failed(err) },
     }
 }
@@ -243,12 +228,5 @@ fn check(repo: &Repo, percent: u8, log: &JobLog) -> Outcome {
             repo.check_part((done as u32 % parts) + 1, parts)
         }
     };
-    match result {
-        Ok(report) if !report.has_errors() => ok(),
-        Ok(report) => {
-            let first: Vec<&str> = report.findings.iter().filter(|f| f.error).take(3).map(|f| f.message.as_str()).collect();
-            Outcome::failed(format!("{} errors, e.g. {}", report.findings.iter().filter(|f| f.error).count(), first.join("; ")))
-        }
-        Err(err) => Outcome::failed(err),
-    }
+    result.map_or_else(Outcome::failed, |report| Outcome::of_check(&report))
 }

@@ -21,7 +21,6 @@ pub enum Target {
 
 pub struct Repos {
     pub primary: Repo,
-    primary_url: String,
     mirrors: Vec<MirrorHandle>,
 }
 
@@ -39,18 +38,18 @@ impl Repos {
             .iter()
             .map(|m| MirrorHandle { config: m.clone(), fallback_password: primary_password.to_string(), opened: Mutex::new(None) })
             .collect();
-        Self { primary, primary_url: config.repository.url.clone(), mirrors }
+        Self { primary, mirrors }
     }
 
     pub fn mirror_count(&self) -> usize {
         self.mirrors.len()
     }
 
-    /// The repository's URL as configured.
-    pub fn url(&self, target: Target) -> String {
+    /// A mirror's URL as configured; `None` for the primary.
+    pub fn mirror_url(&self, target: Target) -> Option<&str> {
         match target {
-            Target::Primary => self.primary_url.clone(),
-            Target::Mirror(i) => self.mirrors[i].config.url.clone(),
+            Target::Primary => None,
+            Target::Mirror(i) => Some(&self.mirrors[i].config.url),
         }
     }
 

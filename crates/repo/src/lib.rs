@@ -26,7 +26,7 @@ pub use check::{CheckFinding, CheckReport};
 pub use copy::CopyReport;
 pub use error::{RepoError, RepoErrorKind, Result};
 pub use keys::KeyInfo;
-pub use lock::{LockKind, RepoLock};
+pub use lock::{LockKind, RepoLock, process_exists};
 pub use read::{IndexedRepo, SnapshotReader, StreamEntry};
 pub use repository::{CHUNK_SIZE, Location, Repo, SnapshotInfo};
 pub use sha256::Sha256;

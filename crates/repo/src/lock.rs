@@ -99,7 +99,8 @@ impl LockFile {
     }
 }
 
-fn process_exists(pid: i64) -> bool {
+/// Whether process `pid` exists on this host (one of another user's counts: it is there).
+pub fn process_exists(pid: i64) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
     // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
     let alive = unsafe { libc::kill(pid, 0) } == 0;

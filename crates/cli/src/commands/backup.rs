@@ -43,21 +43,9 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
         kind: "backup",
         classes: std::slice::from_ref(&args.class),
         reason: args.reason.as_deref(),
+        repo: &repo,
     };
-    let report = logged::run(
-        global,
-        job,
-        || Ok(backup(&repo, source.as_ref(), &request)?),
-        |report| Outcome {
-            status: "ok",
-            snapshot: Some(report.entry.id.clone()),
-            bytes_read: Some(report.entry.summary.bytes),
-            bytes_added: Some(report.entry.added_bytes),
-            rows: Some(report.entry.summary.rows),
-            error: None,
-            lock_wait_seconds: Some(repo.lock_waited().as_secs_f64()).filter(|s| *s > 0.0),
-        },
-    )?;
+    let report = logged::run(global, job, || Ok(backup(&repo, source.as_ref(), &request)?), Outcome::of_backup)?;
     drop(progress);
     for warning in &report.warnings {
         eprintln!("warning: {warning}");

@@ -12,23 +12,8 @@ use crate::{
 pub fn run(global: &Global, args: &CheckArgs) -> Result<i32> {
     let progress = Progress::start("reading packs", None, global.json || !args.read_data);
     let repo = context::open_with_progress(global, progress.counter.clone())?;
-    let job = logged::Job { database: None, repository: None, kind: "check", classes: &[], reason: None };
-    let report = logged::run(
-        global,
-        job,
-        || Ok(repo.check(args.read_data)?),
-        |report| {
-            if report.has_errors() {
-                Outcome::failed(format!(
-                    "{} errors; {} snapshots affected",
-                    report.findings.iter().filter(|f| f.error).count(),
-                    report.affected.len()
-                ))
-            } else {
-                Outcome { status: "ok", ..Default::default() }
-            }
-        },
-    )?;
+    let job = logged::Job { database: None, repository: None, kind: "check", classes: &[], reason: None, repo: &repo };
+    let report = logged::run(global, job, || Ok(repo.check(args.read_data)?), Outcome::of_check)?;
     drop(progress);
     if global.json {
         output::json(&serde_json::json!({

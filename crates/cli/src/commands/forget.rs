@@ -65,6 +65,7 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
         kind: if args.prune { "prune" } else { "forget" },
         classes: &[],
         reason: None,
+        repo: &repo,
     };
     let (removed, freed) = logged::run(
         global,

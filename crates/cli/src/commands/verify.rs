@@ -19,17 +19,16 @@ pub fn run(global: &Global, args: &VerifyArgs) -> Result<i32> {
     };
     let mut reports = Vec::new();
     for entry in &entries {
-        let job = logged::Job { database: Some(&entry.summary.database), repository: None, kind: "drill", classes: &[], reason: None };
+        let job = logged::Job {
+            database: Some(&entry.summary.database),
+            repository: None,
+            kind: "drill",
+            classes: &[],
+            reason: None,
+            repo: &repo,
+        };
         let drill = || Ok(lifeboat_engine::verify(&repo, entry, args.scratch.as_deref(), args.jobs.map(|n| n as usize))?);
-        reports.push(logged::run(global, job, drill, |report| {
-            let status = if report.ok() { "ok" } else { "failed" };
-            Outcome {
-                status,
-                snapshot: Some(entry.id.clone()),
-                error: (!report.ok()).then(|| report.problems.join("; ")),
-                ..Default::default()
-            }
-        })?);
+        reports.push(logged::run(global, job, drill, Outcome::of_drill)?);
     }
     drop(progress);
     let ok = reports.iter().all(VerifyReport::ok);

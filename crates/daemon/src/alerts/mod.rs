@@ -140,10 +140,6 @@ pub fn test_alert() -> Alert {
         subject: "lifeboat: test alert".into(),
         text: "This is a test from `lifeboat alerts test`: this channel works.".into(),
         kind: "test",
-        host: host(),
+        host: lifeboat_engine::host_name(),
     }
-}
-
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }

@@ -56,7 +56,7 @@ impl Alerter {
             last_sent: None,
             started: now,
             armed: false,
-            host: super::host(),
+            host: lifeboat_engine::host_name(),
         }
     }
 
