@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use lifeboat_daemon::Config;
-use lifeboat_engine::{EngineError, Location, Repo};
+use lifeboat_engine::{EngineError, Location, Repo, S3Settings};
 
 use crate::flags::Global;
 
@@ -31,15 +31,22 @@ pub fn required_config(global: &Global) -> Result<Config> {
     })
 }
 
+/// The repository: --repo, else the configuration's (with its S3 settings); --cacert applies
+/// to either.
 pub fn location(global: &Global) -> Result<Location> {
-    let from_config = match &global.repo {
-        Some(_) => None,
-        None => config(global)?.map(|c| c.repository.url),
+    let location = match (&global.repo, config(global)?) {
+        (Some(text), _) => Location::parse(text)?,
+        (None, Some(config)) => config.repository.location()?,
+        (None, None) => {
+            return Err(EngineError::input("no repository given", "pass --repo PATH, set LIFEBOAT_REPO, or give --config").into());
+        }
     };
-    let Some(text) = global.repo.as_deref().or(from_config.as_deref()) else {
-        return Err(EngineError::input("no repository given", "pass --repo PATH, set LIFEBOAT_REPO, or give --config").into());
-    };
-    Ok(Location::parse(text)?)
+    Ok(with_cacert(global, location))
+}
+
+/// `location` trusting the certificates of --cacert, if given.
+pub fn with_cacert(global: &Global, location: Location) -> Location {
+    location.with_s3_settings(&S3Settings { cacert: global.cacert.clone(), ..S3Settings::default() })
 }
 
 /// Where the job log lives: the configuration's state directory, else LIFEBOAT_STATE_DIR;

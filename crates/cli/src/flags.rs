@@ -15,9 +15,15 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The repository: a folder path.
-    #[arg(long, global = true, env = "LIFEBOAT_REPO", value_name = "PATH")]
+    /// The repository: a folder path, or S3 as restic writes it
+    /// (s3:https://host[:port]/bucket[/prefix]; credentials from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY).
+    #[arg(long, global = true, env = "LIFEBOAT_REPO", value_name = "PATH|URL")]
     pub repo: Option<String>,
+    /// Trust the PEM certificates in this file for an S3 endpoint (a private certificate
+    /// authority) instead of the public ones.
+    #[arg(long, global = true, env = "LIFEBOAT_CACERT", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
     /// Read the repository password from this file (else LIFEBOAT_PASSWORD, else a prompt).
     #[arg(long, global = true, value_name = "FILE")]
     pub password_file: Option<PathBuf>,

@@ -14,15 +14,12 @@ use std::{
 use common::{
     Env,
     daemon::{Daemon, count, jobs, write_config},
+    free_port,
     json_doc::{assert_shape, table},
     sql,
 };
 
 const SMTP_PASSWORD: &str = "smtp-secret-do-not-log";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// aiosmtpd on `port`, accepting only `ops` / [`SMTP_PASSWORD`], delivering into `maildir`.
 struct Smtp {

@@ -1,27 +1,69 @@
 //! One suite, every engine: each scenario runs against SQLite files and a PostgreSQL cluster
 //! (one cluster for this whole test binary), through the real binary, comparing what comes
-//! back with what went in. Engine-specific behaviour (PostgreSQL's `--as`, session handling,
+//! back with what went in. The round trips also run on every storage: a local folder and an
+//! S3 bucket (one moto server for this binary). Engine-specific behaviour (PostgreSQL's `--as`, session handling,
 //! SQLite's WAL and modes) is tested in the engines' own files.
 
 mod common;
 
 use std::{path::Path, sync::LazyLock};
 
-use common::{pg::Cluster, *};
+use common::{pg::Cluster, s3::S3Server, *};
 
-/// The shared cluster; stopped when the test binary exits.
-static CLUSTER: LazyLock<Cluster> = LazyLock::new(|| {
+/// Runs `stop` when the test binary exits (statics are never dropped).
+fn at_exit(stop: extern "C" fn()) {
     unsafe extern "C" {
         fn atexit(f: extern "C" fn()) -> i32;
     }
+    // SAFETY: registers a plain function; it runs once at exit.
+    unsafe { atexit(stop) };
+}
+
+/// The shared cluster; stopped when the test binary exits.
+static CLUSTER: LazyLock<Cluster> = LazyLock::new(|| {
     extern "C" fn stop() {
         CLUSTER.stop();
     }
     let cluster = Cluster::start();
-    // SAFETY: registers a plain function; it runs once at exit.
-    unsafe { atexit(stop) };
+    at_exit(stop);
     cluster
 });
+
+/// The shared S3 server; stopped when the test binary exits.
+static MOTO: LazyLock<S3Server> = LazyLock::new(|| {
+    extern "C" fn stop() {
+        MOTO.stop();
+    }
+    let server = S3Server::moto();
+    at_exit(stop);
+    server
+});
+
+/// Where a repository is kept.
+#[derive(Clone, Copy)]
+enum Storage {
+    Folder,
+    S3,
+}
+
+static STORAGES: [Storage; 2] = [Storage::Folder, Storage::S3];
+
+impl Storage {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Folder => "folder",
+            Self::S3 => "s3",
+        }
+    }
+
+    /// A temp folder and a new repository on this storage.
+    fn env(self) -> Env {
+        match self {
+            Self::Folder => Env::new(),
+            Self::S3 => Env::on(&MOTO.new_url()),
+        }
+    }
+}
 
 /// A database engine under test: how to make, change and compare its databases.
 trait Subject: Sync {
@@ -121,6 +163,16 @@ fn database(url: &str) -> &str {
 
 static SUBJECTS: [&dyn Subject; 2] = [&Sqlite, &Postgres];
 
+/// Each storage with each engine.
+fn every_storage_and_engine() -> impl Iterator<Item = (Storage, &'static dyn Subject)> {
+    STORAGES.iter().flat_map(|storage| SUBJECTS.iter().map(move |subject| (*storage, *subject)))
+}
+
+/// Which run failed: engine and storage.
+fn who(storage: Storage, subject: &dyn Subject) -> String {
+    format!("{} on {}", subject.name(), storage.name())
+}
+
 /// Each engine's database names are unique per test, so tests share the cluster safely.
 fn named(subject: &dyn Subject, test: &str) -> String {
     format!("{test}_{}", subject.name())
@@ -147,52 +199,55 @@ fn shop(subject: &dyn Subject, env: &Env, name: &str) -> String {
 
 #[test]
 fn round_trip_gives_back_what_went_in() {
-    for subject in SUBJECTS {
-        let env = Env::new();
-        let url = shop(subject, &env, &named(subject, "trip"));
+    for (storage, subject) in every_storage_and_engine() {
+        let env = storage.env();
+        let test = format!("trip_{}", storage.name());
+        let url = shop(subject, &env, &named(subject, &test));
         let before = subject.fingerprint(&url);
         let id = env.backup_url(&url, &[]);
-        let copy = subject.absent(&env, &named(subject, "trip_copy"));
+        let copy = subject.absent(&env, &named(subject, &format!("{test}_copy")));
         env.ok(&["restore", &id, "--to", &copy]);
-        assert_eq!(subject.fingerprint(&copy), before, "{}", subject.name());
+        assert_eq!(subject.fingerprint(&copy), before, "{}", who(storage, subject));
         let report = env.json(&["verify", &id])["drills"][0].clone();
-        assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{}: {report}", subject.name());
+        assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{}: {report}", who(storage, subject));
         env.ok(&["check", "--read-data"]);
     }
 }
 
 #[test]
 fn a_restore_over_a_live_database_asks_keeps_what_it_replaces_and_latest_stays_good() {
-    for subject in SUBJECTS {
-        let env = Env::new();
-        let url = shop(subject, &env, &named(subject, "over"));
+    for (storage, subject) in every_storage_and_engine() {
+        let env = storage.env();
+        let test = format!("over_{}", storage.name());
+        let url = shop(subject, &env, &named(subject, &test));
         let good = subject.fingerprint(&url);
         env.backup_url(&url, &[]);
         subject.exec(&url, "DELETE FROM orders; INSERT INTO users VALUES (4, 'mallory');");
         let broken = subject.fingerprint(&url);
 
         let err = env.fails(&["restore", "latest", "--to", &url], 1);
-        assert!(err.contains("--yes"), "{}: {err}", subject.name());
-        assert_eq!(subject.fingerprint(&url), broken, "{}: refused, nothing changed", subject.name());
+        assert!(err.contains("--yes"), "{}: {err}", who(storage, subject));
+        assert_eq!(subject.fingerprint(&url), broken, "{}: refused, nothing changed", who(storage, subject));
         assert_eq!(env.snapshot_count(), 1);
 
         let out = env.json(&["restore", "latest", "--to", &url, "--yes"]);
-        assert_eq!(subject.fingerprint(&url), good, "{}", subject.name());
+        assert_eq!(subject.fingerprint(&url), good, "{}", who(storage, subject));
         let safety = out["safety_backup"]["id"].as_str().unwrap().to_string();
         assert_eq!(out["safety_backup"]["class"], "safety");
         // `latest` is still the good backup, and the safety backup holds the broken state.
         assert_ne!(env.json(&["show", "latest"])["snapshot"]["id"], safety.as_str());
-        let kept = subject.absent(&env, &named(subject, "over_kept"));
+        let kept = subject.absent(&env, &named(subject, &format!("{test}_kept")));
         env.ok(&["restore", &safety[..8], "--to", &kept]);
-        assert_eq!(subject.fingerprint(&kept), broken, "{}", subject.name());
+        assert_eq!(subject.fingerprint(&kept), broken, "{}", who(storage, subject));
     }
 }
 
 #[test]
 fn a_one_table_restore_changes_that_table_and_nothing_else() {
-    for subject in SUBJECTS {
-        let env = Env::new();
-        let url = shop(subject, &env, &named(subject, "table"));
+    for (storage, subject) in every_storage_and_engine() {
+        let env = storage.env();
+        let test = format!("table_{}", storage.name());
+        let url = shop(subject, &env, &named(subject, &test));
         env.backup_url(&url, &[]);
         subject.exec(
             &url,
@@ -201,7 +256,7 @@ fn a_one_table_restore_changes_that_table_and_nothing_else() {
         let orders = subject.query(&url, "SELECT id || ':' || user_id FROM orders ORDER BY id");
 
         env.ok(&["restore", "latest", "--to", &url, "--table", "users", "--yes"]);
-        let who = subject.name();
+        let who = who(storage, subject);
         assert_eq!(subject.query(&url, "SELECT name FROM users ORDER BY id"), "ada\ngrace\nlinus", "{who}");
         assert_eq!(subject.query(&url, "SELECT id || ':' || user_id FROM orders ORDER BY id"), orders, "{who}: no cascade");
         assert_eq!(subject.query(&url, "SELECT what FROM audit"), "kept", "{who}: no trigger fired");

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use lifeboat_engine::{ClassRule, KeepPolicy, parse_within};
+use lifeboat_engine::{ClassRule, KeepPolicy, Location, S3Settings, parse_within};
 use serde::Deserialize;
 
 use crate::{
@@ -50,17 +50,7 @@ struct File {
     alerts: Option<AlertsFile>,
     metrics: Option<MetricsFile>,
     #[serde(default)]
-    mirrors: Vec<MirrorFile>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MirrorFile {
-    url: String,
-    password_file: Option<PathBuf>,
-    check: Option<String>,
-    check_read_data: Option<String>,
-    prune: Option<String>,
+    mirrors: Vec<RepositoryFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +98,11 @@ struct RepositoryFile {
     check: Option<String>,
     check_read_data: Option<String>,
     prune: Option<String>,
+    /// S3 only: credentials (else AWS_* from the environment), region, a private CA.
+    access_key_id: Option<String>,
+    secret_access_key_file: Option<PathBuf>,
+    region: Option<String>,
+    cacert: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,6 +169,15 @@ pub struct RepositoryConfig {
     /// Percentage of the packs a scheduled check reads, rotating; 0 reads none.
     pub check_read_data_percent: u8,
     pub prune: Option<Cron>,
+    /// How to reach an S3 repository (default for a folder).
+    pub s3: S3Settings,
+}
+
+impl RepositoryConfig {
+    /// Where the repository is, with its S3 settings.
+    pub fn location(&self) -> std::result::Result<Location, lifeboat_engine::RepoError> {
+        Ok(Location::parse(&self.url)?.with_s3_settings(&self.s3))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -227,12 +231,10 @@ impl Config {
             })?,
             None => jiff::tz::TimeZone::system(),
         };
-        let r = file.repository;
-        let repository = repository(base, r.url, r.password_file, r.check, r.check_read_data, r.prune, "[repository]")?;
+        let repository = repository(base, file.repository, "[repository]")?;
         let mut mirrors: Vec<RepositoryConfig> = Vec::new();
         for (i, m) in file.mirrors.into_iter().enumerate() {
-            let mirror =
-                self::repository(base, m.url, m.password_file, m.check, m.check_read_data, m.prune, &format!("[[mirrors]] #{}", i + 1))?;
+            let mirror = self::repository(base, m, &format!("[[mirrors]] #{}", i + 1))?;
             if mirror.url == repository.url || mirrors.iter().any(|other| other.url == mirror.url) {
                 return Err(DaemonError::config(
                     format!("{} is named twice as a repository", mirror.url),
@@ -293,18 +295,19 @@ impl Config {
     /// Checks that the files the configuration names can be read now (the password files):
     /// the daemon and `config check` call it, so a typo is found before the first job.
     pub fn check_files(&self) -> Result<()> {
-        let mut files: Vec<(&str, &Path)> = Vec::new();
-        if let Some(file) = &self.repository.password_file {
-            files.push(("[repository] password_file", file));
-        }
-        for mirror in &self.mirrors {
-            if let Some(file) = &mirror.password_file {
-                files.push(("[[mirrors]] password_file", file));
-            }
+        let mut files: Vec<(String, &Path)> = Vec::new();
+        let repositories = std::iter::once(("[repository]", &self.repository)).chain(self.mirrors.iter().map(|m| ("[[mirrors]]", m)));
+        for (section, repository) in repositories {
+            let named = [
+                ("password_file", repository.password_file.as_deref()),
+                ("secret_access_key_file", repository.s3.secret_access_key_file.as_deref()),
+                ("cacert", repository.s3.cacert.as_deref()),
+            ];
+            files.extend(named.into_iter().filter_map(|(setting, file)| Some((format!("{section} {setting}"), file?))));
         }
         for email in &self.alerts.email {
             if let Some(crate::alerts::Secret::File(file)) = &email.password {
-                files.push(("[alerts] email password_file", file));
+                files.push(("[alerts] email password_file".into(), file));
             }
         }
         for (setting, file) in files {
@@ -381,24 +384,43 @@ fn database(db: DatabaseFile, index: usize, base: &Path) -> Result<DatabaseConfi
 }
 
 /// A repository's settings, checked; `place` names its section in errors.
-fn repository(
-    base: &Path,
-    url: String,
-    password_file: Option<PathBuf>,
-    check: Option<String>,
-    check_read_data: Option<String>,
-    prune: Option<String>,
-    place: &str,
-) -> Result<RepositoryConfig> {
+fn repository(base: &Path, file: RepositoryFile, place: &str) -> Result<RepositoryConfig> {
+    let s3 = S3Settings {
+        access_key_id: file.access_key_id,
+        secret_access_key_file: file.secret_access_key_file.map(|p| base.join(p)),
+        region: file.region,
+        cacert: file.cacert.map(|p| base.join(p)),
+    };
+    if !file.url.starts_with("s3:") && s3 != S3Settings::default() {
+        return Err(DaemonError::config(
+            format!("{place}: access_key_id, secret_access_key_file, region and cacert apply to s3: URLs, not `{}`", file.url),
+            "remove them, or write the url as s3:https://host/bucket/prefix",
+        ));
+    }
+    if s3.access_key_id.is_some() != s3.secret_access_key_file.is_some() {
+        return Err(DaemonError::config(
+            format!("{place}: access_key_id and secret_access_key_file go together"),
+            "give both (the secret in a file of its own), or neither to use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        ));
+    }
+    let url = resolve(base, &file.url);
+    Location::parse(&url).map_err(|e| {
+        DaemonError::config(
+            format!("{place} url = \"{url}\" is not a repository location"),
+            "write a folder path or s3:https://host/bucket/prefix",
+        )
+        .with_source(e)
+    })?;
     Ok(RepositoryConfig {
-        url: resolve(base, &url),
-        password_file: password_file.map(|p| base.join(p)),
-        check: optional_cron(check.as_deref(), &format!("{place} check"))?,
-        check_read_data_percent: match &check_read_data {
+        url,
+        password_file: file.password_file.map(|p| base.join(p)),
+        check: optional_cron(file.check.as_deref(), &format!("{place} check"))?,
+        check_read_data_percent: match &file.check_read_data {
             None => 0,
             Some(text) => percent(text)?,
         },
-        prune: optional_cron(prune.as_deref(), &format!("{place} prune"))?,
+        prune: optional_cron(file.prune.as_deref(), &format!("{place} prune"))?,
+        s3,
     })
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use lifeboat_engine::{Location, Repo};
+use lifeboat_engine::Repo;
 
 use crate::{
     config::{Config, RepositoryConfig},
@@ -77,7 +77,9 @@ impl Repos {
                 .to_string(),
             None => mirror.fallback_password.clone(),
         };
-        let location = Location::parse(&mirror.config.url)
+        let location = mirror
+            .config
+            .location()
             .map_err(|e| DaemonError::new(DaemonErrorKind::Job, "the mirror's url", "check [[mirrors]] url").with_source(e))?;
         let repo = Repo::open(&location, &password).map_err(|e| {
             DaemonError::new(

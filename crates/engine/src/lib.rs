@@ -14,7 +14,7 @@ mod verify;
 pub use backup::{BackupReport, BackupRequest, CLASSES, backup, snapshot_root, validate_class, validate_name};
 pub use error::{EngineError, Result};
 pub use inspect::{ShowReport, export, show};
-pub use lifeboat_repo::{CancelToken, CheckFinding, CheckReport, Location, Repo, RepoError, RepoErrorKind, process_exists};
+pub use lifeboat_repo::{CancelToken, CheckFinding, CheckReport, Location, Repo, RepoError, RepoErrorKind, S3Settings, process_exists};
 pub use lifeboat_sources::{
     CaptureOptions, Catalog, CopyCheck, Database, IntegrityLevel, RestoreOptions as EngineRestoreOptions, Sample, SourceError,
     SourceErrorKind, TableCheck, TableInfo, host_name, open as open_database,

@@ -20,8 +20,11 @@ pub enum RepoErrorKind {
     AmbiguousSnapshot,
     /// A stream the caller asked for is not in the snapshot.
     StreamNotFound,
-    /// Reading from or writing to the storage failed (disk full, permissions, network).
+    /// Reading from or writing to the storage failed (disk full, network, server errors).
     Storage,
+    /// The storage refuses this user: a read-only mount or folder, or credentials the server
+    /// does not accept.
+    Denied,
     /// Another process holds a lock that conflicts with ours for longer than we wait.
     Locked,
     /// No key matches the id given, or more than one does.
@@ -44,6 +47,7 @@ impl RepoErrorKind {
             Self::SnapshotNotFound | Self::AmbiguousSnapshot => "list the snapshots with `lifeboat snapshots`",
             Self::StreamNotFound => "see what the snapshot holds with `lifeboat show <SNAPSHOT>`",
             Self::Storage => "check that the repository's storage is reachable, writable and has room, then run the command again",
+            Self::Denied => "check that this user may read and write the repository (folder permissions, or the S3 credentials)",
             Self::Locked => "run the command again when the other job is done, or wait longer with --lock-wait",
             Self::KeyNotFound => "list the keys with `lifeboat key list`",
             Self::KeyRefused => "add another key first (`lifeboat key add`), or change this one's password with `lifeboat key passwd`",
@@ -86,10 +90,23 @@ impl RepoError {
         self.source = Some(Box::new(source));
         self
     }
+
+    /// The context and cause without the hint, for an error that becomes another's cause.
+    fn context_and_cause(&self) -> String {
+        lifeboat_error::render(&self.context, self.source.as_deref(), "")
+    }
 }
 
-/// A rustic error as a storage failure, with the operation it interrupted.
+/// A rustic error as a storage failure, with the operation it interrupted. When the cause is
+/// one of ours (a store's error, passed through rustic), its kind and hint are kept.
 pub(crate) fn storage(context: impl Into<String>, err: rustic_core::RusticError) -> RepoError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
+    while let Some(found) = cause {
+        if let Some(ours) = found.downcast_ref::<RepoError>() {
+            return RepoError::new(ours.kind, context, ours.hint.clone()).with_source(RusticMessage(ours.context_and_cause()));
+        }
+        cause = found.source();
+    }
     let message = rustic_text(&err);
     let hint = if message.contains("No space left") || message.contains("os error 28") {
         "the repository's disk is full: free space there (or `lifeboat forget --prune`), then run the command again; nothing was changed"

@@ -1,28 +1,18 @@
 //! The storage backend every lifeboat repository is opened through.
 //!
-//! Two promises of DESIGN.md (decision 5) cannot be kept by rustic alone, so this wrapper keeps
-//! them for every backend underneath it:
-//!
-//! * **A snapshot becomes visible only when the backup is complete.** rustic's archiver logs and
-//!   *skips* a file whose reader fails (or whose pack write fails) and then still writes the
-//!   snapshot. For a database that would be a silently partial backup. So during a backup the
-//!   [`CommitGate`] counts the streams that were read to their end and records the first failure
-//!   of a source read or a storage write; the snapshot file, which rustic writes last, is refused
-//!   unless every stream finished and nothing failed. A refused backup leaves only unreferenced
-//!   packs, which `prune` removes, and never a snapshot.
-//! * **Done means durable.** rustic's local backend syncs each file but not the directory the
-//!   file was renamed into, so a power cut can lose a file that was reported written. On a local
-//!   repository we sync that directory after each write.
+//! rustic's archiver logs and *skips* a file whose reader fails (or whose pack write fails)
+//! and then still writes the snapshot. For a database that would be a silently partial backup.
+//! So during a backup the [`CommitGate`] counts the streams that were read to their end and
+//! records the first failure of a source read or a storage write; the snapshot file, which
+//! rustic writes last, is refused unless every stream finished and nothing failed. A refused
+//! backup leaves only unreferenced packs, which `prune` removes, and never a snapshot
+//! (DESIGN.md decision 5). Durability is the store's promise (`storage/`).
 //!
 //! Everything else is passed through unchanged.
 
-use std::{
-    fs::File,
-    path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicUsize, Ordering},
 };
 
 use rustic_core::{BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, RusticResult, WriteBackend};
@@ -102,12 +92,10 @@ impl CommitGate {
     }
 }
 
-/// A backend that enforces the [`CommitGate`] and, for local folders, directory durability.
+/// A backend that enforces the [`CommitGate`].
 #[derive(Debug)]
 pub(crate) struct GuardedBackend {
     inner: Arc<dyn WriteBackend>,
-    /// The repository folder when the storage is a local file system.
-    local_root: Option<PathBuf>,
     /// The backup this backend writes for, if any. With a gate, the archiver's snapshot file
     /// is never written: it is refused while the backup is incomplete and held back once it
     /// is complete, for the writer to publish with the streams' true sizes (`sizes.rs`).
@@ -115,29 +103,9 @@ pub(crate) struct GuardedBackend {
 }
 
 impl GuardedBackend {
-    pub(crate) fn new(inner: Arc<dyn WriteBackend>, local_root: Option<PathBuf>, gate: Option<Arc<CommitGate>>) -> Self {
-        Self { inner, local_root, gate }
+    pub(crate) fn new(inner: Arc<dyn WriteBackend>, gate: Option<Arc<CommitGate>>) -> Self {
+        Self { inner, gate }
     }
-
-    /// The folder a file of this type and id lives in, in restic's layout.
-    fn folder_of(root: &Path, tpe: FileType, id: &Id) -> PathBuf {
-        match tpe {
-            FileType::Config => root.to_path_buf(),
-            FileType::Pack => root.join(tpe.dirname()).join(&id.to_hex()[..2]),
-            _ => root.join(tpe.dirname()),
-        }
-    }
-}
-
-/// fsync of a directory, so that the names created in it survive a crash.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-fn io_error(context: &str, path: &Path, err: std::io::Error) -> Box<RusticError> {
-    RusticError::with_source(ErrorKind::InputOutput, "{context} `{path}`", err)
-        .attach_context("context", context.to_string())
-        .attach_context("path", path.display().to_string())
 }
 
 impl ReadBackend for GuardedBackend {
@@ -176,25 +144,7 @@ impl ReadBackend for GuardedBackend {
 
 impl WriteBackend for GuardedBackend {
     fn create(&self) -> RusticResult<()> {
-        self.inner.create()?;
-        if let Some(root) = &self.local_root {
-            // Make the whole fresh layout durable: every folder, then the root's own entry.
-            let mut dirs = vec![root.clone()];
-            for tpe in [FileType::Index, FileType::Key, FileType::Snapshot, FileType::Pack] {
-                dirs.push(root.join(tpe.dirname()));
-            }
-            let data = root.join(FileType::Pack.dirname());
-            if let Ok(entries) = std::fs::read_dir(&data) {
-                dirs.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
-            }
-            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-                dirs.push(parent.to_path_buf());
-            }
-            for dir in dirs.iter().filter(|d| d.is_dir()) {
-                sync_dir(dir).map_err(|err| io_error("could not sync the folder", dir, err))?;
-            }
-        }
-        Ok(())
+        self.inner.create()
     }
 
     fn write_bytes(&self, tpe: FileType, id: &Id, cacheable: bool, content: BytesList) -> RusticResult<()> {
@@ -218,25 +168,10 @@ impl WriteBackend for GuardedBackend {
             fail(Failure::storage(format!("writing to the repository failed: {text}"), disk_full));
             return Err(err);
         }
-        if let Some(root) = &self.local_root {
-            let dir = Self::folder_of(root, tpe, id);
-            if let Err(err) = sync_dir(&dir) {
-                let disk_full = err.raw_os_error() == Some(28);
-                fail(Failure::storage(format!("syncing {} failed: {err}", dir.display()), disk_full));
-                return Err(io_error("could not sync the folder", &dir, err));
-            }
-        }
         Ok(())
     }
 
     fn remove(&self, tpe: FileType, id: &Id, cacheable: bool) -> RusticResult<()> {
-        self.inner.remove(tpe, id, cacheable)?;
-        // A removal not yet on disk can come back after a power cut: a forgotten snapshot
-        // would reappear, pointing at data a prune already deleted.
-        if let Some(root) = &self.local_root {
-            let dir = Self::folder_of(root, tpe, id);
-            sync_dir(&dir).map_err(|err| io_error("could not sync the folder", &dir, err))?;
-        }
-        Ok(())
+        self.inner.remove(tpe, id, cacheable)
     }
 }

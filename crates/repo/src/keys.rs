@@ -114,7 +114,7 @@ impl Repo {
             ));
         };
         let new = self.add_key(new_password)?;
-        let (base, _) = unopened(self.location(), None, None)?;
+        let (base, _) = unopened(&self.store, None, None)?;
         let opened = base.open(&Credentials::password(new_password)).map_err(|e| {
             RepoError::new(RepoErrorKind::Internal, "the new key does not open the repository; the old key was kept", "")
                 .with_source(RusticMessage(e.to_string()))

@@ -18,6 +18,7 @@ mod read;
 mod repository;
 mod sha256;
 mod sizes;
+mod storage;
 mod write;
 
 pub use background_hash::BackgroundSha256;
@@ -28,6 +29,7 @@ pub use error::{RepoError, RepoErrorKind, Result};
 pub use keys::KeyInfo;
 pub use lock::{LockKind, RepoLock, process_exists};
 pub use read::{IndexedRepo, SnapshotReader, StreamEntry};
-pub use repository::{CHUNK_SIZE, Location, Repo, SnapshotInfo};
+pub use repository::{CHUNK_SIZE, Repo, SnapshotInfo};
 pub use sha256::Sha256;
+pub use storage::{Location, S3Settings};
 pub use write::{MANIFEST, NewSnapshot, OpenStream, RenderManifest, Stream, StreamDigest, WrittenSnapshot};

@@ -16,11 +16,12 @@
 //!   it was taken on this host by a process that no longer exists. Stale locks are removed:
 //!   a crash never leaves a lock for a person to clean up.
 //!
-//! A repository this user cannot write (a read-only mount) cannot hold locks; reading it then
-//! goes on without one, since nothing can be changed through it by us either.
+//! A repository this user cannot write (a read-only mount, read-only credentials) cannot hold
+//! locks; reading it then goes on without one, since nothing can be changed through it by us
+//! either. Locks live in the repository's storage (`locks/` of a folder or a bucket), so jobs
+//! on different hosts sharing one bucket see each other's.
 
 use std::{
-    path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
         mpsc::{Receiver, Sender, channel},
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     crypto::{Cipher, id_of},
     error::{RepoError, RepoErrorKind, Result},
+    storage::Store,
 };
 
 /// How often a held lock is rewritten (restic: 5 minutes).
@@ -110,9 +112,12 @@ pub fn process_exists(pid: i64) -> bool {
 /// Where a repository's locks live, and the key to read and write them.
 #[derive(Clone)]
 pub(crate) struct Locks {
-    dir: PathBuf,
+    store: Arc<dyn Store>,
     cipher: Cipher,
 }
+
+/// The folder of lock files in restic's layout.
+const FOLDER: &str = "locks";
 
 /// A held lock; released when dropped.
 pub struct RepoLock {
@@ -121,7 +126,9 @@ pub struct RepoLock {
 }
 
 struct Held {
-    current: Arc<Mutex<PathBuf>>,
+    store: Arc<dyn Store>,
+    /// The lock file's path in the store; the refresher replaces it.
+    current: Arc<Mutex<String>>,
     stop: Option<Sender<()>>,
     refresher: Option<JoinHandle<()>>,
 }
@@ -140,29 +147,17 @@ impl Drop for RepoLock {
                 let _ = refresher.join();
             }
             let path = held.current.lock().expect("lock path").clone();
-            let _ = std::fs::remove_file(&path);
-            if let Some(dir) = path.parent() {
-                let _ = sync_dir(dir);
-            }
+            // A lock that cannot be removed goes stale and is removed by the next job.
+            let _ = held.store.remove(&path);
         }
     }
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-/// The repository refuses writes by this user: no lock can be held there.
-fn cannot_write(err: &std::io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM))
-}
-
 impl Locks {
-    pub(crate) fn new(repo_root: &Path, cipher: Cipher) -> Self {
-        Self { dir: repo_root.join("locks"), cipher }
+    pub(crate) fn new(store: Arc<dyn Store>, cipher: Cipher) -> Self {
+        Self { store, cipher }
     }
 
-    /// Takes a lock of `kind`, waiting up to `wait` for conflicting ones to go away.
     /// Takes a lock of `kind`, waiting up to `wait` for conflicting ones; returns it and how
     /// long it waited (zero when nothing was in the way).
     pub(crate) fn acquire(&self, kind: LockKind, wait: Duration, cancel: &crate::CancelToken) -> Result<(RepoLock, Duration)> {
@@ -172,15 +167,23 @@ impl Locks {
         loop {
             let path = match self.write(&LockFile::ours(kind)) {
                 Ok(path) => path,
-                Err(err) if cannot_write(&err) && kind == LockKind::Shared => return Ok((RepoLock { held: None }, Duration::ZERO)),
-                Err(err) => return Err(storage_error("could not write a lock file", &self.dir, err)),
+                Err(err) if err.kind == RepoErrorKind::Denied && kind == LockKind::Shared => {
+                    return Ok((RepoLock { held: None }, Duration::ZERO));
+                }
+                Err(err) => return Err(err),
             };
-            let conflicts = self.conflicts(kind, &path);
+            let conflicts = match self.conflicts(kind, &path) {
+                Ok(conflicts) => conflicts,
+                Err(err) => {
+                    let _ = self.store.remove(&path);
+                    return Err(err);
+                }
+            };
             if conflicts.is_empty() {
                 return Ok((self.hold(path, kind), if waited { started.elapsed() } else { Duration::ZERO }));
             }
             waited = true;
-            let _ = std::fs::remove_file(&path);
+            let _ = self.store.remove(&path);
             if cancel.is_cancelled() {
                 return Err(RepoError::new(
                     RepoErrorKind::Storage,
@@ -207,77 +210,60 @@ impl Locks {
     }
 
     /// Encrypts and stores `lock` under its id; returns its path.
-    fn write(&self, lock: &LockFile) -> std::io::Result<PathBuf> {
-        if !self.dir.is_dir() {
-            std::fs::create_dir_all(&self.dir)?;
-            if let Some(parent) = self.dir.parent() {
-                sync_dir(parent)?;
-            }
-        }
+    fn write(&self, lock: &LockFile) -> Result<String> {
         let sealed = self.cipher.encrypt(&serde_json::to_vec(lock).expect("a lock serializes"));
-        let path = self.dir.join(id_of(&sealed));
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
-        std::io::Write::write_all(&mut file, &sealed)?;
-        file.sync_all()?;
-        sync_dir(&self.dir)?;
+        let path = format!("{FOLDER}/{}", id_of(&sealed));
+        self.store.put(&path, &[sealed.into()])?;
         Ok(path)
     }
 
     /// The live locks, other than `ours`, that conflict with a lock of `kind`; stale locks
-    /// found on the way are removed.
-    fn conflicts(&self, kind: LockKind, ours: &Path) -> Vec<LockFile> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+    /// found on the way are removed. A listing that fails is an error, never "no locks": a
+    /// prune that missed a backup's lock would delete what the backup refers to.
+    fn conflicts(&self, kind: LockKind, ours: &str) -> Result<Vec<LockFile>> {
+        let files = self.store.list(FOLDER)?;
         let mut found = Vec::new();
-        for entry in entries.flatten() {
-            let path = entry.path();
+        for (name, _) in files {
+            let path = format!("{FOLDER}/{name}");
             if path == ours {
                 continue;
             }
             // A file that vanished meanwhile was released; one we cannot read is not a lock.
-            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let Ok(bytes) = self.store.get(&path) else { continue };
             let Some(lock) = self.cipher.decrypt_unpacked(&bytes).and_then(|json| serde_json::from_slice::<LockFile>(&json).ok()) else {
                 continue;
             };
             if lock.is_stale() {
-                let _ = std::fs::remove_file(&path);
+                let _ = self.store.remove(&path);
                 continue;
             }
             if kind == LockKind::Exclusive || lock.exclusive {
                 found.push(lock);
             }
         }
-        found
+        Ok(found)
     }
 
     /// Keeps the lock at `path` fresh until the returned lock is dropped.
-    fn hold(&self, path: PathBuf, kind: LockKind) -> RepoLock {
+    fn hold(&self, path: String, kind: LockKind) -> RepoLock {
         let current = Arc::new(Mutex::new(path));
         let (stop, stopped) = channel::<()>();
         let refresher = {
             let (locks, current) = (self.clone(), current.clone());
             std::thread::Builder::new().name("lock-refresh".into()).spawn(move || locks.refresh(&current, kind, &stopped)).ok()
         };
-        RepoLock { held: Some(Held { current, stop: Some(stop), refresher }) }
+        RepoLock { held: Some(Held { store: self.store.clone(), current, stop: Some(stop), refresher }) }
     }
 
-    fn refresh(&self, current: &Mutex<PathBuf>, kind: LockKind, stopped: &Receiver<()>) {
+    fn refresh(&self, current: &Mutex<String>, kind: LockKind, stopped: &Receiver<()>) {
         // The channel only ever disconnects (the lock was dropped); a timeout means refresh.
         while stopped.recv_timeout(REFRESH).is_err_and(|e| e == std::sync::mpsc::RecvTimeoutError::Timeout) {
             let mut path = current.lock().expect("lock path");
             // New file first, then remove the old one: the lock is never absent.
             if let Ok(fresh) = self.write(&LockFile::ours(kind)) {
-                let _ = std::fs::remove_file(&*path);
+                let _ = self.store.remove(&path);
                 *path = fresh;
             }
         }
     }
-}
-
-fn storage_error(context: &str, dir: &Path, err: std::io::Error) -> RepoError {
-    RepoError::new(
-        RepoErrorKind::Storage,
-        format!("{context} in {}", dir.display()),
-        "check that this user may write the repository folder",
-    )
-    .with_source(err)
 }

@@ -5,12 +5,10 @@
 //! one would miss our own new backups (DESIGN.md decision 1).
 
 use std::{
-    path::PathBuf,
     sync::{Arc, atomic::AtomicU64},
     time::Duration,
 };
 
-use rustic_backend::LocalBackend;
 use rustic_core::{
     ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository, RepositoryBackends, RepositoryOptions, WriteBackend,
     repofile::MasterKey, repofile::SnapshotFile,
@@ -23,42 +21,8 @@ use crate::{
     guarded_backend::{CommitGate, GuardedBackend},
     lock::{LockKind, Locks, RepoLock},
     progress::JobProgress,
+    storage::{self, Location, Store, StoreBackend},
 };
-
-/// Where a repository lives. Only local folders for now; object storage comes through the
-/// same [`GuardedBackend`] later.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    Local(PathBuf),
-}
-
-impl Location {
-    /// Parses `--repo` / `LIFEBOAT_REPO`: a path, or `local:PATH`.
-    pub fn parse(text: &str) -> Result<Self> {
-        let path = text.strip_prefix("local:").unwrap_or(text);
-        if path.is_empty() {
-            return Err(RepoError::new(
-                RepoErrorKind::NotFound,
-                "the repository location is empty",
-                "pass --repo PATH or set LIFEBOAT_REPO",
-            ));
-        }
-        if let Some((scheme, _)) = path.split_once("://") {
-            return Err(RepoError::new(
-                RepoErrorKind::NotFound,
-                format!("repository scheme `{scheme}://` is not supported yet"),
-                "use a local folder for now, e.g. --repo /var/backups/lifeboat",
-            ));
-        }
-        Ok(Self::Local(PathBuf::from(path)))
-    }
-
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            Self::Local(path) => path.display().to_string(),
-        }
-    }
-}
 
 /// A snapshot as lifeboat sees it: rustic's snapshot file without rustic types.
 #[derive(Debug, Clone)]
@@ -111,6 +75,8 @@ pub struct Repo {
     pub(crate) key_id: Option<String>,
     /// The backend every handle writes through (no commit gate: backups get their own).
     pub(crate) backend: Arc<dyn WriteBackend>,
+    /// The storage under that backend, for what rustic has no words for (locks, leftovers).
+    pub(crate) store: Arc<dyn Store>,
     location: Location,
     locks: Locks,
     lock_wait: Duration,
@@ -130,34 +96,21 @@ impl std::fmt::Debug for Repo {
     }
 }
 
-/// A repository handle not yet opened, and the backend it writes through; with `gate`, the
-/// backend serves one backup (see `guarded_backend.rs`).
+/// A repository handle not yet opened on `store`, and the backend it writes through; with
+/// `gate`, the backend serves one backup (see `guarded_backend.rs`).
 pub(crate) fn unopened(
-    location: &Location,
+    store: &Arc<dyn Store>,
     gate: Option<Arc<CommitGate>>,
     progress: Option<Arc<AtomicU64>>,
 ) -> Result<(Repository<()>, Arc<dyn WriteBackend>)> {
-    let (backend, root): (Arc<dyn WriteBackend>, Option<PathBuf>) = match location {
-        Location::Local(path) => {
-            let text = path.to_str().ok_or_else(|| {
-                RepoError::new(
-                    RepoErrorKind::NotFound,
-                    format!("repository path {} is not UTF-8", path.display()),
-                    "use a path of UTF-8 characters",
-                )
-            })?;
-            let local = LocalBackend::new(text, Vec::<(String, String)>::new())
-                .map_err(|e| storage(format!("cannot use {} as a repository", path.display()), *e))?;
-            (Arc::new(local), Some(path.clone()))
-        }
-    };
-    let guarded: Arc<dyn WriteBackend> = Arc::new(GuardedBackend::new(backend, root, gate));
+    let backend: Arc<dyn WriteBackend> = Arc::new(StoreBackend(store.clone()));
+    let guarded: Arc<dyn WriteBackend> = Arc::new(GuardedBackend::new(backend, gate));
     let backends = RepositoryBackends::new(guarded.clone(), None);
     // No cache: a backup tool must not fill $HOME behind the user's back, and local reads are
     // as fast as a cache would be.
     let opts = RepositoryOptions::default().no_cache(true);
     let repo = Repository::new_with_progress(&opts, &backends, JobProgress(progress))
-        .map_err(|e| storage(format!("cannot open repository {}", location.describe()), *e))?;
+        .map_err(|e| storage(format!("cannot open repository {}", store.describe()), *e))?;
     Ok((repo, guarded))
 }
 
@@ -185,34 +138,40 @@ impl Repo {
     /// Fails with [`RepoErrorKind::AlreadyExists`] when a repository (or any non-empty folder)
     /// is already there: init never writes over existing data.
     pub fn init(location: &Location, password: &str) -> Result<Repo> {
-        let Location::Local(path) = location;
-        if path.exists() {
-            let non_empty = std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(true);
-            if non_empty {
-                let kind = if path.join("config").exists() { "a repository" } else { "files" };
-                return Err(RepoError::new(
-                    RepoErrorKind::AlreadyExists,
-                    format!("{} already holds {kind}", path.display()),
-                    "choose a new or empty folder for the repository; nothing was changed",
-                ));
-            }
+        let store = storage::open(location)?;
+        if !store.is_empty()? {
+            let kind = if store.exists("config")? { "a repository" } else { "files" };
+            return Err(RepoError::new(
+                RepoErrorKind::AlreadyExists,
+                format!("{} already holds {kind}", location.describe()),
+                "choose a new or empty place for the repository; nothing was changed",
+            ));
         }
-        let (base, backend) = unopened(location, None, None)?;
+        // The place first (a bucket may have to be created), then rustic writes into it.
+        store.create()?;
+        let (base, backend) = unopened(&store, None, None)?;
         let opened = base
             .clone()
             .init(&Credentials::password(password), &KeyOptions::default(), &chunking())
             .map_err(|e| storage(format!("could not create the repository at {}", location.describe()), *e))?;
-        Ok(Repo::new(base, opened.key(), opened.key_id().map(|id| id.to_hex().to_string()), backend, location))
+        Ok(Repo::new(base, opened.key(), opened.key_id().map(|id| id.to_hex().to_string()), backend, store, location))
     }
 
-    fn new(base: Repository<()>, key: MasterKey, key_id: Option<String>, backend: Arc<dyn WriteBackend>, location: &Location) -> Self {
-        let Location::Local(path) = location;
-        let locks = Locks::new(path, Cipher::new(&key));
+    fn new(
+        base: Repository<()>,
+        key: MasterKey,
+        key_id: Option<String>,
+        backend: Arc<dyn WriteBackend>,
+        store: Arc<dyn Store>,
+        location: &Location,
+    ) -> Self {
+        let locks = Locks::new(store.clone(), Cipher::new(&key));
         Repo {
             base,
             key,
             key_id,
             backend,
+            store,
             location: location.clone(),
             locks,
             lock_wait: DEFAULT_LOCK_WAIT,
@@ -231,7 +190,7 @@ impl Repo {
     /// The same repository for one job: `cancel` stops it, `progress` counts the bytes it
     /// reads from its sources or from the repository. Clones are cheap; each job gets its own.
     pub fn for_job(&self, cancel: CancelToken, progress: Option<Arc<AtomicU64>>) -> Result<Self> {
-        let (base, backend) = unopened(&self.location, None, progress.clone())?;
+        let (base, backend) = unopened(&self.store, None, progress.clone())?;
         Ok(Self { base, backend, cancel, progress, lock_waited: Arc::default(), ..self.clone() })
     }
 
@@ -258,16 +217,21 @@ impl Repo {
     /// Errors: [`RepoErrorKind::NotFound`] when there is no repository, and
     /// [`RepoErrorKind::WrongPassword`] when the password opens no key.
     pub fn open(location: &Location, password: &str) -> Result<Repo> {
-        let Location::Local(path) = location;
-        if !path.join("config").is_file() {
-            let what = if path.exists() { "is not a lifeboat repository" } else { "does not exist" };
+        let store = storage::open(location)?;
+        if !store.exists("config")? {
+            let empty_folder = matches!(location, Location::Local(path) if path.is_dir());
+            let what = match store.is_empty()? {
+                false => "is not a lifeboat repository",
+                true if empty_folder => "is not a lifeboat repository (the folder is empty)",
+                true => "does not exist",
+            };
             return Err(RepoError::new(
                 RepoErrorKind::NotFound,
-                format!("repository {} {what}", path.display()),
+                format!("repository {} {what}", location.describe()),
                 "check --repo / LIFEBOAT_REPO, or create one with `lifeboat init`",
             ));
         }
-        let (base, backend) = unopened(location, None, None)?;
+        let (base, backend) = unopened(&store, None, None)?;
         let opened = base.clone().open(&Credentials::password(password)).map_err(|e| {
             if e.is_incorrect_password() {
                 RepoError::new(
@@ -279,12 +243,12 @@ impl Repo {
                 storage(format!("cannot open repository {}", location.describe()), *e)
             }
         })?;
-        Ok(Repo::new(base, opened.key(), opened.key_id().map(|id| id.to_hex().to_string()), backend, location))
+        Ok(Repo::new(base, opened.key(), opened.key_id().map(|id| id.to_hex().to_string()), backend, store, location))
     }
 
     /// A fresh handle for one backup, writing through a backend with the backup's own `gate`.
     pub(crate) fn gated_handle(&self, gate: Arc<CommitGate>) -> Result<Repository<OpenStatus>> {
-        let (base, _) = unopened(&self.location, Some(gate), self.progress.clone())?;
+        let (base, _) = unopened(&self.store, Some(gate), self.progress.clone())?;
         base.open(&Credentials::Masterkey(self.key.clone()))
             .map_err(|e| storage(format!("cannot open repository {}", self.location.describe()), *e))
     }
@@ -334,35 +298,6 @@ impl Repo {
         let plan = repo.prune_plan(&opts).map_err(|e| storage("could not plan the prune", *e))?;
         let freed = plan.stats.size_sum().remove;
         repo.prune(&opts, plan).map_err(|e| storage("prune failed", *e))?;
-        let Location::Local(root) = &self.location;
-        Ok(freed
-            + remove_leftovers(root)
-                .map_err(|e| RepoError::new(RepoErrorKind::Storage, "could not remove leftover files", "").with_source(e))?)
+        Ok(freed + self.store.remove_leftovers()?)
     }
-}
-
-/// Removes the half-written files of writers that were killed (`<name>-tmp-`, which the local
-/// backend renames to `<name>` only once complete), syncing each folder after; returns the
-/// bytes freed. Only safe under the exclusive lock, when no writer can be mid-way.
-fn remove_leftovers(root: &std::path::Path) -> std::io::Result<u64> {
-    let mut folders = vec![root.join("index"), root.join("snapshots"), root.join("keys")];
-    if let Ok(entries) = std::fs::read_dir(root.join("data")) {
-        folders.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
-    }
-    let mut freed = 0;
-    for folder in folders {
-        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
-        let mut removed = false;
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().ends_with("-tmp-") {
-                freed += entry.metadata().map_or(0, |m| m.len());
-                std::fs::remove_file(entry.path())?;
-                removed = true;
-            }
-        }
-        if removed {
-            std::fs::File::open(&folder)?.sync_all()?;
-        }
-    }
-    Ok(freed)
 }

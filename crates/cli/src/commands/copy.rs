@@ -17,7 +17,9 @@ pub fn run(global: &Global, args: &CopyArgs) -> Result<i32> {
     };
     let password = PasswordSource { file: args.to_password_file.as_deref(), env: "LIFEBOAT_TO_PASSWORD", flag: "--to-password-file" }
         .read("mirror password", false)?;
-    let mirror = Repo::open(&Location::parse(&args.to)?, &password)?.with_lock_wait(global.lock_wait).for_job(crate::JOB.clone(), None)?;
+    let mirror = Repo::open(&crate::context::with_cacert(global, Location::parse(&args.to)?), &password)?
+        .with_lock_wait(global.lock_wait)
+        .for_job(crate::JOB.clone(), None)?;
     let job =
         logged::Job { database: args.db.as_deref(), repository: Some(&args.to), kind: "copy", classes: &[], reason: None, repo: &repo };
     let report = logged::run(

@@ -7,11 +7,10 @@ pub fn run(global: &Global) -> Result<i32> {
     let location = context::location(global)?;
     let password = context::password(global, true)?;
     Repo::init(&location, &password)?;
-    let lifeboat_engine::Location::Local(path) = &location;
     if global.json {
-        crate::output::json(&serde_json::json!({ "created": path }))?;
+        crate::output::json(&serde_json::json!({ "created": location.describe() }))?;
     } else {
-        println!("created repository {}", path.display());
+        println!("created repository {}", location.describe());
         println!("keep the password safe: without it no backup can be read");
     }
     Ok(0)

@@ -5,6 +5,8 @@
 pub mod daemon;
 pub mod json_doc;
 pub mod pg;
+pub mod proxy;
+pub mod s3;
 pub mod tls;
 
 use std::{
@@ -16,15 +18,29 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The repository's folder (for an S3 repository, a folder nothing uses).
     pub repo: PathBuf,
+    /// What `--repo` is: the folder, or an S3 URL.
+    pub url: String,
 }
 
 impl Env {
-    /// A temp folder with an initialised repository.
+    /// A temp folder with an initialised repository in it.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
-        let env = Self { dir, repo };
+        let url = repo.to_str().unwrap().to_string();
+        let env = Self { dir, repo, url };
+        env.ok(&["init"]);
+        env
+    }
+
+    /// A temp folder, and an initialised repository at `url` (S3; the test server's
+    /// credentials are in every command's environment).
+    pub fn on(url: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("unused-repo");
+        let env = Self { dir, repo, url: url.to_string() };
         env.ok(&["init"]);
         env
     }
@@ -36,8 +52,10 @@ impl Env {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
         cmd.args(args)
-            .env("LIFEBOAT_REPO", &self.repo)
+            .env("LIFEBOAT_REPO", &self.url)
             .env("LIFEBOAT_PASSWORD", PASSWORD)
+            .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY)
             .env("TZ", "UTC")
             .current_dir(self.dir.path())
             .stdin(std::process::Stdio::null());
@@ -92,8 +110,10 @@ impl Env {
         let out = Command::new("restic")
             .args(args)
             .arg("-r")
-            .arg(&self.repo)
+            .arg(&self.url)
             .env("RESTIC_PASSWORD", PASSWORD)
+            .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY)
             .output()
             .expect("restic is installed by scripts/setup");
         assert!(out.status.success(), "restic {args:?}: {}", text(&out.stderr));
@@ -103,6 +123,11 @@ impl Env {
     pub fn snapshot_count(&self) -> usize {
         self.json(&["snapshots"])["snapshots"].as_array().unwrap().len()
     }
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn is_root() -> bool {

@@ -6,7 +6,7 @@ use std::{
     process::{Command, Output},
 };
 
-use super::{is_root, text};
+use super::{free_port, is_root, text};
 
 pub struct Cluster {
     pub dir: tempfile::TempDir,
@@ -24,10 +24,6 @@ fn server_bin() -> PathBuf {
         .collect();
     versions.sort();
     versions.pop().expect("an initdb under /usr/lib/postgresql/*/bin").1
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Cluster {

@@ -1,0 +1,278 @@
+//! S3-compatible repositories: what lifeboat writes stock restic reads with the same URL, and
+//! every way the storage fails (credentials, bucket, endpoint, certificate, a server that dies
+//! mid-backup, a network that drops connections, a mirror that is down) is a clear error that
+//! loses nothing. Real servers: moto and s3s-fs (see `common/s3.rs`), a TCP proxy of ours.
+
+mod common;
+
+use common::{
+    Env, PASSWORD, big_db, dump,
+    proxy::Proxy,
+    s3::{ACCESS_KEY, S3Server, SECRET_KEY},
+    signal, small_db, sql, text, wait_until,
+};
+
+/// The same URL reaching the server directly instead of through `proxy`.
+fn direct(url: &str, proxy: &Proxy, server: &S3Server) -> String {
+    url.replace(&format!(":{}/", proxy.port), &format!(":{}/", server.port))
+}
+
+#[test]
+fn stock_restic_lists_checks_and_restores_what_lifeboat_wrote() {
+    let server = S3Server::moto();
+    let env = Env::on(&server.new_url());
+    let db = env.path("app.db");
+    small_db(&db);
+    let id = env.backup(&db, &[]);
+    sql(&db, "INSERT INTO users VALUES (4, 'barbara');");
+    let second = env.backup(&db, &[]);
+
+    assert!(!text(&env.restic(&["list", "packs"])).trim().is_empty(), "packs are listed under data/<2 hex>/");
+    let listed = text(&env.restic(&["snapshots"]));
+    assert!(listed.contains(&id[..8]) && listed.contains(&second[..8]), "{listed}");
+    env.restic(&["check", "--read-data"]);
+    let target = env.path("by-restic");
+    env.restic(&["restore", &second[..8], "--target", target.to_str().unwrap()]);
+    assert_eq!(dump(&target.join("sqlite/app/database.sqlite")), dump(&db));
+
+    // And lifeboat reads it back: restore, drill, check.
+    let restored = env.path("restored.db");
+    env.ok(&["restore", &id[..8], "--to", restored.to_str().unwrap()]);
+    assert_eq!(
+        text(&std::process::Command::new("sqlite3").arg(&restored).arg("SELECT count(*) FROM users").output().unwrap().stdout).trim(),
+        "3"
+    );
+    assert_eq!(env.json(&["verify", "--all"])["ok"], true);
+    assert_eq!(env.json(&["check", "--read-data"])["ok"], true);
+    // Prune works through the bucket too: the first backup's unique data goes.
+    env.ok(&["forget", &id, "--prune", "--yes"]);
+    assert_eq!(env.snapshot_count(), 1);
+    env.restic(&["check", "--read-data"]);
+}
+
+#[test]
+fn wrong_credentials_are_refused_and_named_never_shown() {
+    let server = S3Server::s3s_fs();
+    let env = Env::on(&server.new_url());
+    let db = env.path("app.db");
+    small_db(&db);
+    env.backup(&db, &[]);
+
+    let wrong_secret = "wrong-secret-5d1e";
+    let out = env.cmd(&["snapshots"]).env("AWS_SECRET_ACCESS_KEY", wrong_secret).output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("refused") && err.contains("AWS_ACCESS_KEY_ID") && err.contains(ACCESS_KEY), "{err}");
+    assert!(!err.contains(wrong_secret) && !err.contains(SECRET_KEY), "no secret in errors: {err}");
+
+    // Credentials from a configuration name that file instead.
+    std::fs::write(env.path("secret"), format!("{wrong_secret}\n")).unwrap();
+    std::fs::write(env.path("pw"), format!("{PASSWORD}\n")).unwrap();
+    let config = env.path("lifeboat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[repository]\nurl = \"{}\"\npassword_file = \"pw\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key_file = \"secret\"\n\n[state]\ndir = \"state\"\n",
+            env.url
+        ),
+    )
+    .unwrap();
+    let out = env.cmd(&["snapshots", "--config", config.to_str().unwrap()]).env_remove("LIFEBOAT_REPO").output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("secret_access_key_file") && err.contains(env.path("secret").to_str().unwrap()), "{err}");
+    assert!(!err.contains(wrong_secret), "{err}");
+
+    // No credentials at all: said before anything is sent.
+    let out = env.cmd(&["snapshots"]).env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").output().unwrap();
+    assert!(text(&out.stderr).contains("no S3 credentials"), "{}", text(&out.stderr));
+    // The right ones still work: nothing was changed by the refusals.
+    assert_eq!(env.snapshot_count(), 1);
+}
+
+#[test]
+fn a_missing_bucket_an_unreachable_endpoint_and_an_untrusted_certificate_are_explained() {
+    let server = S3Server::moto();
+    let env = Env::on(&server.new_url());
+    let missing = server.new_url();
+    let err = env.fails(&["snapshots", "--repo", &missing], 1);
+    assert!(err.contains("does not exist") && err.contains("lifeboat init"), "{err}");
+    env.ok(&["init", "--repo", &missing]);
+    assert_eq!(env.json(&["snapshots", "--repo", &missing])["snapshots"], serde_json::json!([]), "init created the bucket");
+    let err = env.fails(&["init", "--repo", &missing], 1);
+    assert!(err.contains("already holds a repository"), "init never writes over one: {err}");
+
+    let nowhere = format!("s3:http://127.0.0.1:{}/lifeboat/x", common::free_port());
+    let err = env.fails(&["snapshots", "--repo", &nowhere], 1);
+    assert!(err.contains("after 5 attempts") && err.contains("reachable"), "{err}");
+
+    // HTTPS with a certificate from the test's own authority.
+    let tls = env.path("tls");
+    std::fs::create_dir(&tls).unwrap();
+    common::tls::certificates(&tls, "IP:127.0.0.1");
+    let secure = S3Server::moto_tls(&tls.join("server.pem"), &tls.join("server.key"));
+    let url = secure.new_url();
+    assert!(url.starts_with("s3:https://"));
+    let err = env.fails(&["init", "--repo", &url], 1);
+    assert!(err.contains("not trusted") && err.contains("--cacert"), "{err}");
+    let cacert = tls.join("ca.pem");
+    env.ok(&["init", "--repo", &url, "--cacert", cacert.to_str().unwrap()]);
+    let db = env.path("app.db");
+    small_db(&db);
+    env.ok(&["backup", db.to_str().unwrap(), "--repo", &url, "--cacert", cacert.to_str().unwrap()]);
+    let restored = env.path("over-tls.db");
+    env.ok(&["restore", "latest", "--to", restored.to_str().unwrap(), "--repo", &url, "--cacert", cacert.to_str().unwrap()]);
+    assert_eq!(dump(&restored), dump(&db));
+}
+
+#[test]
+fn the_server_dying_mid_backup_leaves_no_snapshot_and_the_next_backup_needs_no_repair() {
+    let server = S3Server::moto();
+    let proxy = Proxy::start(server.port, 0);
+    let url = server.url_via(proxy.port);
+    let env = Env::on(&url);
+    let db = env.path("big.db");
+    big_db(&db, 40);
+
+    let mut backup = env.cmd(&["backup", db.to_str().unwrap()]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let before = proxy.uploaded.load(std::sync::atomic::Ordering::SeqCst);
+    wait_until(&mut backup, "4 MiB uploaded", || proxy.uploaded.load(std::sync::atomic::Ordering::SeqCst) > before + (4 << 20));
+    proxy.kill();
+    let out = backup.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no snapshot was written") && err.contains("attempts"), "{err}");
+
+    // Seen directly: nothing visible, nothing damaged.
+    let straight = direct(&url, &proxy, &server);
+    assert_eq!(env.json(&["snapshots", "--repo", &straight])["snapshots"], serde_json::json!([]));
+    env.ok(&["check", "--repo", &straight]);
+
+    // The server is back: the next backup just works, and restores.
+    proxy.revive();
+    let id = env.backup(&db, &[]);
+    env.ok(&["check", "--read-data"]);
+    let restored = env.path("restored.db");
+    env.ok(&["restore", &id, "--to", restored.to_str().unwrap()]);
+    assert_eq!(common::sha256_hex(&std::fs::read(&restored).unwrap()), common::sha256_hex(&std::fs::read(&db).unwrap()));
+}
+
+#[test]
+fn a_network_that_drops_connections_is_retried() {
+    let server = S3Server::moto();
+    let proxy = Proxy::start(server.port, 4);
+    let env = Env::on(&server.url_via(proxy.port));
+    let db = env.path("big.db");
+    big_db(&db, 12);
+    let id = env.backup(&db, &[]);
+    let restored = env.path("restored.db");
+    env.ok(&["restore", &id, "--to", restored.to_str().unwrap()]);
+    assert_eq!(common::sha256_hex(&std::fs::read(&restored).unwrap()), common::sha256_hex(&std::fs::read(&db).unwrap()));
+    env.ok(&["check", "--read-data"]);
+    let dropped = proxy.dropped.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(dropped >= 3, "the proxy cut {dropped} of {} connections", proxy.connections.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+#[test]
+fn locks_live_in_the_bucket_where_restic_and_other_hosts_see_them() {
+    let server = S3Server::moto();
+    let proxy = Proxy::start(server.port, 0);
+    let url = server.url_via(proxy.port);
+    let env = Env::on(&url);
+    let db = env.path("big.db");
+    big_db(&db, 30);
+    let mut backup = env.cmd(&["backup", db.to_str().unwrap()]).spawn().unwrap();
+    let before = proxy.uploaded.load(std::sync::atomic::Ordering::SeqCst);
+    wait_until(&mut backup, "a pack upload", || proxy.uploaded.load(std::sync::atomic::Ordering::SeqCst) > before + (2 << 20));
+    signal(&backup, "STOP");
+
+    let locks = text(&env.restic(&["list", "locks", "--no-lock"]));
+    assert_eq!(locks.lines().count(), 1, "restic sees the backup's lock: {locks}");
+    let err = env.fails(&["forget", "--keep-last", "1", "--prune", "--yes", "--lock-wait", "1s"], 1);
+    assert!(err.contains("locked by") && err.contains("shared lock"), "{err}");
+
+    signal(&backup, "CONT");
+    assert!(backup.wait().unwrap().success());
+    assert_eq!(text(&env.restic(&["list", "locks", "--no-lock"])).trim(), "", "released");
+    env.ok(&["forget", "--keep-last", "1", "--prune", "--yes", "--lock-wait", "1s"]);
+}
+
+#[test]
+fn a_changed_password_opens_an_s3_repository_and_the_old_one_does_not() {
+    let server = S3Server::moto();
+    let env = Env::on(&server.new_url());
+    let db = env.path("app.db");
+    small_db(&db);
+    env.backup(&db, &[]);
+    std::fs::write(env.path("new-password"), "a new password\n").unwrap();
+    env.ok(&["key", "passwd", "--new-password-file", "new-password"]);
+    let err = env.fails(&["snapshots"], 1);
+    assert!(err.contains("password does not open"), "{err}");
+    let out = env.cmd(&["snapshots", "--json"]).env("LIFEBOAT_PASSWORD", "a new password").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = std::process::Command::new("restic")
+        .args(["snapshots", "-r", &env.url])
+        .env("RESTIC_PASSWORD", "a new password")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "restic opens it with the new password: {}", text(&out.stderr));
+}
+
+#[test]
+fn a_folder_copied_to_an_s3_mirror_restores_from_the_mirror_alone() {
+    let server = S3Server::moto();
+    let env = Env::new();
+    let db = env.path("app.db");
+    small_db(&db);
+    env.backup(&db, &[]);
+    sql(&db, "INSERT INTO users VALUES (4, 'barbara');");
+    env.backup(&db, &[]);
+    let mirror = server.new_url();
+    env.ok(&["init", "--repo", &mirror]);
+    let copied = env.json(&["copy", "--all", "--to", &mirror]);
+    assert_eq!(copied["copied"].as_array().unwrap().len(), 2, "{copied}");
+    assert_eq!(env.json(&["copy", "--all", "--to", &mirror])["copied"], serde_json::json!([]), "only what it lacks");
+
+    std::fs::rename(&env.repo, env.path("primary-gone")).unwrap();
+    let restored = env.path("from-mirror.db");
+    env.ok(&["restore", "latest", "--to", restored.to_str().unwrap(), "--repo", &mirror]);
+    assert_eq!(dump(&restored), dump(&db));
+    assert_eq!(env.json(&["check", "--read-data", "--repo", &mirror])["ok"], true);
+}
+
+#[test]
+fn the_daemon_catches_up_an_s3_mirror_that_was_down() {
+    use common::daemon::{Daemon, count, jobs, write_config};
+    let server = S3Server::moto();
+    let proxy = Proxy::start(server.port, 0);
+    let env = Env::new();
+    let db = env.path("app.db");
+    small_db(&db);
+    let mirror = server.url_via(proxy.port);
+    env.ok(&["init", "--repo", &mirror]);
+    proxy.kill();
+    let config = write_config(
+        &env,
+        &format!(
+            "[[mirrors]]\nurl = \"{mirror}\"\n\n[[databases]]\nname = \"app\"\nurl = \"app.db\"\n[databases.schedule]\nhourly = \"* * * * * *\"\n"
+        ),
+    );
+    let mut daemon = Daemon::start(&env, &config);
+    daemon.wait_for("backups while the mirror is down", |_, jobs| {
+        count(jobs, "app", "backup", "ok") >= 2 && jobs.iter().any(|j| j["kind"] == "copy" && j["status"] == "failed")
+    });
+    proxy.revive();
+    daemon.wait_for("a copy to the mirror", |_, jobs| jobs.iter().any(|j| j["kind"] == "copy" && j["status"] == "ok"));
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success());
+    let failed = jobs(&config).into_iter().find(|j| j["kind"] == "copy" && j["status"] == "failed").unwrap();
+    assert!(failed["error"].as_str().unwrap().contains("attempts"), "{failed}");
+    let mirrored = env.json(&["snapshots", "--repo", &mirror])["snapshots"].as_array().unwrap().len();
+    let primary = env.snapshot_count();
+    assert!(mirrored >= 2 && mirrored <= primary, "the copies it missed were made: {mirrored} of {primary}");
+    let restored = env.path("from-mirror.db");
+    env.ok(&["restore", "latest", "--to", restored.to_str().unwrap(), "--repo", &mirror]);
+    assert_eq!(dump(&restored), dump(&db));
+}

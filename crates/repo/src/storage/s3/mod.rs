@@ -1,0 +1,181 @@
+//! A repository in an S3-compatible bucket, in restic's layout under the URL's prefix, so
+//! stock restic opens the same URL.
+//!
+//! Requests are plain blocking HTTP through `ureq` (already used for webhooks), signed by us
+//! (`sign.rs`): rustic's backend traits are blocking, and an S3 client library would bring an
+//! async runtime and dozens of crates for the six requests a repository needs.
+//!
+//! Durable and checked: a PUT carries the SHA-256 of its body twice, signed
+//! (`x-amz-content-sha256`, which the server must match or refuse the request) and as
+//! `x-amz-checksum-sha256`, which servers that keep checksums store and send back; we compare
+//! what comes back. A PUT replaces an object whole or not at all, so an upload cut short leaves
+//! nothing under the name.
+
+mod client;
+mod credentials;
+mod sign;
+mod xml;
+
+use bytes::Bytes;
+use client::{Client, Request};
+
+use super::{S3Settings, Store, location::S3Url};
+use crate::error::{RepoError, RepoErrorKind, Result};
+
+#[derive(Debug)]
+pub(crate) struct S3Store {
+    client: Client,
+}
+
+impl S3Store {
+    pub(crate) fn new(url: &S3Url, settings: &S3Settings) -> Result<Self> {
+        Ok(Self { client: Client::new(url, settings)? })
+    }
+
+    /// Every object under `prefix` (a key prefix within the repository), following pages.
+    fn list_keys(&self, prefix: &str, max: Option<usize>) -> Result<Vec<(String, u64)>> {
+        let mut objects = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let mut request = Request::new("GET", None);
+            request.query = vec![("list-type", "2".into()), ("prefix", self.client.key(prefix))];
+            if let Some(max) = max {
+                request.query.push(("max-keys", max.to_string()));
+            }
+            if let Some(token) = next.take() {
+                request.query.push(("continuation-token", token));
+            }
+            let reply = self.client.send(&request)?;
+            if reply.status != 200 {
+                return Err(self.client.unexpected(&format!("listing {prefix}"), &reply));
+            }
+            let page = xml::list_page(&String::from_utf8_lossy(&reply.body)).ok_or_else(|| {
+                RepoError::new(RepoErrorKind::Storage, format!("the listing of {prefix} in {} is not S3's XML", self.client.url), "")
+            })?;
+            objects.extend(page.objects);
+            next = page.next;
+            if next.is_none() || max.is_some_and(|max| objects.len() >= max) {
+                return Ok(objects);
+            }
+        }
+    }
+
+    fn bucket_exists(&self) -> Result<bool> {
+        let reply = self.client.send(&Request::new("HEAD", None))?;
+        match reply.status {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.client.unexpected("looking for the bucket", &reply)),
+        }
+    }
+}
+
+impl Store for S3Store {
+    fn describe(&self) -> String {
+        self.client.url.to_string()
+    }
+
+    fn create(&self) -> Result<()> {
+        if self.bucket_exists()? {
+            return Ok(());
+        }
+        let reply = self.client.send(&Request::new("PUT", None))?;
+        // Another init that created it a moment ago is as good as ours.
+        let created = reply.status == 200 || reply.code().is_some_and(|(code, _)| code == "BucketAlreadyOwnedByYou");
+        if !created {
+            return Err(self.client.unexpected("creating the bucket", &reply));
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> Result<bool> {
+        if !self.bucket_exists()? {
+            return Ok(true);
+        }
+        Ok(self.list_keys("", Some(1))?.is_empty())
+    }
+
+    fn exists(&self, path: &str) -> Result<bool> {
+        let reply = self.client.send(&Request::new("HEAD", Some(path)))?;
+        match reply.status {
+            200 => Ok(true),
+            // A HEAD reply has no body to say which is missing, the object or its bucket.
+            404 if self.bucket_exists()? => Ok(false),
+            404 => Err(self.client.no_bucket()),
+            _ => Err(self.client.unexpected(&format!("looking for {path}"), &reply)),
+        }
+    }
+
+    fn put(&self, path: &str, content: &[Bytes]) -> Result<()> {
+        let mut request = Request::new("PUT", Some(path));
+        request.body = content;
+        let reply = self.client.send(&request)?;
+        if reply.status != 200 {
+            return Err(self.client.unexpected(&format!("storing {path}"), &reply));
+        }
+        let ours = sign::sha256_hex(content);
+        if let Some(theirs) = &reply.checksum {
+            use base64::Engine;
+            let theirs = base64::engine::general_purpose::STANDARD.decode(theirs).map(hex::encode).unwrap_or_default();
+            if theirs != ours {
+                return Err(RepoError::new(
+                    RepoErrorKind::Storage,
+                    format!("{} stored {path} with SHA-256 {theirs}, not the {ours} sent", self.client.url),
+                    "the data was damaged on its way; run the command again",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, path: &str) -> Result<Bytes> {
+        let reply = self.client.send(&Request::new("GET", Some(path)))?;
+        match reply.status {
+            200 => Ok(reply.body.into()),
+            404 if reply.code().is_some_and(|(code, _)| code == "NoSuchBucket") => Err(self.client.no_bucket()),
+            404 => Err(RepoError::new(RepoErrorKind::NotFound, format!("{path} is not in {}", self.client.url), "")),
+            _ => Err(self.client.unexpected(&format!("reading {path}"), &reply)),
+        }
+    }
+
+    fn get_range(&self, path: &str, offset: u64, length: u64) -> Result<Bytes> {
+        if length == 0 {
+            return Ok(Bytes::new());
+        }
+        let mut request = Request::new("GET", Some(path));
+        request.range = Some((offset, length));
+        let reply = self.client.send(&request)?;
+        let body: Bytes = match reply.status {
+            206 => reply.body.into(),
+            // A server that ignores ranges sends the whole object.
+            200 => Bytes::from(reply.body).slice(usize::try_from(offset).unwrap_or(usize::MAX).min(usize::MAX)..),
+            _ => return Err(self.client.unexpected(&format!("reading {path}"), &reply)),
+        };
+        let wanted = usize::try_from(length).expect("a range fits in memory");
+        if body.len() < wanted {
+            return Err(RepoError::new(
+                RepoErrorKind::Storage,
+                format!("{path} in {} ended after {} of the {length} bytes asked at {offset}", self.client.url, body.len()),
+                "",
+            ));
+        }
+        Ok(body.slice(..wanted))
+    }
+
+    fn list(&self, folder: &str) -> Result<Vec<(String, u64)>> {
+        let objects = self.list_keys(&format!("{folder}/"), None)?;
+        Ok(objects.into_iter().map(|(key, size)| (key.rsplit('/').next().unwrap_or_default().to_string(), size)).collect())
+    }
+
+    fn remove(&self, path: &str) -> Result<()> {
+        let reply = self.client.send(&Request::new("DELETE", Some(path)))?;
+        match reply.status {
+            200 | 204 | 404 => Ok(()),
+            _ => Err(self.client.unexpected(&format!("removing {path}"), &reply)),
+        }
+    }
+
+    fn remove_leftovers(&self) -> Result<u64> {
+        Ok(0)
+    }
+}
