@@ -125,3 +125,50 @@ fn the_daemon_copies_every_backup_to_a_mirror_that_catches_up_after_being_down()
     assert_eq!(health["mirrors"][0]["reachable"], true, "{health}");
     assert!(health["mirrors"][0]["newest"]["app"].is_string(), "{health}");
 }
+
+/// A mirror whose disk fills up: the copy fails and says so, the primary is untouched, and
+/// the mirror holds only whole snapshots (its check passes).
+#[test]
+fn a_copy_to_a_full_mirror_fails_clearly_and_leaves_both_repositories_whole() {
+    let env = Env::new();
+    let small = env.path("small.db");
+    small_db(&small);
+    env.backup(&small, &[]);
+    let big = env.path("big.db");
+    sql(
+        &big,
+        "CREATE TABLE t(x BLOB); WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 40) INSERT INTO t SELECT randomblob(100000) FROM g;",
+    );
+    env.backup(&big, &[]);
+    std::fs::write(env.path("mirror-password"), format!("{MIRROR_PASSWORD}\n")).unwrap();
+    let mirror = env.path("small-disk");
+    std::fs::create_dir(&mirror).unwrap();
+    let script = r#"
+        set -u
+        mount -t tmpfs -o size=2m tmpfs "$MIRROR" || exit 90
+        LIFEBOAT_PASSWORD="$MIRROR_PASSWORD" "$LB" init --repo "$MIRROR" >/dev/null || exit 91
+        "$LB" copy --all --to "$MIRROR" --to-password-file mirror-password 2>copy.err; echo "$?" >copy.code
+        LIFEBOAT_PASSWORD="$MIRROR_PASSWORD" "$LB" snapshots --repo "$MIRROR" --json >mirror.json || exit 92
+        LIFEBOAT_PASSWORD="$MIRROR_PASSWORD" "$LB" check --repo "$MIRROR" >check.out 2>&1; echo "$?" >check.code
+    "#;
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--map-root-user", "sh", "-c", script])
+        .env("LB", env!("CARGO_BIN_EXE_lifeboat"))
+        .env("MIRROR", &mirror)
+        .env("MIRROR_PASSWORD", MIRROR_PASSWORD)
+        .env("LIFEBOAT_REPO", &env.repo)
+        .env("LIFEBOAT_PASSWORD", common::PASSWORD)
+        .current_dir(env.dir.path())
+        .output()
+        .expect("unshare is installed by scripts/setup (util-linux)");
+    assert!(out.status.success(), "setup on the small disk failed: {out:?}");
+    let read = |name: &str| std::fs::read_to_string(env.path(name)).unwrap();
+    assert_eq!(read("copy.code").trim(), "1");
+    let err = read("copy.err");
+    assert!(err.contains("disk is full"), "{err}");
+    let mirrored: serde_json::Value = serde_json::from_str(&read("mirror.json")).unwrap();
+    assert!(mirrored["snapshots"].as_array().unwrap().len() < 2, "the big backup is not on the mirror: {mirrored}");
+    assert_eq!(read("check.code").trim(), "0", "the mirror holds only whole snapshots: {}", read("check.out"));
+    assert_eq!(env.snapshot_count(), 2, "the primary is untouched");
+    env.ok(&["check", "--read-data"]);
+}

@@ -231,9 +231,11 @@ fn a_folder_copied_to_an_s3_mirror_restores_from_the_mirror_alone() {
     env.backup(&db, &[]);
     let mirror = server.new_url();
     env.ok(&["init", "--repo", &mirror]);
-    let copied = env.json(&["copy", "--all", "--to", &mirror]);
+    std::fs::write(env.path("mirror-password"), format!("{PASSWORD}\n")).unwrap();
+    let copy = ["copy", "--all", "--to", &mirror, "--to-password-file", "mirror-password"];
+    let copied = env.json(&copy);
     assert_eq!(copied["copied"].as_array().unwrap().len(), 2, "{copied}");
-    assert_eq!(env.json(&["copy", "--all", "--to", &mirror])["copied"], serde_json::json!([]), "only what it lacks");
+    assert_eq!(env.json(&copy)["copied"], serde_json::json!([]), "only what it lacks");
 
     std::fs::rename(&env.repo, env.path("primary-gone")).unwrap();
     let restored = env.path("from-mirror.db");
@@ -253,10 +255,12 @@ fn the_daemon_catches_up_an_s3_mirror_that_was_down() {
     let mirror = server.url_via(proxy.port);
     env.ok(&["init", "--repo", &mirror]);
     proxy.kill();
+    // The daemon takes the mirror's credentials from its configuration.
+    std::fs::write(env.path("s3-secret"), format!("{SECRET_KEY}\n")).unwrap();
     let config = write_config(
         &env,
         &format!(
-            "[[mirrors]]\nurl = \"{mirror}\"\n\n[[databases]]\nname = \"app\"\nurl = \"app.db\"\n[databases.schedule]\nhourly = \"* * * * * *\"\n"
+            "[[mirrors]]\nurl = \"{mirror}\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key_file = \"s3-secret\"\n\n[[databases]]\nname = \"app\"\nurl = \"app.db\"\n[databases.schedule]\nhourly = \"* * * * * *\"\n"
         ),
     );
     let mut daemon = Daemon::start(&env, &config);
