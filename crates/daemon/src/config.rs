@@ -626,6 +626,21 @@ mod tests {
     }
 
     #[test]
+    fn an_s3_repository_takes_its_settings_relative_to_the_file() {
+        let config = parse(
+            "[repository]\nurl = \"s3:https://s3.example.com/bkt/app\"\naccess_key_id = \"AK\"\nsecret_access_key_file = \"s3-secret\"\nregion = \"eu-west-1\"\ncacert = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let lifeboat_engine::Location::S3(url, settings) = config.repository.location().unwrap() else { panic!("not S3") };
+        assert_eq!((url.host.as_str(), url.bucket.as_str(), url.prefix.as_str()), ("s3.example.com", "bkt", "app"));
+        assert_eq!(settings.secret_access_key_file.as_deref(), Some(Path::new("/etc/lifeboat/s3-secret")));
+        assert_eq!(settings.cacert.as_deref(), Some(Path::new("/etc/lifeboat/ca.pem")));
+        assert_eq!((settings.access_key_id.as_deref(), settings.region.as_deref()), (Some("AK"), Some("eu-west-1")));
+        let err = config.check_files().unwrap_err().to_string();
+        assert!(err.contains("[repository] secret_access_key_file"), "{err}");
+    }
+
+    #[test]
     fn mistakes_name_the_setting_and_what_to_write() {
         let cases = [
             ("[repository]\nurl = \"r\"\n[[mirrors]]\nurl = \"r\"\n", "named twice"),
@@ -656,6 +671,9 @@ mod tests {
                 "two [[databases]]",
             ),
             ("time_zone = \"Mars/Olympus\"\n[repository]\nurl = \"r\"\n", "not a known time zone"),
+            ("[repository]\nurl = \"/srv/r\"\nregion = \"eu\"\n", "apply to s3: URLs"),
+            ("[repository]\nurl = \"s3:http://h/bkt\"\naccess_key_id = \"AK\"\n", "go together"),
+            ("[repository]\nurl = \"s3:http://h\"\n", "bucket is missing"),
         ];
         for (text, expected) in cases {
             let err = parse(text).unwrap_err().to_string();

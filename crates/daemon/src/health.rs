@@ -86,7 +86,7 @@ pub struct MirrorHealth {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RepositoryHealth {
     pub snapshots: usize,
-    /// What its files take on disk (a local repository).
+    /// What its files take in its storage (a folder or a bucket); 0 when they cannot be listed.
     pub bytes: u64,
 }
 
@@ -136,7 +136,7 @@ pub fn evaluate(config: &Config, repos: &Repos) -> Result<HealthReport> {
             last_drill: jobs.iter().rev().find(|j| j.kind == "drill" && j.database.as_deref() == Some(&db.name)).map(|j| j.status.clone()),
         });
     }
-    let repository = RepositoryHealth { snapshots: entries.len(), bytes: folder_bytes(Path::new(&config.repository.url)) };
+    let repository = RepositoryHealth { snapshots: entries.len(), bytes: repo.stored_bytes().unwrap_or(0) };
     let level = findings.iter().map(|f| f.level).max().unwrap_or(Level::Ok);
     Ok(HealthReport { level, checked_at: now, databases, repository, mirrors, findings })
 }
@@ -361,8 +361,9 @@ fn repository_findings(config: &Config, jobs: &[JobRecord], findings: &mut Vec<F
             hint: "run `lifeboat check --read-data` to see which snapshots are affected".into(),
         });
     }
-    let path = Path::new(&config.repository.url);
-    if let Some(free) = free_fraction(path) {
+    // A folder's disk can fill up; a bucket has no such figure to read.
+    let Ok(lifeboat_engine::Location::Local(path)) = config.repository.location() else { return };
+    if let Some(free) = free_fraction(&path) {
         let level = if free < 0.05 {
             Level::Critical
         } else if free < 0.10 {
@@ -389,19 +390,6 @@ fn free_fraction(path: &Path) -> Option<f64> {
         return None;
     }
     Some(stat.f_bavail as f64 / stat.f_blocks as f64)
-}
-
-/// The bytes of every file below `dir`.
-fn folder_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| match entry.file_type() {
-            Ok(kind) if kind.is_dir() => folder_bytes(&entry.path()),
-            _ => entry.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
 }
 
 /// `2h 5m`, `3d 4h`, `45s`.

@@ -265,6 +265,15 @@ impl Repo {
         &self.location
     }
 
+    /// What the repository's files take in its storage (packs, index, snapshots, keys).
+    pub fn stored_bytes(&self) -> Result<u64> {
+        let mut total = 0;
+        for folder in ["data", "index", "snapshots", "keys"] {
+            total += self.store.list(folder)?.iter().map(|(_, size)| size).sum::<u64>();
+        }
+        Ok(total)
+    }
+
     /// Every snapshot in the repository, oldest first.
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
         let mut snaps = self.handle()?.get_all_snapshots().map_err(|e| storage("could not read the snapshot list", *e))?;

@@ -46,6 +46,14 @@ impl Location {
         if let Some(rest) = text.strip_prefix("s3:") {
             return S3Url::parse(rest).map(|url| Self::S3(url, S3Settings::default()));
         }
+        // restic's other backends: a folder of that name would be a surprise.
+        if let Some(scheme) = ["sftp:", "rest:", "b2:", "azure:", "gs:", "swift:", "rclone:"].iter().find(|s| text.starts_with(**s)) {
+            return Err(RepoError::new(
+                RepoErrorKind::NotFound,
+                format!("repository type `{scheme}` is not supported"),
+                "use a folder (a mounted remote disk works) or S3 in restic's syntax (s3:https://host/bucket/prefix)",
+            ));
+        }
         let path = text.strip_prefix("local:").unwrap_or(text);
         if path.is_empty() {
             return Err(RepoError::new(
@@ -162,7 +170,8 @@ mod tests {
             ("s3:ftp://host/b", "neither http nor https"),
             ("s3:http://key:secret@host/bucket", "do not belong in the URL"),
             ("s3:http://host/Bad_Bucket", "is not a bucket name"),
-            ("sftp://host/x", "`sftp://` is not supported"),
+            ("ftp://host/x", "`ftp://` is not supported"),
+            ("sftp:user@host:/srv/repo", "`sftp:` is not supported"),
         ] {
             let err = Location::parse(text).unwrap_err().to_string();
             assert!(err.contains(words), "{text}: {err}");

@@ -148,7 +148,10 @@ impl Store for S3Store {
         let body: Bytes = match reply.status {
             206 => reply.body.into(),
             // A server that ignores ranges sends the whole object.
-            200 => Bytes::from(reply.body).slice(usize::try_from(offset).unwrap_or(usize::MAX).min(usize::MAX)..),
+            200 => {
+                let whole = Bytes::from(reply.body);
+                whole.slice(usize::try_from(offset).unwrap_or(usize::MAX).min(whole.len())..)
+            }
             _ => return Err(self.client.unexpected(&format!("reading {path}"), &reply)),
         };
         let wanted = usize::try_from(length).expect("a range fits in memory");
