@@ -97,15 +97,29 @@ impl RepoError {
     }
 }
 
+/// Our own error inside a rustic one (a store's error passed through rustic), if it is.
+fn ours(err: &rustic_core::RusticError) -> Option<&RepoError> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(found) = cause {
+        if let Some(ours) = found.downcast_ref::<RepoError>() {
+            return Some(ours);
+        }
+        cause = found.source();
+    }
+    None
+}
+
+/// What failed, in one line: our store's own words when the cause is one of ours, else
+/// rustic's (see [`rustic_text`]).
+pub(crate) fn cause_text(err: &rustic_core::RusticError) -> String {
+    ours(err).map_or_else(|| rustic_text(err), RepoError::context_and_cause)
+}
+
 /// A rustic error as a storage failure, with the operation it interrupted. When the cause is
 /// one of ours (a store's error, passed through rustic), its kind and hint are kept.
 pub(crate) fn storage(context: impl Into<String>, err: rustic_core::RusticError) -> RepoError {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
-    while let Some(found) = cause {
-        if let Some(ours) = found.downcast_ref::<RepoError>() {
-            return RepoError::new(ours.kind, context, ours.hint.clone()).with_source(RusticMessage(ours.context_and_cause()));
-        }
-        cause = found.source();
+    if let Some(ours) = ours(&err) {
+        return RepoError::new(ours.kind, context, ours.hint.clone()).with_source(RusticMessage(ours.context_and_cause()));
     }
     let message = rustic_text(&err);
     let hint = if message.contains("No space left") || message.contains("os error 28") {

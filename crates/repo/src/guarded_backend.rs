@@ -163,7 +163,7 @@ impl WriteBackend for GuardedBackend {
             }
         };
         if let Err(err) = self.inner.write_bytes(tpe, id, cacheable, content) {
-            let text = crate::error::rustic_text(&err);
+            let text = crate::error::cause_text(&err);
             let disk_full = text.contains("No space left") || text.contains("os error 28");
             fail(Failure::storage(format!("writing to the repository failed: {text}"), disk_full));
             return Err(err);
