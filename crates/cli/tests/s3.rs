@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
+
 use common::{
     Env, PASSWORD, big_db, dump,
     proxy::Proxy,
@@ -12,9 +14,41 @@ use common::{
     signal, small_db, sql, text, wait_until,
 };
 
-/// The same URL reaching the server directly instead of through `proxy`.
-fn direct(url: &str, proxy: &Proxy, server: &S3Server) -> String {
-    url.replace(&format!(":{}/", proxy.port), &format!(":{}/", server.port))
+/// A repository on a server reached through a proxy, and a database of some MB to back up.
+struct BehindProxy {
+    server: S3Server,
+    proxy: Proxy,
+    url: String,
+    env: Env,
+    db: std::path::PathBuf,
+}
+
+impl BehindProxy {
+    fn new(server: S3Server, drop_every: usize, mb: u32) -> Self {
+        let proxy = Proxy::start(server.port, drop_every);
+        let url = server.url_via(proxy.port);
+        let env = Env::on(&url);
+        let db = env.path("big.db");
+        big_db(&db, mb);
+        Self { server, proxy, url, env, db }
+    }
+
+    /// The same repository's URL reaching the server directly.
+    fn direct(&self) -> String {
+        self.url.replace(&format!(":{}/", self.proxy.port), &format!(":{}/", self.server.port))
+    }
+
+    fn uploaded(&self) -> u64 {
+        self.proxy.uploaded.load(Ordering::SeqCst)
+    }
+
+    /// Restores snapshot `id` and asserts it is the database byte for byte.
+    fn restores_identically(&self, id: &str) {
+        let restored = self.env.path("restored.db");
+        let _ = std::fs::remove_file(&restored);
+        self.env.ok(&["restore", id, "--to", restored.to_str().unwrap()]);
+        assert_eq!(common::sha256_hex(&std::fs::read(&restored).unwrap()), common::sha256_hex(&std::fs::read(&self.db).unwrap()));
+    }
 }
 
 #[test]
@@ -95,26 +129,19 @@ fn wrong_credentials_are_refused_and_named_never_shown() {
 /// ever read back. s3s-fs checks the signed hash, as AWS does (moto does not).
 #[test]
 fn an_upload_damaged_on_the_way_is_refused_and_never_becomes_a_backup() {
-    let server = S3Server::s3s_fs();
-    let proxy = Proxy::start(server.port, 0);
-    let url = server.url_via(proxy.port);
-    let env = Env::on(&url);
-    let db = env.path("big.db");
-    big_db(&db, 8);
-    proxy.corrupt.store(true, std::sync::atomic::Ordering::SeqCst);
-    let err = env.fails(&["backup", db.to_str().unwrap()], 1);
+    let setup = BehindProxy::new(S3Server::s3s_fs(), 0, 8);
+    let env = &setup.env;
+    setup.proxy.corrupt.store(true, Ordering::SeqCst);
+    let err = env.fails(&["backup", setup.db.to_str().unwrap()], 1);
     // s3s-fs answers a body that does not match its signed hash with HTTP 500, which is retried
     // (a damaged path may heal); every attempt is damaged here, so the backup fails.
     assert!(err.contains("no snapshot was written") && err.contains("PUT data/") && err.contains("5 attempts"), "{err}");
-    assert!(proxy.flipped.load(std::sync::atomic::Ordering::SeqCst) >= 5, "each attempt was damaged");
+    assert!(setup.proxy.flipped.load(Ordering::SeqCst) >= 5, "each attempt was damaged");
 
-    proxy.corrupt.store(false, std::sync::atomic::Ordering::SeqCst);
-    let straight = direct(&url, &proxy, &server);
-    assert_eq!(env.json(&["snapshots", "--repo", &straight])["snapshots"], serde_json::json!([]));
-    let id = env.backup(&db, &[]);
-    let restored = env.path("restored.db");
-    env.ok(&["restore", &id, "--to", restored.to_str().unwrap()]);
-    assert_eq!(common::sha256_hex(&std::fs::read(&restored).unwrap()), common::sha256_hex(&std::fs::read(&db).unwrap()));
+    setup.proxy.corrupt.store(false, Ordering::SeqCst);
+    assert_eq!(env.json(&["snapshots", "--repo", &setup.direct()])["snapshots"], serde_json::json!([]));
+    let id = env.backup(&setup.db, &[]);
+    setup.restores_identically(&id);
 }
 
 #[test]
@@ -154,63 +181,46 @@ fn a_missing_bucket_an_unreachable_endpoint_and_an_untrusted_certificate_are_exp
 
 #[test]
 fn the_server_dying_mid_backup_leaves_no_snapshot_and_the_next_backup_needs_no_repair() {
-    let server = S3Server::moto();
-    let proxy = Proxy::start(server.port, 0);
-    let url = server.url_via(proxy.port);
-    let env = Env::on(&url);
-    let db = env.path("big.db");
-    big_db(&db, 40);
-
-    let mut backup = env.cmd(&["backup", db.to_str().unwrap()]).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let before = proxy.uploaded.load(std::sync::atomic::Ordering::SeqCst);
-    wait_until(&mut backup, "4 MiB uploaded", || proxy.uploaded.load(std::sync::atomic::Ordering::SeqCst) > before + (4 << 20));
-    proxy.kill();
+    let setup = BehindProxy::new(S3Server::moto(), 0, 40);
+    let env = &setup.env;
+    let mut backup = env.cmd(&["backup", setup.db.to_str().unwrap()]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let before = setup.uploaded();
+    wait_until(&mut backup, "4 MiB uploaded", || setup.uploaded() > before + (4 << 20));
+    setup.proxy.kill();
     let out = backup.wait_with_output().unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("no snapshot was written") && err.contains("attempts"), "{err}");
 
     // Seen directly: nothing visible, nothing damaged.
-    let straight = direct(&url, &proxy, &server);
+    let straight = setup.direct();
     assert_eq!(env.json(&["snapshots", "--repo", &straight])["snapshots"], serde_json::json!([]));
     env.ok(&["check", "--repo", &straight]);
 
     // The server is back: the next backup just works, and restores.
-    proxy.revive();
-    let id = env.backup(&db, &[]);
+    setup.proxy.revive();
+    let id = env.backup(&setup.db, &[]);
     env.ok(&["check", "--read-data"]);
-    let restored = env.path("restored.db");
-    env.ok(&["restore", &id, "--to", restored.to_str().unwrap()]);
-    assert_eq!(common::sha256_hex(&std::fs::read(&restored).unwrap()), common::sha256_hex(&std::fs::read(&db).unwrap()));
+    setup.restores_identically(&id);
 }
 
 #[test]
 fn a_network_that_drops_connections_is_retried() {
-    let server = S3Server::moto();
-    let proxy = Proxy::start(server.port, 4);
-    let env = Env::on(&server.url_via(proxy.port));
-    let db = env.path("big.db");
-    big_db(&db, 12);
-    let id = env.backup(&db, &[]);
-    let restored = env.path("restored.db");
-    env.ok(&["restore", &id, "--to", restored.to_str().unwrap()]);
-    assert_eq!(common::sha256_hex(&std::fs::read(&restored).unwrap()), common::sha256_hex(&std::fs::read(&db).unwrap()));
-    env.ok(&["check", "--read-data"]);
-    let dropped = proxy.dropped.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(dropped >= 3, "the proxy cut {dropped} of {} connections", proxy.connections.load(std::sync::atomic::Ordering::SeqCst));
+    let setup = BehindProxy::new(S3Server::moto(), 4, 12);
+    let id = setup.env.backup(&setup.db, &[]);
+    setup.restores_identically(&id);
+    setup.env.ok(&["check", "--read-data"]);
+    let dropped = setup.proxy.dropped.load(Ordering::SeqCst);
+    assert!(dropped >= 3, "the proxy cut {dropped} of {} connections", setup.proxy.connections.load(Ordering::SeqCst));
 }
 
 #[test]
 fn locks_live_in_the_bucket_where_restic_and_other_hosts_see_them() {
-    let server = S3Server::moto();
-    let proxy = Proxy::start(server.port, 0);
-    let url = server.url_via(proxy.port);
-    let env = Env::on(&url);
-    let db = env.path("big.db");
-    big_db(&db, 30);
-    let mut backup = env.cmd(&["backup", db.to_str().unwrap()]).spawn().unwrap();
-    let before = proxy.uploaded.load(std::sync::atomic::Ordering::SeqCst);
-    wait_until(&mut backup, "a pack upload", || proxy.uploaded.load(std::sync::atomic::Ordering::SeqCst) > before + (2 << 20));
+    let setup = BehindProxy::new(S3Server::moto(), 0, 30);
+    let env = &setup.env;
+    let mut backup = env.cmd(&["backup", setup.db.to_str().unwrap()]).spawn().unwrap();
+    let before = setup.uploaded();
+    wait_until(&mut backup, "a pack upload", || setup.uploaded() > before + (2 << 20));
     signal(&backup, "STOP");
 
     let locks = text(&env.restic(&["list", "locks", "--no-lock"]));
