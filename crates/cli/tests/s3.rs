@@ -297,7 +297,7 @@ fn the_daemon_catches_up_an_s3_mirror_that_was_down() {
     let config = write_config(
         &env,
         &format!(
-            "[[mirrors]]\nurl = \"{mirror}\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key_file = \"s3-secret\"\n\n[[databases]]\nname = \"app\"\nurl = \"app.db\"\n[databases.schedule]\nhourly = \"* * * * * *\"\n"
+            "[[mirrors]]\nurl = \"{mirror}\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key_file = \"s3-secret\"\ncheck = \"*/2 * * * * *\"\n\n[[databases]]\nname = \"app\"\nurl = \"app.db\"\n[databases.schedule]\nhourly = \"* * * * * *\"\n"
         ),
     );
     let mut daemon = Daemon::start(&env, &config);
@@ -305,7 +305,10 @@ fn the_daemon_catches_up_an_s3_mirror_that_was_down() {
         count(jobs, "app", "backup", "ok") >= 2 && jobs.iter().any(|j| j["kind"] == "copy" && j["status"] == "failed")
     });
     proxy.revive();
-    daemon.wait_for("a copy to the mirror", |_, jobs| jobs.iter().any(|j| j["kind"] == "copy" && j["status"] == "ok"));
+    daemon.wait_for("a copy to the mirror and a check of it", |_, jobs| {
+        let ok = |kind: &str| jobs.iter().any(|j| j["kind"] == kind && j["status"] == "ok" && j["repository"] == mirror.as_str());
+        ok("copy") && ok("check")
+    });
     daemon.signal("TERM");
     assert!(daemon.wait_exit().success());
     let failed = jobs(&config).into_iter().find(|j| j["kind"] == "copy" && j["status"] == "failed").unwrap();
@@ -316,4 +319,13 @@ fn the_daemon_catches_up_an_s3_mirror_that_was_down() {
     let restored = env.path("from-mirror.db");
     env.ok(&["restore", "latest", "--to", restored.to_str().unwrap(), "--repo", &mirror]);
     assert_eq!(dump(&restored), dump(&db));
+
+    // Health tells each repository's freshness and last check.
+    let out = env.run(&["health", "--json", "--config", config.to_str().unwrap()]);
+    let health: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let there = &health["mirrors"][0];
+    assert_eq!((there["reachable"].as_bool(), there["last_check"]["status"].as_str()), (Some(true), Some("ok")), "{health}");
+    assert!(there["newest"]["app"].is_string(), "{health}");
+    assert!(health["repository"]["bytes"].as_u64().unwrap() > 0, "{health}");
+    assert!(health["repository"]["last_check"].is_null(), "no check of the primary ran: {health}");
 }

@@ -80,6 +80,7 @@ pub struct MirrorHealth {
     pub snapshots: usize,
     /// Per database, when its newest backup in the mirror was taken.
     pub newest: std::collections::BTreeMap<String, Timestamp>,
+    pub last_check: Option<LastCheck>,
 }
 
 /// The repository's figures at the check.
@@ -88,6 +89,22 @@ pub struct RepositoryHealth {
     pub snapshots: usize,
     /// What its files take in its storage (a folder or a bucket); 0 when they cannot be listed.
     pub bytes: u64,
+    pub last_check: Option<LastCheck>,
+}
+
+/// The newest finished `check` job of a repository, from the job log.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastCheck {
+    pub status: String,
+    pub at: Timestamp,
+}
+
+impl LastCheck {
+    /// The newest finished check of the primary (`repository` `None`) or of a mirror.
+    fn of(jobs: &[JobRecord], repository: Option<&str>) -> Option<Self> {
+        let job = jobs.iter().rev().find(|j| j.kind == "check" && j.repository.as_deref() == repository && j.status != "running")?;
+        Some(Self { status: job.status.clone(), at: job.finished_at.unwrap_or(job.started_at) })
+    }
 }
 
 /// Failed backups in a row that make a warning critical.
@@ -136,7 +153,8 @@ pub fn evaluate(config: &Config, repos: &Repos) -> Result<HealthReport> {
             last_drill: jobs.iter().rev().find(|j| j.kind == "drill" && j.database.as_deref() == Some(&db.name)).map(|j| j.status.clone()),
         });
     }
-    let repository = RepositoryHealth { snapshots: entries.len(), bytes: repo.stored_bytes().unwrap_or(0) };
+    let repository =
+        RepositoryHealth { snapshots: entries.len(), bytes: repo.stored_bytes().unwrap_or(0), last_check: LastCheck::of(&jobs, None) };
     let level = findings.iter().map(|f| f.level).max().unwrap_or(Level::Ok);
     Ok(HealthReport { level, checked_at: now, databases, repository, mirrors, findings })
 }
@@ -152,7 +170,8 @@ fn mirror_health(
     findings: &mut Vec<Finding>,
 ) -> MirrorHealth {
     let url = config.mirrors[index].url.clone();
-    let mut health = MirrorHealth { url: url.clone(), reachable: false, snapshots: 0, newest: Default::default() };
+    let last_check = LastCheck::of(jobs, Some(&url));
+    let mut health = MirrorHealth { url: url.clone(), reachable: false, snapshots: 0, newest: Default::default(), last_check };
     let entries = repos
         .get(Target::Mirror(index))
         .map_err(|e| e.to_string())
