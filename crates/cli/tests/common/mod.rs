@@ -246,9 +246,10 @@ pub fn partial_packs(env: &Env) -> bool {
     walk(&env.repo.join("data")).iter().any(|p| p.to_string_lossy().ends_with("-tmp-"))
 }
 
-/// The repository's lock files.
+/// The repository's lock files, complete ones only: a lock being written is a `-tmp-` file
+/// that holds nothing yet for another process to respect.
 pub fn lock_files(env: &Env) -> Vec<PathBuf> {
-    walk(&env.repo.join("locks"))
+    walk(&env.repo.join("locks")).into_iter().filter(|p| !p.to_string_lossy().ends_with("-tmp-")).collect()
 }
 
 /// Waits until `ready` holds while `job` runs: kills and races are timed by what the job was
