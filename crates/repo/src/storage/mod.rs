@@ -6,6 +6,8 @@
 //! backend trait has no place for lock files.
 
 mod backend;
+#[cfg(test)]
+mod contract_tests;
 mod local;
 mod location;
 mod s3;
