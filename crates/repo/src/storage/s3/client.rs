@@ -211,6 +211,13 @@ impl Client {
 
     fn refused(&self, code: &str, message: &str) -> RepoError {
         let message = if message.is_empty() { String::new() } else { format!(" ({message})") };
+        if code == "RequestTimeTooSkewed" {
+            return RepoError::new(
+                RepoErrorKind::Denied,
+                format!("the S3 server {} refused a request signed at this machine's time{message}", self.url.host),
+                "this machine's clock is off by more than the 15 minutes S3 allows: set it right (e.g. enable NTP with timedatectl set-ntp true)",
+            );
+        }
         RepoError::new(
             RepoErrorKind::Denied,
             format!("the S3 server {} refused access to bucket `{}`: {code}{message}", self.url.host, self.url.bucket),
