@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Storage benchmark: the same SQLite backup into a local folder and into a local S3-compatible
-# server (s3s-fs, keeping its objects on the same disk), and `lifeboat copy` of that backup to
-# a second repository against `restic copy` of it.
+# server (s3s-fs, keeping its objects on the same disk), its restore from each, and `lifeboat
+# copy` of that backup to a second repository against `restic copy` of it.
 #
 # Usage: bench/storage.sh [ROWS]     (default 3000000 rows, as bench/sqlite.sh)
 #
@@ -43,6 +43,10 @@ for run in $(seq $RUNS); do
   timed "$WORK/folder_backup" "$LB" --repo "$WORK/folder" backup "$DB" --json
   "$LB" --repo "s3:http://127.0.0.1:$PORT/bench-$run" init >/dev/null
   timed "$WORK/s3_backup" "$LB" --repo "s3:http://127.0.0.1:$PORT/bench-$run" backup "$DB" --json
+  rm -f "$WORK/from_folder.db" "$WORK/from_s3.db"
+  timed "$WORK/folder_restore" "$LB" --repo "$WORK/folder" restore latest --to "$WORK/from_folder.db" --json
+  timed "$WORK/s3_restore" "$LB" --repo "s3:http://127.0.0.1:$PORT/bench-$run" restore latest --to "$WORK/from_s3.db" --json
+  cmp -s "$WORK/from_folder.db" "$WORK/from_s3.db" || { echo "bench: the two restores differ" >&2; exit 1; }
 
   # Copies of the folder's backup into a new folder repository, each tool into its own.
   "$LB" --repo "$WORK/lb_mirror" init >/dev/null
@@ -55,8 +59,9 @@ for run in $(seq $RUNS); do
 done
 
 f_backup=$(col 1 "$WORK/folder_backup"); s_backup=$(col 1 "$WORK/s3_backup")
+f_restore=$(col 1 "$WORK/folder_restore"); s_restore=$(col 1 "$WORK/s3_restore")
 r_copy=$(col 1 "$WORK/restic_copy"); l_copy=$(col 1 "$WORK/lb_copy")
-rss_backup=$(cat "$WORK/folder_backup" "$WORK/s3_backup" | awk '{print $2}' | sort -n | tail -1)
+rss_backup=$(cat "$WORK/folder_backup" "$WORK/s3_backup" "$WORK/folder_restore" "$WORK/s3_restore" | awk '{print $2}' | sort -n | tail -1)
 rss_copy=$(awk '{print $2}' "$WORK/lb_copy" | sort -n | tail -1)
 
 cpu
@@ -64,6 +69,7 @@ cat <<REPORT
 
 Storage benchmark: $ROWS rows, database $(du -sh "$DB" | cut -f1), $RUNS runs interleaved, medians
   backup              into s3s-fs ${s_backup}s   into a folder ${f_backup}s        ratio $(ratio "$s_backup" "$f_backup")  (target <= 1.3)
+  restore             from s3s-fs ${s_restore}s   from a folder ${f_restore}s      ratio $(ratio "$s_restore" "$f_restore")  (no target)
   copy to a mirror    lifeboat copy ${l_copy}s   restic copy ${r_copy}s             ratio $(ratio "$l_copy" "$r_copy")  (target <= 1.0)
-  peak RSS            backups $(( rss_backup / 1024 )) MiB, lifeboat copy $(( rss_copy / 1024 )) MiB                (target <= 256 each)
+  peak RSS            backups and restores $(( rss_backup / 1024 )) MiB, lifeboat copy $(( rss_copy / 1024 )) MiB   (target <= 256 each)
 REPORT

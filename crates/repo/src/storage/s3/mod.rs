@@ -13,6 +13,7 @@
 
 mod client;
 mod credentials;
+mod read_ahead;
 mod sign;
 mod xml;
 
@@ -25,11 +26,31 @@ use crate::error::{RepoError, RepoErrorKind, Result};
 #[derive(Debug)]
 pub(crate) struct S3Store {
     client: Client,
+    /// Windows of packs read lately: a restore reads a pack's blobs one after another.
+    read_ahead: read_ahead::Windows,
 }
 
 impl S3Store {
     pub(crate) fn new(url: &S3Url, settings: &S3Settings) -> Result<Self> {
-        Ok(Self { client: Client::new(url, settings)? })
+        Ok(Self { client: Client::new(url, settings)?, read_ahead: read_ahead::Windows::default() })
+    }
+
+    /// `length` bytes from `offset` of `path` in one request (fewer when the object ends first).
+    fn fetch_range(&self, path: &str, offset: u64, length: u64) -> Result<Bytes> {
+        let mut request = Request::new("GET", Some(path));
+        request.range = Some((offset, length));
+        let reply = self.client.send(&request)?;
+        match reply.status {
+            206 => Ok(reply.body.into()),
+            // A server that ignores ranges sends the whole object.
+            200 => {
+                let whole = Bytes::from(reply.body);
+                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(whole.len());
+                let end = usize::try_from(offset.saturating_add(length)).unwrap_or(usize::MAX).min(whole.len());
+                Ok(whole.slice(start..end))
+            }
+            _ => Err(self.client.unexpected(&format!("reading {path}"), &reply)),
+        }
     }
 
     /// Every object under `prefix` (a key prefix within the repository), following pages.
@@ -142,17 +163,18 @@ impl Store for S3Store {
         if length == 0 {
             return Ok(Bytes::new());
         }
-        let mut request = Request::new("GET", Some(path));
-        request.range = Some((offset, length));
-        let reply = self.client.send(&request)?;
-        let body: Bytes = match reply.status {
-            206 => reply.body.into(),
-            // A server that ignores ranges sends the whole object.
-            200 => {
-                let whole = Bytes::from(reply.body);
-                whole.slice(usize::try_from(offset).unwrap_or(usize::MAX).min(whole.len())..)
+        let body = if path.starts_with("data/") {
+            // Packs never change once written, so what was read of one stays true.
+            match self.read_ahead.get(path, offset, length) {
+                Some(bytes) => bytes,
+                None => {
+                    let window = self.fetch_range(path, offset, length.max(read_ahead::WINDOW))?;
+                    self.read_ahead.put(path, offset, window.clone());
+                    window
+                }
             }
-            _ => return Err(self.client.unexpected(&format!("reading {path}"), &reply)),
+        } else {
+            self.fetch_range(path, offset, length)?
         };
         let wanted = usize::try_from(length).expect("a range fits in memory");
         if body.len() < wanted {
