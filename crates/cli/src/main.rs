@@ -75,7 +75,12 @@ fn exit_code(err: &anyhow::Error) -> i32 {
             matches!(source.kind, lifeboat_engine::SourceErrorKind::Usage | lifeboat_engine::SourceErrorKind::TableNotFound)
         }
         (None, None) => err.downcast_ref::<lifeboat_engine::RepoError>().is_some_and(|repo| {
-            matches!(repo.kind, lifeboat_engine::RepoErrorKind::KeyNotFound | lifeboat_engine::RepoErrorKind::KeyRefused)
+            matches!(
+                repo.kind,
+                lifeboat_engine::RepoErrorKind::KeyNotFound
+                    | lifeboat_engine::RepoErrorKind::KeyRefused
+                    | lifeboat_engine::RepoErrorKind::BadLocation
+            )
         }),
     };
     if usage { 2 } else { 1 }

@@ -156,6 +156,10 @@ fn a_missing_bucket_an_unreachable_endpoint_and_an_untrusted_certificate_are_exp
     let err = env.fails(&["init", "--repo", &missing], 1);
     assert!(err.contains("already holds a repository"), "init never writes over one: {err}");
 
+    // The AWS command line's `s3://bucket` is a usage error that says how to write it.
+    let err = env.fails(&["snapshots", "--repo", "s3://backups/app"], 2);
+    assert!(err.contains("s3:https://s3.amazonaws.com/backups/app"), "{err}");
+
     let nowhere = format!("s3:http://127.0.0.1:{}/lifeboat/x", common::free_port());
     let err = env.fails(&["snapshots", "--repo", &nowhere], 1);
     assert!(err.contains("after 5 attempts") && err.contains("reachable"), "{err}");

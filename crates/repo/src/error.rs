@@ -10,6 +10,8 @@
 pub enum RepoErrorKind {
     /// No repository at the location, or the location is not a repository.
     NotFound,
+    /// The location itself cannot be understood (a malformed or unsupported URL): a usage error.
+    BadLocation,
     /// A repository already exists where one was to be created.
     AlreadyExists,
     /// The password opens no key of the repository.
@@ -42,6 +44,7 @@ impl RepoErrorKind {
     pub fn hint(self) -> &'static str {
         match self {
             Self::NotFound => "check --repo / LIFEBOAT_REPO, or create one with `lifeboat init`",
+            Self::BadLocation => "write a folder path, or S3 as restic does: s3:https://host[:port]/bucket[/prefix]",
             Self::AlreadyExists => "choose a new or empty folder; nothing was changed",
             Self::WrongPassword => "check LIFEBOAT_PASSWORD or --password-file; the repository itself is unchanged",
             Self::SnapshotNotFound | Self::AmbiguousSnapshot => "list the snapshots with `lifeboat snapshots`",

@@ -49,7 +49,7 @@ impl Location {
         // restic's other backends: a folder of that name would be a surprise.
         if let Some(scheme) = ["sftp:", "rest:", "b2:", "azure:", "gs:", "swift:", "rclone:"].iter().find(|s| text.starts_with(**s)) {
             return Err(RepoError::new(
-                RepoErrorKind::NotFound,
+                RepoErrorKind::BadLocation,
                 format!("repository type `{scheme}` is not supported"),
                 "use a folder (a mounted remote disk works) or S3 in restic's syntax (s3:https://host/bucket/prefix)",
             ));
@@ -57,14 +57,14 @@ impl Location {
         let path = text.strip_prefix("local:").unwrap_or(text);
         if path.is_empty() {
             return Err(RepoError::new(
-                RepoErrorKind::NotFound,
+                RepoErrorKind::BadLocation,
                 "the repository location is empty",
                 "pass --repo PATH or set LIFEBOAT_REPO",
             ));
         }
         if let Some((scheme, _)) = path.split_once("://").filter(|(scheme, _)| !scheme.contains('/')) {
             return Err(RepoError::new(
-                RepoErrorKind::NotFound,
+                RepoErrorKind::BadLocation,
                 format!("repository scheme `{scheme}://` is not supported"),
                 "use a folder (/var/backups/lifeboat) or S3 in restic's syntax (s3:https://host/bucket/prefix)",
             ));
@@ -103,11 +103,16 @@ impl S3Url {
         let shown = if text.contains('@') { "the S3 URL given".to_string() } else { format!("`s3:{text}`") };
         let bad = |why: &str| {
             RepoError::new(
-                RepoErrorKind::NotFound,
+                RepoErrorKind::BadLocation,
                 format!("{shown} is not an S3 repository URL: {why}"),
                 "write it as restic does: s3:https://host[:port]/bucket[/prefix] (s3:http:// for a local endpoint without TLS)",
             )
         };
+        if let Some(aws_cli) = text.strip_prefix("//") {
+            return Err(bad(&format!(
+                "`s3://` is the AWS command line's syntax; restic's names the endpoint, e.g. s3:https://s3.amazonaws.com/{aws_cli}"
+            )));
+        }
         let (scheme, rest) = match text.split_once("://") {
             Some((scheme @ ("http" | "https"), rest)) => (scheme, rest),
             Some((other, _)) => return Err(bad(&format!("the scheme `{other}` is neither http nor https"))),
@@ -167,6 +172,7 @@ mod tests {
     fn bad_urls_say_how_to_write_them() {
         for (text, words) in [
             ("s3:http://host", "bucket is missing"),
+            ("s3://backups/app", "s3:https://s3.amazonaws.com/backups/app"),
             ("s3:ftp://host/b", "neither http nor https"),
             ("s3:http://key:secret@host/bucket", "do not belong in the URL"),
             ("s3:http://host/Bad_Bucket", "is not a bucket name"),
