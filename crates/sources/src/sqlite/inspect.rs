@@ -218,32 +218,46 @@ pub(crate) fn content_hash(conn: &Connection, table: &str) -> Result<String> {
         let mut stmt = conn.prepare(&sql)?;
         let width = stmt.column_count();
         let mut hasher = OrderedHash::default();
+        // Values are a few bytes each; the hash takes them in batches (a streaming hash of the
+        // same bytes is the same however they are cut), one call per batch instead of three
+        // per value, which made this scan a quarter of a first backup.
+        let mut batch = Vec::with_capacity(BATCH + 4096);
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             for i in 0..width {
-                hash_value(&mut hasher, row.get_ref(i)?);
+                encode_value(&mut batch, row.get_ref(i)?);
+            }
+            if batch.len() >= BATCH {
+                hasher.update(&batch);
+                batch.clear();
             }
         }
+        hasher.update(&batch);
         Ok(hasher.finish())
     };
     hash().map_err(|e| db_error(format!("reading the rows of {table}"), e))
 }
 
-fn hash_value(hasher: &mut OrderedHash, value: ValueRef<'_>) {
+/// Bytes of encoded values the content hash takes at once.
+const BATCH: usize = 64 * 1024;
+
+/// Appends one value as the content hash reads it: a type letter, then its bytes (text and
+/// blobs preceded by their length, so no two rows run together the same way).
+fn encode_value(out: &mut Vec<u8>, value: ValueRef<'_>) {
     match value {
-        ValueRef::Null => hasher.update(b"n"),
+        ValueRef::Null => out.push(b'n'),
         ValueRef::Integer(i) => {
-            hasher.update(b"i");
-            hasher.update(&i.to_le_bytes());
+            out.push(b'i');
+            out.extend_from_slice(&i.to_le_bytes());
         }
         ValueRef::Real(f) => {
-            hasher.update(b"r");
-            hasher.update(&f.to_bits().to_le_bytes());
+            out.push(b'r');
+            out.extend_from_slice(&f.to_bits().to_le_bytes());
         }
         ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
-            hasher.update(if matches!(value, ValueRef::Text(_)) { b"t" } else { b"b" });
-            hasher.update(&(bytes.len() as u64).to_le_bytes());
-            hasher.update(bytes);
+            out.push(if matches!(value, ValueRef::Text(_)) { b't' } else { b'b' });
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
         }
     }
 }
@@ -276,5 +290,54 @@ fn json_value(value: ValueRef<'_>) -> serde_json::Value {
         ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or_else(|| serde_json::json!(f.to_string()), serde_json::Value::Number),
         ValueRef::Text(t) => serde_json::json!(String::from_utf8_lossy(t)),
         ValueRef::Blob(b) => crate::blob_value(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The content hash is recorded in every manifest and compared by later drills and
+    /// one-table restores, so how it reads values must never change: this spells it out value
+    /// by value, as it was first written, over rows that fill several batches.
+    #[test]
+    fn the_content_hash_reads_values_as_it_always_has() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, n, i INT, r REAL, s TEXT, b BLOB);
+             WITH RECURSIVE g(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM g WHERE k < 3000)
+             INSERT INTO t SELECT k, NULL, -k, k / 7.0, printf('row %d ', k) || hex(randomblob(k % 50)), randomblob(k % 40) FROM g;",
+        )
+        .unwrap();
+        let mut expected = OrderedHash::default();
+        let mut stmt = conn.prepare("SELECT rowid, * FROM t ORDER BY rowid").unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..7 {
+                match row.get_ref(i).unwrap() {
+                    ValueRef::Null => expected.update(b"n"),
+                    ValueRef::Integer(v) => {
+                        expected.update(b"i");
+                        expected.update(&v.to_le_bytes());
+                    }
+                    ValueRef::Real(v) => {
+                        expected.update(b"r");
+                        expected.update(&v.to_bits().to_le_bytes());
+                    }
+                    ValueRef::Text(v) => {
+                        expected.update(b"t");
+                        expected.update(&(v.len() as u64).to_le_bytes());
+                        expected.update(v);
+                    }
+                    ValueRef::Blob(v) => {
+                        expected.update(b"b");
+                        expected.update(&(v.len() as u64).to_le_bytes());
+                        expected.update(v);
+                    }
+                }
+            }
+        }
+        drop(rows);
+        assert_eq!(content_hash(&conn, "t").unwrap(), expected.finish());
     }
 }
