@@ -202,6 +202,11 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
     let copy_text = decoded.stdout;
     let source = pg.tool("psql", "shop").args(["-X", "-c", "COPY users TO STDOUT"]).output().unwrap();
     assert_eq!(text(&copy_text), text(&source.stdout));
+
+    // A stopped cluster leaves nothing behind, even one that is never dropped.
+    let folder = pg.folder().to_path_buf();
+    pg.stop();
+    assert!(!folder.exists(), "{} was left behind", folder.display());
 }
 
 #[test]
