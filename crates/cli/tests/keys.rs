@@ -16,14 +16,7 @@ fn with_password(env: &Env, password: &str, args: &[&str]) -> (Option<i32>, serd
 }
 
 fn restic_opens(env: &Env, password: &str) -> bool {
-    std::process::Command::new("restic")
-        .args(["snapshots", "-r"])
-        .arg(&env.repo)
-        .env("RESTIC_PASSWORD", password)
-        .output()
-        .unwrap()
-        .status
-        .success()
+    common::restic(&env.url, password).arg("snapshots").output().unwrap().status.success()
 }
 
 #[test]

@@ -59,7 +59,7 @@ fn stock_restic_respects_lifeboats_locks() {
     wait_until(&mut backup, "it was seen holding a lock", || !lock_files(&env).is_empty());
     // Paused, the backup holds its lock (its process lives) for as long as restic needs.
     signal(&backup, "STOP");
-    let out = std::process::Command::new("restic").args(["prune", "-r"]).arg(&env.repo).env("RESTIC_PASSWORD", PASSWORD).output().unwrap();
+    let out = common::restic(&env.url, PASSWORD).arg("prune").output().unwrap();
     signal(&backup, "CONT");
     assert!(!out.status.success(), "restic pruned while lifeboat was backing up");
     assert!(text(&out.stderr).contains("locked"), "{}", text(&out.stderr));
@@ -75,10 +75,8 @@ fn lifeboat_respects_restics_locks_and_names_the_holder() {
     env.backup(&db, &[]);
     env.backup(&db, &[]);
     // restic holds a shared lock while it reads its standard input.
-    let mut restic = std::process::Command::new("restic")
-        .args(["backup", "--stdin", "--stdin-filename", "notes.txt", "-r"])
-        .arg(&env.repo)
-        .env("RESTIC_PASSWORD", PASSWORD)
+    let mut restic = common::restic(&env.url, PASSWORD)
+        .args(["backup", "--stdin", "--stdin-filename", "notes.txt"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

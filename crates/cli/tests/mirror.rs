@@ -61,12 +61,7 @@ fn a_mirror_gets_only_what_it_lacks_and_restores_alone() {
     assert_eq!(at_mirror(&["check", "--read-data"])["ok"], true);
 
     // Stock restic reads the mirror with its own password.
-    let out = std::process::Command::new("restic")
-        .args(["check", "--read-data", "-r"])
-        .arg(&mirror)
-        .env("RESTIC_PASSWORD", MIRROR_PASSWORD)
-        .output()
-        .unwrap();
+    let out = common::restic(&mirror, MIRROR_PASSWORD).args(["check", "--read-data"]).output().unwrap();
     assert!(out.status.success(), "restic check of the mirror: {}", text(&out.stderr));
 }
 

@@ -251,13 +251,7 @@ fn a_changed_password_opens_an_s3_repository_and_the_old_one_does_not() {
     assert!(err.contains("password does not open"), "{err}");
     let out = env.cmd(&["snapshots", "--json"]).env("LIFEBOAT_PASSWORD", "a new password").output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = std::process::Command::new("restic")
-        .args(["snapshots", "-r", &env.url])
-        .env("RESTIC_PASSWORD", "a new password")
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .output()
-        .unwrap();
+    let out = common::restic(&env.url, "a new password").arg("snapshots").output().unwrap();
     assert!(out.status.success(), "restic opens it with the new password: {}", text(&out.stderr));
 }
 

@@ -102,7 +102,7 @@ pub struct LastCheck {
 impl LastCheck {
     /// The newest finished check of the primary (`repository` `None`) or of a mirror.
     fn of(jobs: &[JobRecord], repository: Option<&str>) -> Option<Self> {
-        let job = jobs.iter().rev().find(|j| j.kind == "check" && j.repository.as_deref() == repository && j.status != "running")?;
+        let job = last_finished(jobs, "check", repository)?;
         Some(Self { status: job.status.clone(), at: job.finished_at.unwrap_or(job.started_at) })
     }
 }
@@ -363,11 +363,13 @@ fn reachable_finding(db: &DatabaseConfig, findings: &mut Vec<Finding>) {
 
 /// The last ended job of `kind` on `repository` (a mirror's URL, `None` for the primary),
 /// when it failed.
+/// The newest finished job of `kind` on the primary (`repository` `None`) or a mirror.
+fn last_finished<'a>(jobs: &'a [JobRecord], kind: &str, repository: Option<&str>) -> Option<&'a JobRecord> {
+    jobs.iter().rev().find(|j| j.kind == kind && j.repository.as_deref() == repository && j.status != "running")
+}
+
 fn last_failed<'a>(jobs: &'a [JobRecord], kind: &str, repository: Option<&str>) -> Option<&'a JobRecord> {
-    jobs.iter()
-        .rev()
-        .find(|j| j.kind == kind && j.repository.as_deref() == repository && j.status != "running")
-        .filter(|j| j.status == "failed")
+    last_finished(jobs, kind, repository).filter(|j| j.status == "failed")
 }
 
 fn repository_findings(config: &Config, jobs: &[JobRecord], findings: &mut Vec<Finding>) {

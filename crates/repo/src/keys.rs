@@ -5,7 +5,7 @@
 //! last key, or the key in use, is refused, and `change_password` stores the new key and opens
 //! the repository with it before it removes the old one.
 
-use rustic_core::{Credentials, KeyOptions, repofile::KeyId};
+use rustic_core::{Credentials, KeyOptions, ReadBackend, repofile::KeyId};
 use serde::Deserialize;
 
 use crate::{
@@ -45,7 +45,7 @@ impl Repo {
             .map(|id| {
                 let key_id: KeyId =
                     id.parse().map_err(|_| RepoError::new(RepoErrorKind::Internal, format!("key id {id} is not hex"), ""))?;
-                let bytes = self.backend.read_full(rustic_core::FileType::Key, &key_id).map_err(|e| {
+                let bytes = self.files().read_full(rustic_core::FileType::Key, &key_id).map_err(|e| {
                     RepoError::new(RepoErrorKind::Storage, format!("could not read key {id}"), "").with_source(RusticMessage(e.to_string()))
                 })?;
                 let header: KeyFileHeader = serde_json::from_slice(&bytes)
@@ -114,7 +114,7 @@ impl Repo {
             ));
         };
         let new = self.add_key(new_password)?;
-        let (base, _) = unopened(&self.store, None, None)?;
+        let base = unopened(&self.store, None, None)?;
         let opened = base.open(&Credentials::password(new_password)).map_err(|e| {
             RepoError::new(RepoErrorKind::Internal, "the new key does not open the repository; the old key was kept", "")
                 .with_source(RusticMessage(e.to_string()))

@@ -73,9 +73,7 @@ pub struct Repo {
     pub(crate) key: MasterKey,
     /// The key file the password opened (`None` when opened with the master key alone).
     pub(crate) key_id: Option<String>,
-    /// The backend every handle writes through (no commit gate: backups get their own).
-    pub(crate) backend: Arc<dyn WriteBackend>,
-    /// The storage under that backend, for what rustic has no words for (locks, leftovers).
+    /// Where the repository's files are kept; every handle reads and writes through it.
     pub(crate) store: Arc<dyn Store>,
     location: Location,
     locks: Locks,
@@ -96,22 +94,17 @@ impl std::fmt::Debug for Repo {
     }
 }
 
-/// A repository handle not yet opened on `store`, and the backend it writes through; with
-/// `gate`, the backend serves one backup (see `guarded_backend.rs`).
-pub(crate) fn unopened(
-    store: &Arc<dyn Store>,
-    gate: Option<Arc<CommitGate>>,
-    progress: Option<Arc<AtomicU64>>,
-) -> Result<(Repository<()>, Arc<dyn WriteBackend>)> {
+/// A repository handle not yet opened on `store`; with `gate`, it serves one backup (see
+/// `guarded_backend.rs`).
+pub(crate) fn unopened(store: &Arc<dyn Store>, gate: Option<Arc<CommitGate>>, progress: Option<Arc<AtomicU64>>) -> Result<Repository<()>> {
     let backend: Arc<dyn WriteBackend> = Arc::new(StoreBackend(store.clone()));
     let guarded: Arc<dyn WriteBackend> = Arc::new(GuardedBackend::new(backend, gate));
-    let backends = RepositoryBackends::new(guarded.clone(), None);
+    let backends = RepositoryBackends::new(guarded, None);
     // No cache: a backup tool must not fill $HOME behind the user's back, and local reads are
     // as fast as a cache would be.
     let opts = RepositoryOptions::default().no_cache(true);
-    let repo = Repository::new_with_progress(&opts, &backends, JobProgress(progress))
-        .map_err(|e| storage(format!("cannot open repository {}", store.describe()), *e))?;
-    Ok((repo, guarded))
+    Repository::new_with_progress(&opts, &backends, JobProgress(progress))
+        .map_err(|e| storage(format!("cannot open repository {}", store.describe()), *e))
 }
 
 /// The size of every chunk (but a stream's last) in repositories lifeboat creates.
@@ -149,28 +142,20 @@ impl Repo {
         }
         // The place first (a bucket may have to be created), then rustic writes into it.
         store.create()?;
-        let (base, backend) = unopened(&store, None, None)?;
+        let base = unopened(&store, None, None)?;
         let opened = base
             .clone()
             .init(&Credentials::password(password), &KeyOptions::default(), &chunking())
             .map_err(|e| storage(format!("could not create the repository at {}", location.describe()), *e))?;
-        Ok(Repo::new(base, opened.key(), opened.key_id().map(|id| id.to_hex().to_string()), backend, store, location))
+        Ok(Repo::new(base, opened.key(), opened.key_id().map(|id| id.to_hex().to_string()), store, location))
     }
 
-    fn new(
-        base: Repository<()>,
-        key: MasterKey,
-        key_id: Option<String>,
-        backend: Arc<dyn WriteBackend>,
-        store: Arc<dyn Store>,
-        location: &Location,
-    ) -> Self {
+    fn new(base: Repository<()>, key: MasterKey, key_id: Option<String>, store: Arc<dyn Store>, location: &Location) -> Self {
         let locks = Locks::new(store.clone(), Cipher::new(&key));
         Repo {
             base,
             key,
             key_id,
-            backend,
             store,
             location: location.clone(),
             locks,
@@ -190,8 +175,8 @@ impl Repo {
     /// The same repository for one job: `cancel` stops it, `progress` counts the bytes it
     /// reads from its sources or from the repository. Clones are cheap; each job gets its own.
     pub fn for_job(&self, cancel: CancelToken, progress: Option<Arc<AtomicU64>>) -> Result<Self> {
-        let (base, backend) = unopened(&self.store, None, progress.clone())?;
-        Ok(Self { base, backend, cancel, progress, lock_waited: Arc::default(), ..self.clone() })
+        let base = unopened(&self.store, None, progress.clone())?;
+        Ok(Self { base, cancel, progress, lock_waited: Arc::default(), ..self.clone() })
     }
 
     /// Locks the repository for a job: shared for everything that reads or adds data,
@@ -231,7 +216,7 @@ impl Repo {
                 "check --repo / LIFEBOAT_REPO, or create one with `lifeboat init`",
             ));
         }
-        let (base, backend) = unopened(&store, None, None)?;
+        let base = unopened(&store, None, None)?;
         let opened = base.clone().open(&Credentials::password(password)).map_err(|e| {
             if e.is_incorrect_password() {
                 RepoError::new(
@@ -243,12 +228,12 @@ impl Repo {
                 storage(format!("cannot open repository {}", location.describe()), *e)
             }
         })?;
-        Ok(Repo::new(base, opened.key(), opened.key_id().map(|id| id.to_hex().to_string()), backend, store, location))
+        Ok(Repo::new(base, opened.key(), opened.key_id().map(|id| id.to_hex().to_string()), store, location))
     }
 
     /// A fresh handle for one backup, writing through a backend with the backup's own `gate`.
     pub(crate) fn gated_handle(&self, gate: Arc<CommitGate>) -> Result<Repository<OpenStatus>> {
-        let (base, _) = unopened(&self.store, Some(gate), self.progress.clone())?;
+        let base = unopened(&self.store, Some(gate), self.progress.clone())?;
         base.open(&Credentials::Masterkey(self.key.clone()))
             .map_err(|e| storage(format!("cannot open repository {}", self.location.describe()), *e))
     }
@@ -259,6 +244,12 @@ impl Repo {
             .clone()
             .open(&Credentials::Masterkey(self.key.clone()))
             .map_err(|e| storage(format!("cannot open repository {}", self.location.describe()), *e))
+    }
+
+    /// The repository's files as rustic names them (file type and id), for the few files we
+    /// read or write ourselves.
+    pub(crate) fn files(&self) -> StoreBackend {
+        StoreBackend(self.store.clone())
     }
 
     pub fn location(&self) -> &Location {

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use rustic_core::{FileType, Id, IndexedIdsStatus, Repository, repofile::SnapshotFile};
+use rustic_core::{FileType, Id, IndexedIdsStatus, Repository, WriteBackend, repofile::SnapshotFile};
 use serde::Serialize;
 
 use crate::{
@@ -105,10 +105,10 @@ impl Repo {
         self.store(FileType::Index, &index_id, sealed)
     }
 
-    /// Writes one file through the guarded backend (synced, and the snapshot gated).
+    /// Writes one file to the repository's storage; durable when this returns.
     fn store(&self, tpe: FileType, id: &str, bytes: Vec<u8>) -> Result<()> {
         let id = id.parse::<Id>().map_err(|e| internal("a file id", e))?;
-        self.backend
+        self.files()
             .write_bytes(tpe, &id, tpe != FileType::Pack, bytes.into())
             .map_err(|e| storage("could not write to the repository", *e))
     }

@@ -107,15 +107,7 @@ impl Env {
 
     /// Runs stock `restic` on the repository, asserts success; returns stdout.
     pub fn restic(&self, args: &[&str]) -> Vec<u8> {
-        let out = Command::new("restic")
-            .args(args)
-            .arg("-r")
-            .arg(&self.url)
-            .env("RESTIC_PASSWORD", PASSWORD)
-            .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY)
-            .output()
-            .expect("restic is installed by scripts/setup");
+        let out = restic(&self.url, PASSWORD).args(args).output().expect("restic is installed by scripts/setup");
         assert!(out.status.success(), "restic {args:?}: {}", text(&out.stderr));
         out.stdout
     }
@@ -123,6 +115,18 @@ impl Env {
     pub fn snapshot_count(&self) -> usize {
         self.json(&["snapshots"])["snapshots"].as_array().unwrap().len()
     }
+}
+
+/// Stock `restic` on the repository at `repo` (a folder or an S3 URL of the test servers),
+/// opened with `password`; arguments go after.
+pub fn restic(repo: impl AsRef<std::ffi::OsStr>, password: &str) -> Command {
+    let mut cmd = Command::new("restic");
+    cmd.arg("-r")
+        .arg(repo)
+        .env("RESTIC_PASSWORD", password)
+        .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY);
+    cmd
 }
 
 /// A TCP port nothing listens on right now.

@@ -44,8 +44,6 @@ impl<'a> Request<'a> {
 pub(super) struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
-    /// `x-amz-checksum-sha256`, when the server sent it back.
-    pub checksum: Option<String>,
 }
 
 impl Reply {
@@ -174,9 +172,20 @@ impl Client {
             .map_err(|e| Failure::Final(RepoError::new(RepoErrorKind::Internal, format!("bad request {uri}"), "").with_source(e)))?;
         let mut response = self.agent.run(sent).map_err(|e| self.transport_failure(e))?;
         let status = response.status().as_u16();
-        let checksum = response.headers().get("x-amz-checksum-sha256").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let stored = response.headers().get("x-amz-checksum-sha256").and_then(|v| v.to_str().ok()).map(str::to_string);
         let body = response.body_mut().with_config().limit(u64::MAX).read_to_vec().map_err(|e| self.transport_failure(e))?;
-        let reply = Reply { status, body, checksum };
+        let reply = Reply { status, body };
+        // A server that keeps checksums says which one it stored: it must be the one we sent.
+        if let (Some(sent), Some(stored)) = (&checksum, &stored)
+            && status == 200
+            && sent != stored
+        {
+            return Err(Failure::Final(RepoError::new(
+                RepoErrorKind::Storage,
+                format!("{} stored a body with SHA-256 {stored} (base64), not the {sent} sent", self.what(request)),
+                "the data was damaged on its way; run the command again",
+            )));
+        }
         if matches!(status, 500 | 502 | 503 | 504 | 429 | 408) {
             let code = reply.code().map(|(code, _)| format!(" {code}")).unwrap_or_default();
             return Err(Failure::Transient(format!("the server answered HTTP {status}{code}")));
