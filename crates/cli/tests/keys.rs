@@ -73,3 +73,37 @@ fn keys_are_added_removed_and_changed_without_ever_locking_anyone_out() {
     assert!(text(&out.stderr).contains("nothing was changed"));
     assert_eq!(with_password(&env, "third password", &["key", "list"]).1["keys"].as_array().unwrap().len(), 1);
 }
+
+/// scrypt's parameters of every key file in the repository: (N, r, p).
+fn kdf_parameters(env: &Env) -> Vec<(u64, u64, u64)> {
+    let keys = std::fs::read_dir(env.repo.join("keys")).unwrap();
+    keys.map(|entry| {
+        let file: serde_json::Value = serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
+        (file["N"].as_u64().unwrap(), file["r"].as_u64().unwrap(), file["p"].as_u64().unwrap())
+    })
+    .collect()
+}
+
+#[test]
+fn new_keys_cost_a_guesser_as_much_as_before_and_open_on_two_cores() {
+    let env = Env::new();
+    // rustic's single-lane parameters were N = 2^17, r = 8, p = 1: the work per guess, N·r·p,
+    // must not drop; two lanes let opening use two cores.
+    let before = 1u64 << 17 << 3;
+    assert_eq!(kdf_parameters(&env), vec![(1 << 16, 8, 2)], "init writes one key of two lanes");
+    std::fs::write(env.path("second"), "second password\n").unwrap();
+    env.json(&["key", "add", "--new-password-file", "second"]);
+    for (n, r, p) in kdf_parameters(&env) {
+        assert_eq!((n * r * p, p), (before, 2));
+    }
+    assert!(restic_opens(&env, PASSWORD) && restic_opens(&env, "second password"));
+
+    // A key restic made, with restic's own parameters, opens the repository in lifeboat.
+    let pw = env.path("restic-pw");
+    std::fs::write(&pw, "restic's password\n").unwrap();
+    let out = common::restic(&env.url, PASSWORD).args(["key", "add", "--new-password-file"]).arg(&pw).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(kdf_parameters(&env).len(), 3);
+    let (code, keys) = with_password(&env, "restic's password", &["key", "list"]);
+    assert_eq!((code, keys["keys"].as_array().map(Vec::len)), (Some(0), Some(3)), "{keys}");
+}

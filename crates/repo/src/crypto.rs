@@ -21,7 +21,12 @@ impl Cipher {
         bytes[..32].copy_from_slice(&key.encrypt);
         bytes[32..48].copy_from_slice(&key.mac.k);
         bytes[48..].copy_from_slice(&key.mac.r);
-        Self(Aes256CtrPoly1305Aes::new(Key::from_slice(&bytes)))
+        Self::from_bytes(&bytes)
+    }
+
+    /// A key in restic's 64-byte layout: AES key, then the MAC's `k` and `r`.
+    pub(crate) fn from_bytes(bytes: &[u8; 64]) -> Self {
+        Self(Aes256CtrPoly1305Aes::new(Key::from_slice(bytes)))
     }
 
     /// IV, ciphertext and MAC of `plain`.

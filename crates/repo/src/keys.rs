@@ -5,12 +5,13 @@
 //! last key, or the key in use, is refused, and `change_password` stores the new key and opens
 //! the repository with it before it removes the old one.
 
-use rustic_core::{Credentials, KeyOptions, ReadBackend, repofile::KeyId};
+use rustic_core::{Credentials, ReadBackend, repofile::KeyId};
 use serde::Deserialize;
 
 use crate::{
     LockKind, Repo,
     error::{RepoError, RepoErrorKind, Result, RusticMessage, storage},
+    keyfile::{self, KeyLabel},
     repository::unopened,
 };
 
@@ -65,10 +66,7 @@ impl Repo {
     /// Adds a key for `password`; returns its id.
     pub fn add_key(&self, password: &str) -> Result<String> {
         let _lock = self.lock(LockKind::Shared)?;
-        let options =
-            KeyOptions::default().hostname(crate::write::hostname()).username(std::env::var("USER").unwrap_or_default()).with_created(true);
-        let id = self.handle()?.add_key(password, &options).map_err(|e| storage("could not store the new key", *e))?;
-        Ok(id.to_hex().to_string())
+        keyfile::write_key(self.store.as_ref(), &self.key, password, KeyLabel::of_this_process())
     }
 
     /// Removes the key whose id starts with `prefix`; returns its id. Refused for the key this

@@ -11,6 +11,7 @@ mod copy;
 mod crypto;
 mod error;
 mod guarded_backend;
+mod keyfile;
 mod keys;
 mod lock;
 mod progress;
