@@ -205,3 +205,59 @@ fn a_damaged_database_is_copied_beside_itself_when_the_repository_is_read_only()
     assert_eq!(sha256_hex(&std::fs::read(&kept).unwrap()), damaged);
     assert_eq!(env.snapshot_count(), 1, "nothing was written to the read-only repository");
 }
+
+#[test]
+fn a_sqlite_backup_taken_while_the_application_writes_is_one_point_in_time() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    };
+    let env = Env::new();
+    let db = env.path("app.db");
+    // Large enough that the image takes a while to read, so commits land while it is read.
+    sql(
+        &db,
+        "PRAGMA journal_mode=wal;
+         CREATE TABLE a(id INTEGER PRIMARY KEY, v BLOB);
+         CREATE TABLE b(id INTEGER PRIMARY KEY, a_id INTEGER);
+         WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 40000) INSERT INTO a SELECT n, randomblob(1000) FROM g;
+         INSERT INTO b(a_id) SELECT id FROM a;",
+    );
+    // The application: each transaction adds one row to both tables, so at any one point in
+    // time both have as many rows.
+    let (stop, commits) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let writer = {
+        let (db, stop, commits) = (db.clone(), stop.clone(), commits.clone());
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            while !stop.load(Ordering::SeqCst) {
+                conn.execute_batch(
+                    "BEGIN IMMEDIATE; INSERT INTO a(v) VALUES (randomblob(1000)); INSERT INTO b(a_id) VALUES (last_insert_rowid()); COMMIT;",
+                )
+                .unwrap();
+                commits.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    while commits.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    let before = commits.load(Ordering::SeqCst);
+    let id = env.backup(&db, &[]);
+    let during = commits.load(Ordering::SeqCst) - before;
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    assert!(during > 0, "the application committed while the backup ran");
+
+    // The catalog (read beside the image, on its own connection) describes the image.
+    let shown = env.json(&["show", &id]);
+    let rows: Vec<u64> = shown["manifest"]["tables"].as_array().unwrap().iter().map(|t| t["rows"].as_u64().unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0], rows[1], "one point in time: {shown}");
+    let drill = env.json(&["verify", &id])["drills"][0].clone();
+    assert_eq!(drill["problems"].as_array().unwrap().len(), 0, "the drill's counts and content hashes match: {drill}");
+    let copy = env.path("copy.db");
+    env.ok(&["restore", &id, "--to", copy.to_str().unwrap()]);
+    assert_eq!([count(&copy, "a") as u64, count(&copy, "b") as u64], [rows[0], rows[1]]);
+}

@@ -21,7 +21,7 @@ use super::{
     file_mode::FileMode,
     image::ImageReader,
     inspect::{self, IMAGE_HASH, INTEGRITY_LEVEL},
-    pin::PinnedRead,
+    pin::{Connections, PinnedConnection, PinnedRead},
 };
 use crate::{Capture, Catalog, IntegrityLevel, Result, SourceError, SourceErrorKind, SourceStream};
 
@@ -103,17 +103,18 @@ pub(super) fn capture(path: &Path, level: IntegrityLevel, previous: Option<&Cata
     let pinned = PinnedRead::begin(path, stop)?;
     let mode = FileMode::of(path)
         .map_err(|e| SourceError::new(SourceErrorKind::Io, format!("cannot read the mode of {}", path.display()), "").with_source(e))?;
-    let (image_conn, catalog_conn, shared) = pinned.into_connections();
+    let Connections { image: image_conn, catalog: catalog_conn, check: check_conn, shared } = pinned.into_connections();
     let end = Arc::new(ImageEnd::default());
     let previous = previous.cloned();
 
-    // When the pages turn out the same, a catalog scan running beside the image is stopped.
-    let interrupt = catalog_conn.with(|c| c.get_interrupt_handle());
+    // When the pages turn out the same, the catalog's reads running beside the image are stopped.
+    let interrupts: Vec<_> =
+        [Some(&catalog_conn), check_conn.as_ref()].into_iter().flatten().map(|c| c.with(|c| c.get_interrupt_handle())).collect();
     let guard = {
         let previous = previous.clone();
         let on_complete = move |digest: &str| {
             if !shared && reusable(previous.as_ref(), Some(digest), level).is_some() {
-                interrupt.interrupt();
+                interrupts.iter().for_each(|i| i.interrupt());
             }
         };
         EndGuard { end: end.clone(), on_complete: Some(Box::new(on_complete)) }
@@ -133,7 +134,7 @@ pub(super) fn capture(path: &Path, level: IntegrityLevel, previous: Option<&Cata
                     return Ok(reused);
                 }
             }
-            match catalog_conn.with(|c| inspect::catalog(c, level)) {
+            match read_catalog(&catalog_conn, check_conn.as_ref(), level) {
                 Err(err) if err.kind == SourceErrorKind::Interrupted => reusable(previous.as_ref(), end.get().as_deref(), level).ok_or(err),
                 other => other,
             }
@@ -151,4 +152,22 @@ pub(super) fn capture(path: &Path, level: IntegrityLevel, previous: Option<&Cata
         Ok(catalog)
     });
     Ok(Capture::new(vec![image], catalog))
+}
+
+/// The catalog with the integrity check at `level`: side by side when the check has a
+/// connection of its own, else the check first, then the rows, on `catalog`.
+fn read_catalog(catalog: &PinnedConnection, check: Option<&PinnedConnection>, level: IntegrityLevel) -> Result<Catalog> {
+    let (mut scanned, found) = match check {
+        None => catalog.with(|c| inspect::integrity(c, level).and_then(|found| Ok((inspect::catalog(c)?, found))))?,
+        Some(check) => std::thread::scope(|s| -> Result<_> {
+            let checking = s.spawn(|| check.with(|c| inspect::integrity(c, level)));
+            let scanned = catalog.with(inspect::catalog);
+            let found = checking.join().unwrap_or_else(|_| {
+                Err(SourceError::new(SourceErrorKind::Database, "the integrity check panicked", "this is a bug in lifeboat"))
+            });
+            Ok((scanned?, found?))
+        })?,
+    };
+    inspect::record_integrity(&mut scanned, level, found);
+    Ok(scanned)
 }

@@ -28,18 +28,30 @@ pub(crate) fn quote(name: &str) -> String {
 /// The header settings a faithful restore keeps.
 const PROPERTIES: [&str; 6] = ["page_size", "user_version", "application_id", "journal_mode", "encoding", "auto_vacuum"];
 
-/// The whole catalog, as seen by `conn`'s current transaction, with the structure checked as
-/// thoroughly as `level` asks.
-pub fn catalog(conn: &Connection, level: IntegrityLevel) -> Result<Catalog> {
-    // Checked here, on the pinned point in time, so a restore of this image (whose SHA-256 it
-    // verifies) need not repeat it: a corrupt live database is reported at backup time.
-    let integrity = match level {
-        IntegrityLevel::Off => None,
-        IntegrityLevel::Quick | IntegrityLevel::Full => {
-            let problems = integrity_problems(conn, level).map_err(|e| db_error(format!("running PRAGMA {}", check_pragma(level)), e))?;
-            Some(if problems.is_empty() { serde_json::json!("ok") } else { serde_json::json!(problems) })
-        }
-    };
+/// What the integrity check at `level` says of the database, as seen by `conn`'s current
+/// transaction: `"ok"`, its findings, or `None` when the check is off.
+///
+/// Run on the pinned point in time, so a restore of this image (whose SHA-256 it verifies)
+/// need not repeat it: a corrupt live database is reported at backup time.
+pub fn integrity(conn: &Connection, level: IntegrityLevel) -> Result<Option<serde_json::Value>> {
+    if level == IntegrityLevel::Off {
+        return Ok(None);
+    }
+    let problems = integrity_problems(conn, level).map_err(|e| db_error(format!("running PRAGMA {}", check_pragma(level)), e))?;
+    Ok(Some(if problems.is_empty() { serde_json::json!("ok") } else { serde_json::json!(problems) }))
+}
+
+/// Records in `catalog` which check ran and what [`integrity`] found.
+pub fn record_integrity(catalog: &mut Catalog, level: IntegrityLevel, found: Option<serde_json::Value>) {
+    if let Some(found) = found {
+        catalog.properties.insert(INTEGRITY.to_string(), found);
+    }
+    catalog.properties.insert(INTEGRITY_LEVEL.to_string(), serde_json::json!(level));
+}
+
+/// The catalog without the integrity check (see [`integrity`]), as seen by `conn`'s current
+/// transaction.
+pub fn catalog(conn: &Connection) -> Result<Catalog> {
     let version: String =
         conn.query_row("SELECT sqlite_version()", [], |r| r.get(0)).map_err(|e| db_error("reading the SQLite version".into(), e))?;
     let mut properties = BTreeMap::new();
@@ -62,10 +74,6 @@ pub fn catalog(conn: &Connection, level: IntegrityLevel) -> Result<Catalog> {
             _ => objects.push(SchemaObject { kind: entry.kind, name: entry.name, table: entry.table, sql: entry.sql }),
         }
     }
-    if let Some(integrity) = integrity {
-        properties.insert(INTEGRITY.to_string(), integrity);
-    }
-    properties.insert(INTEGRITY_LEVEL.to_string(), serde_json::json!(level));
     let database_bytes: i64 = conn
         .query_row("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()", [], |r| r.get(0))
         .map_err(|e| db_error("reading the database's size".into(), e))?;

@@ -6,8 +6,10 @@
 //!
 //! * In WAL mode readers do not block writers, so a second connection that simply began later
 //!   could see newer commits. We begin a read transaction on the image connection, take a
-//!   `sqlite3_snapshot` of it, and open the catalog connection *on that snapshot*. The two
-//!   then read in parallel, and the application keeps writing meanwhile.
+//!   `sqlite3_snapshot` of it, and open the catalog's connections *on that snapshot*: one
+//!   reads the rows, one runs the integrity check (each takes about as long as the image, so
+//!   one after the other they would be what the backup waits for). All read in parallel, and
+//!   the application keeps writing meanwhile.
 //! * In rollback-journal mode a second reader is not worth it (a writer waiting for its
 //!   exclusive lock would make our second lock request fail), so both readers share the one
 //!   connection and its one transaction, one after the other.
@@ -43,6 +45,19 @@ impl PinnedConnection {
 pub(crate) struct PinnedRead {
     image: PinnedConnection,
     catalog: PinnedConnection,
+    check: Option<PinnedConnection>,
+}
+
+/// The connections of one pinned point in time.
+pub(crate) struct Connections {
+    pub image: PinnedConnection,
+    /// Reads the catalog's rows; the image's own connection when `shared`.
+    pub catalog: PinnedConnection,
+    /// Runs the integrity check beside the catalog; `None` when it runs on `catalog` first.
+    pub check: Option<PinnedConnection>,
+    /// Whether `catalog` is the image's connection: in rollback-journal mode, or when a second
+    /// connection on the snapshot was not possible.
+    pub shared: bool,
 }
 
 impl PinnedRead {
@@ -74,16 +89,16 @@ impl PinnedRead {
         let wal = mode.eq_ignore_ascii_case("wal");
 
         let catalog = if wal { open_on_same_snapshot(path, &image).ok() } else { None };
-        let image = PinnedConnection(Arc::new(Mutex::new(image)));
-        let catalog = catalog.map_or_else(|| image.clone(), |c| PinnedConnection(Arc::new(Mutex::new(c))));
-        Ok(Self { image, catalog })
+        let check = if catalog.is_some() { open_on_same_snapshot(path, &image).ok() } else { None };
+        let pinned = |c| PinnedConnection(Arc::new(Mutex::new(c)));
+        let image = pinned(image);
+        let catalog = catalog.map_or_else(|| image.clone(), pinned);
+        Ok(Self { image, catalog, check: check.map(pinned) })
     }
 
-    /// (image connection, catalog connection, whether they are the same one: in
-    /// rollback-journal mode, or when a second connection on the snapshot was not possible).
-    pub(crate) fn into_connections(self) -> (PinnedConnection, PinnedConnection, bool) {
+    pub(crate) fn into_connections(self) -> Connections {
         let shared = Arc::ptr_eq(&self.image.0, &self.catalog.0);
-        (self.image, self.catalog, shared)
+        Connections { image: self.image, catalog: self.catalog, check: self.check, shared }
     }
 }
 
@@ -104,6 +119,9 @@ fn begin_read(conn: &Connection) -> rusqlite::Result<()> {
 /// `None`-worthy failures (no snapshot support, WAL reset meanwhile) fall back to sharing.
 fn open_on_same_snapshot(path: &Path, pinned: &Connection) -> std::result::Result<Connection, ()> {
     let second = open_read_only(path).map_err(|_| ())?;
+    // A connection that has never read has not opened the WAL yet, and snapshot_open refuses
+    // it (SQLITE_ERROR): one read in a transaction of its own opens it.
+    second.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())).map_err(|_| ())?;
     let schema = c"main";
     let mut snapshot: *mut ffi::sqlite3_snapshot = std::ptr::null_mut();
     // SAFETY: both handles are live connections owned by this thread for the duration of the
@@ -120,4 +138,30 @@ fn open_on_same_snapshot(path: &Path, pinned: &Connection) -> std::result::Resul
         }
     }
     Ok(second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_and_the_check_read_the_pinned_point_in_time_beside_the_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        // Kept open, as an application keeps it, so the WAL and its frames stay.
+        let writer = Connection::open(&path).unwrap();
+        writer.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+
+        let pinned = PinnedRead::begin(&path, &|| false).unwrap().into_connections();
+        // Regression: snapshot_open refused connections that had never read, so the catalog
+        // always waited for the image on the image's connection.
+        assert!(!pinned.shared, "the catalog reads on a connection of its own");
+        let check = pinned.check.expect("the check runs on a connection of its own");
+
+        writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        let count = |c: &PinnedConnection| c.with(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap());
+        assert_eq!([count(&pinned.image), count(&pinned.catalog), count(&check)], [1, 1, 1], "all see the pinned point in time");
+        let fresh = open_read_only(&path).unwrap();
+        assert_eq!(fresh.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap(), 2);
+    }
 }
