@@ -36,7 +36,9 @@ mkfifo "$WORK/hold"
 sqlite3 "$DB" <"$WORK/hold" >/dev/null &
 exec 9>"$WORK/hold"
 echo "SELECT count(*) FROM payments WHERE id < 10;" >&9
-sqlite3 "$DB" "UPDATE payments SET status = status WHERE id < 5000;"
+# A real change: an UPDATE that changes nothing writes no frame.
+sqlite3 "$DB" "UPDATE payments SET status = (status + 1) % 9 WHERE id < 5000;"
+echo "bench: wal $(stat -c %s "$DB-wal") bytes of committed frames"
 
 for run in $(seq $RUNS); do
   rm -rf "$WORK/copy.db" "$WORK/copy.db.zst" "$WORK/repo"

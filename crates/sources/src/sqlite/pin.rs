@@ -115,29 +115,62 @@ fn begin_read(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
 }
 
-/// A second read-only connection whose read transaction sees exactly what `pinned` sees.
-/// `None`-worthy failures (no snapshot support, WAL reset meanwhile) fall back to sharing.
+/// A second read-only connection whose read transaction sees exactly what `pinned` sees;
+/// `Err` (the caller shares `pinned` instead) when that cannot be made sure.
 fn open_on_same_snapshot(path: &Path, pinned: &Connection) -> std::result::Result<Connection, ()> {
     let second = open_read_only(path).map_err(|_| ())?;
     // A connection that has never read has not opened the WAL yet, and snapshot_open refuses
     // it (SQLITE_ERROR): one read in a transaction of its own opens it.
     second.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())).map_err(|_| ())?;
-    let schema = c"main";
-    let mut snapshot: *mut ffi::sqlite3_snapshot = std::ptr::null_mut();
-    // SAFETY: both handles are live connections owned by this thread for the duration of the
-    // calls; the snapshot is freed exactly once below, whatever happens.
-    unsafe {
-        if ffi::sqlite3_snapshot_get(pinned.handle(), schema.as_ptr(), &mut snapshot) != ffi::SQLITE_OK {
-            return Err(());
+    match Snapshot::of(pinned) {
+        Some(snapshot) => {
+            second.execute_batch("BEGIN").map_err(|_| ())?;
+            if !snapshot.open_on(&second) {
+                return Err(());
+            }
         }
-        let opened = second.execute_batch("BEGIN").is_ok()
-            && ffi::sqlite3_snapshot_open(second.handle(), schema.as_ptr(), snapshot) == ffi::SQLITE_OK;
-        ffi::sqlite3_snapshot_free(snapshot);
-        if !opened {
-            return Err(());
+        None => {
+            // SQLite names no snapshot while the WAL has no frames (every backup of a database
+            // no one has written to since it was opened). The pinned reader then reads the
+            // database file alone, and while it does no checkpoint may write into that file
+            // (it holds WAL read lock 0). A second reader that finds no frames either reads
+            // the very same bytes; one that finds some began after a commit, and is not used.
+            begin_read(&second).map_err(|_| ())?;
+            if Snapshot::of(&second).is_some() {
+                return Err(());
+            }
         }
     }
     Ok(second)
+}
+
+/// A point in time of a WAL database that other connections can be opened on.
+struct Snapshot(*mut ffi::sqlite3_snapshot);
+
+impl Snapshot {
+    /// What `conn`'s read transaction sees; `None` outside a read transaction, and when the
+    /// WAL has had no frame written since it was created.
+    fn of(conn: &Connection) -> Option<Self> {
+        let mut snapshot: *mut ffi::sqlite3_snapshot = std::ptr::null_mut();
+        // SAFETY: `conn` is a live connection; on success SQLite hands us a snapshot that we
+        // free exactly once, in `drop`.
+        let rc = unsafe { ffi::sqlite3_snapshot_get(conn.handle(), c"main".as_ptr(), &mut snapshot) };
+        (rc == ffi::SQLITE_OK && !snapshot.is_null()).then_some(Self(snapshot))
+    }
+
+    /// Starts `conn`'s read transaction on this point in time; `conn` must be inside a `BEGIN`
+    /// that has not read yet. Whether that worked.
+    fn open_on(&self, conn: &Connection) -> bool {
+        // SAFETY: both the connection and the snapshot are live for the duration of the call.
+        unsafe { ffi::sqlite3_snapshot_open(conn.handle(), c"main".as_ptr(), self.0) == ffi::SQLITE_OK }
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from sqlite3_snapshot_get and is freed only here.
+        unsafe { ffi::sqlite3_snapshot_free(self.0) }
+    }
 }
 
 #[cfg(test)]
@@ -163,5 +196,37 @@ mod tests {
         assert_eq!([count(&pinned.image), count(&pinned.catalog), count(&check)], [1, 1, 1], "all see the pinned point in time");
         let fresh = open_read_only(&path).unwrap();
         assert_eq!(fresh.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_wal_without_frames_is_read_beside_the_image_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        // Written and closed: the last connection checkpoints and removes the WAL.
+        Connection::open(&path).unwrap().execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+        assert!(!dir.path().join("app.db-wal").exists());
+
+        let pinned = PinnedRead::begin(&path, &|| false).unwrap().into_connections();
+        assert!(!pinned.shared, "the catalog reads on a connection of its own");
+        let check = pinned.check.expect("the check runs on a connection of its own");
+        let writer = Connection::open(&path).unwrap();
+        writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        let count = |c: &PinnedConnection| c.with(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap());
+        assert_eq!([count(&pinned.image), count(&pinned.catalog), count(&check)], [1, 1, 1], "all see the pinned point in time");
+        // A checkpoint cannot write the new row into the file under the pinned readers.
+        writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).unwrap();
+        assert_eq!([count(&pinned.image), count(&pinned.catalog), count(&check)], [1, 1, 1]);
+    }
+
+    #[test]
+    fn a_second_reader_that_sees_a_newer_commit_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        Connection::open(&path).unwrap().execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+        let first = open_read_only(&path).unwrap();
+        begin_read(&first).unwrap();
+        assert!(Snapshot::of(&first).is_none(), "no frames yet");
+        Connection::open(&path).unwrap().execute("INSERT INTO t VALUES (2)", []).unwrap();
+        assert!(open_on_same_snapshot(&path, &first).is_err(), "the second reader would see the new row");
     }
 }
