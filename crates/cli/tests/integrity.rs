@@ -22,6 +22,11 @@ fn manifest(env: &Env, id: &str) -> serde_json::Value {
     env.json(&["show", id])["manifest"].clone()
 }
 
+/// `lifeboat ARGS` with a job log in the test's folder.
+fn logged(env: &Env, args: &[&str]) -> std::process::Output {
+    env.cmd(args).env("LIFEBOAT_STATE_DIR", env.path("state")).output().unwrap()
+}
+
 #[test]
 fn a_damaged_index_passes_the_quick_check_and_the_drill_finds_it() {
     let env = Env::new();
@@ -34,14 +39,17 @@ fn a_damaged_index_passes_the_quick_check_and_the_drill_finds_it() {
     let m = manifest(&env, &id);
     assert_eq!((m["properties"]["integrity_level"].as_str(), m["properties"]["integrity_check"].as_str()), (Some("quick"), Some("ok")));
 
-    let out = env.run(&["verify", &id]);
+    let out = logged(&env, &["verify", &id]);
     assert_eq!(out.status.code(), Some(1));
     let report = text(&out.stdout);
     assert!(report.contains("missing from index i") && report.contains("verify: FAILED"), "{report}");
 
-    // A restore cannot trust a quick check: it runs the full one and refuses the copy.
-    let err = env.fails(&["restore", &id, "--to", env.path("back.db").to_str().unwrap()], 1);
-    assert!(err.contains("missing from index i"), "{err}");
+    // A restore cannot trust a quick check, nor a drill that failed: it runs the full check
+    // and refuses the copy.
+    let out = logged(&env, &["restore", &id, "--to", env.path("back.db").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("missing from index i"), "{}", text(&out.stderr));
+    assert!(!env.path("back.db").exists());
 
     // Asked for, the full check runs at backup: a warning, and the findings in the manifest.
     let out = env.run(&["backup", db.to_str().unwrap(), "--integrity", "full", "--json"]);
@@ -94,7 +102,12 @@ fn an_unchanged_database_reuses_its_catalog_and_a_changed_one_never_does() {
         let first = env.backup(&db, &[]);
         let again = env.backup(&db, &[]);
         let (m1, m2) = (manifest(&env, &first), manifest(&env, &again));
-        assert_eq!(m2["properties"]["catalog_reused"], true, "wal {wal}");
+        // In rollback mode the catalog waits for the image, so it is always reused; in WAL
+        // mode it is read beside the image and stopped when the image ends unchanged, but a
+        // scan this small may well end first, and is then just as right.
+        if !wal {
+            assert_eq!(m2["properties"]["catalog_reused"], true);
+        }
         assert_eq!(m1["properties"]["image_xxh3"], m2["properties"]["image_xxh3"]);
         assert_eq!(m1["tables"], m2["tables"]);
 
@@ -114,4 +127,39 @@ fn an_unchanged_database_reuses_its_catalog_and_a_changed_one_never_does() {
         assert!(out["notes"].to_string().contains("checked in full now"), "{out}");
         assert!(dump(&env.path("r.db")).contains("'bbbb'"));
     }
+}
+
+#[test]
+fn a_passed_drill_stands_for_the_full_check_of_that_very_backup_only() {
+    let env = Env::new();
+    let db = env.path("app.db");
+    indexed_db(&db);
+    let before = dump(&db);
+    let first = env.backup(&db, &[]);
+    sql(&db, "INSERT INTO t VALUES (9999, 'new')");
+    let second = env.backup(&db, &[]);
+    let restore = |id: &str, to: &str| -> serde_json::Value {
+        let out = logged(&env, &["restore", id, "--to", to, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let checked =
+        |report: &serde_json::Value| (report["check"]["integrity_checked"].clone(), report["check"]["integrity_proven_by_drill"].clone());
+
+    // Not drilled yet: the restore of a quick-checked backup runs the full check itself.
+    assert_eq!(checked(&restore(&first, "a.db")), (true.into(), false.into()));
+
+    // Drilled: the drill's full check stands for the restore's, and the restore says whose.
+    assert_eq!(logged(&env, &["verify", &first]).status.code(), Some(0));
+    let report = restore(&first, "b.db");
+    assert_eq!(checked(&report), (false.into(), true.into()), "{report}");
+    assert!(report["notes"].to_string().contains("the restore drill of"), "{report}");
+    assert_eq!(dump(&env.path("b.db")), before);
+    assert_eq!(dump(&env.path("a.db")), before);
+
+    // Another backup of the same database was not drilled, and a restore without the job log
+    // knows of no drill: both check in full.
+    assert_eq!(checked(&restore(&second, "c.db")), (true.into(), false.into()));
+    let unlogged = env.json(&["restore", &first, "--to", "d.db"]);
+    assert_eq!(checked(&unlogged), (true.into(), false.into()));
 }

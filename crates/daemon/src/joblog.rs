@@ -318,6 +318,23 @@ impl JobLog {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| DaemonError::state("reading the job log", e))
     }
 
+    /// When the newest restore drill of `snapshot` (a full id) that passed finished; `None`
+    /// when none did. Ids are hashes of the snapshot's content, so a drill of the same id in
+    /// any repository drilled these very bytes.
+    pub fn passed_drill(&self, snapshot: &str) -> Result<Option<Timestamp>> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT finished_at FROM jobs WHERE kind = 'drill' AND status = 'ok' AND snapshot = ?1 AND finished_at IS NOT NULL
+                 ORDER BY finished_at DESC LIMIT 1",
+                [snapshot],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| DaemonError::state("reading the job log", e))?;
+        Ok(text.and_then(|t| t.parse().ok()))
+    }
+
     /// The last slot a schedule fired for (see the daemon's catch-up).
     pub fn last_slot(&self, key: &str) -> Result<Option<Timestamp>> {
         let text: Option<String> = self

@@ -63,6 +63,10 @@ pub struct RestoreOptions {
     pub accept_damaged: bool,
     /// What the target's engine may offer beyond that (`--as`, `--globals`, `--jobs`, ...).
     pub engine: EngineOptions,
+    /// A passed restore drill of this very snapshot, as the job log names it ("the restore
+    /// drill of <time>"): its full integrity check stands for the one a restore of a
+    /// quick-checked backup would otherwise run (the restored bytes are provably the same).
+    pub drill: Option<String>,
 }
 
 /// Restores `snapshot` into `target` (a whole database, or one table of it).
@@ -133,13 +137,14 @@ pub fn restore(
         (safety_backup, safety_note) = keep_target(repo, target, &plan, table.is_none())?;
     }
 
+    let engine_options = EngineOptions { integrity_proven: options.drill.is_some(), ..options.engine.clone() };
     if let Some(table) = table {
-        let rows_restored = target.restore_table(&backup, table, &options.engine)?;
+        let rows_restored = target.restore_table(&backup, table, &engine_options)?;
         return Ok(RestoreReport { plan, safety_backup, safety_note, notes: Vec::new(), check: CopyCheck::default(), rows_restored });
     }
 
     // 4. Stage, 5. verify, 6. swap.
-    let mut staged = target.stage(&backup, &options.engine)?;
+    let mut staged = target.stage(&backup, &engine_options)?;
     let check = staged.check(false)?;
     if !check.ok() {
         // A backup that was already damaged when it was taken may be the best there is: it
@@ -161,6 +166,9 @@ pub fn restore(
     let mut notes = Vec::new();
     if check.integrity_checked {
         notes.push("the backup did not record a passed full integrity check, so the restored copy was checked in full now".to_string());
+    }
+    if let (true, Some(drill)) = (check.integrity_proven_by_drill, &options.drill) {
+        notes.push(format!("the full integrity check was not repeated: {drill} passed it on this very backup"));
     }
     notes.extend(staged.swap_in()?);
     Ok(RestoreReport { plan, safety_backup, safety_note, notes, check, rows_restored: catalog.total_rows() })

@@ -27,6 +27,9 @@ pub struct CopyCheck {
     /// Whether the engine's full integrity check ran on this copy now (rather than being
     /// trusted from the backup, whose bytes the copy provably has).
     pub integrity_checked: bool,
+    /// Whether the full check was left out because a restore drill of this very backup had
+    /// passed it (see `RestoreOptions::integrity_proven`).
+    pub integrity_proven_by_drill: bool,
     pub tables: Vec<TableCheck>,
 }
 

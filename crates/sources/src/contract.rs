@@ -124,6 +124,10 @@ pub struct RestoreOptions {
     pub globals: bool,
     /// Sessions that load at once.
     pub jobs: Option<usize>,
+    /// A restore drill of this very backup already passed the engine's full integrity check
+    /// (the copy is provably the same bytes), so a restore need not repeat it when the backup
+    /// itself recorded a lighter check.
+    pub integrity_proven: bool,
 }
 
 /// The first rows of one table, for reports: each value as JSON of its own kind (numbers,

@@ -1,5 +1,6 @@
 use anyhow::Result;
-use lifeboat_engine::{EngineRestoreOptions, RestoreOptions, RestorePlan};
+use lifeboat_daemon::JobLog;
+use lifeboat_engine::{BackupEntry, EngineRestoreOptions, RestoreOptions, RestorePlan};
 
 use crate::{
     commands::confirm,
@@ -41,7 +42,9 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
             terminate_connections: args.terminate_connections,
             globals: args.globals,
             jobs: args.jobs.map(|n| n as usize),
+            integrity_proven: false,
         },
+        drill: passed_drill(global, &entry),
     };
     let report = lifeboat_engine::restore(&repo, &entry, target.as_ref(), &options, &mut ask)?;
     if global.json {
@@ -75,4 +78,12 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
         ),
     }
     Ok(0)
+}
+
+/// The newest passed restore drill of `entry` in the job log, when one is configured, named
+/// for the report. Without one (or when it cannot be read) the restore checks for itself.
+fn passed_drill(global: &Global, entry: &BackupEntry) -> Option<String> {
+    let dir = context::state_dir(global).ok()??;
+    let at = JobLog::open(&dir).ok()?.passed_drill(&entry.id).ok()??;
+    Some(format!("the restore drill of {}", output::time(at)))
 }

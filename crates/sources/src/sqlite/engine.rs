@@ -193,13 +193,13 @@ impl Database for SqliteDatabase {
         Self::refuse_options(options)?;
         self.not_a_folder()?;
         let copy = image_copy(backup, &self.path)?;
-        Ok(Box::new(StagedFile { copy, target: self.path.clone(), catalog: backup.catalog().clone() }))
+        Ok(Box::new(StagedFile { copy, target: self.path.clone(), catalog: backup.catalog().clone(), proven: options.integrity_proven }))
     }
 
     fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions) -> Result<u64> {
         Self::refuse_options(options)?;
         let copy = image_copy(backup, &self.path)?;
-        let check = copy.check(backup.catalog(), false)?;
+        let check = copy.check(backup.catalog(), false, options.integrity_proven)?;
         if !check.ok() {
             return Err(SourceError::new(
                 SourceErrorKind::Corrupt,
@@ -224,15 +224,17 @@ struct StagedFile {
     copy: RestoredCopy,
     target: PathBuf,
     catalog: Catalog,
+    /// A restore drill of this backup passed the full integrity check.
+    proven: bool,
 }
 
 impl Staged for StagedFile {
     fn check(&mut self, thorough: bool) -> Result<CopyCheck> {
-        self.copy.check(&self.catalog, thorough)
+        self.copy.check(&self.catalog, thorough, self.proven)
     }
 
     fn swap_in(self: Box<Self>) -> Result<Option<String>> {
-        let StagedFile { copy, target, catalog } = *self;
+        let StagedFile { copy, target, catalog, .. } = *self;
         let moved = copy.put_in_place(&target, &catalog)?;
         Ok((!moved.is_empty()).then(|| {
             let names: Vec<String> = moved.iter().map(|p| p.display().to_string()).collect();

@@ -117,17 +117,21 @@ impl RestoredCopy {
     /// Compares every table's row count with `expected`, and runs `PRAGMA integrity_check`.
     ///
     /// A copy is written only after its SHA-256 matched the manifest, so it is the very image
-    /// that was checked at backup time: when the manifest records a *full* check as passed it
-    /// is not repeated. After a quick check (the default at backup), an unchecked backup, or a
-    /// failed one, the full check runs now, and the result says so. `thorough` (restore drills)
-    /// always runs it and also compares content hashes.
-    pub fn check(&self, expected: &Catalog, thorough: bool) -> Result<CopyCheck> {
+    /// that was checked at backup time: when the manifest records a *full* check as passed, or
+    /// `proven` says a restore drill of this backup passed one, it is not repeated. After a
+    /// quick check (the default at backup), an unchecked backup, or a failed one, the full
+    /// check runs now, and the result says so. `thorough` (restore drills) always runs it and
+    /// also compares content hashes.
+    pub fn check(&self, expected: &Catalog, thorough: bool, proven: bool) -> Result<CopyCheck> {
         let conn = open_immutable(&self.path)?;
         let props = &expected.properties;
         let level: IntegrityLevel =
             props.get(INTEGRITY_LEVEL).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or(IntegrityLevel::Full);
         let full_ok_at_backup = level == IntegrityLevel::Full && props.get(INTEGRITY) == Some(&serde_json::json!("ok"));
-        check_database(&conn, expected, thorough || !full_ok_at_backup, thorough)
+        let by_drill = !thorough && !full_ok_at_backup && proven;
+        let mut check = check_database(&conn, expected, thorough || !(full_ok_at_backup || proven), thorough)?;
+        check.integrity_proven_by_drill = by_drill;
+        Ok(check)
     }
 
     /// Opens the copy for reading (reports, samples, exports).
@@ -198,5 +202,5 @@ pub(crate) fn check_database(conn: &Connection, expected: &Catalog, integrity: b
         };
         tables.push(TableCheck { table: table.name.clone(), expected_rows: table.rows, actual_rows: rows.map(|r| r as u64), hash_matches });
     }
-    Ok(CopyCheck { integrity_problems, integrity_checked: integrity, tables })
+    Ok(CopyCheck { integrity_problems, integrity_checked: integrity, integrity_proven_by_drill: false, tables })
 }
