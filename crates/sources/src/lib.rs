@@ -4,6 +4,7 @@
 //!
 //! Each engine lives in its own folder behind the [`Source`] trait.
 
+mod background;
 mod catalog;
 mod check;
 pub mod content_hash;

@@ -127,6 +127,7 @@ pub(super) fn capture(path: &Path, level: IntegrityLevel, previous: Option<&Cata
     let worker = {
         let end = end.clone();
         std::thread::spawn(move || -> Result<Catalog> {
+            crate::background::lower_this_thread();
             if shared {
                 // One connection: the image goes first, then the catalog only if needed.
                 let digest = end.wait();
@@ -160,7 +161,10 @@ fn read_catalog(catalog: &PinnedConnection, check: Option<&PinnedConnection>, le
     let (mut scanned, found) = match check {
         None => catalog.with(|c| inspect::integrity(c, level).and_then(|found| Ok((inspect::catalog(c)?, found))))?,
         Some(check) => std::thread::scope(|s| -> Result<_> {
-            let checking = s.spawn(|| check.with(|c| inspect::integrity(c, level)));
+            let checking = s.spawn(|| {
+                crate::background::lower_this_thread();
+                check.with(|c| inspect::integrity(c, level))
+            });
             let scanned = catalog.with(inspect::catalog);
             let found = checking.join().unwrap_or_else(|_| {
                 Err(SourceError::new(SourceErrorKind::Database, "the integrity check panicked", "this is a bug in lifeboat"))
