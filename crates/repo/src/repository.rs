@@ -274,7 +274,7 @@ impl Repo {
 
     /// Every snapshot in the repository, oldest first.
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
-        let mut snaps = self.handle()?.get_all_snapshots().map_err(|e| storage("could not read the snapshot list", *e))?;
+        let mut snaps = all_snapshots(self.store.as_ref(), &self.handle()?)?;
         snaps.sort_by(|a, b| a.time.cmp(&b.time));
         Ok(snaps.iter().map(SnapshotInfo::from_rustic).collect())
     }
@@ -306,5 +306,28 @@ impl Repo {
         let freed = plan.stats.size_sum().remove;
         repo.prune(&opts, plan).map_err(|e| storage("prune failed", *e))?;
         Ok(freed + self.store.remove_leftovers()?)
+    }
+}
+
+/// Every snapshot file, read through `handle`.
+///
+/// `forget` takes only a shared lock, so another job may remove a snapshot file between rustic
+/// listing the folder and reading that file, and rustic then fails the whole listing. The
+/// snapshot is simply gone: when the folder changed meanwhile, it is listed again.
+pub(crate) fn all_snapshots<S: rustic_core::Open>(store: &dyn Store, handle: &Repository<S>) -> Result<Vec<SnapshotFile>> {
+    const ATTEMPTS: usize = 5;
+    let names = || -> Result<Vec<String>> {
+        let mut names: Vec<String> = store.list("snapshots")?.into_iter().map(|(name, _)| name).collect();
+        names.sort();
+        Ok(names)
+    };
+    let mut attempt = 1;
+    loop {
+        let before = names()?;
+        match handle.get_all_snapshots() {
+            Ok(snapshots) => return Ok(snapshots),
+            Err(_) if attempt < ATTEMPTS && names()? != before => attempt += 1,
+            Err(err) => return Err(storage("could not read the snapshot list", *err)),
+        }
     }
 }

@@ -449,4 +449,34 @@ mod tests {
         assert!(repo.write_snapshot(meta(), vec![stream("a", vec![1; 1000])], render()).is_err());
         assert!(repo.snapshots().unwrap().is_empty());
     }
+
+    #[test]
+    fn listing_snapshots_survives_a_forget_running_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(&dir);
+        for _ in 0..40 {
+            repo.write_snapshot(meta(), vec![stream("a", vec![1; 100])], render()).unwrap();
+        }
+        let ids: Vec<String> = repo.snapshots().unwrap().into_iter().map(|s| s.id).collect();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let listings = std::thread::scope(|scope| {
+            let lister = scope.spawn(|| {
+                let mut listings = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    // Regression: a file forgotten between rustic's listing and its reading
+                    // failed the whole listing (a daemon's backup of another database failed).
+                    repo.snapshots().expect("a snapshot forgotten meanwhile is just gone");
+                    listings += 1;
+                }
+                listings
+            });
+            for id in &ids {
+                repo.forget(std::slice::from_ref(id)).unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            lister.join().unwrap()
+        });
+        assert!(listings > 10, "the listing ran beside the forgets ({listings} times)");
+        assert!(repo.snapshots().unwrap().is_empty());
+    }
 }
