@@ -177,52 +177,59 @@ impl Drop for Snapshot {
 mod tests {
     use super::*;
 
+    fn rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap()
+    }
+
+    /// The rows of `t` that the image's, the catalog's and the check's connections see.
+    fn rows_seen(pinned: &Connections) -> [i64; 3] {
+        let check = pinned.check.as_ref().expect("the check runs on a connection of its own");
+        [pinned.image.with(rows), pinned.catalog.with(rows), check.with(rows)]
+    }
+
+    fn wal_db(dir: &tempfile::TempDir) -> (std::path::PathBuf, Connection) {
+        let path = dir.path().join("app.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+        (path, conn)
+    }
+
     #[test]
     fn the_catalog_and_the_check_read_the_pinned_point_in_time_beside_the_image() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.db");
         // Kept open, as an application keeps it, so the WAL and its frames stay.
-        let writer = Connection::open(&path).unwrap();
-        writer.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+        let (path, writer) = wal_db(&dir);
 
         let pinned = PinnedRead::begin(&path, &|| false).unwrap().into_connections();
         // Regression: snapshot_open refused connections that had never read, so the catalog
         // always waited for the image on the image's connection.
         assert!(!pinned.shared, "the catalog reads on a connection of its own");
-        let check = pinned.check.expect("the check runs on a connection of its own");
-
         writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
-        let count = |c: &PinnedConnection| c.with(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap());
-        assert_eq!([count(&pinned.image), count(&pinned.catalog), count(&check)], [1, 1, 1], "all see the pinned point in time");
-        let fresh = open_read_only(&path).unwrap();
-        assert_eq!(fresh.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap(), 2);
+        assert_eq!(rows_seen(&pinned), [1, 1, 1], "all see the pinned point in time");
+        assert_eq!(rows(&open_read_only(&path).unwrap()), 2);
     }
 
     #[test]
     fn a_wal_without_frames_is_read_beside_the_image_too() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.db");
         // Written and closed: the last connection checkpoints and removes the WAL.
-        Connection::open(&path).unwrap().execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+        let (path, _) = wal_db(&dir);
         assert!(!dir.path().join("app.db-wal").exists());
 
         let pinned = PinnedRead::begin(&path, &|| false).unwrap().into_connections();
         assert!(!pinned.shared, "the catalog reads on a connection of its own");
-        let check = pinned.check.expect("the check runs on a connection of its own");
         let writer = Connection::open(&path).unwrap();
         writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
-        let count = |c: &PinnedConnection| c.with(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap());
-        assert_eq!([count(&pinned.image), count(&pinned.catalog), count(&check)], [1, 1, 1], "all see the pinned point in time");
+        assert_eq!(rows_seen(&pinned), [1, 1, 1], "all see the pinned point in time");
         // A checkpoint cannot write the new row into the file under the pinned readers.
         writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).unwrap();
-        assert_eq!([count(&pinned.image), count(&pinned.catalog), count(&check)], [1, 1, 1]);
+        assert_eq!(rows_seen(&pinned), [1, 1, 1]);
     }
 
     #[test]
     fn a_second_reader_that_sees_a_newer_commit_is_not_used() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.db");
-        Connection::open(&path).unwrap().execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+        let (path, _) = wal_db(&dir);
         let first = open_read_only(&path).unwrap();
         begin_read(&first).unwrap();
         assert!(Snapshot::of(&first).is_none(), "no frames yet");
