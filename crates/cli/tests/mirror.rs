@@ -6,7 +6,7 @@ mod common;
 use common::{
     Env, dump,
     json_doc::{assert_shape, table},
-    small_db, sql, text,
+    small_db, sql, text, two_backups,
 };
 
 const MIRROR_PASSWORD: &str = "the mirror's own password";
@@ -14,11 +14,7 @@ const MIRROR_PASSWORD: &str = "the mirror's own password";
 #[test]
 fn a_mirror_gets_only_what_it_lacks_and_restores_alone() {
     let env = Env::new();
-    let db = env.path("app.db");
-    small_db(&db);
-    env.backup(&db, &[]);
-    sql(&db, "INSERT INTO users VALUES (4, 'barbara');");
-    env.backup(&db, &[]);
+    let (db, _, _) = two_backups(&env);
     let mirror = env.path("mirror");
     std::fs::write(env.path("mirror-password"), format!("{MIRROR_PASSWORD}\n")).unwrap();
     std::fs::set_permissions(env.path("mirror-password"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();

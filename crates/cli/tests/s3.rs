@@ -11,7 +11,7 @@ use common::{
     Env, PASSWORD, big_db, dump,
     proxy::Proxy,
     s3::{ACCESS_KEY, S3Server, SECRET_KEY},
-    signal, small_db, sql, text, wait_until,
+    signal, small_db, text, two_backups, wait_until,
 };
 
 /// A repository on a server reached through a proxy, and a database of some MB to back up.
@@ -55,11 +55,7 @@ impl BehindProxy {
 fn stock_restic_lists_checks_and_restores_what_lifeboat_wrote() {
     let server = S3Server::moto();
     let env = Env::on(&server.new_url());
-    let db = env.path("app.db");
-    small_db(&db);
-    let id = env.backup(&db, &[]);
-    sql(&db, "INSERT INTO users VALUES (4, 'barbara');");
-    let second = env.backup(&db, &[]);
+    let (db, id, second) = two_backups(&env);
 
     assert!(!text(&env.restic(&["list", "packs"])).trim().is_empty(), "packs are listed under data/<2 hex>/");
     let listed = text(&env.restic(&["snapshots"]));
@@ -259,11 +255,7 @@ fn a_changed_password_opens_an_s3_repository_and_the_old_one_does_not() {
 fn a_folder_copied_to_an_s3_mirror_restores_from_the_mirror_alone() {
     let server = S3Server::moto();
     let env = Env::new();
-    let db = env.path("app.db");
-    small_db(&db);
-    env.backup(&db, &[]);
-    sql(&db, "INSERT INTO users VALUES (4, 'barbara');");
-    env.backup(&db, &[]);
+    let (db, _, _) = two_backups(&env);
     let mirror = server.new_url();
     env.ok(&["init", "--repo", &mirror]);
     std::fs::write(env.path("mirror-password"), format!("{PASSWORD}\n")).unwrap();

@@ -72,7 +72,7 @@ impl Repo {
             .collect();
         let suspects: Vec<String> = findings.iter().filter(|f| f.error).flat_map(|f| hex_ids(&f.message)).collect();
 
-        let snapshots = crate::repository::all_snapshots(self.store.as_ref(), &repo)?;
+        let snapshots = crate::repository::all_snapshots(&repo)?;
         let affected = match repo.to_indexed() {
             Ok(indexed) => {
                 let packs: HashSet<String> = indexed

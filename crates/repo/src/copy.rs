@@ -27,10 +27,8 @@ impl Repo {
         let _ours = self.lock(LockKind::Shared)?;
         let _theirs = mirror.lock(LockKind::Shared)?;
         let source = self.handle()?.to_indexed().map_err(|e| storage("could not read the repository index", *e))?;
-        let snapshots: Vec<SnapshotFile> = crate::repository::all_snapshots(self.store.as_ref(), &source)?
-            .into_iter()
-            .filter(|s| ids.contains(&s.id.to_hex().to_string()))
-            .collect();
+        let snapshots: Vec<SnapshotFile> =
+            crate::repository::all_snapshots(&source)?.into_iter().filter(|s| ids.contains(&s.id.to_hex().to_string())).collect();
         let target = mirror
             .handle()?
             .to_indexed_ids()

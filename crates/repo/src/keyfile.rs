@@ -22,21 +22,9 @@ use crate::{
 /// scrypt's cost parameters for new keys: log2(N), r, p (see the module's comment).
 pub(crate) const SCRYPT: (u8, u32, u32) = (16, 8, 2);
 
-/// Who made a key, shown by `lifeboat key list` and `restic key list`.
-pub(crate) struct KeyLabel {
-    pub hostname: String,
-    pub username: String,
-}
-
-impl KeyLabel {
-    /// This machine's name and the user running lifeboat.
-    pub(crate) fn of_this_process() -> Self {
-        KeyLabel { hostname: crate::write::hostname(), username: std::env::var("USER").unwrap_or_default() }
-    }
-}
-
-/// Stores a new key file that opens `master` with `password`; returns its id.
-pub(crate) fn write_key(store: &dyn Store, master: &MasterKey, password: &str, label: KeyLabel) -> Result<String> {
+/// Stores a new key file that opens `master` with `password`, labelled with this machine's
+/// name and the user running lifeboat (as `key list` shows them); returns its id.
+pub(crate) fn write_key(store: &dyn Store, master: &MasterKey, password: &str) -> Result<String> {
     let (log_n, r, p) = SCRYPT;
     let params = scrypt::Params::new(log_n, r, p)
         .map_err(|e| RepoError::new(RepoErrorKind::Internal, "scrypt refused lifeboat's parameters", "").with_source(e))?;
@@ -48,8 +36,8 @@ pub(crate) fn write_key(store: &dyn Store, master: &MasterKey, password: &str, l
     let plain = serde_json::to_vec(master)
         .map_err(|e| RepoError::new(RepoErrorKind::Internal, "the master key does not serialize", "").with_source(e))?;
     let file = KeyFile {
-        hostname: Some(label.hostname),
-        username: Some(label.username),
+        hostname: Some(crate::write::hostname()),
+        username: Some(std::env::var("USER").unwrap_or_default()),
         created: Some(jiff::Zoned::now()),
         kdf: "scrypt".to_string(),
         n: 1 << log_n,

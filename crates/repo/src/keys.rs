@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::{
     LockKind, Repo,
     error::{RepoError, RepoErrorKind, Result, RusticMessage, storage},
-    keyfile::{self, KeyLabel},
+    keyfile,
     repository::unopened,
 };
 
@@ -66,7 +66,7 @@ impl Repo {
     /// Adds a key for `password`; returns its id.
     pub fn add_key(&self, password: &str) -> Result<String> {
         let _lock = self.lock(LockKind::Shared)?;
-        keyfile::write_key(self.store.as_ref(), &self.key, password, KeyLabel::of_this_process())
+        keyfile::write_key(self.store.as_ref(), &self.key, password)
     }
 
     /// Removes the key whose id starts with `prefix`; returns its id. Refused for the key this

@@ -19,7 +19,7 @@ use crate::{
     crypto::Cipher,
     error::{RepoError, RepoErrorKind, Result, storage},
     guarded_backend::{CommitGate, GuardedBackend},
-    keyfile::{self, KeyLabel},
+    keyfile,
     lock::{LockKind, Locks, RepoLock},
     progress::JobProgress,
     storage::{self, Location, Store, StoreBackend},
@@ -150,7 +150,7 @@ impl Repo {
             .map_err(|e| storage(format!("could not create the repository at {}", location.describe()), *e))?;
         // rustic's key is replaced by one of ours, which opens twice as fast (keyfile.rs).
         let key = opened.key();
-        let ours = keyfile::write_key(store.as_ref(), &key, password, KeyLabel::of_this_process())?;
+        let ours = keyfile::write_key(store.as_ref(), &key, password)?;
         if let Some(theirs) = opened.key_id() {
             store.remove(&format!("keys/{}", theirs.to_hex().as_str()))?;
         }
@@ -274,7 +274,7 @@ impl Repo {
 
     /// Every snapshot in the repository, oldest first.
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
-        let mut snaps = all_snapshots(self.store.as_ref(), &self.handle()?)?;
+        let mut snaps = all_snapshots(&self.handle()?)?;
         snaps.sort_by(|a, b| a.time.cmp(&b.time));
         Ok(snaps.iter().map(SnapshotInfo::from_rustic).collect())
     }
@@ -313,21 +313,14 @@ impl Repo {
 ///
 /// `forget` takes only a shared lock, so another job may remove a snapshot file between rustic
 /// listing the folder and reading that file, and rustic then fails the whole listing. The
-/// snapshot is simply gone: when the folder changed meanwhile, it is listed again.
-pub(crate) fn all_snapshots<S: rustic_core::Open>(store: &dyn Store, handle: &Repository<S>) -> Result<Vec<SnapshotFile>> {
+/// snapshot is simply gone: a file not found is a reason to list again.
+pub(crate) fn all_snapshots<S: rustic_core::Open>(handle: &Repository<S>) -> Result<Vec<SnapshotFile>> {
     const ATTEMPTS: usize = 5;
-    let names = || -> Result<Vec<String>> {
-        let mut names: Vec<String> = store.list("snapshots")?.into_iter().map(|(name, _)| name).collect();
-        names.sort();
-        Ok(names)
-    };
     let mut attempt = 1;
     loop {
-        let before = names()?;
-        match handle.get_all_snapshots() {
-            Ok(snapshots) => return Ok(snapshots),
-            Err(_) if attempt < ATTEMPTS && names()? != before => attempt += 1,
-            Err(err) => return Err(storage("could not read the snapshot list", *err)),
+        match handle.get_all_snapshots().map_err(|e| storage("could not read the snapshot list", *e)) {
+            Err(err) if err.kind == RepoErrorKind::NotFound && attempt < ATTEMPTS => attempt += 1,
+            other => return other,
         }
     }
 }

@@ -209,6 +209,17 @@ pub fn small_db(path: &Path) {
     );
 }
 
+/// `app.db` (a [`small_db`]) backed up twice, with a user added in between: its path, then the
+/// two snapshot ids.
+pub fn two_backups(env: &Env) -> (PathBuf, String, String) {
+    let db = env.path("app.db");
+    small_db(&db);
+    let first = env.backup(&db, &[]);
+    sql(&db, "INSERT INTO users VALUES (4, 'barbara');");
+    let second = env.backup(&db, &[]);
+    (db, first, second)
+}
+
 /// The lower-case hex SHA-256 of `bytes`, from the stock `sha256sum`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use std::io::Write;

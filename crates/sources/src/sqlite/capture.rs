@@ -21,7 +21,7 @@ use super::{
     file_mode::FileMode,
     image::ImageReader,
     inspect::{self, IMAGE_HASH, INTEGRITY_LEVEL},
-    pin::{Connections, PinnedConnection, PinnedRead},
+    pin::{PinnedConnection, PinnedRead},
 };
 use crate::{Capture, Catalog, IntegrityLevel, Result, SourceError, SourceErrorKind, SourceStream};
 
@@ -100,10 +100,9 @@ const CATALOG_REUSED: &str = "catalog_reused";
 
 pub(super) fn capture(path: &Path, level: IntegrityLevel, previous: Option<&Catalog>, stop: &dyn Fn() -> bool) -> Result<Capture> {
     // Pinning checks the file first: missing, not a database, not readable.
-    let pinned = PinnedRead::begin(path, stop)?;
+    let PinnedRead { image: image_conn, catalog: catalog_conn, check: check_conn, shared } = PinnedRead::begin(path, stop)?;
     let mode = FileMode::of(path)
         .map_err(|e| SourceError::new(SourceErrorKind::Io, format!("cannot read the mode of {}", path.display()), "").with_source(e))?;
-    let Connections { image: image_conn, catalog: catalog_conn, check: check_conn, shared } = pinned.into_connections();
     let end = Arc::new(ImageEnd::default());
     let previous = previous.cloned();
 

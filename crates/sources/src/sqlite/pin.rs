@@ -41,15 +41,8 @@ impl PinnedConnection {
     }
 }
 
-/// The pinned point in time, not yet split between the image and the catalog.
-pub(crate) struct PinnedRead {
-    image: PinnedConnection,
-    catalog: PinnedConnection,
-    check: Option<PinnedConnection>,
-}
-
 /// The connections of one pinned point in time.
-pub(crate) struct Connections {
+pub(crate) struct PinnedRead {
     pub image: PinnedConnection,
     /// Reads the catalog's rows; the image's own connection when `shared`.
     pub catalog: PinnedConnection,
@@ -90,15 +83,11 @@ impl PinnedRead {
 
         let catalog = if wal { open_on_same_snapshot(path, &image).ok() } else { None };
         let check = if catalog.is_some() { open_on_same_snapshot(path, &image).ok() } else { None };
+        let shared = catalog.is_none();
         let pinned = |c| PinnedConnection(Arc::new(Mutex::new(c)));
         let image = pinned(image);
         let catalog = catalog.map_or_else(|| image.clone(), pinned);
-        Ok(Self { image, catalog, check: check.map(pinned) })
-    }
-
-    pub(crate) fn into_connections(self) -> Connections {
-        let shared = Arc::ptr_eq(&self.image.0, &self.catalog.0);
-        Connections { image: self.image, catalog: self.catalog, check: self.check, shared }
+        Ok(Self { image, catalog, check: check.map(pinned), shared })
     }
 }
 
@@ -182,7 +171,7 @@ mod tests {
     }
 
     /// The rows of `t` that the image's, the catalog's and the check's connections see.
-    fn rows_seen(pinned: &Connections) -> [i64; 3] {
+    fn rows_seen(pinned: &PinnedRead) -> [i64; 3] {
         let check = pinned.check.as_ref().expect("the check runs on a connection of its own");
         [pinned.image.with(rows), pinned.catalog.with(rows), check.with(rows)]
     }
@@ -200,7 +189,7 @@ mod tests {
         // Kept open, as an application keeps it, so the WAL and its frames stay.
         let (path, writer) = wal_db(&dir);
 
-        let pinned = PinnedRead::begin(&path, &|| false).unwrap().into_connections();
+        let pinned = PinnedRead::begin(&path, &|| false).unwrap();
         // Regression: snapshot_open refused connections that had never read, so the catalog
         // always waited for the image on the image's connection.
         assert!(!pinned.shared, "the catalog reads on a connection of its own");
@@ -216,7 +205,7 @@ mod tests {
         let (path, _) = wal_db(&dir);
         assert!(!dir.path().join("app.db-wal").exists());
 
-        let pinned = PinnedRead::begin(&path, &|| false).unwrap().into_connections();
+        let pinned = PinnedRead::begin(&path, &|| false).unwrap();
         assert!(!pinned.shared, "the catalog reads on a connection of its own");
         let writer = Connection::open(&path).unwrap();
         writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
