@@ -67,7 +67,7 @@ impl Repo {
             .iter()
             .map(|(level, err)| CheckFinding {
                 error: format!("{level:?}") == "Error",
-                message: err.to_string().lines().next().unwrap_or_default().trim().to_string(),
+                message: in_our_words(err.to_string().lines().next().unwrap_or_default().trim()),
             })
             .collect();
         let suspects: Vec<String> = findings.iter().filter(|f| f.error).flat_map(|f| hex_ids(&f.message)).collect();
@@ -121,6 +121,21 @@ fn snapshot_is_whole(repo: &Repository<IndexedFullStatus>, snap: &SnapshotFile, 
         }
     }
     true
+}
+
+/// rustic's message for a finding, with what lifeboat (not rustic) does about it.
+///
+/// A pack that no index names is what a writer killed mid-backup leaves behind (or a backup
+/// running right now is still writing): it holds no snapshot's data, and prune, which runs
+/// alone under the exclusive lock, removes it.
+fn in_our_words(message: &str) -> String {
+    match message.strip_prefix("pack ").and_then(|rest| rest.split_once(" not referenced in index")) {
+        Some((id, _)) => format!(
+            "pack {id} is named by no index: left by an interrupted backup (or being written by one running now); \
+             no snapshot needs it, and `lifeboat forget --prune` removes it"
+        ),
+        None => message.to_string(),
+    }
 }
 
 /// The hex ids (or id prefixes of at least 8 digits) a message names.

@@ -294,18 +294,25 @@ impl Repo {
         self.handle()?.delete_snapshots(&ids).map_err(|e| storage("could not remove snapshots", *e))
     }
 
-    /// Removes data no snapshot references any more. Returns the bytes freed.
+    /// Removes data no snapshot references any more, and packs no index names (what a writer
+    /// killed mid-backup left). Returns the bytes that left the storage.
     ///
     /// Takes the exclusive lock: no backup runs meanwhile, so nothing can come to refer to
-    /// data while it is being removed.
+    /// data while it is being removed, and no writer can still be uploading a pack that no
+    /// index names yet. That is also why packs are deleted at once: rustic's default only
+    /// marks them (in an index section stock restic does not read, so restic reports them as
+    /// unreferenced) and deletes them at a prune a day later, which exists for repositories
+    /// pruned without such a lock. What stays is restic's own slack: packs at most 5% unused
+    /// are kept rather than repacked (`max_unused`), and at most 10% is repacked per run.
     pub fn prune(&self) -> Result<u64> {
         let _lock = self.lock(LockKind::Exclusive)?;
-        let opts = rustic_core::PruneOptions::default();
+        let before = self.stored_bytes()?;
+        let opts = rustic_core::PruneOptions::default().instant_delete(true);
         let repo = self.handle()?;
         let plan = repo.prune_plan(&opts).map_err(|e| storage("could not plan the prune", *e))?;
-        let freed = plan.stats.size_sum().remove;
         repo.prune(&opts, plan).map_err(|e| storage("prune failed", *e))?;
-        Ok(freed + self.store.remove_leftovers()?)
+        let leftovers = self.store.remove_leftovers()?;
+        Ok(before.saturating_sub(self.stored_bytes()?) + leftovers)
     }
 }
 

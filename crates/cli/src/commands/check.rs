@@ -44,7 +44,9 @@ pub fn run(global: &Global, args: &CheckArgs) -> Result<i32> {
         if report.has_errors() {
             println!("check: FAILED ({what} of {} snapshots; {} affected)", report.snapshots_checked, report.affected.len());
         } else {
-            println!("check: OK ({what} of {} snapshots)", report.snapshots_checked);
+            let warnings = report.findings.len();
+            let tidy = if warnings > 0 { format!("; {}", output::count(warnings as u64, "warning")) } else { String::new() };
+            println!("check: OK ({what} of {} snapshots{tidy})", report.snapshots_checked);
         }
     }
     Ok(if report.has_errors() { 1 } else { 0 })
