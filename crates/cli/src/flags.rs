@@ -123,7 +123,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// The database: a SQLite file path, sqlite:PATH, or a postgres:// URL.
+    /// The database: a SQLite file path, sqlite:PATH, or a postgres:// URL; with --config,
+    /// also the name of a database configured there.
     pub database: String,
     /// The database's name in the repository, which groups its backups for `latest`,
     /// retention and health [default: the file's stem, or the PostgreSQL database's name].

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use lifeboat_engine::{ClassRule, KeepPolicy, Location, S3Settings, parse_within};
+use lifeboat_engine::{ClassRule, KeepPolicy, Location, S3Settings, SecretUrl, parse_within};
 use serde::Deserialize;
 
 use crate::{
@@ -183,7 +183,8 @@ impl RepositoryConfig {
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
     pub name: String,
-    pub url: String,
+    /// Shown everywhere with its password as `***` (a URL may carry one).
+    pub url: SecretUrl,
     /// Health: a warning when the newest good backup is older, critical past twice this.
     pub max_age: Duration,
     /// Backup schedules per class (`hourly` …) in [`SCHEDULED_CLASSES`] order.
@@ -328,7 +329,7 @@ impl Config {
 }
 
 fn database(db: DatabaseFile, index: usize, base: &Path) -> Result<DatabaseConfig> {
-    let place = format!("[[databases]] #{} ({})", index + 1, db.url);
+    let place = format!("[[databases]] #{} ({})", index + 1, lifeboat_engine::redact(&db.url));
     // The name keys the job log, health and metrics before any backup has run, and must not
     // change when a path does: so it is written down, not derived.
     let Some(name) = db.name else {
@@ -370,7 +371,7 @@ fn database(db: DatabaseFile, index: usize, base: &Path) -> Result<DatabaseConfi
     }
     Ok(DatabaseConfig {
         name,
-        url: sqlite_relative(base, &db.url),
+        url: SecretUrl::new(sqlite_relative(base, &db.url)),
         max_age,
         backups,
         drill,

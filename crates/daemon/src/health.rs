@@ -257,7 +257,7 @@ fn age_finding(db: &DatabaseConfig, last_good: Option<Timestamp>, attempted: boo
         database: Some(db.name.clone()),
         check: "backup_age",
         message: format!("`{}` {message}", db.name),
-        hint: format!("see `lifeboat log --db {} --status failed`; take one now with `lifeboat backup --config ... {}`", db.name, db.url),
+        hint: format!("see `lifeboat log --db {0} --status failed`; take one now with `lifeboat backup --config FILE {0}`", db.name),
     });
 }
 
@@ -349,7 +349,7 @@ fn count_findings(
 }
 
 fn reachable_finding(db: &DatabaseConfig, findings: &mut Vec<Finding>) {
-    let probe = lifeboat_engine::open_database(&db.url).and_then(|d| d.probe());
+    let probe = lifeboat_engine::open_database(db.url.expose()).and_then(|d| d.probe());
     let Err(err) = probe else { return };
     let problem = err.to_string().lines().next().unwrap_or_default().to_string();
     findings.push(Finding {
@@ -424,12 +424,13 @@ pub fn human(d: Duration) -> String {
     }
 }
 
-/// Writes `report` to `health.json` in `dir`, atomically (a reader never sees half a file).
+/// Writes `report` to `health.json` in `dir`, atomically (a reader never sees half a file),
+/// readable by this user only, like everything in the state directory.
 pub fn write(dir: &Path, report: &HealthReport) -> Result<()> {
     let path = dir.join("health.json");
     let partial = dir.join(".health.json.partial");
     let text = serde_json::to_vec_pretty(report).expect("the report serializes");
-    std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, &path)).map_err(|e| {
+    crate::joblog::write_private(&partial, &text).and_then(|()| std::fs::rename(&partial, &path)).map_err(|e| {
         DaemonError::new(
             DaemonErrorKind::State,
             format!("cannot write {}", path.display()),

@@ -195,7 +195,20 @@ impl JobLog {
             })?;
         }
         let path = dir.join("state.db");
+        // Made 0600 before SQLite opens it (its -wal and -shm files take the same mode), so
+        // there is no moment when others could read it.
+        if !path.exists() {
+            write_private(&path, b"").map_err(|e| {
+                DaemonError::new(
+                    crate::error::DaemonErrorKind::State,
+                    format!("cannot create the job log {}", path.display()),
+                    "check the state directory's permissions",
+                )
+                .with_source(e)
+            })?;
+        }
         let conn = Connection::open(&path).map_err(|e| DaemonError::state(format!("cannot open the job log {}", path.display()), e))?;
+        // One an older version left readable by others is made private (never the reverse).
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
         conn.busy_timeout(Duration::from_secs(10)).map_err(|e| DaemonError::state("setting the job log's busy timeout", e))?;
         conn.pragma_update(None, "journal_mode", "wal").map_err(|e| DaemonError::state(format!("opening {}", path.display()), e))?;
@@ -354,6 +367,15 @@ impl JobLog {
             .map_err(|e| DaemonError::state("writing the schedule marks", e))?;
         Ok(())
     }
+}
+
+/// Writes `bytes` to a new or truncated file at `path` that only this user can read (0600,
+/// whatever the umask).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)
 }
 
 /// The OS user running this process.

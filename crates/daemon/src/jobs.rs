@@ -2,7 +2,7 @@
 //! job's own repository handle, record how it ended. Used by the daemon's workers and by the
 //! CLI (for its manual jobs), so both log the same way.
 
-use lifeboat_engine::{BackupRequest, CancelToken, CaptureOptions, IntegrityLevel, Repo};
+use lifeboat_engine::{BackupRequest, CancelToken, CaptureOptions, DrillPlace, IntegrityLevel, Repo};
 
 use crate::{
     config::DatabaseConfig,
@@ -160,7 +160,7 @@ fn label(classes: &[String]) -> String {
 
 fn backup(repo: &Repo, db: &DatabaseConfig, classes: &[String]) -> Outcome {
     let result = (|| -> std::result::Result<Outcome, Box<dyn std::error::Error + Send + Sync>> {
-        let database = lifeboat_engine::open_database(&db.url)?;
+        let database = lifeboat_engine::open_database(db.url.expose())?;
         let options = CaptureOptions {
             schemas: db.schemas.clone(),
             tables: db.tables.clone(),
@@ -209,7 +209,8 @@ fn drill(repo: &Repo, db: &DatabaseConfig) -> Outcome {
         Ok(entry) => entry,
         Err(err) => return Outcome { status: "skipped", error: Some(format!("nothing to drill: {err}")), ..Default::default() },
     };
-    match lifeboat_engine::verify(repo, &entry, db.scratch.as_deref(), None) {
+    let place = DrillPlace { scratch: db.scratch.as_deref(), live: Some(db.url.expose()) };
+    match lifeboat_engine::verify(repo, &entry, place, None) {
         Ok(report) => Outcome::of_drill(&report),
         Err(err) => Outcome { snapshot: Some(entry.id), ..Outcome::failed(err) },
     }

@@ -16,14 +16,14 @@ pub use error::{EngineError, Result};
 pub use inspect::{ShowReport, export, show};
 pub use lifeboat_repo::{CancelToken, CheckFinding, CheckReport, Location, Repo, RepoError, RepoErrorKind, S3Settings, process_exists};
 pub use lifeboat_sources::{
-    CaptureOptions, Catalog, CopyCheck, Database, IntegrityLevel, RestoreOptions as EngineRestoreOptions, Sample, SourceError,
-    SourceErrorKind, TableCheck, TableInfo, host_name, open as open_database,
+    CaptureOptions, Catalog, CopyCheck, Database, IntegrityLevel, RestoreOptions as EngineRestoreOptions, Sample, SecretUrl, SourceError,
+    SourceErrorKind, TableCheck, TableInfo, host_name, open as open_database, redact,
 };
 pub use manifest::{BackupEntry, Manifest, StreamRecord, Summary};
 pub use restore::{RestoreOptions, RestorePlan, RestoreReport, restore};
 pub use retention::{ClassRule, Decision, GroupPlan, KeepPolicy, SAFETY_CLASS, parse_within, plan as retention_plan};
 pub use select::{list, list_with_totals, resolve};
-pub use verify::{VerifyReport, verify};
+pub use verify::{DrillPlace, VerifyReport, verify};
 
 /// What `forget` would do under `policy` to the backups of `database` (or of every database),
 /// as of now in the system's time zone. Nothing is changed; [`forget`] applies the plan.

@@ -10,8 +10,10 @@ use crate::{EngineError, Result, manifest::BackupEntry, stored::StoredBackup};
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub snapshot: BackupEntry,
-    /// The image's SHA-256 matched the manifest.
-    pub image_matches: bool,
+    /// Whether every stream's SHA-256 matched the manifest; `None` when the drill could not
+    /// get that far (the scratch server refused the connection, say): no verdict is given on
+    /// what was not computed.
+    pub image_matches: Option<bool>,
     pub check: Option<CopyCheck>,
     /// Everything that went wrong; empty when the drill passed.
     pub problems: Vec<String>,
@@ -24,32 +26,48 @@ impl VerifyReport {
     }
 }
 
+/// Where a drill restores to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DrillPlace<'a> {
+    /// As the user gave it (`--scratch`, the configuration's `scratch`): a folder, a URL.
+    pub scratch: Option<&'a str>,
+    /// The backed-up database's own URL, when known (the configuration's): the default
+    /// scratch place is reached with its credentials, which the manifest does not keep.
+    pub live: Option<&'a str>,
+}
+
 /// Restores `snapshot` into a scratch location (SQLite: a folder, default the temporary folder;
 /// PostgreSQL: a database URL, default a temporary database on the backup's server), runs the
 /// integrity check and compares row counts and content hashes with the manifest (PostgreSQL
-/// loads with `jobs` sessions). Failures of the repository are reported as problems, not
-/// errors, so the report says what is wrong.
-pub fn verify(repo: &Repo, snapshot: &BackupEntry, scratch: Option<&str>, jobs: Option<usize>) -> Result<VerifyReport> {
+/// loads with `jobs` sessions). Failures are reported as problems, not errors, so the report
+/// says what is wrong: a stream that does not match its manifest, or why the drill could not
+/// run at all (then without a checksum verdict).
+pub fn verify(repo: &Repo, snapshot: &BackupEntry, place: DrillPlace, jobs: Option<usize>) -> Result<VerifyReport> {
     let started = std::time::Instant::now();
-    let mut report = VerifyReport { snapshot: snapshot.clone(), image_matches: false, check: None, problems: Vec::new(), seconds: 0.0 };
+    let mut report = VerifyReport { snapshot: snapshot.clone(), image_matches: None, check: None, problems: Vec::new(), seconds: 0.0 };
     let mut drill = || -> Result<CopyCheck> {
         let backup = StoredBackup::open(repo, snapshot)?;
         report.snapshot.add_totals(&backup.manifest);
         let engine = lifeboat_sources::engine_named(&backup.manifest.catalog.engine)?;
         // The scratch place and the staged copy in it are removed when dropped.
-        let scratch = engine.scratch(&backup, scratch)?;
+        let scratch = engine.scratch(&backup, place.scratch, place.live)?;
         let mut staged = scratch.stage(&backup, &RestoreOptions { jobs, ..Default::default() })?;
         Ok(staged.check(true)?)
     };
+    let first_line = |err: &EngineError| err.to_string().lines().next().unwrap_or_default().to_string();
     match drill() {
         Err(err) if err.is_usage() => return Err(err),
         Ok(check) => {
-            report.image_matches = true;
+            report.image_matches = Some(true);
             report.problems = check.problems();
             report.check = Some(check);
         }
-        Err(err @ (EngineError::Repo(_) | EngineError::Mismatch { .. } | EngineError::Source(_))) => {
-            report.problems.push(err.to_string().lines().next().unwrap_or_default().to_string());
+        Err(err @ EngineError::Mismatch { .. }) => {
+            report.image_matches = Some(false);
+            report.problems.push(first_line(&err));
+        }
+        Err(err @ (EngineError::Repo(_) | EngineError::Source(_))) => {
+            report.problems.push(format!("the drill could not run: {}", first_line(&err)));
         }
         Err(err) => return Err(err),
     }

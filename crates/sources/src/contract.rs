@@ -161,8 +161,11 @@ pub trait Engine: Send + Sync {
     fn find_table<'c>(&self, catalog: &'c Catalog, name: &str) -> Option<&'c TableInfo>;
 
     /// A place that does not exist yet, to restore a drill of `backup` into: `scratch` as the
-    /// user gave it (a folder, a URL), or the engine's default. Removed when dropped.
-    fn scratch(&self, backup: &dyn BackupStreams, scratch: Option<&str>) -> Result<Box<dyn Database>>;
+    /// user gave it (a folder, a URL), or the engine's default. `live` is the backed-up
+    /// database's own URL when it is known (the configuration's, with the credentials that a
+    /// manifest never keeps): a default place on its server is reached with them. Removed
+    /// when dropped.
+    fn scratch(&self, backup: &dyn BackupStreams, scratch: Option<&str>, live: Option<&str>) -> Result<Box<dyn Database>>;
 
     /// The first `limit` rows of each table of `backup`. `scratch` is where a working copy
     /// may be written, for engines that need one (default: the temporary folder).

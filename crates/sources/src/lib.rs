@@ -12,6 +12,7 @@ mod contract;
 mod error;
 pub mod frames;
 pub mod postgres;
+mod secret_url;
 pub mod sqlite;
 
 use std::io::Read;
@@ -23,6 +24,7 @@ pub use contract::{
     engine_named, open,
 };
 pub use error::{Result, SourceError, SourceErrorKind};
+pub use secret_url::{SecretUrl, redact};
 
 /// Opens a stream's reader; called once, from any thread, when the stream is to be read.
 pub type OpenReader = Box<dyn FnOnce() -> std::io::Result<Box<dyn Read + Send>> + Send>;

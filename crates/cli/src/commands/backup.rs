@@ -11,7 +11,14 @@ use crate::{
 };
 
 pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
-    let database = lifeboat_engine::open_database(&args.database)?;
+    // With --config, a database's name there stands for its URL, so that a URL with a
+    // password in it stays in the file and off command lines (and out of shell history).
+    let configured = context::config(global)?.and_then(|c| c.database(&args.database).cloned());
+    let (url, name) = match &configured {
+        Some(db) => (db.url.expose(), args.name.clone().or_else(|| Some(db.name.clone()))),
+        None => (args.database.as_str(), args.name.clone()),
+    };
+    let database = lifeboat_engine::open_database(url)?;
     lifeboat_engine::validate_class(&args.class)?;
     let options = CaptureOptions {
         schemas: args.schemas.clone(),
@@ -29,7 +36,7 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
     let progress = Progress::start("backing up", database.size(), global.json);
     let repo = context::open_with_progress(global, progress.counter.clone())?;
     let request = BackupRequest {
-        name: args.name.clone(),
+        name,
         class: args.class.clone(),
         also_classes: Vec::new(),
         reason: args.reason.clone(),

@@ -8,6 +8,7 @@ pub mod pg;
 pub mod proxy;
 pub mod s3;
 pub mod tls;
+pub mod webhook;
 
 use std::{
     path::{Path, PathBuf},

@@ -5,11 +5,15 @@
 //! that was reported written nor leave half of one under its real name. Removals sync their
 //! folder too: a forgotten snapshot must not come back after a crash, pointing at data a prune
 //! already deleted.
+//!
+//! Nobody else may read it, as with restic: folders are made 0700, files 0600, and key files
+//! 0400 (they are never rewritten, only added and removed). The modes are set when each file
+//! or folder is made, never loosened afterwards, whatever the umask.
 
 use std::{
-    fs::File,
+    fs::{DirBuilder, File, OpenOptions},
     io::Write,
-    os::unix::fs::FileExt,
+    os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
@@ -20,6 +24,16 @@ use crate::error::{RepoError, RepoErrorKind, Result};
 
 /// The suffix of a file being written; renamed away once complete.
 const PARTIAL: &str = "-tmp-";
+
+/// Modes of what the store makes (see the module's documentation).
+const FOLDER_MODE: u32 = 0o700;
+const FILE_MODE: u32 = 0o600;
+const KEY_MODE: u32 = 0o400;
+
+/// Makes `dir` and any missing parents, each 0700.
+fn make_dirs(dir: &Path) -> std::io::Result<()> {
+    DirBuilder::new().recursive(true).mode(FOLDER_MODE).create(dir)
+}
 
 #[derive(Debug)]
 pub(crate) struct LocalStore {
@@ -36,11 +50,13 @@ impl LocalStore {
     }
 
     /// Writes `content` to `path` under its temporary name, synced; then renames it into place.
-    fn write_file(&self, path: &Path, content: &[Bytes]) -> std::io::Result<()> {
+    fn write_file(&self, path: &Path, content: &[Bytes], mode: u32) -> std::io::Result<()> {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let partial = path.with_file_name(format!("{name}{PARTIAL}"));
         let written = (|| {
-            let mut file = File::create(&partial)?;
+            let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&partial)?;
+            // A killed writer's leftover under this name keeps the mode it was made with.
+            file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
             for part in content {
                 file.write_all(part)?;
             }
@@ -85,7 +101,7 @@ impl Store for LocalStore {
         dirs.extend(["keys", "snapshots", "index", "locks", "data"].map(|d| self.root.join(d)));
         dirs.extend((0..=255u8).map(|i| self.root.join("data").join(hex::encode([i]))));
         for dir in &dirs {
-            std::fs::create_dir_all(dir).map_err(|e| io_error("could not create the folder", dir, e))?;
+            make_dirs(dir).map_err(|e| io_error("could not create the folder", dir, e))?;
         }
         // Children first, then the root's own entry in its parent: the whole layout is durable.
         if let Some(parent) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -113,12 +129,13 @@ impl Store for LocalStore {
         let path = self.path(path);
         let dir = path.parent().expect("a file in the repository has a folder").to_path_buf();
         if !dir.is_dir() {
-            std::fs::create_dir_all(&dir).map_err(|e| io_error("could not create the folder", &dir, e))?;
+            make_dirs(&dir).map_err(|e| io_error("could not create the folder", &dir, e))?;
             if let Some(parent) = dir.parent() {
                 sync_dir(parent).map_err(|e| io_error("could not sync the folder", parent, e))?;
             }
         }
-        self.write_file(&path, content).map_err(|e| io_error("could not write", &path, e))?;
+        let mode = if path.parent().and_then(Path::file_name).is_some_and(|d| d == "keys") { KEY_MODE } else { FILE_MODE };
+        self.write_file(&path, content, mode).map_err(|e| io_error("could not write", &path, e))?;
         sync_dir(&dir).map_err(|e| io_error("could not sync the folder", &dir, e))
     }
 

@@ -48,13 +48,23 @@ impl Conn {
             Some(at) => (Some(&hosts_part[..at]), &hosts_part[at + 1..]),
             None => (None, hosts_part),
         };
-        let (user, password) = match userinfo {
+        let (user, mut password) = match userinfo {
             Some(info) => match info.split_once(':') {
                 Some((user, password)) => (Some(user), Some(percent_decode(password).map_err(|why| bad_url(url, why))?)),
                 None => (Some(info), None),
             },
             None => (None, None),
         };
+        // libpq also takes the password as a parameter (`?password=…`): it leaves the URL
+        // too, or it would reach the child's command line and every label.
+        let mut kept = Vec::new();
+        for param in params.strip_prefix('?').unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+            match param.split_once('=') {
+                Some(("password", value)) => password = Some(percent_decode(value).map_err(|why| bad_url(url, why))?),
+                _ => kept.push(param),
+            }
+        }
+        let params = if kept.is_empty() { String::new() } else { format!("?{}", kept.join("&")) };
         let authority = match user {
             Some(user) => format!("{scheme}://{user}@{hosts}"),
             None => format!("{scheme}://{hosts}"),
@@ -63,7 +73,7 @@ impl Conn {
             Some(d) => Some(percent_decode(d).map_err(|why| bad_url(url, why))?),
             None => None,
         };
-        Ok(Self { authority, database, params: params.to_string(), password })
+        Ok(Self { authority, database, params, password })
     }
 
     /// The database named in the URL, if any.
@@ -112,10 +122,7 @@ impl Conn {
 }
 
 fn bad_url(url: &str, why: &str) -> SourceError {
-    let shown = match url.split_once('@') {
-        Some((_, host)) => format!("…@{host}"),
-        None => url.to_string(),
-    };
+    let shown = crate::redact(url);
     SourceError::new(
         SourceErrorKind::NotFound,
         format!("`{shown}` is not a PostgreSQL URL: {why}"),
@@ -163,6 +170,11 @@ mod tests {
         assert_eq!(conn.password.as_deref(), Some("s@cret"));
         assert_eq!(conn.label(), "postgresql://app@db.example:6543/shop%20main?sslmode=verify-full");
         assert_eq!(conn.with_database("postgres").label(), "postgresql://app@db.example:6543/postgres?sslmode=verify-full");
+        let param = Conn::parse("postgres://app@h/shop?sslmode=require&password=hunter%32").unwrap();
+        assert_eq!(param.password.as_deref(), Some("hunter2"));
+        assert_eq!(param.label(), "postgres://app@h/shop?sslmode=require", "the parameter never reaches -d or a label");
+        let err = Conn::parse("postgresql://app:hunter2@h/db%zz").unwrap_err().to_string();
+        assert!(!err.contains("hunter2") && err.contains("app:***@h"), "{err}");
         let bare = Conn::parse("postgres://localhost").unwrap();
         assert_eq!(bare.database(), None);
         assert!(Conn::parse("mysql://x/y").is_err());

@@ -36,10 +36,11 @@ impl Engine for PostgresEngine {
         catalog.tables.iter().find(|t| t.name == qualified || t.name == name)
     }
 
-    fn scratch(&self, backup: &dyn BackupStreams, scratch: Option<&str>) -> Result<Box<dyn Database>> {
+    fn scratch(&self, backup: &dyn BackupStreams, scratch: Option<&str>, live: Option<&str>) -> Result<Box<dyn Database>> {
         let conn = match scratch {
             Some(url) => Conn::parse(url)?,
-            None => Conn::parse(backup.source())?.with_database(&format!("lifeboat_verify_{}", backup.id())),
+            // The manifest's source has no password: the live URL brings it, when known.
+            None => Conn::parse(live.unwrap_or(backup.source()))?.with_database(&format!("lifeboat_verify_{}", backup.id())),
         };
         if database_exists(&Tools::find()?, &conn)? {
             return Err(SourceError::new(

@@ -39,7 +39,7 @@ impl Engine for SqliteEngine {
         catalog.table(name)
     }
 
-    fn scratch(&self, backup: &dyn BackupStreams, scratch: Option<&str>) -> Result<Box<dyn Database>> {
+    fn scratch(&self, backup: &dyn BackupStreams, scratch: Option<&str>, _live: Option<&str>) -> Result<Box<dyn Database>> {
         let dir = ScratchDir::new(scratch.map(Path::new))?;
         let path = dir.0.path().join(format!("{}.sqlite", backup.id()));
         Ok(Box::new(SqliteDatabase { path, _scratch: Some(dir) }))
