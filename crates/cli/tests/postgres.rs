@@ -183,8 +183,12 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
     pg.sql("postgres", "CREATE DATABASE by_restic TEMPLATE template0");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contrib/restore-postgres-with-restic");
     let path = format!("{}:{}", pg.bin("psql").parent().unwrap().display(), std::env::var("PATH").unwrap());
+    // `latest` in it means shop's latest, also when another database was backed up since.
+    let other = env.path("other.db");
+    common::small_db(&other);
+    env.backup(&other, &[]);
     let out = std::process::Command::new(script)
-        .args([env.repo.to_str().unwrap(), &id[..8], "shop", &pg.url("by_restic")])
+        .args([env.repo.to_str().unwrap(), "latest", "shop", &pg.url("by_restic")])
         .env("RESTIC_PASSWORD", PASSWORD)
         .env("PATH", path)
         .output()

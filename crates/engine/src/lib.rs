@@ -22,7 +22,7 @@ pub use lifeboat_sources::{
 pub use manifest::{BackupEntry, Manifest, StreamRecord, Summary};
 pub use restore::{RestoreOptions, RestorePlan, RestoreReport, restore};
 pub use retention::{ClassRule, Decision, GroupPlan, KeepPolicy, SAFETY_CLASS, parse_within, plan as retention_plan};
-pub use select::{list, list_with_totals, resolve};
+pub use select::{list, list_with_totals, resolve, resolve_for_restore};
 pub use verify::{DrillPlace, VerifyReport, verify};
 
 /// What `forget` would do under `policy` to the backups of `database` (or of every database),

@@ -3,13 +3,15 @@
 //!
 //! 1. **plan**: what will be restored into what, and whether something is replaced;
 //! 2. **consent**: replacing anything needs a yes (a prompt, or `--yes`);
-//! 3. **safety copy**: what will be replaced is kept first (see [`keep_target`]);
-//! 4. **stage**: the backup is loaded beside the target, every stream checked against its
+//! 3. **stage**: the backup is loaded beside the target, every stream checked against its
 //!    manifest on the way; nothing live changes;
-//! 5. **verify**: the staged copy is compared with the backup's catalog;
-//! 6. **swap**: only then is it put in place, in one atomic step.
+//! 4. **verify**: the staged copy is compared with the backup's catalog;
+//! 5. **safety copy**: the engine stops the target's writers, and what will be replaced is
+//!    kept while they wait (see [`keep_target`]), so every transaction committed before the
+//!    swap is in it: none can fall between the safety copy and the swap;
+//! 6. **swap**: the copy is put in place, in one atomic step, and the writers go on.
 //!
-//! A one-table restore runs steps 4 to 6 inside the engine, in one transaction on the live
+//! A one-table restore runs steps 3 to 6 inside the engine, in one transaction on the live
 //! database that changes that table and nothing else.
 
 use lifeboat_repo::Repo;
@@ -121,29 +123,54 @@ pub fn restore(
         rows: table.map_or(catalog.total_rows(), |t| t.rows),
     };
 
-    // 2. Consent, and 3. the safety copy.
-    let (mut safety_backup, mut safety_note) = (None, None);
-    if plan.replaces_existing {
-        if !confirm(&plan) {
-            let what = match &plan.table {
-                Some(t) => format!("the rows of table `{t}` in {} would be replaced", plan.target),
-                None => format!("{} exists and would be replaced", plan.target),
-            };
-            return Err(EngineError::NotConfirmed {
-                context: format!("not restoring: {what}"),
-                hint: "pass --yes to replace it (what it replaces is kept first, in a safety backup)".into(),
-            });
-        }
-        (safety_backup, safety_note) = keep_target(repo, target, &plan, table.is_none())?;
+    // 2. Consent.
+    if plan.replaces_existing && !confirm(&plan) {
+        let what = match &plan.table {
+            Some(t) => format!("the rows of table `{t}` in {} would be replaced", plan.target),
+            None => format!("{} exists and would be replaced", plan.target),
+        };
+        return Err(EngineError::NotConfirmed {
+            context: format!("not restoring: {what}"),
+            hint: "pass --yes to replace it (what it replaces is kept first, in a safety backup)".into(),
+        });
     }
+    // 5. The safety copy, taken when the engine calls for it (its writers held off).
+    let mut kept: Option<(Option<BackupEntry>, Option<String>)> = None;
+    let mut keep_failed: Option<EngineError> = None;
+    let mut keep = || -> lifeboat_sources::Result<()> {
+        if !plan.replaces_existing || kept.is_some() {
+            return Ok(());
+        }
+        let result = keep_target(repo, target, &plan, table.is_none()).and_then(|done| match repo.is_cancelled() {
+            // Interrupted once the safety copy was made: stop before anything is replaced.
+            true => Err(EngineError::Mismatch {
+                context: format!("the restore into {} was interrupted before the swap", plan.target),
+                hint: "nothing was restored and nothing was changed; run the restore again".into(),
+            }),
+            false => Ok(done),
+        });
+        match result {
+            Ok(done) => {
+                kept = Some(done);
+                Ok(())
+            }
+            Err(err) => {
+                let said = lifeboat_sources::SourceError::new(lifeboat_sources::SourceErrorKind::Io, err.to_string(), "");
+                keep_failed = Some(err);
+                Err(said)
+            }
+        }
+    };
 
     let engine_options = EngineOptions { integrity_proven: options.drill.is_some(), ..options.engine.clone() };
     if let Some(table) = table {
-        let rows_restored = target.restore_table(&backup, table, &engine_options)?;
+        let restored = target.restore_table(&backup, table, &engine_options, &mut keep);
+        let rows_restored = restored.map_err(|err| keep_failed.take().unwrap_or_else(|| err.into()))?;
+        let (safety_backup, safety_note) = kept.unwrap_or_default();
         return Ok(RestoreReport { plan, safety_backup, safety_note, notes: Vec::new(), check: CopyCheck::default(), rows_restored });
     }
 
-    // 4. Stage, 5. verify, 6. swap.
+    // 3. Stage, 4. verify, 5. keep and 6. swap.
     let mut staged = target.stage(&backup, &engine_options)?;
     let check = staged.check(false)?;
     if !check.ok() {
@@ -170,7 +197,9 @@ pub fn restore(
     if let (true, Some(drill)) = (check.integrity_proven_by_drill, &options.drill) {
         notes.push(format!("the full integrity check was not repeated: {drill} passed it on this very backup"));
     }
-    notes.extend(staged.swap_in()?);
+    let swapped = staged.swap_in(&mut keep);
+    notes.extend(swapped.map_err(|err| keep_failed.take().unwrap_or_else(|| err.into()))?);
+    let (safety_backup, safety_note) = kept.unwrap_or_default();
     Ok(RestoreReport { plan, safety_backup, safety_note, notes, check, rows_restored: catalog.total_rows() })
 }
 
@@ -186,6 +215,14 @@ fn keep_target(repo: &Repo, target: &dyn Database, plan: &RestorePlan, whole: bo
         Ok(entry) => return Ok((Some(entry), None)),
         Err(err) => err,
     };
+    // Interrupted (Ctrl-C, a daemon stopping): stop here, keeping nothing beside the target.
+    // The partial safety backup wrote no snapshot, and the caller removes the staged copy.
+    if repo.is_cancelled() {
+        return Err(EngineError::Mismatch {
+            context: format!("the restore into {} was interrupted while its safety backup was taken", plan.target),
+            hint: "nothing was restored and nothing was changed; run the restore again".into(),
+        });
+    }
     let why = failure.to_string().lines().next().unwrap_or_default().to_string();
     let repository_failed = matches!(failure, EngineError::Repo(_));
     if !repository_failed

@@ -1,6 +1,7 @@
 //! Finding snapshots: `<SNAPSHOT>` is an id prefix or `latest`, optionally within one database.
 
 use lifeboat_repo::{Repo, SnapshotReader};
+use lifeboat_sources::{CaptureOptions, Database};
 
 use crate::{
     EngineError, Result,
@@ -59,6 +60,41 @@ pub fn resolve(repo: &Repo, spec: &str, database: Option<&str>) -> Result<Backup
                 many.iter().map(|e| e.short_id.as_str()).collect::<Vec<_>>().join(", ")
             ),
             "give more digits of the id",
+        )),
+    }
+}
+
+/// Resolves `spec` for a restore into `target`: `latest` without `database` means the latest
+/// backup of the target's own database (the name whose backups record the target's identity,
+/// DESIGN.md decision 9), never another database's newest backup that happens to be the
+/// newest in the repository. When the repository holds one database, that is the one. When
+/// the target's database cannot be known (a new file, a database never backed up here), it
+/// refuses, naming the databases to choose from with `--db`.
+pub fn resolve_for_restore(repo: &Repo, spec: &str, database: Option<&str>, target: &dyn Database) -> Result<BackupEntry> {
+    if spec != "latest" || database.is_some() {
+        return resolve(repo, spec, database);
+    }
+    let entries = list(repo, None)?;
+    let mut names: Vec<&str> = entries.iter().filter(|e| e.summary.class != SAFETY_CLASS).map(|e| e.summary.database.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() <= 1 {
+        return resolve(repo, spec, names.first().copied());
+    }
+    let identity = match target.exists() {
+        Ok(true) => target.source(&CaptureOptions::default()).ok().map(|source| source.identity()),
+        _ => None,
+    };
+    let own = identity.and_then(|id| entries.iter().rev().find(|e| e.summary.source_identity.as_deref() == Some(id.as_str())));
+    match own {
+        Some(entry) => resolve(repo, spec, Some(&entry.summary.database.clone())),
+        None => Err(EngineError::input(
+            format!(
+                "`latest` is ambiguous: the repository holds backups of {} databases, and none of them was taken from {}",
+                names.len(),
+                target.label()
+            ),
+            format!("name the database with --db: {}", names.join(", ")),
         )),
     }
 }

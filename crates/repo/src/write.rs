@@ -310,6 +310,12 @@ impl Repo {
             };
             return Err(RepoError::new(kind, "the backup did not complete", hint).with_source(RusticMessage(why.message)));
         }
+        // Cancelled after every stream was read (rustic may still have been packing them): the
+        // job stops before its snapshot is published, as it would have mid-stream.
+        if self.is_cancelled() {
+            return Err(RepoError::new(RepoErrorKind::SourceFailed, "the backup was interrupted", "no snapshot was written")
+                .with_source(cancel::error()));
+        }
         // The gate held the archiver's snapshot back; it is published with true sizes.
         let snap = result.map_err(|e| crate::error::storage("the backup did not complete", *e))?;
         let digests: Vec<StreamDigest> = tally.digests.lock().expect("tally lock").iter().flatten().cloned().collect();

@@ -130,6 +130,12 @@ pub struct RestoreOptions {
     pub integrity_proven: bool,
 }
 
+/// Keeps what a restore is about to replace (the engine crate's safety copy). A restore calls
+/// it exactly once, after it stopped every writer of the target and before it changes
+/// anything, so that every transaction committed before the replacement is in what it keeps.
+/// When it fails the restore changes nothing and returns that error.
+pub type KeepReplaced<'a> = &'a mut dyn FnMut() -> Result<()>;
+
 /// The first rows of one table, for reports: each value as JSON of its own kind (numbers,
 /// strings, `null`; a blob as `{"hex": "…"}`), with each column's declared type.
 #[derive(Debug, Clone, Serialize)]
@@ -205,8 +211,10 @@ pub trait Database: Send {
     /// Replaces the rows of `table` in this (existing) database with the backup's, in one
     /// transaction, changing nothing else: no trigger fires, no foreign-key action runs, the
     /// references from and to the table are checked before the commit. With
-    /// `options.table_as`, the rows go into a new table beside it instead. Returns the rows.
-    fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions) -> Result<u64>;
+    /// `options.table_as`, the rows go into a new table beside it instead. `keep` is called
+    /// once writers of the table are held off, before anything changes (see [`KeepReplaced`]).
+    /// Returns the rows.
+    fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions, keep: KeepReplaced) -> Result<u64>;
 
     /// When a safety backup of this database failed (`why`), a source that still keeps what
     /// is there (its raw bytes), if the engine can read that much.
@@ -233,9 +241,11 @@ pub trait Staged {
     /// `thorough` (drills) every table's content hash and a full integrity check.
     fn check(&mut self, thorough: bool) -> Result<CopyCheck>;
 
-    /// Puts the copy in place of the live database in one atomic step. Returns a note for
-    /// people when something is worth saying (where the replaced database was kept).
-    fn swap_in(self: Box<Self>) -> Result<Option<String>>;
+    /// Puts the copy in place of the live database in one atomic step. `keep` is called first,
+    /// once no writer can commit to the live database any more (see [`KeepReplaced`]); it is
+    /// not called when there is nothing to replace. Returns a note for people when something
+    /// is worth saying (where the replaced database was kept).
+    fn swap_in(self: Box<Self>, keep: KeepReplaced) -> Result<Option<String>>;
 }
 
 /// Refuses an option an engine does not have, naming it.

@@ -1,18 +1,18 @@
 use anyhow::Result;
-use lifeboat_daemon::JobLog;
+use lifeboat_daemon::{JobLog, Outcome};
 use lifeboat_engine::{BackupEntry, EngineRestoreOptions, RestoreOptions, RestorePlan};
 
 use crate::{
     commands::confirm,
     context,
     flags::{Global, RestoreArgs},
-    output,
+    logged, output,
 };
 
 pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
     let target = lifeboat_engine::open_database(&args.to)?;
     let repo = context::open(global)?;
-    let entry = lifeboat_engine::resolve(&repo, &args.snapshot, args.db.as_deref())?;
+    let entry = lifeboat_engine::resolve_for_restore(&repo, &args.snapshot, args.db.as_deref(), target.as_ref())?;
     let yes = args.yes;
     let mut ask = |plan: &RestorePlan| {
         if yes {
@@ -46,7 +46,14 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
         },
         drill: passed_drill(global, &entry),
     };
-    let report = lifeboat_engine::restore(&repo, &entry, target.as_ref(), &options, &mut ask)?;
+    let job =
+        logged::Job { database: Some(&entry.summary.database), repository: None, kind: "restore", classes: &[], reason: None, repo: &repo };
+    let report = logged::run(
+        global,
+        job,
+        || Ok(lifeboat_engine::restore(&repo, &entry, target.as_ref(), &options, &mut ask)?),
+        |report| Outcome { status: "ok", snapshot: Some(entry.id.clone()), rows: Some(report.rows_restored), ..Default::default() },
+    )?;
     if global.json {
         output::json(&report)?;
         return Ok(0);

@@ -11,7 +11,7 @@ use super::{
     restore::{Loaded, apply_globals, check, create_database, database_exists, drop_database, load, restore_table, swap},
 };
 use crate::{
-    BackupStreams, CaptureOptions, Catalog, CopyCheck, Database, Engine, RestoreOptions, Result, Sample, Source, SourceError,
+    BackupStreams, CaptureOptions, Catalog, CopyCheck, Database, Engine, KeepReplaced, RestoreOptions, Result, Sample, Source, SourceError,
     SourceErrorKind, Staged, TableInfo,
 };
 
@@ -179,7 +179,7 @@ impl Database for PostgresDatabase {
         Ok(Box::new(staged))
     }
 
-    fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions) -> Result<u64> {
+    fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions, keep: KeepReplaced) -> Result<u64> {
         if options.globals || options.jobs.is_some() {
             return Err(crate::contract::unsupported(
                 "postgres",
@@ -188,7 +188,7 @@ impl Database for PostgresDatabase {
             ));
         }
         let read = |name: &str, out: &mut dyn Write| backup.read(name, out);
-        restore_table(&Tools::find()?, &self.conn, table, &read, options.table_as.as_deref())
+        restore_table(&Tools::find()?, &self.conn, table, &read, options.table_as.as_deref(), keep)
     }
 
     fn keeps_replaced(&self) -> bool {
@@ -212,9 +212,14 @@ impl Staged for StagedDatabase {
         check(&self.tools, &self.staging, &self.catalog, &self.loaded, thorough)
     }
 
-    fn swap_in(mut self: Box<Self>) -> Result<Option<String>> {
+    fn swap_in(mut self: Box<Self>, keep: KeepReplaced) -> Result<Option<String>> {
         let live = self.target.database().expect("checked when staged").to_string();
         let exists = database_exists(&self.tools, &self.target)?;
+        // The safety backup comes first; whatever commits after it is not lost either: the
+        // replaced database itself is kept, renamed only once its sessions have ended.
+        if exists {
+            keep()?;
+        }
         let old = exists.then(|| side_name(&live, &format!("old_{}", jiff::Zoned::now().strftime("%Y%m%d%H%M%S"))));
         swap(&self.tools, &self.target, self.staging.database().expect("named"), old.as_deref(), self.terminate)?;
         self.swapped = true;

@@ -19,7 +19,7 @@ use super::{
     psql::{self, ChildOutput, column_list, ident, literal, qualified},
     tools::Tools,
 };
-use crate::{Catalog, CopyCheck, Result, SourceError, SourceErrorKind, TableCheck, TableInfo, content_hash::RowSetHash};
+use crate::{Catalog, CopyCheck, KeepReplaced, Result, SourceError, SourceErrorKind, TableCheck, TableInfo, content_hash::RowSetHash};
 
 /// Writes the content of one of the backup's streams (decoded from how it is stored, see
 /// [`crate::frames`]) into a writer; returns the bytes read from the repository.
@@ -404,7 +404,14 @@ pub fn swap(tools: &Tools, target: &Conn, staging: &str, old: Option<&str>, term
 ///    replaced by the checked ones, every reference from and to the table is checked by a query
 ///    of our own (a row left pointing nowhere rolls everything back and is named), and the new
 ///    table is dropped.
-pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: ReadStream<'_>, into: Option<&str>) -> Result<u64> {
+pub fn restore_table(
+    tools: &Tools,
+    target: &Conn,
+    table: &TableInfo,
+    read: ReadStream<'_>,
+    into: Option<&str>,
+    keep: KeepReplaced,
+) -> Result<u64> {
     let original = table_name(table);
     let exists = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&original))])?;
     if exists.first().map(|r| r[0].as_str()) != Some("t") {
@@ -476,9 +483,20 @@ pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: Read
         return Ok(table.rows);
     }
 
-    // 3. Swap the rows in, in one transaction that changes this table and nothing else.
+    // 3. Swap the rows in, in one transaction that changes this table and nothing else. It
+    //    first locks the table against writers (readers go on, the safety backup among them),
+    //    and the rows it replaces are kept while that lock is held: no commit falls between.
+    let session = format!("lifeboat-restore-{}-{}", std::process::id(), jiff::Timestamp::now().as_nanosecond());
+    let mut kept: Option<SourceError> = None;
     let result = run_fed(script(tools, target), target, &table.name, |stdin| {
-        writeln!(stdin, "BEGIN;\n{}\nSET LOCAL session_replication_role = replica;", psql::SESSION_SETTINGS)?;
+        writeln!(stdin, "SET application_name = {};", literal(&session))?;
+        writeln!(stdin, "BEGIN;\nLOCK TABLE {original} IN EXCLUSIVE MODE;")?;
+        stdin.flush()?;
+        if let Err(err) = wait_for_lock(tools, target, &session, &original).and_then(|()| keep()) {
+            kept = Some(err);
+            return Err(io::Error::other("the rows to be replaced could not be kept"));
+        }
+        writeln!(stdin, "{}\nSET LOCAL session_replication_role = replica;", psql::SESSION_SETTINGS)?;
         writeln!(stdin, "DELETE FROM ONLY {original};")?;
         let list = psql::copy_columns(&table.columns).join(", ");
         if list.is_empty() {
@@ -490,6 +508,10 @@ pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: Read
         writeln!(stdin, "DROP TABLE {staged};\nCOMMIT;")?;
         Ok(0)
     });
+    if let Some(err) = kept {
+        discard();
+        return Err(err);
+    }
     match result {
         Ok(_) => Ok(table.rows),
         Err(err) => {
@@ -509,6 +531,36 @@ pub fn restore_table(tools: &Tools, target: &Conn, table: &TableInfo, read: Read
         }
     }
 }
+
+/// Waits until the session named `session` holds its lock on `table` (another session asks
+/// the server: psql says nothing until a statement ends). A writer already in a transaction on
+/// the table makes it wait; one that is still there after [`LOCK_PATIENCE`] fails the restore
+/// with nothing changed.
+fn wait_for_lock(tools: &Tools, target: &Conn, session: &str, table: &str) -> Result<()> {
+    let started = std::time::Instant::now();
+    let granted = format!(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE a.application_name = {} AND l.relation = {}::regclass AND l.mode = 'ExclusiveLock' AND l.granted",
+        literal(session),
+        literal(table)
+    );
+    loop {
+        if psql::query(tools, target, &[&granted])?.first().is_some_and(|r| r[0] == "1") {
+            return Ok(());
+        }
+        if started.elapsed() > LOCK_PATIENCE {
+            return Err(SourceError::new(
+                SourceErrorKind::Busy,
+                format!("table {table} stayed locked by other sessions for {} s", LOCK_PATIENCE.as_secs()),
+                "end the long transaction that holds it (see pg_stat_activity) and restore again; nothing was changed",
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// How long a one-table restore waits for the table's writers to let go.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A statement that fails, naming up to five rows (as `orders (14,5,1.00)`), when a foreign key from or to `table`
 /// points nowhere (MATCH SIMPLE: a reference with a NULL column is not checked).

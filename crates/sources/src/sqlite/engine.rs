@@ -11,7 +11,7 @@ use super::{
     IMAGE_STREAM, RawFiles, RestoredCopy, SqliteSource, export::export_sql, inspect, restore::write_copy, restore_table, with_suffix,
 };
 use crate::{
-    BackupStreams, CaptureOptions, Catalog, CopyCheck, Database, Engine, RestoreOptions, Result, Sample, Source, SourceError,
+    BackupStreams, CaptureOptions, Catalog, CopyCheck, Database, Engine, KeepReplaced, RestoreOptions, Result, Sample, Source, SourceError,
     SourceErrorKind, Staged, TableInfo, contract::unsupported,
 };
 
@@ -196,7 +196,7 @@ impl Database for SqliteDatabase {
         Ok(Box::new(StagedFile { copy, target: self.path.clone(), catalog: backup.catalog().clone(), proven: options.integrity_proven }))
     }
 
-    fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions) -> Result<u64> {
+    fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions, keep: KeepReplaced) -> Result<u64> {
         Self::refuse_options(options)?;
         let copy = image_copy(backup, &self.path)?;
         let check = copy.check(backup.catalog(), false, options.integrity_proven)?;
@@ -207,7 +207,7 @@ impl Database for SqliteDatabase {
                 "the target was not touched; try an older snapshot and run `lifeboat check --read-data`",
             ));
         }
-        restore_table(&copy, &self.path, &table.name, backup.catalog())
+        restore_table(&copy, &self.path, &table.name, backup.catalog(), keep)
     }
 
     fn raw_source(&self, why: &str) -> Option<Box<dyn Source>> {
@@ -233,9 +233,9 @@ impl Staged for StagedFile {
         self.copy.check(&self.catalog, thorough, self.proven)
     }
 
-    fn swap_in(self: Box<Self>) -> Result<Option<String>> {
+    fn swap_in(self: Box<Self>, keep: KeepReplaced) -> Result<Option<String>> {
         let StagedFile { copy, target, catalog, .. } = *self;
-        let moved = copy.put_in_place(&target, &catalog)?;
+        let moved = copy.put_in_place(&target, &catalog, keep)?;
         Ok((!moved.is_empty()).then(|| {
             let names: Vec<String> = moved.iter().map(|p| p.display().to_string()).collect();
             format!(
@@ -255,8 +255,12 @@ fn copy_beside(path: &Path) -> io::Result<PathBuf> {
         let from = with_suffix(path, suffix);
         if from.exists() {
             let to = with_suffix(&base, suffix);
-            std::fs::copy(&from, &to)?;
-            std::fs::File::open(&to)?.sync_all()?;
+            // Read through a deferred file: a restore may hold the database's SQLite lock.
+            let mut copy =
+                std::os::unix::fs::OpenOptionsExt::mode(std::fs::OpenOptions::new().write(true).create_new(true), 0o600).open(&to)?;
+            std::io::copy(&mut super::deferred_close::open(&from)?, &mut copy)?;
+            copy.set_permissions(std::fs::metadata(&from)?.permissions())?;
+            copy.sync_all()?;
         }
     }
     let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

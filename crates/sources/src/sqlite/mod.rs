@@ -2,6 +2,7 @@
 //! restores that never leave the target half-written.
 
 mod capture;
+mod deferred_close;
 mod engine;
 mod export;
 mod file_mode;

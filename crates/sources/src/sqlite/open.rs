@@ -1,6 +1,6 @@
 //! Opening a SQLite file with errors a person can act on.
 
-use std::{fs::File, io::Read, path::Path, time::Duration};
+use std::{io::Read, path::Path, time::Duration};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -52,7 +52,8 @@ fn check_file(path: &Path) -> Result<()> {
         ));
     }
     let mut header = [0u8; 16];
-    let mut file = File::open(path).map_err(|e| match e.kind() {
+    // Never a plain File: closing it would drop this process's SQLite locks on the file.
+    let mut file = super::deferred_close::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => permission(path),
         _ => SourceError::new(SourceErrorKind::Io, format!("cannot read {shown}"), "").with_source(e),
     })?;

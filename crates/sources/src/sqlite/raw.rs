@@ -7,7 +7,7 @@
 //! `database.sqlite-journal` when those exist), with a catalog that lists no tables and says
 //! the integrity was not checked, so a restore of it needs `--accept-damaged`.
 
-use std::{fs::File, path::PathBuf};
+use std::path::PathBuf;
 
 use super::{IMAGE_STREAM, SqliteSource, file_mode::FileMode, with_suffix};
 use crate::{Capture, Catalog, Result, Source, SourceError, SourceErrorKind, SourceStream};
@@ -52,7 +52,8 @@ impl Source for RawFiles {
             }
             streams.push(SourceStream {
                 name: format!("{IMAGE_STREAM}{suffix}"),
-                open: Box::new(move || File::open(&file).map(|f| Box::new(f) as _)),
+                // Read while a restore may hold the file's SQLite lock (see deferred_close.rs).
+                open: Box::new(move || super::deferred_close::open(&file).map(|f| Box::new(f) as _)),
             });
         }
         let why = self.why.clone();

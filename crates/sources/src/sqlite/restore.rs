@@ -5,12 +5,15 @@
 //! hashes against the backup's catalog. Only a copy that passed is put in place:
 //!
 //! * no target yet: the copy is synced and renamed into place, and the folder synced;
-//! * a target exists: its content is replaced through SQLite's backup API in one step, which
-//!   is one write transaction on the target. Other connections keep working and see either
-//!   the old or the new database, never a mix, and SQLite's own journal or WAL makes the
-//!   replacement atomic across a crash. Renaming over a live file would be wrong here: open
-//!   connections would keep writing to the old inode, and a leftover `-wal` file would be
-//!   replayed onto the new file.
+//! * a target exists: its pages are replaced in one write transaction on the target
+//!   (`BEGIN IMMEDIATE`, then every page written through `sqlite_dbpage`). The transaction
+//!   takes the write lock before the safety copy is made and keeps it to the commit, so no
+//!   commit of the application falls between them; readers, the safety copy among them, go
+//!   on meanwhile (SQLite's backup API would take an exclusive lock that stops readers in
+//!   rollback-journal mode). Other connections see either the old or the new database, never
+//!   a mix, and SQLite's own journal or WAL makes the replacement atomic across a crash.
+//!   Renaming over a live file would be wrong here: open connections would keep writing to
+//!   the old inode, and a leftover `-wal` file would be replayed onto the new file.
 //!
 //! The copy is named `.<target>.lifeboat-partial`; a leftover from an interrupted restore is
 //! recognised by that name and removed by the next restore to the same target.
@@ -23,7 +26,7 @@ use std::{
 
 use std::os::unix::fs::OpenOptionsExt;
 
-use rusqlite::{Connection, OpenFlags, backup::Backup};
+use rusqlite::{Connection, OpenFlags};
 
 use super::{
     file_mode::{FileMode, PRIVATE},
@@ -31,7 +34,7 @@ use super::{
     open::{database, open_read_write},
     with_suffix,
 };
-use crate::{Catalog, CopyCheck, IntegrityLevel, Result, SourceError, SourceErrorKind, TableCheck};
+use crate::{Catalog, CopyCheck, IntegrityLevel, KeepReplaced, Result, SourceError, SourceErrorKind, TableCheck};
 
 /// A restored copy of a database, not yet in place. Removed when dropped unless put in place.
 #[derive(Debug)]
@@ -143,16 +146,16 @@ impl RestoredCopy {
     /// that exists keeps its mode and owner; a new one gets those `catalog` recorded (or
     /// stays `0600` when the backup recorded none).
     ///
+    /// An existing target is kept by `keep` first, while the replacement holds its write lock:
+    /// a writer that commits before the lock is in what `keep` keeps, one that waits for it
+    /// commits onto the restored database, and none is lost in between.
+    ///
     /// Returns the side files (`-wal`, `-journal`, `-shm`) of a database that was no longer
     /// there, which were moved aside as `<file>-wal.lifeboat-stale` rather than replayed onto
     /// the new file, so the caller can say so.
-    pub fn put_in_place(mut self, target: &Path, catalog: &Catalog) -> Result<Vec<PathBuf>> {
+    pub fn put_in_place(mut self, target: &Path, catalog: &Catalog, keep: KeepReplaced) -> Result<Vec<PathBuf>> {
         if target.exists() {
-            let source = open_immutable(&self.path)?;
-            let mut dest = open_read_write(target)?;
-            let backup = Backup::new(&source, &mut dest).map_err(|e| database(target, "cannot start replacing", e))?;
-            // One step of all pages: one write transaction on the target, so atomic.
-            backup.step(-1).map_err(|e| database(target, "replacing the content of", e))?;
+            replace_pages(&self.path, target, keep)?;
             return Ok(Vec::new());
         }
         // Side files without their database would be replayed onto the new file: move them
@@ -174,6 +177,68 @@ impl RestoredCopy {
         sync_dir(target).map_err(|e| io_error(format!("cannot sync the folder of {}", target.display()), e))?;
         Ok(moved)
     }
+}
+
+/// Replaces every page of the live database `target` with those of the checked copy `copy`,
+/// in one write transaction that is open from before `keep` runs to the commit (see the
+/// module's documentation).
+fn replace_pages(copy: &Path, target: &Path, keep: KeepReplaced) -> Result<()> {
+    // Our own reads of the file while the lock is held must not drop it (deferred_close.rs).
+    let _scope = super::deferred_close::LockScope::enter();
+    let conn = open_read_write(target)?;
+    let fail = |doing: &'static str| move |e| database(target, doing, e);
+    // The transaction rolls back, changing nothing, on every early return below.
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(fail("cannot lock"))?;
+    keep()?;
+    // The copy is read on a connection of its own: sqlite_dbpage opens a write transaction on
+    // every database of the connection it writes through.
+    let source = open_immutable(copy)?;
+    let from_copy = |e| database(copy, "reading the restored copy", e);
+    let size = |conn: &Connection| conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0));
+    let (live_size, copy_size) = (size(&conn).map_err(fail("reading"))?, size(&source).map_err(from_copy)?);
+    if live_size != copy_size {
+        return Err(SourceError::new(
+            SourceErrorKind::Incompatible,
+            format!(
+                "{} has pages of {live_size} bytes now, the backup {copy_size}: its pages cannot replace them in place",
+                target.display()
+            ),
+            "restore to a new file (`--to new.db`) and move it in place while the application is stopped; nothing was changed",
+        ));
+    }
+    let first_page = |conn: &Connection| conn.query_row("SELECT data FROM sqlite_dbpage WHERE pgno = 1", [], |r| r.get::<_, Vec<u8>>(0));
+    let pages = |conn: &Connection| conn.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0));
+    let live_first = first_page(&conn).map_err(fail("reading"))?;
+    let mut first = first_page(&source).map_err(from_copy)?;
+    let (live_pages, copy_pages) = (pages(&conn).map_err(fail("reading"))?, pages(&source).map_err(from_copy)?);
+    // Page 1's header tells other connections that the database changed. As SQLite's backup
+    // API does: the schema cookie moves on from the live one (so every connection reloads
+    // the schema), the change counter stays the live one (a rollback-journal commit adds one
+    // to it) and is valid for the page count written beside it.
+    let counter = u32::from_be_bytes(live_first[24..28].try_into().expect("a header"));
+    let cookie = u32::from_be_bytes(live_first[40..44].try_into().expect("a header")).wrapping_add(1);
+    first[24..28].copy_from_slice(&counter.to_be_bytes());
+    first[28..32].copy_from_slice(&(copy_pages as u32).to_be_bytes());
+    first[40..44].copy_from_slice(&cookie.to_be_bytes());
+    first[92..96].copy_from_slice(&counter.to_be_bytes());
+    let mut write = conn.prepare("INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, ?2)").map_err(fail("replacing the content of"))?;
+    let mut read = source.prepare("SELECT pgno, data FROM sqlite_dbpage WHERE pgno > 1 ORDER BY pgno").map_err(from_copy)?;
+    let mut rows = read.query([]).map_err(from_copy)?;
+    while let Some(row) = rows.next().map_err(from_copy)? {
+        let (pgno, data): (i64, rusqlite::types::ValueRef) = (row.get(0).map_err(from_copy)?, row.get_ref(1).map_err(from_copy)?);
+        write
+            .execute(rusqlite::params![pgno, data.as_blob().map_err(|e| from_copy(e.into()))?])
+            .map_err(fail("replacing the content of"))?;
+    }
+    if live_pages > copy_pages {
+        // Page copy_pages + 1 and all after it go.
+        conn.execute("INSERT INTO sqlite_dbpage(pgno, data) VALUES (?1, NULL)", [copy_pages + 1]).map_err(fail("truncating"))?;
+    }
+    // Page 1 last: until it is written, SQLite reads the live header (sizes, free list).
+    write.execute(rusqlite::params![1, first]).map_err(fail("replacing the content of"))?;
+    drop(write);
+    conn.execute_batch("COMMIT").map_err(fail("replacing the content of"))?;
+    Ok(())
 }
 
 impl Drop for RestoredCopy {

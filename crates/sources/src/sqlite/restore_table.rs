@@ -22,7 +22,7 @@ use super::{
     open::{BUSY_TIMEOUT, database},
     restore::{RestoredCopy, uri_path},
 };
-use crate::{Catalog, Result, SourceError, SourceErrorKind};
+use crate::{Catalog, KeepReplaced, Result, SourceError, SourceErrorKind};
 
 /// One broken reference as `PRAGMA foreign_key_check` reports it: (table, rowid, parent).
 type Violation = (String, Option<i64>, String);
@@ -34,7 +34,7 @@ type Violation = (String, Option<i64>, String);
 /// AUTOINCREMENT state is restored. Fails, with nothing changed, when the table's columns
 /// differ from the backup's, when the restore would leave references dangling, or when the
 /// restored rows do not hash to the manifest's content hash.
-pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: &Catalog) -> Result<u64> {
+pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: &Catalog, keep: KeepReplaced) -> Result<u64> {
     let Some(info) = expected.table(table) else {
         let names: Vec<&str> = expected.tables.iter().map(|t| t.name.as_str()).filter(|n| !n.starts_with("sqlite_")).collect();
         return Err(SourceError::new(
@@ -43,6 +43,8 @@ pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: 
             format!("tables in this backup: {}", names.join(", ")),
         ));
     };
+    // Our own reads of the file while the lock is held must not drop it (deferred_close.rs).
+    let _scope = super::deferred_close::LockScope::enter();
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(target, flags).map_err(|e| database(target, "cannot open", e))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| database(target, "cannot configure", e))?;
@@ -53,6 +55,8 @@ pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: 
 
     let source_columns = stored_columns(&conn, "lifeboat_src", table)?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| database(target, "cannot lock", e))?;
+    // The write lock is held: what is kept now is all that was committed before the restore.
+    keep()?;
     let exists: bool = tx
         .query_row("SELECT count(*) FROM main.sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
         .map_err(|e| database(target, "reading the schema of", e))?;
