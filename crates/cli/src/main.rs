@@ -69,6 +69,10 @@ fn print_json_error(code: i32, message: &str, hint: &str) {
 
 /// 2 when the command line asked for something that cannot be (usage), else 1.
 fn exit_code(err: &anyhow::Error) -> i32 {
+    // A second daemon on a state directory is refused like a usage error: it changed nothing.
+    if err.downcast_ref::<lifeboat_daemon::DaemonError>().is_some_and(|e| e.kind == lifeboat_daemon::DaemonErrorKind::AlreadyRunning) {
+        return 2;
+    }
     let usage = match (err.downcast_ref::<lifeboat_engine::EngineError>(), err.downcast_ref::<lifeboat_engine::SourceError>()) {
         (Some(engine), _) => engine.is_usage(),
         (None, Some(source)) => {

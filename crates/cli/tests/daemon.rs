@@ -418,3 +418,70 @@ fn sigterm_while_a_backup_waits_for_a_locked_database_ends_within_seconds() {
     assert_eq!(env.snapshot_count(), 0);
     writer.execute_batch("COMMIT").unwrap();
 }
+
+/// Regressions, each on the real daemon process: a second daemon on the same state directory
+/// also ran (double backups, double alerts); a job killed with its process stayed `running`
+/// until the next start; every restart re-sent every alert, and the first round alerted about
+/// databases merely waiting for their first backup.
+#[test]
+fn one_daemon_per_state_directory_and_what_it_told_survives_kill_and_restart() {
+    let env = Env::new();
+    sql(&env.path("app.db"), "CREATE TABLE t (a); INSERT INTO t VALUES (1);");
+    sql(&env.path("locked.db"), "CREATE TABLE t (a); INSERT INTO t VALUES (1);");
+    let (hooks, port) = common::webhook::Receiver::start();
+    let config = write_config(
+        &env,
+        &format!(
+            "[alerts]\nrepeat = \"1h\"\nwebhook = [{{ url = \"http://127.0.0.1:{port}/hook\", format = \"json\" }}]\n\n\
+             [[databases]]\nname = \"app\"\nurl = \"app.db\"\n[databases.schedule]\nhourly = \"0 0 1 1 *\"\n\n\
+             [[databases]]\nname = \"flaky\"\nurl = \"flaky.db\"\n[databases.schedule]\nhourly = \"*/2 * * * * *\"\n\n\
+             [[databases]]\nname = \"locked\"\nurl = \"locked.db\"\n[databases.schedule]\nhourly = \"*/2 * * * * *\"\n"
+        ),
+    );
+    // `locked`'s backups wait for this writer's lock: a job that is running when the daemon dies.
+    let writer = rusqlite::Connection::open(env.path("locked.db")).unwrap();
+    writer.execute_batch("BEGIN EXCLUSIVE; INSERT INTO t VALUES (2);").unwrap();
+    let mut first = Daemon::start(&env, &config);
+    first.wait_for("flaky's failure alerted and locked's backup waiting", |_, jobs| {
+        !hooks.on("/hook").is_empty() && jobs.iter().any(|j| j["database"] == "locked" && j["status"] == "running")
+    });
+    let alerts = hooks.on("/hook");
+    assert_eq!(alerts.len(), 1, "one alert: {alerts:?}");
+    let text = alerts[0]["text"].as_str().unwrap();
+    assert!(text.contains("flaky") && !text.contains("`app`"), "app merely waits for its first backup, which is not news: {text}");
+
+    // A second daemon on the same state directory refuses at once, naming the first.
+    let started = std::time::Instant::now();
+    let second = env.cmd(&["daemon", "--config", config.to_str().unwrap()]).env_remove("LIFEBOAT_REPO").output().unwrap();
+    let said = common::text(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{said}");
+    assert!(said.contains(&format!("pid {}", first.child.id())) && said.contains("since"), "{said}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+
+    // kill -9: the waiting backup is `interrupted` for every reader at once, no restart needed.
+    common::signal(&first.child, "KILL");
+    first.wait_exit();
+    let log = jobs(&config);
+    let waiting = log.iter().filter(|j| j["database"] == "locked").last().unwrap();
+    assert_eq!(waiting["status"], "interrupted", "{waiting}");
+    assert!(!log.iter().any(|j| j["status"] == "running"), "{log:?}");
+
+    // The stale lock of the dead daemon is taken over; the alert state survived: flaky keeps
+    // failing, health is evaluated in quiet rounds (the writer is gone), and nothing is re-sent.
+    writer.execute_batch("COMMIT").unwrap();
+    let failed_before = count(&log, "flaky", "backup", "failed");
+    let mut again = Daemon::start(&env, &config);
+    again.wait_for("flaky failing again and locked backed up", |_, jobs| {
+        count(jobs, "flaky", "backup", "failed") >= failed_before + 2 && count(jobs, "locked", "backup", "ok") >= 1
+    });
+    let seen = jiff::Timestamp::now();
+    let health_file = env.path("state").join("health.json");
+    again.wait_for("a health evaluation after that, and another round", |_, jobs| {
+        let checked = std::fs::read(&health_file).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        let at = checked.and_then(|h| h["checked_at"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()));
+        at.is_some_and(|at| at > seen) && count(jobs, "flaky", "backup", "failed") >= failed_before + 4
+    });
+    assert_eq!(hooks.on("/hook").len(), 1, "nothing re-sent after the restart: {:?}", hooks.on("/hook"));
+    again.signal("TERM");
+    again.wait_exit();
+}

@@ -32,6 +32,7 @@ use crate::{
     error::{DaemonError, Result},
     events::Events,
     health::{self, HealthReport},
+    instance::InstanceLock,
     joblog::{JobLog, Trigger},
     jobs::{self, JobContext, Work},
     metrics,
@@ -85,8 +86,10 @@ fn lane(database: Option<&str>, work: &Work) -> String {
 /// `primary` is the configuration's repository, opened with `password` (which also opens the
 /// mirrors that have no password file of their own).
 pub fn run(mut config: Config, primary: Repo, password: String, events: Events, reload: impl Fn() -> Result<Config>) -> Result<()> {
-    let mut repos = Arc::new(Repos::new(primary, &config, &password));
     let log = JobLog::open(&config.state_dir)?;
+    // Held until this function returns: one daemon per state directory (instance.rs).
+    let _instance = InstanceLock::acquire(&config.state_dir)?;
+    let mut repos = Arc::new(Repos::new(primary, &config, &password));
     let interrupted = log.mark_interrupted()?;
     if interrupted > 0 {
         events.note("startup", &format!("{interrupted} job(s) of an earlier run were interrupted (marked in the log)"));
@@ -116,6 +119,15 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
         &format!("{} databases, {} schedules, at most {} jobs at once", config.databases.len(), slots.len(), config.concurrent_jobs),
     );
     let mut alerter = Alerter::new(Timestamp::now(), config.alerts.repeat);
+    // What earlier runs told is not told again (one alert per transition across restarts).
+    if let Some(memory) = log.alert_memory()? {
+        alerter.remember(memory);
+    }
+    let remember = |alerter: &Alerter| {
+        if let Err(err) = log.set_alert_memory(&alerter.memory()) {
+            events.note("warning", &format!("the alert state was not saved: {err}"));
+        }
+    };
     let shared_health = metrics::SharedHealth::default();
     if let Some(addr) = config.metrics_listen {
         metrics::serve(addr, config.state_dir.clone(), shared_health.clone())?;
@@ -157,6 +169,7 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
             let settled = quiet && !health_running && !health_stale;
             if let Some(alert) = alerter.due(now, settled, health.as_ref()) {
                 send_alert(&config, alert, &events);
+                remember(&alerter);
             }
         }
         if stopping && running.is_empty() {
@@ -184,6 +197,7 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
                     }
                 }
                 alerter.job_ended(Timestamp::now(), database.as_deref(), kind, status, error.as_deref());
+                remember(&alerter);
                 health_stale = true;
             }
             Ok(Message::Health(report)) => {

@@ -14,6 +14,8 @@ pub enum DaemonErrorKind {
     State,
     /// A job's work failed (the engine's error is the cause).
     Job,
+    /// Another daemon already runs on the same state directory.
+    AlreadyRunning,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Ordered: a report's level is its worst finding's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Ok,
@@ -235,18 +235,25 @@ fn mirror_health(
     health
 }
 
+/// The check of a new database whose first backup has not been tried yet: shown in health,
+/// never alerted (a daemon's first start is not an incident).
+pub const FIRST_BACKUP_PENDING: &str = "first_backup_pending";
+
 fn age_finding(db: &DatabaseConfig, last_good: Option<Timestamp>, attempted: bool, now: Timestamp, findings: &mut Vec<Finding>) {
     let max = db.max_age;
-    let (level, message) = match last_good {
-        // Not yet tried (a new database): a warning until its first backup has had its chance.
-        None if !attempted => (Level::Warning, "has no backup yet; its first is due at its next scheduled slot".to_string()),
-        None => (Level::Critical, "has no backup at all".to_string()),
+    let (level, check, message) = match last_good {
+        // Not yet tried (a new database): a warning until its first backup has had its chance
+        // (not news for alerts: see FIRST_BACKUP_PENDING).
+        None if !attempted => {
+            (Level::Warning, FIRST_BACKUP_PENDING, "has no backup yet; its first is due at its next scheduled slot".to_string())
+        }
+        None => (Level::Critical, "backup_age", "has no backup at all".to_string()),
         Some(t) => {
             let age = Duration::try_from(now.duration_since(t)).unwrap_or_default();
             if age > max * 2 {
-                (Level::Critical, format!("newest backup is {} old, more than twice max_age ({})", human(age), human(max)))
+                (Level::Critical, "backup_age", format!("newest backup is {} old, more than twice max_age ({})", human(age), human(max)))
             } else if age > max {
-                (Level::Warning, format!("newest backup is {} old, more than max_age ({})", human(age), human(max)))
+                (Level::Warning, "backup_age", format!("newest backup is {} old, more than max_age ({})", human(age), human(max)))
             } else {
                 return;
             }
@@ -255,7 +262,7 @@ fn age_finding(db: &DatabaseConfig, last_good: Option<Timestamp>, attempted: boo
     findings.push(Finding {
         level,
         database: Some(db.name.clone()),
-        check: "backup_age",
+        check,
         message: format!("`{}` {message}", db.name),
         hint: format!("see `lifeboat log --db {0} --status failed`; take one now with `lifeboat backup --config FILE {0}`", db.name),
     });

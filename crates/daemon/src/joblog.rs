@@ -132,9 +132,23 @@ pub struct JobRecord {
     pub lock_wait_seconds: Option<f64>,
     pub host: String,
     pub pid: u32,
+    /// When the process started (clock ticks since boot, from `/proc`): tells the job's own
+    /// process from a later one that got the same pid.
+    #[serde(skip)]
+    pub pid_start: Option<u64>,
 }
 
 impl JobRecord {
+    /// Whether the process that runs this job is still there: its pid exists and, when its
+    /// start time was recorded, it is the same process (pids are reused).
+    fn process_alive(&self) -> bool {
+        match (process_start(self.pid), self.pid_start) {
+            (None, _) => false,
+            (Some(now), Some(then)) => now == then,
+            (Some(_), None) => lifeboat_engine::process_exists(i64::from(self.pid)),
+        }
+    }
+
     pub fn seconds(&self) -> Option<f64> {
         self.finished_at.map(|end| end.duration_since(self.started_at).as_secs_f64())
     }
@@ -178,7 +192,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_database ON jobs (database, started_at);
 CREATE TABLE IF NOT EXISTS schedule_marks (key TEXT PRIMARY KEY, last_slot TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS daemon_memory (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
+
+/// Columns added after the first release, each with its type: added to an older job log when
+/// it is opened (its rows keep NULL there).
+const ADDED_COLUMNS: [(&str, &str); 1] = [("pid_start", "INTEGER")];
 
 impl JobLog {
     /// Opens (creating) `state.db` in `dir`, creating `dir` with mode 0700: the log names
@@ -213,6 +232,15 @@ impl JobLog {
         conn.busy_timeout(Duration::from_secs(10)).map_err(|e| DaemonError::state("setting the job log's busy timeout", e))?;
         conn.pragma_update(None, "journal_mode", "wal").map_err(|e| DaemonError::state(format!("opening {}", path.display()), e))?;
         conn.execute_batch(SCHEMA).map_err(|e| DaemonError::state(format!("creating the job log in {}", path.display()), e))?;
+        for (column, kind) in ADDED_COLUMNS {
+            let present: bool = conn
+                .query_row("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = ?1", [column], |r| r.get(0))
+                .map_err(|e| DaemonError::state("reading the job log's columns", e))?;
+            if !present {
+                // Two processes may upgrade at once: the loser's "duplicate column" is fine.
+                let _ = conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {column} {kind}"));
+            }
+        }
         Ok(Self { conn, path })
     }
 
@@ -224,8 +252,8 @@ impl JobLog {
     pub fn start(&self, job: &NewJob) -> Result<i64> {
         self.conn
             .execute(
-                "INSERT INTO jobs (database, kind, classes, trigger, actor, reason, started_at, status, host, pid, repository)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10)",
+                "INSERT INTO jobs (database, kind, classes, trigger, actor, reason, started_at, status, host, pid, repository, pid_start)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11)",
                 params![
                     job.database,
                     job.kind,
@@ -236,7 +264,8 @@ impl JobLog {
                     Timestamp::now().to_string(),
                     lifeboat_engine::host_name(),
                     std::process::id(),
-                    job.repository
+                    job.repository,
+                    process_start(std::process::id()).map(|t| t as i64)
                 ],
             )
             .map_err(|e| DaemonError::state("recording a job's start", e))?;
@@ -268,16 +297,16 @@ impl JobLog {
     }
 
     /// Marks as `interrupted` the jobs still `running` whose process on this host is gone
-    /// (killed, or the machine went down); returns how many.
+    /// (killed, or the machine went down); returns how many. Every reader shows them so
+    /// already (see [`JobLog::query`]); this writes it down.
     pub fn mark_interrupted(&self) -> Result<usize> {
-        let running = self.query(&Filter { status: Some("running".into()), ..Default::default() })?;
-        let this_host = lifeboat_engine::host_name();
+        let running = self.query(&Filter { status: Some("interrupted".into()), ..Default::default() })?;
         let mut marked = 0;
-        for job in running.iter().filter(|j| j.host == this_host && !lifeboat_engine::process_exists(i64::from(j.pid))) {
+        for job in running.iter().filter(|j| j.finished_at.is_none()) {
             self.conn
                 .execute(
                     "UPDATE jobs SET status = 'interrupted', finished_at = ?2, error = ?3 WHERE id = ?1 AND status = 'running'",
-                    params![job.id, Timestamp::now().to_string(), format!("process {} ended before the job did", job.pid)],
+                    params![job.id, Timestamp::now().to_string(), gone(job.pid)],
                 )
                 .map_err(|e| DaemonError::state("marking interrupted jobs", e))?;
             marked += 1;
@@ -291,9 +320,10 @@ impl JobLog {
             .conn
             .prepare(
                 "SELECT id, database, kind, classes, trigger, actor, reason, started_at, finished_at, status, snapshot,
-                        bytes_read, bytes_added, rows, error, host, pid, lock_wait_seconds, repository
+                        bytes_read, bytes_added, rows, error, host, pid, lock_wait_seconds, repository, pid_start
                  FROM jobs
-                 WHERE (?1 IS NULL OR database = ?1) AND (?2 IS NULL OR started_at >= ?2) AND (?3 IS NULL OR status = ?3)
+                 WHERE (?1 IS NULL OR database = ?1) AND (?2 IS NULL OR started_at >= ?2)
+                   AND (?3 IS NULL OR status = ?3 OR (?3 = 'interrupted' AND status = 'running'))
                    AND (?4 IS NULL OR kind = ?4)
                  ORDER BY id",
             )
@@ -325,10 +355,22 @@ impl JobLog {
                     pid: r.get(16)?,
                     lock_wait_seconds: r.get(17)?,
                     repository: r.get(18)?,
+                    pid_start: r.get::<_, Option<i64>>(19)?.map(|t| t as u64),
                 })
             })
             .map_err(|e| DaemonError::state("reading the job log", e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| DaemonError::state("reading the job log", e))
+        let this_host = lifeboat_engine::host_name();
+        let mut jobs = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| DaemonError::state("reading the job log", e))?;
+        // A job still `running` whose process is gone (or is another process that got its
+        // pid since) was interrupted, whoever reads the log.
+        for job in jobs.iter_mut().filter(|j| j.status == "running" && j.host == this_host && !j.process_alive()) {
+            job.status = "interrupted".into();
+            job.error = Some(gone(job.pid));
+        }
+        if let Some(status) = &filter.status {
+            jobs.retain(|j| &j.status == status);
+        }
+        Ok(jobs)
     }
 
     /// When the newest restore drill of `snapshot` (a full id) that passed finished; `None`
@@ -346,6 +388,27 @@ impl JobLog {
             .optional()
             .map_err(|e| DaemonError::state("reading the job log", e))?;
         Ok(text.and_then(|t| t.parse().ok()))
+    }
+
+    /// What the daemon's alerts remembered when last saved (see `alerts/state.rs`).
+    pub fn alert_memory(&self) -> Result<Option<crate::alerts::AlertMemory>> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM daemon_memory WHERE key = 'alerts'", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| DaemonError::state("reading the alert state", e))?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    pub fn set_alert_memory(&self, memory: &crate::alerts::AlertMemory) -> Result<()> {
+        let text = serde_json::to_string(memory).expect("the alert state serializes");
+        self.conn
+            .execute(
+                "INSERT INTO daemon_memory (key, value) VALUES ('alerts', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [text],
+            )
+            .map_err(|e| DaemonError::state("writing the alert state", e))?;
+        Ok(())
     }
 
     /// The last slot a schedule fired for (see the daemon's catch-up).
@@ -367,6 +430,19 @@ impl JobLog {
             .map_err(|e| DaemonError::state("writing the schedule marks", e))?;
         Ok(())
     }
+}
+
+/// Why a job that was `running` is interrupted.
+fn gone(pid: u32) -> String {
+    format!("process {pid} ended before the job did")
+}
+
+/// The start time of process `pid` (field 22 of `/proc/PID/stat`, clock ticks since boot);
+/// `None` when there is no such process.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Writes `bytes` to a new or truncated file at `path` that only this user can read (0600,

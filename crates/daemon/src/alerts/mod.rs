@@ -14,7 +14,7 @@ mod webhook;
 use std::{path::PathBuf, time::Duration};
 
 use serde::Serialize;
-pub use state::Alerter;
+pub use state::{AlertMemory, Alerter};
 
 use crate::health::Level;
 

@@ -5,8 +5,10 @@ use std::{collections::BTreeMap, time::Duration};
 
 use jiff::Timestamp;
 
+use serde::{Deserialize, Serialize};
+
 use super::Alert;
-use crate::health::{HealthReport, Level};
+use crate::health::{FIRST_BACKUP_PENDING, HealthReport, Level};
 
 /// Gathered changes are sent at the latest this long after the first, even while jobs run.
 const GATHER_AT_MOST: Duration = Duration::from_secs(60);
@@ -20,6 +22,17 @@ struct Change {
     level: Level,
     subject: String,
     line: String,
+}
+
+/// What the alerter must remember across restarts, kept in `state.db`: what was told, which
+/// job kinds were failing, and when the last alert went out. Without it every restart
+/// re-sent every alert ("ok → critical" again) and restarted the reminder clock.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertMemory {
+    pub told: BTreeMap<String, Level>,
+    /// `(subject, job kind)` pairs whose last job failed.
+    pub failing: Vec<(String, String)>,
+    pub last_sent: Option<Timestamp>,
 }
 
 #[derive(Debug)]
@@ -64,6 +77,22 @@ impl Alerter {
         self.repeat = repeat;
     }
 
+    /// Continues from what an earlier run told (see [`AlertMemory`]).
+    pub fn remember(&mut self, memory: AlertMemory) {
+        self.told = memory.told;
+        self.failing = memory.failing.into_iter().map(|key| (key, true)).collect();
+        self.last_sent = memory.last_sent;
+    }
+
+    /// What a later run must know to go on without repeating itself.
+    pub fn memory(&self) -> AlertMemory {
+        AlertMemory {
+            told: self.told.clone(),
+            failing: self.failing.iter().filter(|(_, failing)| **failing).map(|(key, _)| key.clone()).collect(),
+            last_sent: self.last_sent,
+        }
+    }
+
     /// A job ended with `status` (`ok`, `failed`, …): its first failure and its recovery are
     /// changes; a failure that repeats is not (the reminder covers it). Backups, drills and
     /// checks are told through health, which their failures change (see [`Alerter::health`]):
@@ -96,15 +125,13 @@ impl Alerter {
 
     /// Health was evaluated: the levels to compare with what was last told.
     pub fn health(&mut self, now: Timestamp, report: &HealthReport) {
+        // A database whose first backup is merely still to come is not news (a new daemon's
+        // first round): its level for alerts leaves that finding out.
         let why = |database: Option<&str>| -> Vec<String> {
-            report
-                .findings
-                .iter()
-                .filter(|f| f.database.as_deref() == database)
-                .map(|f| format!("{} (hint: {})", f.message, f.hint))
-                .collect()
+            news(report, database).map(|f| format!("{} (hint: {})", f.message, f.hint)).collect()
         };
-        self.levels = report.databases.iter().map(|d| (d.name.clone(), (d.level, why(Some(&d.name))))).collect();
+        let level = |database: &str| news(report, Some(database)).map(|f| f.level).max().unwrap_or(Level::Ok);
+        self.levels = report.databases.iter().map(|d| (d.name.clone(), (level(&d.name), why(Some(&d.name))))).collect();
         let repository = report.findings.iter().filter(|f| f.database.is_none()).map(|f| f.level).max().unwrap_or(Level::Ok);
         self.levels.insert(REPOSITORY.to_string(), (repository, why(None)));
         if self.health_changes().is_empty() && self.pending.is_empty() {
@@ -189,6 +216,11 @@ impl Alerter {
         let text = changes.iter().map(|c| format!("{}: {}", c.level.name(), c.line)).collect::<Vec<_>>().join("\n");
         Alert { level, subject, text, kind: "change", host: self.host.clone() }
     }
+}
+
+/// The findings of `database` (or the repository's) that are news for alerts.
+fn news<'a>(report: &'a HealthReport, database: Option<&'a str>) -> impl Iterator<Item = &'a crate::health::Finding> {
+    report.findings.iter().filter(move |f| f.database.as_deref() == database && f.check != FIRST_BACKUP_PENDING)
 }
 
 fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
