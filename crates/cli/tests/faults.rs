@@ -210,6 +210,39 @@ fn a_full_repository_disk_is_named_and_loses_nothing() {
     assert_eq!(read("check.code").trim(), "0", "{}", read("check.out"));
 }
 
+/// Regression: a restore onto a full disk said the *repository's* disk was full. It names the
+/// target's folder with its free space, says the repository is fine, and changes nothing.
+#[test]
+fn a_full_target_disk_is_named_as_the_targets() {
+    let env = Env::new();
+    let db = env.path("big.db");
+    big_db(&db, 4);
+    env.backup(&db, &[]);
+    let disk = env.path("small-disk");
+    std::fs::create_dir(&disk).unwrap();
+    let script = r#"
+        set -u
+        mount -t tmpfs -o size=2m tmpfs small-disk || exit 90
+        "$LB" restore latest --to small-disk/app.db 2>restore.err; echo "$?" >restore.code
+        ls -A small-disk >left.txt
+    "#;
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--map-root-user", "sh", "-c", script])
+        .env("LB", env!("CARGO_BIN_EXE_lifeboat"))
+        .env("LIFEBOAT_REPO", &env.repo)
+        .env("LIFEBOAT_PASSWORD", PASSWORD)
+        .current_dir(env.dir.path())
+        .output()
+        .expect("unshare is installed by scripts/setup (util-linux)");
+    assert!(out.status.success(), "setup on the small disk failed: {out:?}");
+    let read = |name: &str| std::fs::read_to_string(env.path(name)).unwrap();
+    assert_eq!(read("restore.code").trim(), "1");
+    let err = read("restore.err");
+    assert!(err.contains("the disk of the restore's target folder small-disk is full") && err.contains("MiB free of 2 MiB"), "{err}");
+    assert!(!err.contains("repository's disk"), "{err}");
+    assert_eq!(read("left.txt").trim(), "", "the partial copy was removed");
+}
+
 /// A WAL database with no `-shm` file, in a folder the backup user may not write: SQLite
 /// cannot read it safely, and the error says why and what to do instead of "readonly database".
 #[test]

@@ -411,13 +411,7 @@ fn repository_findings(config: &Config, jobs: &[JobRecord], findings: &mut Vec<F
 
 /// The fraction of the file system holding `path` that is free, for a local repository.
 fn free_fraction(path: &Path) -> Option<f64> {
-    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid NUL-terminated path and a zeroed struct for the kernel to fill.
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 || stat.f_blocks == 0 {
-        return None;
-    }
-    Some(stat.f_bavail as f64 / stat.f_blocks as f64)
+    lifeboat_engine::disk::space(path).map(|(free, total)| free as f64 / total as f64)
 }
 
 /// `2h 5m`, `3d 4h`, `45s`.

@@ -15,6 +15,7 @@ pub use backup::{BackupReport, BackupRequest, CLASSES, backup, snapshot_root, va
 pub use error::{EngineError, Result};
 pub use inspect::{ShowReport, export, show};
 pub use lifeboat_repo::{CancelToken, CheckFinding, CheckReport, Location, Repo, RepoError, RepoErrorKind, S3Settings, process_exists};
+pub use lifeboat_sources::disk;
 pub use lifeboat_sources::{
     CaptureOptions, Catalog, CopyCheck, Database, IntegrityLevel, RestoreOptions as EngineRestoreOptions, Sample, SecretUrl, SourceError,
     SourceErrorKind, TableCheck, TableInfo, host_name, open as open_database, redact,

@@ -24,6 +24,8 @@ pub enum RepoErrorKind {
     StreamNotFound,
     /// Reading from or writing to the storage failed (disk full, network, server errors).
     Storage,
+    /// Writing what was read out of the repository failed (the caller's file, its disk).
+    Output,
     /// The storage refuses this user: a read-only mount or folder, or credentials the server
     /// does not accept.
     Denied,
@@ -50,6 +52,7 @@ impl RepoErrorKind {
             Self::SnapshotNotFound | Self::AmbiguousSnapshot => "list the snapshots with `lifeboat snapshots`",
             Self::StreamNotFound => "see what the snapshot holds with `lifeboat show <SNAPSHOT>`",
             Self::Storage => "check that the repository's storage is reachable, writable and has room, then run the command again",
+            Self::Output => "check where the output goes (its disk, its permissions); the repository is fine",
             Self::Denied => "check that this user may read and write the repository (folder permissions, or the S3 credentials)",
             Self::Locked => "run the command again when the other job is done, or wait longer with --lock-wait",
             Self::KeyNotFound => "list the keys with `lifeboat key list`",

@@ -160,9 +160,12 @@ impl SnapshotReader {
             )
             .with_source(RusticMessage(rustic_text(&e)))
         })?;
-        let mut counting = CountingWriter { inner: JobWriter { out, job: &self.job }, bytes: 0 };
+        let mut counting = CountingWriter { inner: JobWriter { out, job: &self.job }, bytes: 0, failed: None };
         self.repo.dump(&node, &mut counting).map_err(|e| {
-            if self.job.cancel.is_cancelled() {
+            if let Some(failed) = counting.failed.take() {
+                // The output failed (its disk full, say), not the repository: its own error.
+                RepoError::new(RepoErrorKind::Output, format!("writing `{name}` out failed"), "").with_source(failed)
+            } else if self.job.cancel.is_cancelled() {
                 RepoError::new(RepoErrorKind::Storage, format!("reading `{name}` was interrupted"), "nothing was changed")
             } else {
                 storage(format!("could not read `{name}` from snapshot {}", self.info.short_id()), *e)
@@ -179,16 +182,27 @@ impl SnapshotReader {
     }
 }
 
+/// Counts what is written, and keeps the writer's own error: rustic reports it as its own
+/// failure, which would blame the repository for the output's full disk.
 struct CountingWriter<W> {
     inner: W,
     bytes: u64,
+    failed: Option<io::Error>,
 }
 
 impl<W: Write> Write for CountingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
+        match self.inner.write(buf) {
+            Ok(n) => {
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(err) => {
+                let echo = io::Error::new(err.kind(), err.to_string());
+                self.failed = Some(err);
+                Err(echo)
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -9,6 +9,7 @@ mod catalog;
 mod check;
 pub mod content_hash;
 mod contract;
+pub mod disk;
 mod error;
 pub mod frames;
 pub mod postgres;

@@ -45,7 +45,7 @@ pub struct RestoredCopy {
 
 fn io_error(doing: String, err: io::Error) -> SourceError {
     let hint = if err.raw_os_error() == Some(28) {
-        "the disk is full: free space next to the target and try again; the target was not touched"
+        "the disk of the restore's target is full: free space next to the target and try again; the target was not touched"
     } else if err.kind() == io::ErrorKind::PermissionDenied {
         "check that this user may write the target's folder"
     } else {
@@ -84,7 +84,14 @@ pub fn write_copy(target: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result
     let copy = RestoredCopy { path: path.clone(), kept: false };
     let mut out = io::BufWriter::with_capacity(1 << 20, &mut file);
     fill(&mut out).map_err(|e| {
-        SourceError::new(SourceErrorKind::Io, format!("writing {} failed", path.display()), "the target was not touched").with_source(e)
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let context = format!("writing {} failed", path.display());
+        if crate::disk::is_disk_full(&e) {
+            // Said here, where the place is known: the cause is this disk, not the repository.
+            let hint = format!("{}; the target was not touched", crate::disk::full_hint("the restore's target folder", folder));
+            return SourceError::new(SourceErrorKind::Io, context, hint).with_source(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        SourceError::new(SourceErrorKind::Io, context, "the target was not touched").with_source(e)
     })?;
     out.flush().map_err(|e| io_error(format!("writing {} failed", path.display()), e))?;
     drop(out);
