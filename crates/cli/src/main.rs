@@ -14,6 +14,7 @@ use clap::Parser;
 pub static JOB: std::sync::LazyLock<lifeboat_engine::CancelToken> = std::sync::LazyLock::new(Default::default);
 
 fn main() {
+    quiet_on_closed_stdout();
     let cli = flags::Cli::try_parse().unwrap_or_else(|err| {
         // A program that asked for JSON gets a command-line mistake as JSON too (--help and
         // --version are not mistakes: they print as usual).
@@ -54,6 +55,22 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// `lifeboat log | head -1`: once the reader has gone, the command ends quietly, exit 0, as
+/// ripgrep does. Rust ignores SIGPIPE and `println!` panics on the broken pipe instead; the
+/// default SIGPIPE is no way out either, since it would also kill a restore whose `psql`
+/// child closed its input, before the error could be reported and the staged copy removed.
+/// Output is only printed once the work is done, so nothing is cut short by leaving here.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>().map(String::as_str).unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 /// The error as `{"schema_version", "error": {kind, exit_code, message, hint}}` on stdout.

@@ -322,9 +322,14 @@ fn a_broken_reload_keeps_the_old_config_and_a_missing_database_is_critical() {
     );
     assert!(gone.iter().all(|f| !f["hint"].as_str().unwrap().is_empty()));
     assert_shape(&health, &table("`lifeboat health`", 0), "health");
-    let checked = env.json(&["config", "check", config_arg]);
+    // The daemon runs on while a database is missing (health says so); `config check` calls it
+    // a problem (exit 1).
+    let out = env.run(&["config", "check", config_arg, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let checked: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_shape(&checked, &table("`lifeboat config check`", 0), "config check");
     assert_eq!(checked["databases"], serde_json::json!(["app", "gone"]));
+    assert!(checked["problems"][0].as_str().unwrap().contains("`gone`"), "{checked}");
     let nagios = env.run(&["health", "--nagios", "--config", config_arg]);
     assert_eq!(nagios.status.code(), Some(2));
     assert!(common::text(&nagios.stdout).starts_with("LIFEBOAT CRITICAL - ") && common::text(&nagios.stdout).contains("'app_age'="));
@@ -484,4 +489,78 @@ fn one_daemon_per_state_directory_and_what_it_told_survives_kill_and_restart() {
     assert_eq!(hooks.on("/hook").len(), 1, "nothing re-sent after the restart: {:?}", hooks.on("/hook"));
     again.signal("TERM");
     again.wait_exit();
+}
+
+/// Regression: `config check` said ok to mistakes a daemon trips on. Every one is now found at
+/// once, one line each, exit 1; a server that does not answer is a warning.
+#[test]
+fn config_check_names_every_problem_at_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    sql(&env.path("app.db"), "CREATE TABLE t (a);");
+    std::os::unix::fs::symlink(env.path("app.db"), env.path("alias.db")).unwrap();
+    std::fs::write(env.path("password"), "pw\n").unwrap();
+    std::fs::set_permissions(env.path("password"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(env.path("a-file"), "").unwrap();
+    let closed = common::free_port();
+    let text = format!(
+        "[repository]\nurl = \"{}\"\npassword_file = \"password\"\n\n[state]\ndir = \"a-file/state\"\n\n\
+         [[databases]]\nname = \"app\"\nurl = \"app.db\"\n\n\
+         [[databases]]\nname = \"alias\"\nurl = \"alias.db\"\n\n\
+         [[databases]]\nname = \"missing\"\nurl = \"sqlite:nowhere/missing.db\"\n\n\
+         [[databases]]\nname = \"unparsable\"\nurl = \"postgres://app@db.example/shop%zz\"\n\n\
+         [[databases]]\nname = \"down\"\nurl = \"postgresql://app@127.0.0.1:{closed}/shop\"\n",
+        env.repo.display()
+    );
+    let config = env.path("lifeboat.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = env.run(&["config", "check", config.to_str().unwrap()]);
+    let said = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    let errors: Vec<&str> = said.lines().filter(|l| l.starts_with("error: ")).collect();
+    for expected in
+        ["password_file", "readable by others", "a-file", "`missing`", "`unparsable`", "`app` and `alias` are the same database"]
+    {
+        assert!(errors.iter().any(|l| l.contains(expected)), "no line says {expected:?}:\n{said}");
+    }
+    assert!(said.lines().any(|l| l.starts_with("warning: ") && l.contains("`down`")), "{said}");
+
+    // A value of the wrong kind names its line, key and value, and what is allowed.
+    let bad = env.path("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "[repository]\nurl = \"{}\"\n[[databases]]\nname = \"app\"\nurl = \"app.db\"\n[databases.retention]\nhourly = -1\n",
+            env.repo.display()
+        ),
+    )
+    .unwrap();
+    let err = env.fails(&["config", "check", bad.to_str().unwrap()], 1);
+    assert!(err.contains("line 7: `hourly = -1`") && err.contains("whole number") && !err.contains("variant"), "{err}");
+}
+
+/// Regression: `lifeboat log | head -1` panicked on the closed pipe (exit 101).
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    let env = Env::new();
+    let state = env.path("state");
+    for _ in 0..3 {
+        let db = env.path("app.db");
+        sql(&db, "CREATE TABLE IF NOT EXISTS t (a); INSERT INTO t VALUES (1);");
+        let mut backup = env.cmd(&["backup", db.to_str().unwrap()]);
+        assert!(backup.env("LIFEBOAT_STATE_DIR", &state).status().unwrap().success());
+    }
+    for args in [vec!["log"], vec!["log", "--json"], vec!["snapshots"]] {
+        let mut child = env
+            .cmd(&args)
+            .env("LIFEBOAT_STATE_DIR", &state)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before anything is printed
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", common::text(&out.stderr));
+        assert!(!common::text(&out.stderr).contains("panicked"), "{}", common::text(&out.stderr));
+    }
 }

@@ -27,6 +27,13 @@ fn keys_are_added_removed_and_changed_without_ever_locking_anyone_out() {
     let id = env.backup(&db, &[]);
     let listed = env.json(&["key", "list"]);
     assert_shape(&listed, &table("`lifeboat key list`", 0), "key list");
+    // Regression: a key made without USER in the environment (a service, cron) had no user.
+    let mut init = env.cmd(&["init", "--repo", env.path("no-user-repo").to_str().unwrap()]);
+    assert!(init.env_remove("USER").status().unwrap().success());
+    let mut list = env.cmd(&["key", "list", "--json", "--repo", env.path("no-user-repo").to_str().unwrap()]);
+    let no_user: serde_json::Value = serde_json::from_slice(&list.env_remove("USER").output().unwrap().stdout).unwrap();
+    let user = no_user["keys"][0]["username"].as_str().unwrap_or_default().to_string();
+    assert!(!user.is_empty() && user != "-", "{no_user}");
     let first = listed["keys"][0]["id"].as_str().unwrap().to_string();
     assert_eq!(listed["keys"][0]["current"], true);
 

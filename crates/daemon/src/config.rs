@@ -124,7 +124,7 @@ struct DatabaseFile {
     name: Option<String>,
     url: String,
     max_age: Option<String>,
-    schedule: Option<BTreeMap<String, String>>,
+    schedule: Option<BTreeMap<String, ScheduleText>>,
     retention: Option<BTreeMap<String, RetentionFile>>,
     tables: Option<Vec<String>>,
     schema: Option<Vec<String>>,
@@ -133,11 +133,56 @@ struct DatabaseFile {
     scratch: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A class's retention as written: a count of backups, or an age. Read by hand so that a
+/// mistake says what is allowed (serde's untagged enums say only "did not match any variant").
+#[derive(Debug)]
 enum RetentionFile {
     Count(u32),
     Age(String),
+}
+
+impl<'de> Deserialize<'de> for RetentionFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Rule;
+        const ALLOWED: &str = "write how many backups to keep (a whole number, e.g. 24) or how long (e.g. \"30d\")";
+        impl serde::de::Visitor<'_> for Rule {
+            type Value = RetentionFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a count of backups or an age")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> std::result::Result<RetentionFile, E> {
+                u32::try_from(n).map(RetentionFile::Count).map_err(|_| E::custom(format!("`{n}` is not a retention: {ALLOWED}")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> std::result::Result<RetentionFile, E> {
+                u32::try_from(n).map(RetentionFile::Count).map_err(|_| E::custom(format!("`{n}` is not a retention: {ALLOWED}")))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> std::result::Result<RetentionFile, E> {
+                Ok(RetentionFile::Age(text.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> std::result::Result<RetentionFile, E> {
+                Err(E::custom(format!("`{n}` is not a retention: {ALLOWED}")))
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> std::result::Result<RetentionFile, E> {
+                Err(E::custom(format!("`{b}` is not a retention: {ALLOWED}")))
+            }
+        }
+        deserializer.deserialize_any(Rule)
+    }
+}
+
+/// A schedule as written: a cron expression in quotes. Read by hand for the same reason.
+#[derive(Debug)]
+struct ScheduleText(String);
+
+impl<'de> Deserialize<'de> for ScheduleText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        match toml::Value::deserialize(deserializer)? {
+            toml::Value::String(text) => Ok(ScheduleText(text)),
+            other => Err(serde::de::Error::custom(format!(
+                "`{other}` is not a schedule: write a cron expression in quotes, e.g. \"0 * * * *\" (minute hour day month weekday)"
+            ))),
+        }
+    }
 }
 
 /// A checked configuration.
@@ -215,7 +260,15 @@ impl Config {
     /// relative to the file's folder).
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let file: File = toml::from_str(text).map_err(|e| {
-            let place = e.span().map(|span| format!(" (line {})", text[..span.start].lines().count().max(1))).unwrap_or_default();
+            // The line, and what is written on it: the key and its value.
+            let place = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start].lines().count().max(1);
+                    let written = text.lines().nth(line - 1).map(|l| format!(": `{}`", l.trim())).unwrap_or_default();
+                    format!(" (line {line}{written})")
+                })
+                .unwrap_or_default();
             DaemonError::config(
                 format!("{}{place}: {}", path.display(), e.message().trim()),
                 "see the configuration section of the README; `lifeboat config check FILE` checks a file",
@@ -295,32 +348,15 @@ impl Config {
 
     /// Checks that the files the configuration names can be read now (the password files):
     /// the daemon and `config check` call it, so a typo is found before the first job.
+    /// Fails, naming every one, when a file the daemon reads (passwords, secrets, a CA) cannot
+    /// be read or is readable by others, or the state directory cannot be written: what a
+    /// daemon start trips on. `lifeboat config check` reports these and more (`review`).
     pub fn check_files(&self) -> Result<()> {
-        let mut files: Vec<(String, &Path)> = Vec::new();
-        let repositories = std::iter::once(("[repository]", &self.repository)).chain(self.mirrors.iter().map(|m| ("[[mirrors]]", m)));
-        for (section, repository) in repositories {
-            let named = [
-                ("password_file", repository.password_file.as_deref()),
-                ("secret_access_key_file", repository.s3.secret_access_key_file.as_deref()),
-                ("cacert", repository.s3.cacert.as_deref()),
-            ];
-            files.extend(named.into_iter().filter_map(|(setting, file)| Some((format!("{section} {setting}"), file?))));
+        let problems = crate::config_check::file_problems(self);
+        if problems.is_empty() {
+            return Ok(());
         }
-        for email in &self.alerts.email {
-            if let Some(crate::alerts::Secret::File(file)) = &email.password {
-                files.push(("[alerts] email password_file".into(), file));
-            }
-        }
-        for (setting, file) in files {
-            std::fs::File::open(file).map_err(|e| {
-                DaemonError::config(
-                    format!("{setting} = \"{}\" cannot be read", file.display()),
-                    "check the path and that this user may read it",
-                )
-                .with_source(e)
-            })?;
-        }
-        Ok(())
+        Err(DaemonError::config(problems.join("\n  "), "fix each, then start again; `lifeboat config check FILE` lists them all"))
     }
 
     pub fn database(&self, name: &str) -> Option<&DatabaseConfig> {
@@ -339,7 +375,7 @@ fn database(db: DatabaseFile, index: usize, base: &Path) -> Result<DatabaseConfi
         .map_err(|e| DaemonError::config(format!("{place}: {e}"), "use letters, digits, `-`, `_` and `.`"))?;
     let place = format!("[[databases]] `{name}`");
     let schedule: Vec<(String, String)> = match db.schedule {
-        Some(map) => map.into_iter().collect(),
+        Some(map) => map.into_iter().map(|(class, text)| (class, text.0)).collect(),
         None => DEFAULT_SCHEDULE.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     };
     let mut backups = Vec::new();

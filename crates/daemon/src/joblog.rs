@@ -456,22 +456,7 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// The OS user running this process.
 pub fn actor() -> String {
-    std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| {
-        unsafe extern "C" {
-            fn geteuid() -> u32;
-        }
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let uid = unsafe { geteuid() };
-        std::fs::read_to_string("/etc/passwd")
-            .ok()
-            .and_then(|passwd| {
-                passwd
-                    .lines()
-                    .find(|l| l.split(':').nth(2) == Some(&uid.to_string()))
-                    .map(|l| l.split(':').next().unwrap_or_default().to_string())
-            })
-            .unwrap_or_else(|| format!("uid {uid}"))
-    })
+    lifeboat_engine::user_name()
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, trig
     let outcome = Outcome { lock_wait_seconds: (!waited.is_zero()).then_some(waited.as_secs_f64()), ..outcome };
     // A job stopped by SIGTERM did not fail: it was interrupted, and left nothing behind.
     let outcome = if cx.cancel.is_cancelled() && outcome.status == "failed" {
-        Outcome { status: "interrupted", error: Some("stopped by SIGTERM before it finished; no snapshot was written".into()), ..outcome }
+        Outcome { status: "interrupted", error: Some(interrupted_because(&work)), ..outcome }
     } else {
         outcome
     };
@@ -156,6 +156,19 @@ fn label(classes: &[String]) -> String {
         .map(|c| c.to_string())
         .or_else(|| classes.first().cloned())
         .unwrap_or_else(|| "manual".into())
+}
+
+/// What a job stopped by SIGTERM left behind, in its kind's terms.
+fn interrupted_because(work: &Work) -> String {
+    let left = match work {
+        Work::Backup { .. } => "no snapshot was written",
+        Work::Prune { .. } => {
+            "prune removes packs only once the new index is written, so nothing was lost; the next prune finishes the job"
+        }
+        Work::Copy { .. } => "the mirror got no partial snapshot; the next copy sends what is missing",
+        _ => "nothing was changed",
+    };
+    format!("stopped by SIGTERM before it finished; {left}")
 }
 
 fn backup(repo: &Repo, db: &DatabaseConfig, classes: &[String]) -> Outcome {

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod config;
+mod config_check;
 mod cron;
 mod daemon;
 mod error;
@@ -17,6 +18,7 @@ mod repos;
 
 pub use alerts::{Alert, AlertsConfig, send as send_alert, test_alert};
 pub use config::{Config, DatabaseConfig, SCHEDULED_CLASSES, interval};
+pub use config_check::Review;
 pub use cron::Cron;
 pub use daemon::run;
 pub use error::{DaemonError, DaemonErrorKind, Result};

@@ -14,7 +14,9 @@ mod verify;
 pub use backup::{BackupReport, BackupRequest, CLASSES, backup, snapshot_root, validate_class, validate_name};
 pub use error::{EngineError, Result};
 pub use inspect::{ShowReport, export, show};
-pub use lifeboat_repo::{CancelToken, CheckFinding, CheckReport, Location, Repo, RepoError, RepoErrorKind, S3Settings, process_exists};
+pub use lifeboat_repo::{
+    CancelToken, CheckFinding, CheckReport, Location, Repo, RepoError, RepoErrorKind, S3Settings, process_exists, user_name,
+};
 pub use lifeboat_sources::disk;
 pub use lifeboat_sources::{
     CaptureOptions, Catalog, CopyCheck, Database, IntegrityLevel, RestoreOptions as EngineRestoreOptions, Sample, SecretUrl, SourceError,

@@ -37,7 +37,7 @@ pub(crate) fn write_key(store: &dyn Store, master: &MasterKey, password: &str) -
         .map_err(|e| RepoError::new(RepoErrorKind::Internal, "the master key does not serialize", "").with_source(e))?;
     let file = KeyFile {
         hostname: Some(crate::write::hostname()),
-        username: Some(std::env::var("USER").unwrap_or_default()),
+        username: Some(crate::write::user_name()),
         created: Some(jiff::Zoned::now()),
         kdf: "scrypt".to_string(),
         n: 1 << log_n,

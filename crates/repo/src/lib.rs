@@ -33,4 +33,4 @@ pub use read::{IndexedRepo, SnapshotReader, StreamEntry};
 pub use repository::{CHUNK_SIZE, Repo, SnapshotInfo};
 pub use sha256::Sha256;
 pub use storage::{Location, S3Settings};
-pub use write::{MANIFEST, NewSnapshot, OpenStream, RenderManifest, Stream, StreamDigest, WrittenSnapshot};
+pub use write::{MANIFEST, NewSnapshot, OpenStream, RenderManifest, Stream, StreamDigest, WrittenSnapshot, user_name};

@@ -74,7 +74,7 @@ impl LockFile {
             time: jiff::Timestamp::now(),
             exclusive: kind == LockKind::Exclusive,
             hostname: crate::write::hostname(),
-            username: std::env::var("USER").unwrap_or_else(|_| uid.to_string()),
+            username: crate::write::user_name(),
             pid: i64::from(std::process::id()),
             uid,
             gid,

@@ -326,6 +326,25 @@ impl Repo {
     }
 }
 
+/// The OS user running this process, as key files, locks and the job log record it: `USER`,
+/// else the name `/etc/passwd` gives the effective uid (services and cron jobs often have no
+/// `USER`), else `uid N`.
+pub fn user_name() -> String {
+    std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|passwd| {
+                passwd
+                    .lines()
+                    .find(|l| l.split(':').nth(2) == Some(&uid.to_string()))
+                    .map(|l| l.split(':').next().unwrap_or_default().to_string())
+            })
+            .unwrap_or_else(|| format!("uid {uid}"))
+    })
+}
+
 /// This machine's host name, as snapshots and locks record it.
 pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -9,7 +9,7 @@ use crate::{
 pub fn run(global: &Global, command: &ConfigCommand) -> Result<i32> {
     let ConfigCommand::Check { file } = command;
     let config = Config::load(file)?;
-    config.check_files()?;
+    let review = config.review();
     let now = jiff::Timestamp::now();
     let next = |cron: &lifeboat_daemon::Cron| cron.next_after(now, &config.time_zone);
     let mut schedules = Vec::new();
@@ -30,13 +30,25 @@ pub fn run(global: &Global, command: &ConfigCommand) -> Result<i32> {
         let list: Vec<serde_json::Value> =
             schedules.iter().map(|(what, cron, next)| serde_json::json!({ "schedule": what, "cron": cron, "next": next })).collect();
         output::json(&serde_json::json!({
-            "ok": true,
+            "ok": review.problems.is_empty(),
+            "problems": review.problems,
+            "warnings": review.warnings,
             "repository": config.repository.url,
             "state_dir": config.state_dir,
             "databases": config.databases.iter().map(|d| &d.name).collect::<Vec<_>>(),
             "schedules": list,
         }))?;
-        return Ok(0);
+        return Ok(if review.problems.is_empty() { 0 } else { 1 });
+    }
+    for problem in &review.problems {
+        eprintln!("error: {problem}");
+    }
+    for warning in &review.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if !review.problems.is_empty() {
+        eprintln!("{}: {} found; nothing was started or changed", file.display(), output::count(review.problems.len() as u64, "problem"));
+        return Ok(1);
     }
     println!("{}: ok", file.display());
     println!(
