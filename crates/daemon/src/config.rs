@@ -654,7 +654,7 @@ mod tests {
         assert_eq!(config.repository.url, "/etc/lifeboat/repo");
         assert_eq!(config.concurrent_jobs, 2);
         let db = &config.databases[0];
-        assert_eq!(db.url, "/etc/lifeboat/app.db");
+        assert_eq!(db.url.expose(), "/etc/lifeboat/app.db");
         let classes: Vec<&str> = db.backups.iter().map(|(c, _)| c.as_str()).collect();
         assert_eq!(classes, SCHEDULED_CLASSES);
         assert!(db.drill.is_some());
