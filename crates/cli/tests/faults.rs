@@ -238,7 +238,12 @@ fn a_full_target_disk_is_named_as_the_targets() {
     let read = |name: &str| std::fs::read_to_string(env.path(name)).unwrap();
     assert_eq!(read("restore.code").trim(), "1");
     let err = read("restore.err");
-    assert!(err.contains("the disk of the restore's target folder small-disk is full") && err.contains("MiB free of 2 MiB"), "{err}");
+    assert!(
+        err.contains(
+            "the disk of the folder the restored copy is written to (the target's, or a drill's scratch folder) small-disk is full"
+        ) && err.contains("MiB free of 2 MiB"),
+        "{err}"
+    );
     assert!(!err.contains("repository's disk"), "{err}");
     assert_eq!(read("left.txt").trim(), "", "the partial copy was removed");
 }

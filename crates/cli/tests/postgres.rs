@@ -603,3 +603,59 @@ fn a_role_that_does_not_exist_is_named_as_such() {
     assert!(err.contains("no such role") && !err.contains("went away"), "{err}");
     assert!(err.contains("role \"nobody_here\" does not exist"), "the server's own words are kept: {err}");
 }
+
+/// Regression: commits made while a one-table restore ran were in neither its safety backup
+/// nor the result. The swap now locks the table against writers before the safety backup is
+/// taken, so every commit is in one of the two.
+#[test]
+fn a_table_restore_over_a_table_being_written_loses_no_commit() {
+    use std::sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    };
+    let pg = Cluster::start();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE DATABASE shop");
+    pg.sql("shop", "CREATE TABLE log(id int PRIMARY KEY, note text); INSERT INTO log VALUES (1, 'in the backup');");
+    pg.sql("shop", "CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g;");
+    let id = env.backup_url(&pg.url("shop"), &[]);
+    let (stop, committed) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+    let writer = {
+        let (stop, committed) = (stop.clone(), committed.clone());
+        let psql = pg.tool("psql", "shop");
+        let (program, envs): (std::path::PathBuf, Vec<(std::ffi::OsString, std::ffi::OsString)>) =
+            (psql.get_program().into(), psql.get_envs().filter_map(|(k, v)| Some((k.to_os_string(), v?.to_os_string()))).collect());
+        std::thread::spawn(move || {
+            let mut next = 1_000_000;
+            while !stop.load(Ordering::SeqCst) {
+                next += 1;
+                let ok = std::process::Command::new(&program)
+                    .envs(envs.iter().cloned())
+                    .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", &format!("INSERT INTO log VALUES ({next}, 'committed')")])
+                    .output()
+                    .unwrap()
+                    .status
+                    .success();
+                if ok {
+                    committed.lock().unwrap().push(next);
+                }
+            }
+        })
+    };
+    while committed.lock().unwrap().len() < 3 {
+        std::thread::yield_now();
+    }
+    let report = env.json(&["restore", &id, "--to", &pg.url("shop"), "--table", "public.log", "--yes"]);
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let safety = report["safety_backup"]["id"].as_str().unwrap_or_else(|| panic!("{report}")).to_string();
+    env.ok(&["restore", &safety, "--to", &pg.url("kept")]);
+    let ids =
+        |db: &str| -> std::collections::BTreeSet<i64> { pg.sql(db, "SELECT id FROM log").lines().map(|l| l.parse().unwrap()).collect() };
+    let (in_safety, in_result) = (ids("kept"), ids("shop"));
+    let committed = committed.lock().unwrap().clone();
+    let lost: Vec<&i64> = committed.iter().filter(|id| !in_safety.contains(id) && !in_result.contains(id)).collect();
+    assert!(lost.is_empty(), "{} of {} commits lost: {lost:?}", lost.len(), committed.len());
+    assert!(in_result.contains(&1), "the backup's row came back");
+    assert!(in_safety.iter().any(|id| *id > 1_000_000), "the safety backup holds the writer's commits");
+}

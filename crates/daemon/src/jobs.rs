@@ -244,3 +244,16 @@ fn check(repo: &Repo, percent: u8, log: &JobLog) -> Outcome {
     };
     result.map_or_else(Outcome::failed, |report| Outcome::of_check(&report))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: an interrupted prune was logged as "no snapshot was written".
+    #[test]
+    fn an_interrupted_job_is_described_in_its_own_terms() {
+        let prune = interrupted_because(&Work::Prune { on: Target::Primary });
+        assert!(prune.contains("prune") && !prune.contains("snapshot"), "{prune}");
+        assert!(interrupted_because(&Work::Backup { classes: Vec::new() }).contains("no snapshot was written"));
+    }
+}

@@ -88,7 +88,10 @@ pub fn write_copy(target: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result
         let context = format!("writing {} failed", path.display());
         if crate::disk::is_disk_full(&e) {
             // Said here, where the place is known: the cause is this disk, not the repository.
-            let hint = format!("{}; the target was not touched", crate::disk::full_hint("the restore's target folder", folder));
+            let hint = format!(
+                "{}; the target was not touched",
+                crate::disk::full_hint("the folder the restored copy is written to (the target's, or a drill's scratch folder)", folder)
+            );
             return SourceError::new(SourceErrorKind::Io, context, hint).with_source(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         SourceError::new(SourceErrorKind::Io, context, "the target was not touched").with_source(e)
