@@ -129,6 +129,8 @@ fn alerts_tell_each_change_once_remind_and_recover_and_metrics_match_the_log() {
     let (hooks, hook_port) = Receiver::start();
     let metrics_port = free_port();
     std::fs::write(env.path("smtp-password"), format!("{SMTP_PASSWORD}\n")).unwrap();
+    // A secret file others may read is refused at start (config_check.rs).
+    std::fs::set_permissions(env.path("smtp-password"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     sql(&env.path("app.db"), "CREATE TABLE t (a); INSERT INTO t VALUES (1), (2);");
     let config = write_config(
         &env,

@@ -284,6 +284,7 @@ fn the_daemon_catches_up_an_s3_mirror_that_was_down() {
     proxy.kill();
     // The daemon takes the mirror's credentials from its configuration.
     std::fs::write(env.path("s3-secret"), format!("{SECRET_KEY}\n")).unwrap();
+    std::fs::set_permissions(env.path("s3-secret"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let config = write_config(
         &env,
         &format!(
