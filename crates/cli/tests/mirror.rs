@@ -69,6 +69,7 @@ fn the_daemon_copies_every_backup_to_a_mirror_that_catches_up_after_being_down()
     small_db(&db);
     let mirror = env.path("mirror");
     std::fs::write(env.path("mirror-password"), format!("{MIRROR_PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(env.path("mirror-password"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let config = write_config(
         &env,
         &format!(

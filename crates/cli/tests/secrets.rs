@@ -89,7 +89,9 @@ hourly = "*/2 * * * * *"
     let mut outputs = Vec::new();
     let checked = env.run(&["config", "check", config_arg]);
     outputs.push(("config check", common::text(&checked.stdout) + &common::text(&checked.stderr)));
-    assert!(outputs[0].1.contains("app:***@127.0.0.1"), "the URL is shown with the password starred: {}", outputs[0].1);
+    // `gone` names a database that does not exist: a problem, said without the password.
+    assert_eq!(checked.status.code(), Some(1), "{}", outputs[0].1);
+    assert!(outputs[0].1.contains("database `gone`") && outputs[0].1.contains("app@127.0.0.1"), "{}", outputs[0].1);
     let checked_json = env.run(&["config", "check", config_arg, "--json"]);
     outputs.push(("config check --json", common::text(&checked_json.stdout)));
 
