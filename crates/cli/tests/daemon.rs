@@ -468,7 +468,7 @@ fn one_daemon_per_state_directory_and_what_it_told_survives_kill_and_restart() {
     common::signal(&first.child, "KILL");
     first.wait_exit();
     let log = jobs(&config);
-    let waiting = log.iter().filter(|j| j["database"] == "locked").last().unwrap();
+    let waiting = log.iter().rfind(|j| j["database"] == "locked").unwrap();
     assert_eq!(waiting["status"], "interrupted", "{waiting}");
     assert!(!log.iter().any(|j| j["status"] == "running"), "{log:?}");
 

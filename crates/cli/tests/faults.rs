@@ -191,16 +191,7 @@ fn a_full_repository_disk_is_named_and_loses_nothing() {
         "$LB" snapshots --json >after.json || exit 93
         "$LB" check --read-data >check.out 2>&1; echo "$?" >check.code
     "#;
-    let out = std::process::Command::new("unshare")
-        .args(["--mount", "--map-root-user", "sh", "-c", script])
-        .env("LB", env!("CARGO_BIN_EXE_lifeboat"))
-        .env("LIFEBOAT_REPO", &disk)
-        .env("LIFEBOAT_PASSWORD", PASSWORD)
-        .current_dir(env.dir.path())
-        .output()
-        .expect("unshare is installed by scripts/setup (util-linux)");
-    assert!(out.status.success(), "setup on the small disk failed: {out:?}");
-    let read = |name: &str| std::fs::read_to_string(env.path(name)).unwrap();
+    let read = in_mount_namespace(&env, &disk, script, &[]);
     assert_eq!(read("big.code").trim(), "1");
     let err = read("big.err");
     assert!(err.contains("disk is full") && err.contains("no snapshot was written"), "{err}");
@@ -226,16 +217,7 @@ fn a_full_target_disk_is_named_as_the_targets() {
         "$LB" restore latest --to small-disk/app.db 2>restore.err; echo "$?" >restore.code
         ls -A small-disk >left.txt
     "#;
-    let out = std::process::Command::new("unshare")
-        .args(["--mount", "--map-root-user", "sh", "-c", script])
-        .env("LB", env!("CARGO_BIN_EXE_lifeboat"))
-        .env("LIFEBOAT_REPO", &env.repo)
-        .env("LIFEBOAT_PASSWORD", PASSWORD)
-        .current_dir(env.dir.path())
-        .output()
-        .expect("unshare is installed by scripts/setup (util-linux)");
-    assert!(out.status.success(), "setup on the small disk failed: {out:?}");
-    let read = |name: &str| std::fs::read_to_string(env.path(name)).unwrap();
+    let read = in_mount_namespace(&env, &env.repo, script, &[]);
     assert_eq!(read("restore.code").trim(), "1");
     let err = read("restore.err");
     assert!(

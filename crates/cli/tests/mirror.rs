@@ -143,18 +143,8 @@ fn a_copy_to_a_full_mirror_fails_clearly_and_leaves_both_repositories_whole() {
         LIFEBOAT_PASSWORD="$MIRROR_PASSWORD" "$LB" snapshots --repo "$MIRROR" --json >mirror.json || exit 92
         LIFEBOAT_PASSWORD="$MIRROR_PASSWORD" "$LB" check --repo "$MIRROR" >check.out 2>&1; echo "$?" >check.code
     "#;
-    let out = std::process::Command::new("unshare")
-        .args(["--mount", "--map-root-user", "sh", "-c", script])
-        .env("LB", env!("CARGO_BIN_EXE_lifeboat"))
-        .env("MIRROR", &mirror)
-        .env("MIRROR_PASSWORD", MIRROR_PASSWORD)
-        .env("LIFEBOAT_REPO", &env.repo)
-        .env("LIFEBOAT_PASSWORD", common::PASSWORD)
-        .current_dir(env.dir.path())
-        .output()
-        .expect("unshare is installed by scripts/setup (util-linux)");
-    assert!(out.status.success(), "setup on the small disk failed: {out:?}");
-    let read = |name: &str| std::fs::read_to_string(env.path(name)).unwrap();
+    let read =
+        common::in_mount_namespace(&env, &env.repo, script, &[("MIRROR", mirror.to_str().unwrap()), ("MIRROR_PASSWORD", MIRROR_PASSWORD)]);
     assert_eq!(read("copy.code").trim(), "1");
     let err = read("copy.err");
     assert!(err.contains("disk is full"), "{err}");

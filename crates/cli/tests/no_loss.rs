@@ -181,16 +181,7 @@ fn a_damaged_database_is_copied_beside_itself_when_the_repository_is_read_only()
         mount --bind "$LIFEBOAT_REPO" "$LIFEBOAT_REPO" && mount -o remount,bind,ro "$LIFEBOAT_REPO" || exit 90
         "$LB" restore latest --to app.db --yes --json >restore.json 2>restore.err; echo "$?" >restore.code
     "#;
-    let out = std::process::Command::new("unshare")
-        .args(["--mount", "--map-root-user", "sh", "-c", script])
-        .env("LB", env!("CARGO_BIN_EXE_lifeboat"))
-        .env("LIFEBOAT_REPO", &env.repo)
-        .env("LIFEBOAT_PASSWORD", PASSWORD)
-        .current_dir(env.dir.path())
-        .output()
-        .expect("unshare is installed by scripts/setup (util-linux)");
-    assert!(out.status.success(), "{out:?}");
-    let read = |name: &str| std::fs::read_to_string(env.path(name)).unwrap();
+    let read = in_mount_namespace(&env, &env.repo, script, &[]);
     assert_eq!(read("restore.code").trim(), "0", "{}", read("restore.err"));
     assert_eq!(dump(&db), good);
     let report: serde_json::Value = serde_json::from_str(&read("restore.json")).unwrap();

@@ -107,7 +107,7 @@ pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, trig
     let outcome = Outcome { lock_wait_seconds: (!waited.is_zero()).then_some(waited.as_secs_f64()), ..outcome };
     // A job stopped by SIGTERM did not fail: it was interrupted, and left nothing behind.
     let outcome = if cx.cancel.is_cancelled() && outcome.status == "failed" {
-        Outcome { status: "interrupted", error: Some(interrupted_because(&work)), ..outcome }
+        Outcome { status: "interrupted", error: Some(interrupted_because(work)), ..outcome }
     } else {
         outcome
     };

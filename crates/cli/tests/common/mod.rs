@@ -280,3 +280,22 @@ pub fn wait_until(job: &mut std::process::Child, what: &str, ready: impl Fn() ->
     }
     panic!("{what} never happened");
 }
+
+/// Runs `script` with `sh` in a private mount namespace (unshare), so that the mounts it makes
+/// (a small tmpfs, a read-only bind) leak to nothing else; in the env's folder, with `LB` the
+/// lifeboat binary, `LIFEBOAT_REPO` the repository given, the password and `vars` set. Asserts
+/// the script itself (its setup) succeeded; returns a reader of the files it wrote there.
+pub fn in_mount_namespace(env: &Env, repo: &Path, script: &str, vars: &[(&str, &str)]) -> impl Fn(&str) -> String + use<> {
+    let out = Command::new("unshare")
+        .args(["--mount", "--map-root-user", "sh", "-c", script])
+        .env("LB", env!("CARGO_BIN_EXE_lifeboat"))
+        .env("LIFEBOAT_REPO", repo)
+        .env("LIFEBOAT_PASSWORD", PASSWORD)
+        .envs(vars.iter().copied())
+        .current_dir(env.dir.path())
+        .output()
+        .expect("unshare is installed by scripts/setup (util-linux)");
+    assert!(out.status.success(), "the script's setup failed: {out:?}");
+    let dir = env.dir.path().to_path_buf();
+    move |name: &str| std::fs::read_to_string(dir.join(name)).unwrap()
+}
