@@ -361,6 +361,11 @@ fn restore_latest_means_the_targets_own_database_or_refuses() {
     assert!(!fresh.exists(), "nothing was created");
     env.ok(&["restore", "latest", "--db", "other", "--to", fresh.to_str().unwrap()]);
     assert_eq!(count(&fresh, "unrelated"), 1);
+    // Commands without a target take the repository's newest backup, and say whose it is.
+    let exported = env.run(&["export", "latest", "--format", "sql", "-o", env.path("x.sql").to_str().unwrap()]);
+    assert!(text(&exported.stderr).contains("of `other`"), "{}", text(&exported.stderr));
+    assert!(env.ok(&["show", "latest"]).contains("of sqlite `other`"));
+    assert!(env.ok(&["verify", "latest"]).contains("(`other`,"));
 }
 
 /// The README's stock-restic recipes, run as written (the paths aside) in a repository that

@@ -30,13 +30,15 @@ pub fn run(global: &Global, args: &ExportArgs) -> Result<i32> {
                 return Err(err);
             }
             std::fs::rename(&partial, path)?;
-            eprintln!("exported snapshot {} to {}", entry.short_id, path.display());
+            eprintln!("exported snapshot {} of `{}` to {}", entry.short_id, entry.summary.database, path.display());
         }
         None => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             lifeboat_engine::export(&repo, &entry, &mut out, None)?;
             out.flush()?;
+            // Said on stderr, which the SQL does not go to: which database's backup this was.
+            eprintln!("exported snapshot {} of `{}`", entry.short_id, entry.summary.database);
         }
     }
     Ok(0)
