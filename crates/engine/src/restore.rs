@@ -143,10 +143,7 @@ pub fn restore(
         }
         let result = keep_target(repo, target, &plan, table.is_none()).and_then(|done| match repo.is_cancelled() {
             // Interrupted once the safety copy was made: stop before anything is replaced.
-            true => Err(EngineError::Mismatch {
-                context: format!("the restore into {} was interrupted before the swap", plan.target),
-                hint: "nothing was restored and nothing was changed; run the restore again".into(),
-            }),
+            true => Err(interrupted(&plan, "before the swap")),
             false => Ok(done),
         });
         match result {
@@ -218,10 +215,7 @@ fn keep_target(repo: &Repo, target: &dyn Database, plan: &RestorePlan, whole: bo
     // Interrupted (Ctrl-C, a daemon stopping): stop here, keeping nothing beside the target.
     // The partial safety backup wrote no snapshot, and the caller removes the staged copy.
     if repo.is_cancelled() {
-        return Err(EngineError::Mismatch {
-            context: format!("the restore into {} was interrupted while its safety backup was taken", plan.target),
-            hint: "nothing was restored and nothing was changed; run the restore again".into(),
-        });
+        return Err(interrupted(plan, "while its safety backup was taken"));
     }
     let why = failure.to_string().lines().next().unwrap_or_default().to_string();
     let repository_failed = matches!(failure, EngineError::Repo(_));
@@ -248,6 +242,14 @@ fn keep_target(repo: &Repo, target: &dyn Database, plan: &RestorePlan, whole: bo
             context: format!("the safety backup of {} failed, so nothing was restored: {failure}", plan.target),
             hint: "fix the cause above and restore again".into(),
         }),
+    }
+}
+
+/// A restore stopped (Ctrl-C, a daemon stopping) `when`, before anything was replaced.
+fn interrupted(plan: &RestorePlan, when: &str) -> EngineError {
+    EngineError::Mismatch {
+        context: format!("the restore into {} was interrupted {when}", plan.target),
+        hint: "nothing was restored and nothing was changed; run the restore again".into(),
     }
 }
 
