@@ -94,7 +94,7 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
     // indexes, views, triggers and functions.
     let orders = tables.iter().find(|t| t["name"] == "public.orders").unwrap();
     assert!(orders["sql"].as_str().unwrap().starts_with("CREATE TABLE orders ("), "{}", orders["sql"]);
-    assert_eq!(orders["foreign_keys"][0]["references_table"], "users");
+    assert_eq!(orders["foreign_keys"][0]["references_table"], "public.users", "a reference names its schema");
     assert_eq!(orders["foreign_keys"][0]["columns"], serde_json::json!(["user_id"]));
     assert_eq!(orders["foreign_keys"][0]["on_delete"], "CASCADE");
     let objects: Vec<(String, String)> = manifest["manifest"]["objects"]
@@ -143,7 +143,7 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
         "## Tables",
         "| public.users | 490 |",
         "## Relationships",
-        "- public.orders(user_id) → users(id)",
+        "- public.orders(user_id) → public.users(id)",
         "- view big_orders",
         "```sql",
         "## First rows of public.users",

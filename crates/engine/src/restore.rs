@@ -35,8 +35,10 @@ pub struct RestorePlan {
     /// The target exists and its content will be replaced (after a safety backup).
     pub replaces_existing: bool,
     pub existing_bytes: Option<u64>,
-    /// Only this table is restored.
+    /// Only this table is restored (with what belongs to it, see [`TableSet`]).
     pub table: Option<String>,
+    /// The new table its rows go into instead (`--as`), beside the original.
+    pub table_as: Option<String>,
     pub rows: u64,
 }
 
@@ -98,7 +100,7 @@ pub fn restore(
     let backup = StoredBackup::open(repo, snapshot)?;
     let catalog = backup.catalog();
     let table = match &options.table {
-        Some(name) => Some(engine.find_table(catalog, name).ok_or_else(|| {
+        Some(name) => Some(engine.find_table(catalog, name)?.ok_or_else(|| {
             let names: Vec<&str> = catalog.tables.iter().map(|t| t.name.as_str()).filter(|n| !n.starts_with("sqlite_")).collect();
             EngineError::input(
                 format!("snapshot {} has no table `{name}`", snapshot.short_id),
@@ -107,6 +109,7 @@ pub fn restore(
         })?),
         None => None,
     };
+    let table = table.as_ref();
     let exists = target.exists()?;
     if table.is_some() && !exists {
         return Err(EngineError::input(
@@ -120,6 +123,7 @@ pub fn restore(
         replaces_existing: exists && options.engine.table_as.is_none(),
         existing_bytes: if exists { target.size() } else { None },
         table: table.map(|t| t.name.clone()),
+        table_as: table.and(options.engine.table_as.clone()),
         rows: table.map_or(catalog.total_rows(), |t| t.rows),
     };
 
@@ -164,7 +168,8 @@ pub fn restore(
         let restored = target.restore_table(&backup, table, &engine_options, &mut keep);
         let rows_restored = restored.map_err(|err| keep_failed.take().unwrap_or_else(|| err.into()))?;
         let (safety_backup, safety_note) = kept.unwrap_or_default();
-        return Ok(RestoreReport { plan, safety_backup, safety_note, notes: Vec::new(), check: CopyCheck::default(), rows_restored });
+        let notes = table.note.iter().cloned().collect();
+        return Ok(RestoreReport { plan, safety_backup, safety_note, notes, check: CopyCheck::default(), rows_restored });
     }
 
     // 3. Stage, 4. verify, 5. keep and 6. swap.

@@ -65,6 +65,42 @@ pub struct TableInfo {
     /// The streams holding the table's rows, in order, for engines that store them per table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<String>,
+    /// The partitioned table this one is a partition of (`schema.name`), and its bounds
+    /// (`FOR VALUES FROM (…) TO (…)`, `DEFAULT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_bound: Option<String>,
+    /// The tables it inherits from (PostgreSQL's `INHERITS`), not counting a partition's parent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherits: Vec<String>,
+    /// Every table above it, through partitioning or inheritance, nearest first: restoring
+    /// any of them restores this one too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ancestors: Vec<String>,
+}
+
+/// What `restore --table NAME` restores as one unit.
+#[derive(Debug, Clone)]
+pub struct TableSet {
+    /// The table the person named, as the backup records it.
+    pub name: String,
+    /// The tables whose rows are restored, together in one transaction: the named table, or
+    /// a partitioned table's partitions, an inheritance parent with its children, a virtual
+    /// table with its shadow tables.
+    pub members: Vec<TableInfo>,
+    /// The rows a person counts in it: the named table's as a query of it sees them (a
+    /// virtual table's own rows, not its shadow tables'; a parent's with its partitions').
+    pub rows: u64,
+    /// What the set holds in words, when it is more (or other) than the named table.
+    pub note: Option<String>,
+}
+
+impl TableSet {
+    /// The named table alone.
+    pub fn single(table: &TableInfo) -> Self {
+        Self { name: table.name.clone(), members: vec![table.clone()], rows: table.rows, note: None }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -13,7 +13,7 @@ use std::{
 
 use serde::Serialize;
 
-use crate::{Catalog, CopyCheck, Result, Source, SourceError, SourceErrorKind, TableInfo, postgres::PostgresEngine, sqlite::SqliteEngine};
+use crate::{Catalog, CopyCheck, Result, Source, SourceError, SourceErrorKind, TableSet, postgres::PostgresEngine, sqlite::SqliteEngine};
 
 /// Every engine lifeboat knows. A URL is claimed by the first engine that accepts it, so the
 /// catch-all (a bare path is a SQLite file) comes last.
@@ -162,9 +162,11 @@ pub trait Engine: Send + Sync {
     /// The database at `url`. Checks the URL's form; connects or opens nothing yet.
     fn database(&self, url: &str) -> Result<Box<dyn Database>>;
 
-    /// `name` as a person wrote it, among the backup's tables (PostgreSQL also reads `orders`
-    /// as `public.orders`); `None` when there is no such table.
-    fn find_table<'c>(&self, catalog: &'c Catalog, name: &str) -> Option<&'c TableInfo>;
+    /// What `restore --table name` restores, `name` as a person wrote it (PostgreSQL also
+    /// reads `orders` as `public.orders`): the table, or the unit it belongs to (see
+    /// [`TableSet`]). `Ok(None)` when the backup has no such table; an error when the table
+    /// cannot be restored alone (a virtual table's shadow table), saying what to name instead.
+    fn find_table(&self, catalog: &Catalog, name: &str) -> Result<Option<TableSet>>;
 
     /// A place that does not exist yet, to restore a drill of `backup` into: `scratch` as the
     /// user gave it (a folder, a URL), or the engine's default. `live` is the backed-up
@@ -208,13 +210,13 @@ pub trait Database: Send {
     /// [`Staged::swap_in`] removes the staged copy. Options the engine does not have are refused.
     fn stage(&self, backup: &dyn BackupStreams, options: &RestoreOptions) -> Result<Box<dyn Staged>>;
 
-    /// Replaces the rows of `table` in this (existing) database with the backup's, in one
-    /// transaction, changing nothing else: no trigger fires, no foreign-key action runs, the
-    /// references from and to the table are checked before the commit. With
+    /// Replaces the rows of every table of `set` in this (existing) database with the
+    /// backup's, in one transaction, changing nothing else: no trigger fires, no foreign-key
+    /// action runs, the references from and to the tables are checked before the commit. With
     /// `options.table_as`, the rows go into a new table beside it instead. `keep` is called
-    /// once writers of the table are held off, before anything changes (see [`KeepReplaced`]).
+    /// once writers of the tables are held off, before anything changes (see [`KeepReplaced`]).
     /// Returns the rows.
-    fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions, keep: KeepReplaced) -> Result<u64>;
+    fn restore_table(&self, backup: &dyn BackupStreams, set: &TableSet, options: &RestoreOptions, keep: KeepReplaced) -> Result<u64>;
 
     /// When a safety backup of this database failed (`why`), a source that still keeps what
     /// is there (its raw bytes), if the engine can read that much.

@@ -67,8 +67,14 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
     for note in report.safety_note.iter().chain(&report.notes) {
         println!("note: {note}");
     }
-    match &report.plan.table {
-        Some(t) => {
+    match (&report.plan.table, &report.plan.table_as) {
+        (Some(t), Some(new)) => println!(
+            "restored table `{t}` as the new table `{new}` ({}) from snapshot {} into {}; `{t}` itself was not changed",
+            output::count(report.rows_restored, "row"),
+            entry.short_id,
+            report.plan.target
+        ),
+        (Some(t), None) => {
             println!(
                 "restored table `{t}` ({}) from snapshot {} into {}",
                 output::count(report.rows_restored, "row"),
@@ -76,7 +82,7 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
                 report.plan.target
             )
         }
-        None => println!(
+        (None, _) => println!(
             "restored snapshot {} into {}: checksums, integrity and row counts ok ({}, {})",
             entry.short_id,
             report.plan.target,

@@ -177,6 +177,18 @@ pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
     properties.insert("lc_ctype".into(), serde_json::json!(field(6)));
     let extensions: Vec<&str> = row.get(7).map(|e| e.split(", ").filter(|e| !e.is_empty()).collect()).unwrap_or_default();
     properties.insert("extensions".into(), serde_json::json!(extensions));
+    let database = psql::query(tools, conn, &[super::database::QUERY])?;
+    if let Some(json) = database.first().and_then(|r| r.first()) {
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+            crate::SourceError::new(
+                crate::SourceErrorKind::Database,
+                "the server described the database in a form lifeboat cannot read",
+                "this is a bug in lifeboat",
+            )
+            .with_source(e)
+        })?;
+        properties.insert(super::database::PROPERTY.into(), value);
+    }
     // pg_control_system() may be closed to ordinary roles; then the address has to do.
     let cluster = psql::query(tools, conn, &["SELECT system_identifier FROM pg_control_system()"])
         .ok()
@@ -333,6 +345,10 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
                     streams,
                     sql: structure.sql,
                     foreign_keys: structure.foreign_keys,
+                    partition_of: structure.partition_of,
+                    partition_bound: structure.partition_bound,
+                    inherits: structure.inherits,
+                    ancestors: structure.ancestors,
                 }
             })
             .collect();

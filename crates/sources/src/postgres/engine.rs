@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     BackupStreams, CaptureOptions, Catalog, CopyCheck, Database, Engine, KeepReplaced, RestoreOptions, Result, Sample, Source, SourceError,
-    SourceErrorKind, Staged, TableInfo,
+    SourceErrorKind, Staged, TableSet,
 };
 
 /// PostgreSQL databases: `postgres://…` and `postgresql://…` URLs, as libpq reads them.
@@ -31,9 +31,8 @@ impl Engine for PostgresEngine {
         Ok(Box::new(PostgresDatabase { conn: Conn::parse(url)? }))
     }
 
-    fn find_table<'c>(&self, catalog: &'c Catalog, name: &str) -> Option<&'c TableInfo> {
-        let qualified = if name.contains('.') { name.to_string() } else { format!("public.{name}") };
-        catalog.tables.iter().find(|t| t.name == qualified || t.name == name)
+    fn find_table(&self, catalog: &Catalog, name: &str) -> Result<Option<TableSet>> {
+        Ok(super::table_set::find(catalog, name))
     }
 
     fn scratch(&self, backup: &dyn BackupStreams, scratch: Option<&str>, live: Option<&str>) -> Result<Box<dyn Database>> {
@@ -165,7 +164,7 @@ impl Database for PostgresDatabase {
         let staging = self.conn.with_database(&side_name(&live, "new"));
         // A restore killed earlier left this behind; it is ours by name and never live.
         drop_database(&tools, &staging)?;
-        create_database(&tools, &staging, backup.catalog())?;
+        let notes = create_database(&tools, &staging, backup.catalog())?;
         let mut staged = StagedDatabase {
             tools,
             target: self.conn.clone(),
@@ -174,12 +173,13 @@ impl Database for PostgresDatabase {
             catalog: backup.catalog().clone(),
             terminate: options.terminate_connections,
             swapped: false,
+            notes,
         };
         staged.loaded = load(&staged.tools, &staged.staging, backup.catalog(), &read, load_jobs(options.jobs))?;
         Ok(Box::new(staged))
     }
 
-    fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions, keep: KeepReplaced) -> Result<u64> {
+    fn restore_table(&self, backup: &dyn BackupStreams, set: &TableSet, options: &RestoreOptions, keep: KeepReplaced) -> Result<u64> {
         if options.globals || options.jobs.is_some() {
             return Err(crate::contract::unsupported(
                 "postgres",
@@ -188,7 +188,7 @@ impl Database for PostgresDatabase {
             ));
         }
         let read = |name: &str, out: &mut dyn Write| backup.read(name, out);
-        restore_table(&Tools::find()?, &self.conn, table, &read, options.table_as.as_deref(), keep)
+        restore_table(&Tools::find()?, &self.conn, set, &read, options.table_as.as_deref(), keep)
     }
 
     fn keeps_replaced(&self) -> bool {
@@ -205,6 +205,8 @@ struct StagedDatabase {
     catalog: Catalog,
     terminate: bool,
     swapped: bool,
+    /// What could not be restored as it was (roles the server lacks), for the person.
+    notes: Vec<String>,
 }
 
 impl Staged for StagedDatabase {
@@ -223,7 +225,13 @@ impl Staged for StagedDatabase {
         let old = exists.then(|| side_name(&live, &format!("old_{}", jiff::Zoned::now().strftime("%Y%m%d%H%M%S"))));
         swap(&self.tools, &self.target, self.staging.database().expect("named"), old.as_deref(), self.terminate)?;
         self.swapped = true;
-        Ok(old.map(|old| format!("the replaced database is kept as `{old}`; drop it when you no longer need it (DROP DATABASE \"{old}\")")))
+        let mut notes = std::mem::take(&mut self.notes);
+        notes.extend(
+            old.map(|old| {
+                format!("the replaced database is kept as `{old}`; drop it when you no longer need it (DROP DATABASE \"{old}\")")
+            }),
+        );
+        Ok((!notes.is_empty()).then(|| notes.join("\n")))
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod capture;
 mod conn;
+mod database;
 mod engine;
 mod export;
 mod leader;
@@ -15,6 +16,7 @@ mod psql;
 mod restore;
 mod sessions;
 mod structure;
+mod table_set;
 mod tools;
 
 pub use conn::Conn;

@@ -15,11 +15,14 @@ use std::{
 use super::{
     capture::{POST_DATA, PRE_DATA, SEQUENCES, hash_rows, large_object_stream},
     conn::Conn,
+    database::{self, DatabaseProperties, Phase},
     post_data::PostData,
     psql::{self, ChildOutput, column_list, ident, literal, qualified},
     tools::Tools,
 };
-use crate::{Catalog, CopyCheck, KeepReplaced, Result, SourceError, SourceErrorKind, TableCheck, TableInfo, content_hash::RowSetHash};
+use crate::{
+    Catalog, CopyCheck, KeepReplaced, Result, SourceError, SourceErrorKind, TableCheck, TableInfo, TableSet, content_hash::RowSetHash,
+};
 
 /// Writes the content of one of the backup's streams (decoded from how it is stored, see
 /// [`crate::frames`]) into a writer; returns the bytes read from the repository.
@@ -43,8 +46,9 @@ pub fn database_exists(tools: &Tools, target: &Conn) -> Result<bool> {
     Ok(!rows.is_empty())
 }
 
-/// Creates the database `target` names, with the backup's encoding and collation.
-pub fn create_database(tools: &Tools, target: &Conn, catalog: &Catalog) -> Result<()> {
+/// Creates the database `target` names, with the backup's encoding and collation, owner and
+/// access rights; returns notes on what could not be kept (see [`database::apply`]).
+pub fn create_database(tools: &Tools, target: &Conn, catalog: &Catalog) -> Result<Vec<String>> {
     let name = target_name(target)?;
     let property = |key: &str| catalog.properties.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty()).map(str::to_string);
     let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", ident(name));
@@ -57,7 +61,16 @@ pub fn create_database(tools: &Tools, target: &Conn, catalog: &Catalog) -> Resul
     if let Some(ctype) = property("lc_ctype") {
         sql.push_str(&format!(" LC_CTYPE {}", literal(&ctype)));
     }
-    psql::execute(tools, &maintenance(target), &[&sql])
+    // The same collation provider as the source, or text would sort differently.
+    if let Some(props) = DatabaseProperties::of(catalog) {
+        match (props.locale_provider.as_deref(), &props.icu_locale) {
+            (Some("i"), Some(locale)) => sql.push_str(&format!(" LOCALE_PROVIDER icu ICU_LOCALE {}", literal(locale))),
+            (Some("b"), Some(locale)) => sql.push_str(&format!(" LOCALE_PROVIDER builtin BUILTIN_LOCALE {}", literal(locale))),
+            _ => {}
+        }
+    }
+    psql::execute(tools, &maintenance(target), &[&sql])?;
+    database::apply(tools, target, &maintenance(target), catalog, Phase::Created)
 }
 
 /// Drops the database `target` names, if it exists, ending sessions still connected to it
@@ -93,6 +106,7 @@ pub fn load(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_
         run_script(tools, target, &large_object_stream(oid), read, Some(oid))?;
     }
     run_post_data(tools, target, read, jobs)?;
+    database::apply(tools, target, &maintenance(target), catalog, Phase::Loaded)?;
     Ok(loaded)
 }
 
@@ -390,122 +404,102 @@ pub fn swap(tools: &Tools, target: &Conn, staging: &str, old: Option<&str>, term
     }
 }
 
-/// Replaces the rows of `table` in the existing database `target` with the backup's, changing
-/// nothing else. With `into`, the rows go into a new table of that name beside it (same
-/// definition) and the original is not touched.
+/// Replaces the rows of the tables of `set` in the existing database `target` with the
+/// backup's, changing nothing else. With `into`, the rows of its one table go into a new table
+/// of that name beside it (same definition) and the original is not touched.
 ///
-/// 1. The rows are loaded into a new table beside the live one (`<table>_lifeboat_new`, or the
-///    `into` name), committed on their own: the live table is untouched so far.
-/// 2. That table is read back and hashed as the backup hashed it; it must match the manifest's
-///    row count and content hash, or it is dropped and nothing else happens.
-/// 3. One transaction, with `session_replication_role = replica` so that neither the table's
+/// 1. The rows are loaded into a new table beside each live one (`<table>_lifeboat_new`, or
+///    the `into` name), committed on their own: the live tables are untouched so far.
+/// 2. Those tables are read back and hashed as the backup hashed them; each must match the
+///    manifest's row count and content hash, or they are dropped and nothing else happens.
+/// 3. One transaction, with `session_replication_role = replica` so that neither the tables'
 ///    triggers nor other tables' foreign-key actions fire (no cascade, no SET NULL; a parent
 ///    referenced by an ordinary foreign key can be emptied and refilled): the live rows are
-///    replaced by the checked ones, every reference from and to the table is checked by a query
-///    of our own (a row left pointing nowhere rolls everything back and is named), and the new
-///    table is dropped.
+///    replaced by the checked ones, every reference from and to the tables is checked by a
+///    query of our own (a row left pointing nowhere rolls everything back and is named), and
+///    the new tables are dropped. A partitioned table's partitions (or an inheritance parent
+///    and its children) are all replaced in this one transaction.
 pub fn restore_table(
     tools: &Tools,
     target: &Conn,
-    table: &TableInfo,
+    set: &TableSet,
     read: ReadStream<'_>,
     into: Option<&str>,
     keep: KeepReplaced,
 ) -> Result<u64> {
-    let original = table_name(table);
-    let exists = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&original))])?;
-    if exists.first().map(|r| r[0].as_str()) != Some("t") {
+    if into.is_some() && set.members.len() != 1 {
         return Err(SourceError::new(
-            SourceErrorKind::TableNotFound,
-            format!("table {} does not exist in {}", table.name, target.label()),
-            "restore the whole database, or create the table first",
+            SourceErrorKind::Usage,
+            format!("`{}` is restored as {} tables, and --as makes one", set.name, set.members.len()),
+            "name one of its partitions with --table and --as, or restore the whole database into a new one",
         ));
     }
-    let schema = table.schema.as_deref().unwrap_or("public");
-    let bare = table.name.strip_prefix(&format!("{schema}.")).unwrap_or(&table.name);
-    let staged_name = match into {
-        Some(name) => name.to_string(),
-        None => {
-            let mut name = format!("{bare}_lifeboat_new");
-            while name.len() > 63 {
-                name.remove(0);
-            }
-            name
+    let mut staged = Vec::new();
+    for table in &set.members {
+        staged.push(StagedTable::plan(tools, target, table, into)?);
+    }
+    let discard = || {
+        for table in &staged {
+            let _ = psql::execute(tools, target, &[&format!("DROP TABLE IF EXISTS {}", table.staged)]);
         }
     };
-    let staged = qualified(schema, &staged_name);
-    let taken = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&staged))])?;
-    if taken.first().map(|r| r[0].as_str()) == Some("t") {
-        if into.is_some() {
-            return Err(SourceError::new(
-                SourceErrorKind::Incompatible,
-                format!("table {schema}.{staged_name} already exists"),
-                "choose another name with --as",
-            ));
-        }
-        // Left by a restore killed half-way; ours by its name, never the user's.
-        psql::execute(tools, target, &[&format!("DROP TABLE {staged}")])?;
-    }
-    let columns = column_list(&table.columns);
 
-    // 1. Load beside the live table.
-    run_fed(script(tools, target), target, &table.name, |stdin| {
+    // 1. Load beside the live tables.
+    run_fed(script(tools, target), target, &set.name, |stdin| {
         writeln!(stdin, "BEGIN;\n{}", psql::SESSION_SETTINGS)?;
-        writeln!(stdin, "CREATE TABLE {staged} (LIKE {original} INCLUDING ALL);")?;
         let mut bytes = 0;
-        for stream in &table.streams {
-            writeln!(stdin, "COPY {staged}{columns} FROM stdin;")?;
-            bytes += read(stream, stdin)?;
-            writeln!(stdin, "\\.")?;
+        for table in &staged {
+            writeln!(stdin, "CREATE TABLE {} (LIKE {} INCLUDING ALL);", table.staged, table.original)?;
+            let columns = column_list(&table.info.columns);
+            for stream in &table.info.streams {
+                writeln!(stdin, "COPY {}{columns} FROM stdin;", table.staged)?;
+                bytes += read(stream, stdin)?;
+                writeln!(stdin, "\\.")?;
+            }
         }
         writeln!(stdin, "COMMIT;")?;
         Ok(bytes)
-    })?;
-    let discard = || {
-        let _ = psql::execute(tools, target, &[&format!("DROP TABLE IF EXISTS {staged}")]);
-    };
+    })
+    .inspect_err(|_| discard())?;
 
     // 2. The loaded rows are the backup's rows.
-    let staged_info = TableInfo { name: format!("{schema}.{staged_name}"), schema: Some(schema.to_string()), ..table.clone() };
-    let hash = hash_table(tools, target, &staged_info).inspect_err(|_| discard())?;
-    if hash.rows != table.rows || (!table.content_hash.is_empty() && hash.finish() != table.content_hash) {
-        discard();
-        return Err(SourceError::new(
-            SourceErrorKind::Corrupt,
-            format!(
-                "the restored rows of {} do not match the backup ({} rows loaded, {} recorded, or their content hash differs)",
-                table.name, hash.rows, table.rows
-            ),
-            "nothing was changed; run `lifeboat verify` on this snapshot, or restore an older one",
-        ));
+    for table in &staged {
+        table.check(tools, target).inspect_err(|_| discard())?;
     }
     if into.is_some() {
-        return Ok(table.rows);
+        return Ok(set.rows);
     }
 
-    // 3. Swap the rows in, in one transaction that changes this table and nothing else. It
-    //    first locks the table against writers (readers go on, the safety backup among them),
-    //    and the rows it replaces are kept while that lock is held: no commit falls between.
+    // 3. Swap the rows in, in one transaction that changes these tables and nothing else. It
+    //    first locks them against writers (readers go on, the safety backup among them), and
+    //    the rows it replaces are kept while that lock is held: no commit falls between.
     let session = format!("lifeboat-restore-{}-{}", std::process::id(), jiff::Timestamp::now().as_nanosecond());
+    let originals: Vec<&str> = staged.iter().map(|t| t.original.as_str()).collect();
     let mut kept: Option<SourceError> = None;
-    let result = run_fed(script(tools, target), target, &table.name, |stdin| {
+    let result = run_fed(script(tools, target), target, &set.name, |stdin| {
         writeln!(stdin, "SET application_name = {};", literal(&session))?;
-        writeln!(stdin, "BEGIN;\nLOCK TABLE {original} IN EXCLUSIVE MODE;")?;
+        writeln!(stdin, "BEGIN;\nLOCK TABLE {} IN EXCLUSIVE MODE;", originals.join(", "))?;
         stdin.flush()?;
-        if let Err(err) = wait_for_lock(tools, target, &session, &original).and_then(|()| keep()) {
+        if let Err(err) = wait_for_lock(tools, target, &session, &originals).and_then(|()| keep()) {
             kept = Some(err);
             return Err(io::Error::other("the rows to be replaced could not be kept"));
         }
         writeln!(stdin, "{}\nSET LOCAL session_replication_role = replica;", psql::SESSION_SETTINGS)?;
-        writeln!(stdin, "DELETE FROM ONLY {original};")?;
-        let list = psql::copy_columns(&table.columns).join(", ");
-        if list.is_empty() {
-            writeln!(stdin, "INSERT INTO {original} SELECT FROM {staged};")?;
-        } else {
-            writeln!(stdin, "INSERT INTO {original} ({list}) OVERRIDING SYSTEM VALUE SELECT {list} FROM {staged};")?;
+        for table in &staged {
+            let (original, staged) = (&table.original, &table.staged);
+            writeln!(stdin, "DELETE FROM ONLY {original};")?;
+            let list = psql::copy_columns(&table.info.columns).join(", ");
+            if list.is_empty() {
+                writeln!(stdin, "INSERT INTO {original} SELECT FROM {staged};")?;
+            } else {
+                writeln!(stdin, "INSERT INTO {original} ({list}) OVERRIDING SYSTEM VALUE SELECT {list} FROM {staged};")?;
+            }
         }
-        writeln!(stdin, "{}", reference_check(&original))?;
-        writeln!(stdin, "DROP TABLE {staged};\nCOMMIT;")?;
+        for table in &staged {
+            writeln!(stdin, "{}", reference_check(&table.original))?;
+            writeln!(stdin, "DROP TABLE {};", table.staged)?;
+        }
+        writeln!(stdin, "COMMIT;")?;
         Ok(0)
     });
     if let Some(err) = kept {
@@ -513,7 +507,7 @@ pub fn restore_table(
         return Err(err);
     }
     match result {
-        Ok(_) => Ok(table.rows),
+        Ok(_) => Ok(set.rows),
         Err(err) => {
             discard();
             if err.to_string().contains("session_replication_role") {
@@ -521,7 +515,7 @@ pub fn restore_table(
                     SourceErrorKind::PermissionDenied,
                     format!(
                         "restoring table {} needs a role that may set session_replication_role (so that no trigger or cascade fires)",
-                        table.name
+                        set.name
                     ),
                     "restore the table as a superuser, or beside the live one with --as NEW_NAME; nothing was changed",
                 )
@@ -532,20 +526,91 @@ pub fn restore_table(
     }
 }
 
-/// Waits until the session named `session` holds its lock on `table` (another session asks
+/// One table of a one-table restore: the live table and the new one its rows load into.
+struct StagedTable<'a> {
+    info: &'a TableInfo,
+    /// `"schema"."table"` of the live table.
+    original: String,
+    /// `"schema"."<table>_lifeboat_new"`, or the `--as` name.
+    staged: String,
+    /// The live table's catalog entry under the staged name, to read it back with.
+    as_staged: TableInfo,
+}
+
+impl<'a> StagedTable<'a> {
+    /// Checks that the live table exists and that the staged name is free (a leftover of a
+    /// restore killed half-way is ours by its name and is dropped; the user's `--as` is not).
+    fn plan(tools: &Tools, target: &Conn, info: &'a TableInfo, into: Option<&str>) -> Result<Self> {
+        let original = table_name(info);
+        let exists = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&original))])?;
+        if exists.first().map(|r| r[0].as_str()) != Some("t") {
+            return Err(SourceError::new(
+                SourceErrorKind::TableNotFound,
+                format!("table {} does not exist in {}", info.name, target.label()),
+                "restore the whole database, or create the table first",
+            ));
+        }
+        let schema = info.schema.as_deref().unwrap_or("public");
+        let bare = info.name.strip_prefix(&format!("{schema}.")).unwrap_or(&info.name);
+        let staged_name = match into {
+            Some(name) => name.to_string(),
+            None => {
+                let mut name = format!("{bare}_lifeboat_new");
+                while name.len() > 63 {
+                    name.remove(0);
+                }
+                name
+            }
+        };
+        let staged = qualified(schema, &staged_name);
+        let taken = psql::query(tools, target, &[&format!("SELECT to_regclass({}) IS NOT NULL", literal(&staged))])?;
+        if taken.first().map(|r| r[0].as_str()) == Some("t") {
+            if into.is_some() {
+                return Err(SourceError::new(
+                    SourceErrorKind::Incompatible,
+                    format!("table {schema}.{staged_name} already exists"),
+                    "choose another name with --as",
+                ));
+            }
+            psql::execute(tools, target, &[&format!("DROP TABLE {staged}")])?;
+        }
+        let as_staged = TableInfo { name: format!("{schema}.{staged_name}"), schema: Some(schema.to_string()), ..info.clone() };
+        Ok(Self { info, original, staged, as_staged })
+    }
+
+    /// The staged rows hash as the backup's did.
+    fn check(&self, tools: &Tools, target: &Conn) -> Result<()> {
+        let hash = hash_table(tools, target, &self.as_staged)?;
+        let table = self.info;
+        if hash.rows != table.rows || (!table.content_hash.is_empty() && hash.finish() != table.content_hash) {
+            return Err(SourceError::new(
+                SourceErrorKind::Corrupt,
+                format!(
+                    "the restored rows of {} do not match the backup ({} rows loaded, {} recorded, or their content hash differs)",
+                    table.name, hash.rows, table.rows
+                ),
+                "nothing was changed; run `lifeboat verify` on this snapshot, or restore an older one",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Waits until the session named `session` holds its locks on `tables` (another session asks
 /// the server: psql says nothing until a statement ends). A writer already in a transaction on
-/// the table makes it wait; one that is still there after [`LOCK_PATIENCE`] fails the restore
+/// a table makes it wait; one that is still there after [`LOCK_PATIENCE`] fails the restore
 /// with nothing changed.
-fn wait_for_lock(tools: &Tools, target: &Conn, session: &str, table: &str) -> Result<()> {
+fn wait_for_lock(tools: &Tools, target: &Conn, session: &str, tables: &[&str]) -> Result<()> {
     let started = std::time::Instant::now();
+    let list = tables.iter().map(|t| format!("{}::regclass", literal(t))).collect::<Vec<_>>().join(", ");
     let granted = format!(
-        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-         WHERE a.application_name = {} AND l.relation = {}::regclass AND l.mode = 'ExclusiveLock' AND l.granted",
+        "SELECT count(DISTINCT l.relation) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE a.application_name = {} AND l.relation IN ({list}) AND l.mode = 'ExclusiveLock' AND l.granted",
         literal(session),
-        literal(table)
     );
+    let table = tables.join(", ");
     loop {
-        if psql::query(tools, target, &[&granted])?.first().is_some_and(|r| r[0] == "1") {
+        if psql::query(tools, target, &[&granted])?.first().is_some_and(|r| r[0] == tables.len().to_string()) {
             return Ok(());
         }
         if started.elapsed() > LOCK_PATIENCE {
@@ -579,6 +644,8 @@ BEGIN
               JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = k.pn) AS matches
     FROM pg_constraint con
     WHERE con.contype = 'f' AND (con.conrelid = {t}::regclass OR con.confrelid = {t}::regclass)
+      -- A key to a partitioned table has a copy per partition: a row's target may be in another.
+      AND NOT (con.conparentid <> 0 AND (SELECT relispartition FROM pg_class WHERE oid = con.confrelid))
   LOOP
     EXECUTE format('SELECT string_agg(r, ''; '') FROM (SELECT %L || '' '' || c::text AS r FROM %s c WHERE %s AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s) LIMIT 5) s',
                    c.child::text, c.child, c.present, c.parent, c.matches) INTO bad;

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     BackupStreams, CaptureOptions, Catalog, CopyCheck, Database, Engine, KeepReplaced, RestoreOptions, Result, Sample, Source, SourceError,
-    SourceErrorKind, Staged, TableInfo, contract::unsupported,
+    SourceErrorKind, Staged, TableSet, contract::unsupported,
 };
 
 /// SQLite files: `sqlite:PATH`, `sqlite://PATH`, or a plain path.
@@ -35,8 +35,8 @@ impl Engine for SqliteEngine {
         Ok(Box::new(SqliteDatabase { path: PathBuf::from(path), _scratch: None }))
     }
 
-    fn find_table<'c>(&self, catalog: &'c Catalog, name: &str) -> Option<&'c TableInfo> {
-        catalog.table(name)
+    fn find_table(&self, catalog: &Catalog, name: &str) -> Result<Option<TableSet>> {
+        super::virtual_table::find(catalog, name)
     }
 
     fn scratch(&self, backup: &dyn BackupStreams, scratch: Option<&str>, _live: Option<&str>) -> Result<Box<dyn Database>> {
@@ -196,7 +196,7 @@ impl Database for SqliteDatabase {
         Ok(Box::new(StagedFile { copy, target: self.path.clone(), catalog: backup.catalog().clone(), proven: options.integrity_proven }))
     }
 
-    fn restore_table(&self, backup: &dyn BackupStreams, table: &TableInfo, options: &RestoreOptions, keep: KeepReplaced) -> Result<u64> {
+    fn restore_table(&self, backup: &dyn BackupStreams, set: &TableSet, options: &RestoreOptions, keep: KeepReplaced) -> Result<u64> {
         Self::refuse_options(options)?;
         let copy = image_copy(backup, &self.path)?;
         let check = copy.check(backup.catalog(), false, options.integrity_proven)?;
@@ -207,7 +207,7 @@ impl Database for SqliteDatabase {
                 "the target was not touched; try an older snapshot and run `lifeboat check --read-data`",
             ));
         }
-        restore_table(&copy, &self.path, &table.name, backup.catalog(), keep)
+        restore_table(&copy, &self.path, set, backup.catalog(), keep)
     }
 
     fn raw_source(&self, why: &str) -> Option<Box<dyn Source>> {

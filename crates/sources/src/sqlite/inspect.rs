@@ -25,6 +25,11 @@ pub(crate) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Single quotes a string for SQL.
+pub(crate) fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// The header settings a faithful restore keeps.
 const PROPERTIES: [&str; 6] = ["page_size", "user_version", "application_id", "journal_mode", "encoding", "auto_vacuum"];
 

@@ -13,6 +13,7 @@ mod pin;
 mod raw;
 mod restore;
 mod restore_table;
+mod virtual_table;
 
 use std::path::{Path, PathBuf};
 

@@ -21,28 +21,24 @@ use super::{
     inspect::{content_hash, quote, rowid_alias},
     open::{BUSY_TIMEOUT, database},
     restore::{RestoredCopy, uri_path},
+    virtual_table::{VirtualTable, virtual_tables},
 };
-use crate::{Catalog, KeepReplaced, Result, SourceError, SourceErrorKind};
+use crate::{Catalog, KeepReplaced, Result, SourceError, SourceErrorKind, TableInfo, TableSet};
 
 /// One broken reference as `PRAGMA foreign_key_check` reports it: (table, rowid, parent).
 type Violation = (String, Option<i64>, String);
 
-/// Replaces the rows of `table` in the live database `target` with those of the checked copy,
-/// in one transaction. Returns the number of rows restored.
+/// Replaces the rows of the tables of `set` in the live database `target` with those of the
+/// checked copy, in one transaction. Returns the number of rows restored.
 ///
 /// Rowids are kept (other tables may refer to them), generated columns are recomputed and
-/// AUTOINCREMENT state is restored. Fails, with nothing changed, when the table's columns
-/// differ from the backup's, when the restore would leave references dangling, or when the
-/// restored rows do not hash to the manifest's content hash.
-pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: &Catalog, keep: KeepReplaced) -> Result<u64> {
-    let Some(info) = expected.table(table) else {
-        let names: Vec<&str> = expected.tables.iter().map(|t| t.name.as_str()).filter(|n| !n.starts_with("sqlite_")).collect();
-        return Err(SourceError::new(
-            SourceErrorKind::TableNotFound,
-            format!("the backup has no table `{table}`"),
-            format!("tables in this backup: {}", names.join(", ")),
-        ));
-    };
+/// AUTOINCREMENT state is restored. A virtual table comes back with its shadow tables, and
+/// its module's own check of index against content must pass; an FTS5 index of another
+/// table (external content) is rebuilt from it, also when that table is the one restored.
+/// Fails, with nothing changed, when a table's columns differ from the backup's, when the
+/// restore would leave references dangling, or when the restored rows do not hash to the
+/// manifest's content hash.
+pub fn restore_table(copy: &RestoredCopy, target: &Path, set: &TableSet, expected: &Catalog, keep: KeepReplaced) -> Result<u64> {
     // Our own reads of the file while the lock is held must not drop it (deferred_close.rs).
     let _scope = super::deferred_close::LockScope::enter();
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -53,17 +49,76 @@ pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: 
     conn.execute("ATTACH ?1 AS lifeboat_src", [format!("file:{}?immutable=1", uri_path(copy.path()))])
         .map_err(|e| database(copy.path(), "cannot attach the restored copy", e))?;
 
-    let source_columns = stored_columns(&conn, "lifeboat_src", table)?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| database(target, "cannot lock", e))?;
     // The write lock is held: what is kept now is all that was committed before the restore.
     keep()?;
-    let exists: bool = tx
-        .query_row("SELECT count(*) FROM main.sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
-        .map_err(|e| database(target, "reading the schema of", e))?;
-    let related = related_tables(&tx, table, exists)?;
-    let broken_before = violations(&tx, &related, table)?;
+    let mut rows = 0;
+    let mut broken = Vec::new();
+    for info in &set.members {
+        let exists: bool = tx
+            .query_row("SELECT count(*) FROM main.sqlite_schema WHERE type = 'table' AND name = ?1", [&info.name], |r| r.get(0))
+            .map_err(|e| database(target, "reading the schema of", e))?;
+        if VirtualTable::parse(&info.name, &info.sql).is_some() {
+            // Its rows are its shadow tables', restored next; created, they exist.
+            if !exists {
+                tx.execute_batch(&info.sql).map_err(|e| database(target, "creating the virtual table in", e))?;
+            }
+            continue;
+        }
+        let related = related_tables(&tx, &info.name, exists)?;
+        let broken_before = violations(&tx, &related, &info.name)?;
+        rows += replace_rows(&tx, target, info, exists, expected)?;
+        broken.extend(violations(&tx, &related, &info.name)?.into_iter().filter(|v| !broken_before.contains(v)));
+    }
+    let virtuals = virtual_tables(expected);
+    for vt in &virtuals {
+        let indexes_restored = vt.external_content.as_ref().is_some_and(|c| set.members.iter().any(|m| &m.name == c));
+        let restored = set.members.iter().any(|m| m.name == vt.name);
+        if vt.external_content.is_some() && (restored || indexes_restored) {
+            let q = quote(&vt.name);
+            tx.execute_batch(&format!("INSERT INTO main.{q}({q}) VALUES ('rebuild')"))
+                .map_err(|e| database(target, &format!("rebuilding the full-text index {} from its content in", vt.name), e))?;
+        }
+        if (restored || indexes_restored)
+            && let Some(check) = vt.integrity_check()
+        {
+            let outcome: rusqlite::Result<Option<String>> = tx.query_row(&check, [], |r| r.get(0)).or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows | rusqlite::Error::InvalidColumnIndex(_) => Ok(None),
+                e => Err(e),
+            });
+            match outcome {
+                Ok(None) => {}
+                Ok(Some(found)) if found == "ok" => {}
+                Ok(Some(found)) => return Err(index_mismatch(vt, target, &found)),
+                Err(e) => return Err(index_mismatch(vt, target, &e.to_string())),
+            }
+        }
+    }
+    if !broken.is_empty() {
+        return Err(broken_references(&set.name, target, &broken));
+    }
+    tx.commit().map_err(|e| database(target, "committing the restored table to", e))?;
+    // A virtual table's rows are those a query of it sees, not its shadow tables'.
+    Ok(if set.members.len() == 1 { rows } else { set.rows })
+}
+
+/// A virtual table whose index does not match its content after the restore.
+fn index_mismatch(vt: &VirtualTable, target: &Path, found: &str) -> SourceError {
+    SourceError::new(
+        SourceErrorKind::Corrupt,
+        format!("after restoring, the {} index `{}` in {} fails its own check: {found}", vt.module, vt.name, target.display()),
+        "nothing was changed; restore the whole database, or run `lifeboat verify` on this snapshot",
+    )
+}
+
+/// Replaces the rows of the ordinary table `info` (creating it, with its indexes, when the
+/// target no longer has it) with the attached copy's, its triggers set aside meanwhile, and
+/// checks them against the manifest. Returns the rows copied.
+fn replace_rows(tx: &Connection, target: &Path, info: &TableInfo, exists: bool, expected: &Catalog) -> Result<u64> {
+    let table = info.name.as_str();
+    let source_columns = stored_columns(tx, "lifeboat_src", table)?;
     let triggers: Vec<String> = if exists {
-        let target_columns = stored_columns(&tx, "main", table)?;
+        let target_columns = stored_columns(tx, "main", table)?;
         if target_columns != source_columns {
             return Err(SourceError::new(
                 SourceErrorKind::Incompatible,
@@ -75,7 +130,7 @@ pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: 
                 "restore the whole database, or restore the table beside it and copy what you need",
             ));
         }
-        let triggers = table_triggers(&tx, table)?;
+        let triggers = table_triggers(tx, table)?;
         for (name, _) in &triggers {
             tx.execute_batch(&format!("DROP TRIGGER main.{}", quote(name)))
                 .map_err(|e| database(target, "setting aside the triggers of", e))?;
@@ -92,7 +147,7 @@ pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: 
         expected.objects.iter().filter(|o| o.table == table && o.kind == "trigger").map(|o| o.sql.clone()).collect()
     };
     let list = source_columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
-    let (cols, select) = match rowid_alias(&tx, table)? {
+    let (cols, select) = match rowid_alias(tx, table)? {
         Some(alias) => (format!("{alias}, {list}"), format!("{alias}, {list}")),
         None => (list.clone(), list),
     };
@@ -102,7 +157,7 @@ pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: 
     for sql in &triggers {
         tx.execute_batch(sql).map_err(|e| database(target, "creating the triggers again in", e))?;
     }
-    restore_sequence(&tx, target, table)?;
+    restore_sequence(tx, target, table)?;
     if rows as u64 != info.rows {
         return Err(SourceError::new(
             SourceErrorKind::Corrupt,
@@ -110,18 +165,13 @@ pub fn restore_table(copy: &RestoredCopy, target: &Path, table: &str, expected: 
             "nothing was changed; run `lifeboat verify` on this snapshot",
         ));
     }
-    if !info.content_hash.is_empty() && content_hash(&tx, table)? != info.content_hash {
+    if !info.content_hash.is_empty() && content_hash(tx, table)? != info.content_hash {
         return Err(SourceError::new(
             SourceErrorKind::Corrupt,
             format!("the restored rows of `{table}` do not match the backup's content hash"),
             "nothing was changed; run `lifeboat verify` on this snapshot, or restore an older one",
         ));
     }
-    let broken: Vec<Violation> = violations(&tx, &related, table)?.into_iter().filter(|v| !broken_before.contains(v)).collect();
-    if !broken.is_empty() {
-        return Err(broken_references(table, target, &broken));
-    }
-    tx.commit().map_err(|e| database(target, "committing the restored table to", e))?;
     Ok(rows as u64)
 }
 
@@ -188,23 +238,35 @@ fn broken_references(table: &str, target: &Path, broken: &[Violation]) -> Source
     )
 }
 
-/// AUTOINCREMENT state of `table` as the backup had it.
+/// AUTOINCREMENT state of `table` as the backup had it, in the row the target already has
+/// for it (an update, not a delete and insert: the row keeps its place in `sqlite_sequence`).
 fn restore_sequence(conn: &Connection, target: &Path, table: &str) -> Result<()> {
     let has_sequence = |schema: &str| -> bool {
         conn.query_row(&format!("SELECT count(*) FROM {schema}.sqlite_schema WHERE name = 'sqlite_sequence'"), [], |r| r.get::<_, i64>(0))
             .unwrap_or(0)
             > 0
     };
-    if has_sequence("lifeboat_src") && has_sequence("main") {
-        conn.execute("DELETE FROM main.sqlite_sequence WHERE name = ?1", [table])
-            .map_err(|e| database(target, "restoring AUTOINCREMENT state in", e))?;
-        conn.execute(
-            "INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM lifeboat_src.sqlite_sequence WHERE name = ?1",
-            [table],
-        )
-        .map_err(|e| database(target, "restoring AUTOINCREMENT state in", e))?;
+    if !(has_sequence("lifeboat_src") && has_sequence("main")) {
+        return Ok(());
     }
-    Ok(())
+    let failed = |e| database(target, "restoring AUTOINCREMENT state in", e);
+    let backed_up: Option<i64> = conn
+        .query_row("SELECT seq FROM lifeboat_src.sqlite_sequence WHERE name = ?1", [table], |r| r.get(0))
+        .map(Some)
+        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+        .map_err(failed)?;
+    match backed_up {
+        None => conn.execute("DELETE FROM main.sqlite_sequence WHERE name = ?1", [table]).map(drop).map_err(failed),
+        Some(seq) => {
+            let updated =
+                conn.execute("UPDATE main.sqlite_sequence SET seq = ?2 WHERE name = ?1", rusqlite::params![table, seq]).map_err(failed)?;
+            if updated == 0 {
+                conn.execute("INSERT INTO main.sqlite_sequence(name, seq) VALUES (?1, ?2)", rusqlite::params![table, seq])
+                    .map_err(failed)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The columns of `schema.table` that hold stored values (not generated ones).
