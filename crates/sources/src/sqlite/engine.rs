@@ -57,7 +57,8 @@ impl Engine for SqliteEngine {
 
     fn export_sql(&self, backup: &dyn BackupStreams, out: &mut dyn Write, scratch: Option<&Path>) -> Result<()> {
         let (_dir, copy) = scratch_copy(backup, scratch)?;
-        export_sql(&copy.open()?, out)
+        let journal_mode = backup.catalog().properties.get("journal_mode").and_then(|m| m.as_str());
+        export_sql(&copy.open()?, journal_mode, out)
     }
 }
 
