@@ -68,16 +68,37 @@ fn render(r: &ShowReport, md: bool) -> String {
             .columns
             .iter()
             .map(|c| {
-                let typed = if c.decl_type.is_empty() { c.name.clone() } else { format!("{} {}", c.name, c.decl_type) };
+                let mut typed = if c.decl_type.is_empty() { c.name.clone() } else { format!("{} {}", c.name, c.decl_type) };
+                if c.generated {
+                    typed.push_str(" GENERATED");
+                }
                 if c.primary_key > 0 { format!("{typed} PK") } else { typed }
             })
             .collect();
+        let mut cols = cols.join(", ");
+        if let Some(parent) = &t.partition_of {
+            cols = format!("partition of {parent} {}; {cols}", t.partition_bound.as_deref().unwrap_or_default());
+        } else if !t.inherits.is_empty() {
+            cols = format!("inherits {}; {cols}", t.inherits.join(", "));
+        }
         let hash = t.content_hash.get(..21).unwrap_or("-");
         let size = t.bytes.map_or("-".into(), output::size);
         let _ = if md {
-            writeln!(s, "| {} | {} | {size} | {} | `{hash}` |", t.name, t.rows, cols.join(", "))
+            writeln!(s, "| {} | {} | {size} | {cols} | `{hash}` |", t.name, t.rows)
         } else {
-            writeln!(s, "{:<30} {:>12} rows {size:>10}  ({})", t.name, t.rows, cols.join(", "))
+            writeln!(s, "{:<30} {:>12} rows {size:>10}  ({cols})", t.name, t.rows)
+        };
+    }
+    // A partitioned table holds no rows itself: a query of it sees its partitions'.
+    for parent in m.catalog.objects.iter().filter(|o| o.kind == "partitioned table") {
+        let below: Vec<_> = m.catalog.tables.iter().filter(|t| t.ancestors.contains(&parent.name)).collect();
+        let rows: u64 = below.iter().map(|t| t.rows).sum();
+        let size = output::size(below.iter().filter_map(|t| t.bytes).sum());
+        let what = format!("partitioned table: its rows are in {}", output::count(below.len() as u64, "partition"));
+        let _ = if md {
+            writeln!(s, "| {} | {rows} | {size} | {what} | - |", parent.name)
+        } else {
+            writeln!(s, "{:<30} {rows:>12} rows {size:>10}  ({what})", parent.name)
         };
     }
 
@@ -106,7 +127,7 @@ fn render(r: &ShowReport, md: bool) -> String {
         let _ = writeln!(s, "{}{fk}", if md { "- " } else { "" });
     }
 
-    h(&mut s, 2, "Indexes, views, triggers and functions");
+    h(&mut s, 2, "Partitioned tables, indexes, views, rules, triggers, functions and aggregates");
     if m.catalog.objects.is_empty() {
         let _ = writeln!(s, "(none)");
     }

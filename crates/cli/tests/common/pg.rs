@@ -155,7 +155,7 @@ impl Cluster {
     /// What a faithful restore must give back: the schema as pg_dump prints it, every table's
     /// rows (as sorted text, hashed), sequence values and large objects.
     pub fn fingerprint(&self, db: &str) -> Fingerprint {
-        let out = self.tool("pg_dump", db).args(["--schema-only", "--no-owner"]).output().unwrap();
+        let out = self.tool("pg_dump", db).args(["--schema-only"]).output().unwrap();
         assert!(out.status.success(), "pg_dump failed: {}", text(&out.stderr));
         // Comments and psql's \restrict keys differ from run to run; the DDL must not.
         let schema = text(&out.stdout)
@@ -187,12 +187,30 @@ impl Cluster {
         let sequences = self
             .sql(db, "SELECT schemaname || '.' || sequencename || '=' || coalesce(last_value::text, 'unset') FROM pg_sequences ORDER BY 1");
         let large_objects = self.sql(db, "SELECT oid || ':' || md5(lo_get(oid)) || ':' || pg_get_userbyid(lomowner) || ':' || coalesce(lomacl::text, '') FROM pg_largeobject_metadata ORDER BY oid");
-        Fingerprint { schema, rows, sequences, large_objects }
+        Fingerprint { schema, rows, sequences, large_objects, database: self.database_properties(db) }
+    }
+
+    /// What belongs to database `db` itself, whatever it is called: owner, comment, ACL,
+    /// connection limit, encoding, collation, locale provider, and its settings (its own and
+    /// those of roles in it).
+    pub fn database_properties(&self, db: &str) -> String {
+        self.sql(
+            "postgres",
+            &format!(
+                "SELECT jsonb_build_object('owner', pg_get_userbyid(d.datdba), 'comment', shobj_description(d.oid, 'pg_database'),
+                   'acl', d.datacl::text, 'settings', (SELECT jsonb_agg(jsonb_build_object('role', s.setrole::regrole::text, 'config', s.setconfig) ORDER BY s.setrole)
+                                                      FROM pg_db_role_setting s WHERE s.setdatabase = d.oid))
+                   || (to_jsonb(d) - 'oid' - 'datname' - 'datdba' - 'datacl' - 'datfrozenxid' - 'datminmxid')
+                 FROM pg_database d WHERE d.datname = '{}'",
+                db.replace('\'', "''")
+            ),
+        )
     }
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Fingerprint {
+    pub database: String,
     pub schema: String,
     pub rows: Vec<String>,
     pub sequences: String,

@@ -11,11 +11,13 @@ use crate::{Result, SourceError, SourceErrorKind};
 
 /// Settings every session uses, so COPY text is the same bytes at backup and at verification
 /// (dates, floats, bytea and time zones all print per session settings), and so RLS policies
-/// raise an error instead of silently hiding rows.
+/// raise an error instead of silently hiding rows. The search path is fixed too: a database's
+/// own `ALTER DATABASE … SET search_path` would otherwise change how names print (`regclass`
+/// values in rows, the names in the catalog `show` reports).
 pub(crate) const SESSION_SETTINGS: &str = "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, MDY'; \
      SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; SET TimeZone = 'UTC'; \
      SET bytea_output = 'hex'; SET row_security = off; SET statement_timeout = 0; \
-     SET idle_in_transaction_session_timeout = 0;";
+     SET idle_in_transaction_session_timeout = 0; SET search_path = public;";
 
 const FIELD: char = '\u{1f}';
 const RECORD: char = '\u{1e}';

@@ -41,7 +41,7 @@ SELECT c.oid, $CREATE_TABLE,
         (SELECT string_agg(a.attname, E'\x1b' ORDER BY k.i) FROM unnest(f.confkey) WITH ORDINALITY k(n, i)
            JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = k.n),
         f.confupdtype, f.confdeltype), E'\x1d' ORDER BY f.conname)
-     FROM pg_constraint f WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.conparentid = 0), ''),
+     FROM pg_constraint f WHERE f.conrelid = c.oid AND f.contype = 'f'), ''),
   CASE WHEN c.relispartition THEN (SELECT pn.nspname || '.' || p.relname FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
                                     JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = c.oid) END,
   pg_get_expr(c.relpartbound, c.oid),
@@ -55,7 +55,8 @@ SELECT c.oid, $CREATE_TABLE,
 FROM pg_class c WHERE c.oid = ANY(string_to_array($OIDS, ',')::oid[])";
 
 /// The kept tables and the partitioned tables above them.
-const TREE: &str = r"(SELECT a.relid::oid FROM unnest(string_to_array($OIDS, ',')::oid[]) k(oid), pg_partition_ancestors(k.oid) a)";
+const TREE: &str = r"(SELECT k.oid FROM unnest(string_to_array($OIDS, ',')::oid[]) k(oid)
+  UNION SELECT a.relid::oid FROM unnest(string_to_array($OIDS, ',')::oid[]) k(oid), pg_partition_ancestors(k.oid) a)";
 
 /// Objects of the database's own (not of the system or of an extension) in pg_class `c`.
 const OWN_RELATION: &str = r"n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
