@@ -85,6 +85,14 @@ fn a_whole_restore_keeps_what_belongs_to_the_database_itself() {
     env.ok(&["restore", &id, "--to", &pg.url("rental_copy")]);
     assert_eq!(pg.fingerprint("rental_copy"), before);
 
+    // Through the plain SQL export, loaded by psql into an empty database: the same.
+    let sql_file = env.path("rental.sql");
+    env.ok(&["export", &id, "--format", "sql", "-o", sql_file.to_str().unwrap()]);
+    pg.sql("postgres", "CREATE DATABASE rental_exported TEMPLATE template0");
+    let out = pg.tool("psql", "rental_exported").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"]).arg(&sql_file).output().unwrap();
+    assert!(out.status.success(), "psql could not load the export: {}", text(&out.stderr));
+    assert_eq!(pg.fingerprint("rental_exported"), before);
+
     // Over the live database, after someone opened it to everyone and changed its settings.
     pg.sql("postgres", "GRANT CONNECT ON DATABASE rental TO PUBLIC");
     pg.sql("postgres", "COMMENT ON DATABASE rental IS 'changed'");
@@ -109,6 +117,23 @@ fn a_whole_restore_keeps_what_belongs_to_the_database_itself() {
     assert!(out.contains("roles this server does not have (visitor)"), "{out}");
     assert_eq!(pg.sql("postgres", "SELECT has_database_privilege('outsider', 'rental_again', 'CONNECT')").trim(), "f");
     assert_eq!(pg.sql("postgres", "SELECT has_database_privilege('rental_reader', 'rental_again', 'CONNECT')").trim(), "t");
+}
+
+/// A database created with another collation provider is restored with the same one, so its
+/// text sorts as it did.
+#[test]
+fn a_restore_creates_the_database_with_the_source_locale_provider() {
+    let pg = Cluster::start();
+    let env = Env::new();
+    pg.sql("postgres", "CREATE DATABASE intl TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' LOCALE 'C'");
+    pg.script("intl", "CREATE TABLE word (w text); INSERT INTO word VALUES ('Zebra'), ('apfel'), ('Äpfel'), ('zoo');");
+    let sorted = |db: &str| pg.sql(db, "SELECT string_agg(w, ',' ORDER BY w) FROM word");
+    let before = pg.fingerprint("intl");
+    assert!(before.database.contains("\"datlocprovider\": \"i\""), "{}", before.database);
+    let id = env.backup_url(&pg.url("intl"), &[]);
+    env.ok(&["restore", &id, "--to", &pg.url("intl_copy")]);
+    assert_eq!(pg.fingerprint("intl_copy"), before);
+    assert_eq!(sorted("intl_copy"), sorted("intl"));
 }
 
 #[test]

@@ -102,36 +102,32 @@ impl DatabaseProperties {
     }
 
     /// Who may do what in the database `db` just created: set before anything is loaded.
-    fn access(&self, db: &str, present: &dyn Fn(&str) -> bool) -> Vec<String> {
+    fn access(&self, db: &str) -> Vec<Statement> {
         let db = ident(db);
         let mut sql = Vec::new();
         if let Some(acl) = &self.acl {
-            sql.push(format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC"));
-            if present(&self.owner) {
-                sql.push(format!("REVOKE ALL ON DATABASE {db} FROM {}", ident(&self.owner)));
-            }
+            sql.push(Statement::any(format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC")));
+            sql.push(Statement::of(&self.owner, format!("REVOKE ALL ON DATABASE {db} FROM {}", ident(&self.owner))));
             for grant in acl {
-                let grantee = match &grant.grantee {
-                    None => "PUBLIC".to_string(),
-                    Some(role) if present(role) => ident(role),
-                    Some(_) => continue,
-                };
                 let option = if grant.grantable { " WITH GRANT OPTION" } else { "" };
-                sql.push(format!("GRANT {} ON DATABASE {db} TO {grantee}{option}", grant.privilege));
+                sql.push(match &grant.grantee {
+                    None => Statement::any(format!("GRANT {} ON DATABASE {db} TO PUBLIC{option}", grant.privilege)),
+                    Some(role) => Statement::of(role, format!("GRANT {} ON DATABASE {db} TO {}{option}", grant.privilege, ident(role))),
+                });
             }
         }
         sql
     }
 
     /// Comment, connection limit and settings: set once the load is done.
-    fn rest(&self, db: &str, present: &dyn Fn(&str) -> bool) -> Vec<String> {
+    fn rest(&self, db: &str) -> Vec<Statement> {
         let db = ident(db);
         let mut sql = Vec::new();
         if let Some(comment) = &self.comment {
-            sql.push(format!("COMMENT ON DATABASE {db} IS {}", literal(comment)));
+            sql.push(Statement::any(format!("COMMENT ON DATABASE {db} IS {}", literal(comment))));
         }
         if self.connection_limit != -1 {
-            sql.push(format!("ALTER DATABASE {db} CONNECTION LIMIT {}", self.connection_limit));
+            sql.push(Statement::any(format!("ALTER DATABASE {db} CONNECTION LIMIT {}", self.connection_limit)));
         }
         for setting in &self.settings {
             let Some((name, value)) = setting.setting.split_once('=') else { continue };
@@ -140,15 +136,55 @@ impl DatabaseProperties {
             } else {
                 literal(value)
             };
-            match &setting.role {
-                None => sql.push(format!("ALTER DATABASE {db} SET {} TO {value}", ident(name))),
-                Some(role) if present(role) => {
-                    sql.push(format!("ALTER ROLE {} IN DATABASE {db} SET {} TO {value}", ident(role), ident(name)))
-                }
-                Some(_) => {}
-            }
+            sql.push(match &setting.role {
+                None => Statement::any(format!("ALTER DATABASE {db} SET {} TO {value}", ident(name))),
+                Some(role) => Statement::of(role, format!("ALTER ROLE {} IN DATABASE {db} SET {} TO {value}", ident(role), ident(name))),
+            });
         }
         sql
+    }
+
+    /// Everything, as one `DO` block for a plain SQL export: it applies to whatever database
+    /// the script is loaded into, skips roles that server lacks, and warns instead of failing
+    /// where the loading role may not (give the database away, e.g.).
+    pub(crate) fn export_block(&self) -> String {
+        const PLACE: &str = "lifeboat\u{1}database";
+        let mut statements = vec![Statement::of(&self.owner, self.ownership(PLACE))];
+        statements.extend(self.access(PLACE));
+        statements.extend(self.rest(PLACE));
+        let mut block = String::from("DO $lifeboat$\nBEGIN\n");
+        for statement in statements {
+            // format() fills in the database: `%` of the statement itself is doubled.
+            let template = statement.sql.replace('%', "%%").replace(&ident(PLACE), "%I");
+            let run = format!("EXECUTE format({}, current_database());", literal(&template));
+            let guarded = format!(
+                "BEGIN {run} EXCEPTION WHEN insufficient_privilege THEN RAISE WARNING 'lifeboat: not restored: %', {}; END;",
+                literal(&template)
+            );
+            match &statement.role {
+                None => block.push_str(&format!("  {guarded}\n")),
+                Some(role) => block
+                    .push_str(&format!("  IF EXISTS (SELECT FROM pg_roles WHERE rolname = {}) THEN {guarded} END IF;\n", literal(role))),
+            }
+        }
+        block.push_str("END $lifeboat$;\n");
+        block
+    }
+}
+
+/// One statement on the database, and the role it names (which the server must have).
+struct Statement {
+    role: Option<String>,
+    sql: String,
+}
+
+impl Statement {
+    fn any(sql: String) -> Self {
+        Self { role: None, sql }
+    }
+
+    fn of(role: &str, sql: String) -> Self {
+        Self { role: Some(role.to_string()), sql }
     }
 }
 
@@ -212,12 +248,13 @@ pub(crate) fn apply(tools: &Tools, target: &Conn, maintenance: &Conn, catalog: &
                     missing.join(", ")
                 ));
             }
-            props.access(db, &present)
+            props.access(db)
         }
-        Phase::Loaded => props.rest(db, &present),
+        Phase::Loaded => props.rest(db),
     };
+    let statements: Vec<&str> = statements.iter().filter(|s| s.role.as_deref().is_none_or(present)).map(|s| s.sql.as_str()).collect();
     if !statements.is_empty() {
-        let refs: Vec<&str> = statements.iter().map(String::as_str).collect();
+        let refs = statements;
         psql::execute(tools, maintenance, &refs)?;
     }
     Ok(notes)
@@ -245,7 +282,7 @@ mod tests {
             ]),
             ..Default::default()
         };
-        let sql = props.access("shop", &|r| r != "gone");
+        let sql: Vec<String> = props.access("shop").into_iter().filter(|s| s.role.as_deref() != Some("gone")).map(|s| s.sql).collect();
         assert_eq!(
             sql,
             [

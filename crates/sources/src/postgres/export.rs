@@ -1,10 +1,12 @@
 //! A PostgreSQL backup as one plain SQL script that `psql` loads into an empty database, in
-//! the same order a restore uses, so nobody needs lifeboat to read their backup.
+//! the same order a restore uses, so nobody needs lifeboat to read their backup. It ends by
+//! giving the database it is loaded into the backed-up database's own properties.
 
 use std::io::{self, Write};
 
 use super::{
     capture::{POST_DATA, PRE_DATA, SEQUENCES, large_object_stream},
+    database::DatabaseProperties,
     psql::ident,
     restore::{LoScript, ReadStream, copy_target, large_objects, partial_schemas},
 };
@@ -27,6 +29,10 @@ pub fn export_sql(catalog: &Catalog, read: ReadStream<'_>, out: &mut dyn Write) 
         read(&large_object_stream(oid), &mut LoScript::new(oid, out))?;
     }
     read(POST_DATA, out)?;
+    // pg_dump's sections leave out what belongs to the database itself.
+    if let Some(props) = DatabaseProperties::of(catalog) {
+        writeln!(out, "\n{}", props.export_block())?;
+    }
     Ok(())
 }
 
