@@ -47,8 +47,8 @@ impl Catalog {
 pub struct TableInfo {
     pub name: String,
     pub rows: u64,
-    /// Its size in the database with its indexes, where the engine can tell it cheaply
-    /// (PostgreSQL); absent for SQLite, where it would cost a walk over every page.
+    /// Its size in the database with its indexes (PostgreSQL: `pg_total_relation_size`;
+    /// SQLite: its b-trees' pages as `dbstat` counts them); absent when the engine cannot tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
     /// The statement that creates it.
@@ -78,6 +78,12 @@ pub struct TableInfo {
     /// any of them restores this one too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ancestors: Vec<String>,
+    /// A virtual table's module (`fts5`, `rtree`, …); its rows live in its shadow tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// The virtual table whose data this shadow table holds: not a table of the user's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_of: Option<String>,
 }
 
 /// What `restore --table NAME` restores as one unit.
@@ -116,6 +122,10 @@ pub struct ColumnInfo {
     /// A generated column's values are computed, never stored by a restore.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub generated: bool,
+    /// How a generated column is kept: `stored` (written to disk) or `virtual` (computed on
+    /// every read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_as: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

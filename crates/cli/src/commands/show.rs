@@ -41,7 +41,14 @@ fn render(r: &ShowReport, md: bool) -> String {
         ("reason", m.reason.clone().unwrap_or_else(|| "-".into())),
         ("source", m.source.clone()),
         ("version", format!("{} {}", m.catalog.engine, m.catalog.server_version)),
-        ("tables", format!("{}, {}", output::count(m.catalog.tables.len() as u64, "table"), output::count(m.catalog.total_rows(), "row"))),
+        (
+            "tables",
+            format!(
+                "{}, {}",
+                output::count(m.catalog.tables.iter().filter(|t| t.shadow_of.is_none()).count() as u64, "table"),
+                output::count(m.catalog.tables.iter().filter(|t| t.shadow_of.is_none()).map(|t| t.rows).sum::<u64>(), "row")
+            ),
+        ),
         (
             "size",
             format!(
@@ -63,14 +70,15 @@ fn render(r: &ShowReport, md: bool) -> String {
     if md {
         let _ = writeln!(s, "| table | rows | size | columns | content hash |\n|---|---:|---:|---|---|");
     }
-    for t in &m.catalog.tables {
+    // Shadow tables are shown under their virtual table, not as tables of their own.
+    for t in m.catalog.tables.iter().filter(|t| t.shadow_of.is_none()) {
         let cols: Vec<String> = t
             .columns
             .iter()
             .map(|c| {
                 let mut typed = if c.decl_type.is_empty() { c.name.clone() } else { format!("{} {}", c.name, c.decl_type) };
                 if c.generated {
-                    typed.push_str(" GENERATED");
+                    typed.push_str(&format!(" GENERATED {}", c.generated_as.as_deref().unwrap_or("").to_uppercase()).trim_end());
                 }
                 if c.primary_key > 0 { format!("{typed} PK") } else { typed }
             })
@@ -80,6 +88,10 @@ fn render(r: &ShowReport, md: bool) -> String {
             cols = format!("partition of {parent} {}; {cols}", t.partition_bound.as_deref().unwrap_or_default());
         } else if !t.inherits.is_empty() {
             cols = format!("inherits {}; {cols}", t.inherits.join(", "));
+        } else if let Some(module) = &t.module {
+            let shadows: Vec<&str> =
+                m.catalog.tables.iter().filter(|s| s.shadow_of.as_ref() == Some(&t.name)).map(|s| s.name.as_str()).collect();
+            cols = format!("virtual table ({module}; shadow tables {}); {cols}", shadows.join(", "));
         }
         let hash = t.content_hash.get(..21).unwrap_or("-");
         let size = t.bytes.map_or("-".into(), output::size);

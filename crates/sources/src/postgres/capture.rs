@@ -139,6 +139,8 @@ fn parse_columns(text: &str) -> Vec<ColumnInfo> {
                 decl_type: f.get(1).unwrap_or(&"").to_string(),
                 not_null: f.get(2) == Some(&"t"),
                 generated: f.get(3) == Some(&"t"),
+                // PostgreSQL keeps every generated column stored.
+                generated_as: (f.get(3) == Some(&"t")).then(|| "stored".to_string()),
                 primary_key: f.get(4).and_then(|p| p.parse().ok()).unwrap_or(0),
                 ..Default::default()
             }
@@ -349,6 +351,8 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
                     partition_bound: structure.partition_bound,
                     inherits: structure.inherits,
                     ancestors: structure.ancestors,
+                    module: None,
+                    shadow_of: None,
                 }
             })
             .collect();

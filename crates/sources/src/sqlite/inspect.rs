@@ -79,6 +79,8 @@ pub fn catalog(conn: &Connection) -> Result<Catalog> {
             _ => objects.push(SchemaObject { kind: entry.kind, name: entry.name, table: entry.table, sql: entry.sql }),
         }
     }
+    mark_virtual_tables(&mut tables);
+    table_sizes(conn, &mut tables);
     let database_bytes: i64 = conn
         .query_row("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()", [], |r| r.get(0))
         .map_err(|e| db_error("reading the database's size".into(), e))?;
@@ -90,6 +92,44 @@ pub fn catalog(conn: &Connection) -> Result<Catalog> {
         tables,
         objects,
     })
+}
+
+/// Names each virtual table's module, and each shadow table's virtual table.
+fn mark_virtual_tables(tables: &mut [TableInfo]) {
+    let catalog = Catalog { tables: tables.to_vec(), ..Default::default() };
+    for vt in super::virtual_table::virtual_tables(&catalog) {
+        let shadows: Vec<String> = vt.shadows(&catalog).iter().map(|t| t.name.clone()).collect();
+        for table in tables.iter_mut() {
+            if table.name == vt.name {
+                table.module = Some(vt.module.clone());
+            } else if shadows.contains(&table.name) {
+                table.shadow_of = Some(vt.name.clone());
+            }
+        }
+    }
+}
+
+/// Each table's size on disk with its indexes, from the `dbstat` table (one row per b-tree);
+/// a virtual table's is its shadow tables'. Left unknown when the library lacks `dbstat`.
+fn table_sizes(conn: &Connection, tables: &mut [TableInfo]) {
+    let read = || -> rusqlite::Result<BTreeMap<String, u64>> {
+        let mut stmt = conn.prepare(
+            "SELECT s.tbl_name, sum(d.pgsize) FROM dbstat('main', 1) d JOIN sqlite_schema s ON s.name = d.name GROUP BY s.tbl_name",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+        rows.collect()
+    };
+    let Ok(sizes) = read() else { return };
+    let shadow_bytes = |vt: &str, tables: &[TableInfo]| -> u64 {
+        tables.iter().filter(|t| t.shadow_of.as_deref() == Some(vt)).filter_map(|t| sizes.get(&t.name)).sum()
+    };
+    let totals: Vec<u64> = tables
+        .iter()
+        .map(|t| if t.module.is_some() { shadow_bytes(&t.name, tables) } else { sizes.get(&t.name).copied().unwrap_or(0) })
+        .collect();
+    for (table, bytes) in tables.iter_mut().zip(totals) {
+        table.bytes = Some(bytes);
+    }
 }
 
 /// Page cache of the connection that runs a full integrity check, in KiB. The check looks up
@@ -174,16 +214,25 @@ fn columns_of(conn: &Connection, table: &str) -> rusqlite::Result<Vec<ColumnInfo
     let mut stmt = conn.prepare("SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1)")?;
     let rows = stmt.query_map([table], |r| {
         let hidden: i64 = r.get(5)?;
-        Ok(ColumnInfo {
+        let generated_as = match hidden {
+            2 => Some("virtual".to_string()),
+            3 => Some("stored".to_string()),
+            _ => None,
+        };
+        let column = ColumnInfo {
             name: r.get(0)?,
             decl_type: r.get(1)?,
             not_null: r.get(2)?,
             default: r.get(3)?,
             primary_key: r.get(4)?,
-            generated: hidden == 2 || hidden == 3,
-        })
+            generated: generated_as.is_some(),
+            generated_as,
+        };
+        // Hidden 1: a virtual table's own hidden columns (FTS5's table-named column, `rank`),
+        // which hold no data of the row.
+        Ok((hidden != 1).then_some(column))
     })?;
-    rows.collect()
+    rows.filter_map(Result::transpose).collect()
 }
 
 fn foreign_keys(conn: &Connection, table: &str) -> Result<Vec<ForeignKey>> {
