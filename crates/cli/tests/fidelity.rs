@@ -69,6 +69,16 @@ fn rental(pg: &Cluster) {
     pg.script("rental", RENTAL);
 }
 
+/// Exports snapshot `id` as plain SQL and loads it with psql, no lifeboat involved, into the
+/// new empty database `db`.
+fn load_export(pg: &Cluster, env: &Env, id: &str, db: &str) {
+    let sql_file = env.path(&format!("{db}.sql"));
+    env.ok(&["export", id, "--format", "sql", "-o", sql_file.to_str().unwrap()]);
+    pg.sql("postgres", &format!("CREATE DATABASE {db} TEMPLATE template0"));
+    let out = pg.tool("psql", db).args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"]).arg(&sql_file).output().unwrap();
+    assert!(out.status.success(), "psql could not load the export: {}", text(&out.stderr));
+}
+
 /// The rows of `table` (partitions and children included), sorted, as one text.
 fn rows_of(pg: &Cluster, db: &str, table: &str) -> String {
     pg.sql(db, &format!("SELECT string_agg(x::text, E'\\n' ORDER BY x::text) FROM {table} x"))
@@ -88,11 +98,7 @@ fn a_whole_restore_keeps_what_belongs_to_the_database_itself() {
     assert_eq!(pg.fingerprint("rental_copy"), before);
 
     // Through the plain SQL export, loaded by psql into an empty database: the same.
-    let sql_file = env.path("rental.sql");
-    env.ok(&["export", &id, "--format", "sql", "-o", sql_file.to_str().unwrap()]);
-    pg.sql("postgres", "CREATE DATABASE rental_exported TEMPLATE template0");
-    let out = pg.tool("psql", "rental_exported").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"]).arg(&sql_file).output().unwrap();
-    assert!(out.status.success(), "psql could not load the export: {}", text(&out.stderr));
+    load_export(&pg, &env, &id, "rental_exported");
     assert_eq!(pg.fingerprint("rental_exported"), before);
 
     // Over the live database, after someone opened it to everyone and changed its settings.
@@ -389,9 +395,12 @@ fn sqlite_virtual_tables_are_restored_with_their_shadow_tables() {
 /// Where `scripts/setup` puts the public Chinook sample data (a Django fixture from PyPI).
 const CHINOOK: &str = "/opt/lifeboat-samples/chinook.json";
 
+/// (fixture model, table, [(field, table it refers to)]).
+type ChinookTable = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
 /// Chinook's tables in the order their foreign keys allow, each with the fields that refer
 /// to another table.
-const CHINOOK_TABLES: &[(&str, &str, &[(&str, &str)])] = &[
+const CHINOOK_TABLES: &[ChinookTable] = &[
     ("chinook.artist", "artist", &[]),
     ("chinook.genre", "genre", &[]),
     ("chinook.mediatype", "media_type", &[]),
@@ -518,10 +527,6 @@ fn chinook_comes_back_whole_table_by_table_and_through_the_export_on_postgres() 
         assert_eq!(pg.fingerprint("chinook"), before, "after restoring {table}");
     }
 
-    let sql_file = env.path("chinook.sql");
-    env.ok(&["export", &id, "--format", "sql", "-o", sql_file.to_str().unwrap()]);
-    pg.sql("postgres", "CREATE DATABASE chinook_exported TEMPLATE template0");
-    let out = pg.tool("psql", "chinook_exported").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"]).arg(&sql_file).output().unwrap();
-    assert!(out.status.success(), "psql could not load the export: {}", text(&out.stderr));
+    load_export(&pg, &env, &id, "chinook_exported");
     assert_eq!(pg.fingerprint("chinook_exported"), before);
 }

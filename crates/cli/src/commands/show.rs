@@ -78,7 +78,7 @@ fn render(r: &ShowReport, md: bool) -> String {
             .map(|c| {
                 let mut typed = if c.decl_type.is_empty() { c.name.clone() } else { format!("{} {}", c.name, c.decl_type) };
                 if c.generated {
-                    typed.push_str(&format!(" GENERATED {}", c.generated_as.as_deref().unwrap_or("").to_uppercase()).trim_end());
+                    typed.push_str(format!(" GENERATED {}", c.generated_as.as_deref().unwrap_or("").to_uppercase()).trim_end());
                 }
                 if c.primary_key > 0 { format!("{typed} PK") } else { typed }
             })
