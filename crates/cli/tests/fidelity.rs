@@ -100,6 +100,9 @@ fn a_whole_restore_keeps_what_belongs_to_the_database_itself() {
     // Through the plain SQL export, loaded by psql into an empty database: the same.
     load_export(&pg, &env, &id, "rental_exported");
     assert_eq!(pg.fingerprint("rental_exported"), before);
+    // And with stock restic, zstd, jq and psql, no lifeboat involved.
+    pg.restore_with_restic_recipe(&env, &id, "rental", "rental_by_restic");
+    assert_eq!(pg.fingerprint("rental_by_restic"), before);
 
     // Over the live database, after someone opened it to everyone and changed its settings.
     pg.sql("postgres", "GRANT CONNECT ON DATABASE rental TO PUBLIC");

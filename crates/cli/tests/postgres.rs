@@ -180,20 +180,11 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
 
     // The README's recipe without lifeboat (restic, zstd, jq, psql) gives back everything:
     // schema, rows, sequence values and large objects.
-    pg.sql("postgres", "CREATE DATABASE by_restic TEMPLATE template0");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contrib/restore-postgres-with-restic");
-    let path = format!("{}:{}", pg.bin("psql").parent().unwrap().display(), std::env::var("PATH").unwrap());
     // `latest` in it means shop's latest, also when another database was backed up since.
     let other = env.path("other.db");
     common::small_db(&other);
     env.backup(&other, &[]);
-    let out = std::process::Command::new(script)
-        .args([env.repo.to_str().unwrap(), "latest", "shop", &pg.url("by_restic")])
-        .env("RESTIC_PASSWORD", PASSWORD)
-        .env("PATH", path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "the restic-only recipe failed: {}", text(&out.stderr));
+    pg.restore_with_restic_recipe(&env, "latest", "shop", "by_restic");
     assert_eq!(pg.fingerprint("by_restic"), before);
 
     // Stock restic and zstd give back a table's COPY text, no lifeboat involved.

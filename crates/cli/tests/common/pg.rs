@@ -152,6 +152,22 @@ impl Cluster {
         self.sql("postgres", "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1").lines().map(String::from).collect()
     }
 
+    /// Runs `contrib/restore-postgres-with-restic` (restic, zstd, jq and psql, no lifeboat) on
+    /// snapshot `snapshot` of the repository's database `name`, into the new empty database
+    /// `db`.
+    pub fn restore_with_restic_recipe(&self, env: &super::Env, snapshot: &str, name: &str, db: &str) {
+        self.sql("postgres", &format!("CREATE DATABASE {db} TEMPLATE template0"));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contrib/restore-postgres-with-restic");
+        let path = format!("{}:{}", self.bin("psql").parent().unwrap().display(), std::env::var("PATH").unwrap());
+        let out = Command::new(script)
+            .args([env.repo.to_str().unwrap(), snapshot, name, &self.url(db)])
+            .env("RESTIC_PASSWORD", super::PASSWORD)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "the restic-only recipe failed: {}", text(&out.stderr));
+    }
+
     /// What a faithful restore must give back: the schema as pg_dump prints it, every table's
     /// rows (as sorted text, hashed), sequence values and large objects.
     pub fn fingerprint(&self, db: &str) -> Fingerprint {

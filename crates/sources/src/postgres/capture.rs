@@ -38,6 +38,9 @@ pub(crate) const PRE_DATA: &str = "ddl/pre-data.sql";
 pub(crate) const POST_DATA: &str = "ddl/post-data.sql";
 pub(crate) const SEQUENCES: &str = "ddl/sequences.sql";
 pub(crate) const GLOBALS: &str = "globals.sql";
+/// The database's own properties as one script for whatever database it is loaded into, for
+/// restores without lifeboat (lifeboat's own restore reads them from the manifest).
+pub(crate) const DATABASE: &str = "ddl/database.sql";
 
 /// A table to copy, as listed under the snapshot.
 #[derive(Debug, Clone)]
@@ -302,6 +305,13 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
                 cmd.args(["--globals-only", "--no-role-passwords", "--no-password"]);
                 Ok(Box::new(ChildOutput::spawn(cmd, "pg_dumpall --globals-only", &conn)?) as Box<dyn Read + Send>)
             }),
+        });
+    }
+    if let Some(props) = super::database::DatabaseProperties::from_properties(&facts.properties) {
+        let script = props.export_block();
+        streams.push(SourceStream {
+            name: DATABASE.to_string(),
+            open: Box::new(move || Ok(Box::new(io::Cursor::new(script.into_bytes())) as _)),
         });
     }
     streams.push(SourceStream {

@@ -82,7 +82,12 @@ const LIST_SETTINGS: [&str; 6] = [
 impl DatabaseProperties {
     /// The properties a backup recorded; `None` for backups taken before they were.
     pub(crate) fn of(catalog: &Catalog) -> Option<Self> {
-        serde_json::from_value(catalog.properties.get(PROPERTY)?.clone()).ok()
+        Self::from_properties(&catalog.properties)
+    }
+
+    /// The properties among a catalog's `properties`, as the backup recorded them.
+    pub(crate) fn from_properties(properties: &std::collections::BTreeMap<String, serde_json::Value>) -> Option<Self> {
+        serde_json::from_value(properties.get(PROPERTY)?.clone()).ok()
     }
 
     /// The roles these properties name, each once.

@@ -3,7 +3,8 @@
 //!
 //! A backup is: `ddl/pre-data.sql` and `ddl/post-data.sql` from `pg_dump --section`, one
 //! `data/<schema>.<table>/<part>` stream of COPY text per table part, `ddl/sequences.sql`
-//! (setval calls) and `large-objects/<oid>` (hex lines), all read from the same snapshot.
+//! (setval calls), `large-objects/<oid>` (hex lines) and `ddl/database.sql` (the database's
+//! own properties, see `database.rs`), all read from the same snapshot.
 
 mod capture;
 mod conn;
