@@ -99,16 +99,7 @@ pub fn restore(
     // 1. Plan.
     let backup = StoredBackup::open(repo, snapshot)?;
     let catalog = backup.catalog();
-    let table = match &options.table {
-        Some(name) => Some(engine.find_table(catalog, name)?.ok_or_else(|| {
-            let names: Vec<&str> = catalog.tables.iter().map(|t| t.name.as_str()).filter(|n| !n.starts_with("sqlite_")).collect();
-            EngineError::input(
-                format!("snapshot {} has no table `{name}`", snapshot.short_id),
-                format!("tables in it: {}", names.join(", ")),
-            )
-        })?),
-        None => None,
-    };
+    let table = options.table.as_ref().map(|name| engine.find_table(catalog, name)).transpose()?;
     let table = table.as_ref();
     let exists = target.exists()?;
     if table.is_some() && !exists {

@@ -102,6 +102,16 @@ pub struct TableSet {
     pub note: Option<String>,
 }
 
+/// The error of `restore --table name` for a backup without that table, listing `tables` (the
+/// ones a person can name).
+pub fn no_such_table<'a>(name: &str, tables: impl Iterator<Item = &'a str>) -> crate::SourceError {
+    crate::SourceError::new(
+        crate::SourceErrorKind::TableNotFound,
+        format!("the backup has no table `{name}`"),
+        format!("tables in it: {}", tables.collect::<Vec<_>>().join(", ")),
+    )
+}
+
 impl TableSet {
     /// The named table alone.
     pub fn single(table: &TableInfo) -> Self {

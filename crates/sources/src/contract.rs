@@ -164,9 +164,10 @@ pub trait Engine: Send + Sync {
 
     /// What `restore --table name` restores, `name` as a person wrote it (PostgreSQL also
     /// reads `orders` as `public.orders`): the table, or the unit it belongs to (see
-    /// [`TableSet`]). `Ok(None)` when the backup has no such table; an error when the table
-    /// cannot be restored alone (a virtual table's shadow table), saying what to name instead.
-    fn find_table(&self, catalog: &Catalog, name: &str) -> Result<Option<TableSet>>;
+    /// [`TableSet`]). An error when the backup has no such table ([`crate::no_such_table`],
+    /// listing those it has) or when the table cannot be restored alone (a virtual table's
+    /// shadow table), saying what to name instead.
+    fn find_table(&self, catalog: &Catalog, name: &str) -> Result<TableSet>;
 
     /// A place that does not exist yet, to restore a drill of `backup` into: `scratch` as the
     /// user gave it (a folder, a URL), or the engine's default. `live` is the backed-up

@@ -18,7 +18,7 @@ pub mod sqlite;
 
 use std::io::Read;
 
-pub use catalog::{Catalog, ColumnInfo, ForeignKey, SchemaObject, TableInfo, TableSet};
+pub use catalog::{Catalog, ColumnInfo, ForeignKey, SchemaObject, TableInfo, TableSet, no_such_table};
 pub use check::{CopyCheck, TableCheck};
 pub use contract::{
     BackupStreams, CaptureOptions, Database, ENGINES, Engine, IntegrityLevel, KeepReplaced, RestoreOptions, Sample, Staged, blob_value,

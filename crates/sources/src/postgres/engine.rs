@@ -31,8 +31,11 @@ impl Engine for PostgresEngine {
         Ok(Box::new(PostgresDatabase { conn: Conn::parse(url)? }))
     }
 
-    fn find_table(&self, catalog: &Catalog, name: &str) -> Result<Option<TableSet>> {
-        Ok(super::table_set::find(catalog, name))
+    fn find_table(&self, catalog: &Catalog, name: &str) -> Result<TableSet> {
+        super::table_set::find(catalog, name).ok_or_else(|| {
+            let parents = catalog.objects.iter().filter(|o| o.kind == super::table_set::PARTITIONED).map(|o| o.name.as_str());
+            crate::no_such_table(name, catalog.tables.iter().map(|t| t.name.as_str()).chain(parents))
+        })
     }
 
     fn scratch(&self, backup: &dyn BackupStreams, scratch: Option<&str>, live: Option<&str>) -> Result<Box<dyn Database>> {

@@ -35,7 +35,7 @@ impl Engine for SqliteEngine {
         Ok(Box::new(SqliteDatabase { path: PathBuf::from(path), _scratch: None }))
     }
 
-    fn find_table(&self, catalog: &Catalog, name: &str) -> Result<Option<TableSet>> {
+    fn find_table(&self, catalog: &Catalog, name: &str) -> Result<TableSet> {
         super::virtual_table::find(catalog, name)
     }
 

@@ -81,8 +81,12 @@ pub(crate) fn virtual_tables(catalog: &Catalog) -> Vec<VirtualTable> {
 
 /// What `restore --table name` restores of `catalog`: a virtual table with its shadow tables,
 /// an ordinary table alone. A shadow table named alone is refused, naming its virtual table.
-pub(crate) fn find(catalog: &Catalog, name: &str) -> Result<Option<TableSet>> {
-    let Some(table) = catalog.table(name) else { return Ok(None) };
+pub(crate) fn find(catalog: &Catalog, name: &str) -> Result<TableSet> {
+    let Some(table) = catalog.table(name) else {
+        // SQLite's own tables (sqlite_sequence, sqlite_stat1) and shadow tables are not the user's.
+        let own = catalog.tables.iter().filter(|t| !t.name.starts_with("sqlite_") && t.shadow_of.is_none());
+        return Err(crate::no_such_table(name, own.map(|t| t.name.as_str())));
+    };
     let virtuals = virtual_tables(catalog);
     if let Some(owner) = virtuals.iter().find(|v| v.shadows(catalog).iter().any(|s| s.name == name)) {
         return Err(SourceError::new(
@@ -95,7 +99,7 @@ pub(crate) fn find(catalog: &Catalog, name: &str) -> Result<Option<TableSet>> {
         ));
     }
     let Some(vt) = virtuals.into_iter().find(|v| v.name == name) else {
-        return Ok(Some(TableSet::single(table)));
+        return Ok(TableSet::single(table));
     };
     if vt.shadow_suffixes().is_none() {
         return Err(SourceError::new(
@@ -115,7 +119,7 @@ pub(crate) fn find(catalog: &Catalog, name: &str) -> Result<Option<TableSet>> {
     };
     // External content: the index is derived from the content table, not copied.
     let members = std::iter::once(table).chain(shadows.into_iter().filter(|_| vt.external_content.is_none())).cloned().collect();
-    Ok(Some(TableSet { name: name.to_string(), members, rows: table.rows, note: Some(note) }))
+    Ok(TableSet { name: name.to_string(), members, rows: table.rows, note: Some(note) })
 }
 
 #[cfg(test)]
