@@ -237,6 +237,18 @@ pub struct RestoreArgs {
     /// core, at least two).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: Option<u32>,
+    /// How much of the restored copy is checked beyond its checksums: `recorded` (default)
+    /// trusts the checks the backup recorded, which ran on these very bytes; `full` runs the
+    /// engine's full check now and reads back every table's content hash.
+    #[arg(long, value_enum, default_value = "recorded")]
+    pub check: Check,
+}
+
+/// `--check` of `restore`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Check {
+    Recorded,
+    Full,
 }
 
 #[derive(Debug, Args)]

@@ -25,7 +25,7 @@ pub fn count(n: impl Into<u64>, noun: &str) -> String {
 
 /// The version of every `--json` output's shape, documented in `docs/json.md`: bumped when a
 /// field changes meaning or goes away (new fields do not bump it).
-pub const JSON_SCHEMA_VERSION: u32 = 1;
+pub const JSON_SCHEMA_VERSION: u32 = 2;
 
 /// A `--json` output: `body`'s fields after `schema_version`.
 #[derive(serde::Serialize)]

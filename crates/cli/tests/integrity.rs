@@ -1,5 +1,6 @@
 //! SQLite's integrity policy and catalog reuse: a quick check at backup, the full check in every
-//! drill and wherever a restore cannot trust the backup's, and a catalog read anew whenever a
+//! drill, a restore that stands on the checks recorded for its very bytes (and runs one itself
+//! only when none passed, or a drill of that backup failed), and a catalog read anew whenever a
 //! single page changed.
 
 mod common;
@@ -7,6 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use serde_json::json;
 
 /// A rollback-journal database with an index, half its rows deleted (so it has free pages).
 fn indexed_db(path: &Path) {
@@ -44,12 +46,20 @@ fn a_damaged_index_passes_the_quick_check_and_the_drill_finds_it() {
     let report = text(&out.stdout);
     assert!(report.contains("missing from index i") && report.contains("verify: FAILED"), "{report}");
 
-    // A restore cannot trust a quick check, nor a drill that failed: it runs the full check
-    // and refuses the copy.
+    // A restore does not trust a backup whose drill failed: it runs the full check and
+    // refuses the copy. So does one asked to check in full.
     let out = logged(&env, &["restore", &id, "--to", env.path("back.db").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("missing from index i"), "{}", text(&out.stderr));
     assert!(!env.path("back.db").exists());
+    let err = env.fails(&["restore", &id, "--to", env.path("back.db").to_str().unwrap(), "--check", "full"], 1);
+    assert!(err.contains("missing from index i"), "{err}");
+    assert!(!env.path("back.db").exists());
+    // Knowing of no drill, a restore stands on the quick check that passed on these bytes
+    // and gives back the database exactly as it was backed up, index and all.
+    let report = env.json(&["restore", &id, "--to", env.path("back.db").to_str().unwrap()]);
+    assert_eq!((report["check"]["integrity_now"].clone(), report["check"]["integrity_at_backup"].clone()), (json!(null), json!("quick")));
+    assert_eq!(dump(&env.path("back.db")), dump(&db));
 
     // Asked for, the full check runs at backup: a warning, and the findings in the manifest.
     let out = env.run(&["backup", db.to_str().unwrap(), "--integrity", "full", "--json"]);
@@ -122,44 +132,66 @@ fn an_unchanged_database_reuses_its_catalog_and_a_changed_one_never_does() {
         assert_ne!(m3["tables"][0]["content_hash"], m2["tables"][0]["content_hash"]);
         assert!(env.ok(&["verify", &changed]).contains("verify: OK"));
 
-        // A quick-checked backup restores with the full check run now, and says so.
+        // A quick-checked backup restores on the strength of that check, and says so.
         let out = env.json(&["restore", &changed, "--to", env.path("r.db").to_str().unwrap()]);
-        assert!(out["notes"].to_string().contains("checked in full now"), "{out}");
+        assert!(out["vouched_by"].to_string().contains("the quick integrity check passed on them"), "{out}");
         assert!(dump(&env.path("r.db")).contains("'bbbb'"));
     }
 }
 
 #[test]
-fn a_passed_drill_stands_for_the_full_check_of_that_very_backup_only() {
+fn a_restore_stands_on_the_checks_recorded_for_its_very_bytes_and_says_which() {
     let env = Env::new();
     let db = env.path("app.db");
     indexed_db(&db);
     let before = dump(&db);
-    let first = env.backup(&db, &[]);
-    sql(&db, "INSERT INTO t VALUES (9999, 'new')");
-    let second = env.backup(&db, &[]);
-    let restore = |id: &str, to: &str| -> serde_json::Value {
-        let out = logged(&env, &["restore", id, "--to", to, "--json"]);
+    // In this order, as each level checks more than the last: a backup of an unchanged
+    // database reuses the previous integrity result only when that one checked as much.
+    let unchecked = env.backup(&db, &["--integrity", "off"]);
+    let quick = env.backup(&db, &[]);
+    let full = env.backup(&db, &["--integrity", "full"]);
+    let restore = |id: &str, to: &str, extra: &[&str]| -> serde_json::Value {
+        let out = logged(&env, &[&["restore", id, "--to", to, "--json"], extra].concat());
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(dump(&env.path(to)), before, "{report}");
+        report
     };
-    let checked =
-        |report: &serde_json::Value| (report["check"]["integrity_checked"].clone(), report["check"]["integrity_proven_by_drill"].clone());
+    let checks = |report: &serde_json::Value| (report["check"]["integrity_now"].clone(), report["check"]["integrity_at_backup"].clone());
+    let vouched = |report: &serde_json::Value| {
+        report["vouched_by"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
 
-    // Not drilled yet: the restore of a quick-checked backup runs the full check itself.
-    assert_eq!(checked(&restore(&first, "a.db")), (true.into(), false.into()));
+    // By default the backup's own check stands: nothing is re-run on the same bytes.
+    let report = restore(&quick, "a.db", &[]);
+    assert_eq!(checks(&report), (json!(null), json!("quick")));
+    let said = vouched(&report);
+    assert!(said[0].contains("SHA-256 matched the manifest"), "{said:?}");
+    assert!(said.iter().any(|s| s.contains("the quick integrity check passed on them")), "{said:?}");
+    assert!(said.iter().any(|s| s.contains("row counts of 1 table match")), "{said:?}");
+    assert_eq!(checks(&restore(&full, "b.db", &[])), (json!(null), json!("full")));
 
-    // Drilled: the drill's full check stands for the restore's, and the restore says whose.
-    assert_eq!(logged(&env, &["verify", &first]).status.code(), Some(0));
-    let report = restore(&first, "b.db");
-    assert_eq!(checked(&report), (false.into(), true.into()), "{report}");
-    assert!(report["notes"].to_string().contains("the restore drill of"), "{report}");
-    assert_eq!(dump(&env.path("b.db")), before);
-    assert_eq!(dump(&env.path("a.db")), before);
+    // A backup that ran no check gets a quick one now; `--check full` runs the full one and
+    // reads every table's content back against its hash.
+    let report = restore(&unchecked, "c.db", &[]);
+    assert_eq!(checks(&report), (json!("quick"), json!(null)));
+    assert!(vouched(&report).iter().any(|s| s.contains("recorded no passed integrity check, so the quick one ran")), "{report}");
+    let report = restore(&quick, "d.db", &["--check", "full"]);
+    assert_eq!(checks(&report), (json!("full"), json!("quick")));
+    assert_eq!(report["check"]["tables"][0]["hash_matches"], true, "{report}");
 
-    // Another backup of the same database was not drilled, and a restore without the job log
-    // knows of no drill: both check in full.
-    assert_eq!(checked(&restore(&second, "c.db")), (true.into(), false.into()));
-    let unlogged = env.json(&["restore", &first, "--to", "d.db"]);
-    assert_eq!(checked(&unlogged), (true.into(), false.into()));
+    // A passed drill of this very backup is named; one of another backup is not.
+    assert_eq!(logged(&env, &["verify", &quick]).status.code(), Some(0));
+    let report = restore(&quick, "e.db", &[]);
+    assert_eq!(checks(&report), (json!(null), json!("quick")));
+    assert!(
+        vouched(&report).iter().any(|s| s.contains("the restore drill of") && s.contains("passed the full integrity check")),
+        "{report}"
+    );
+    assert!(!vouched(&restore(&full, "f.db", &[])).iter().any(|s| s.contains("drill")));
+
+    // The text output lists the same.
+    let out = logged(&env, &["restore", &quick, "--to", "g.db"]);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("what vouches for it:") && shown.contains("  - the restore drill of"), "{shown}");
 }

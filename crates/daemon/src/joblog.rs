@@ -373,21 +373,22 @@ impl JobLog {
         Ok(jobs)
     }
 
-    /// When the newest restore drill of `snapshot` (a full id) that passed finished; `None`
-    /// when none did. Ids are hashes of the snapshot's content, so a drill of the same id in
-    /// any repository drilled these very bytes.
-    pub fn passed_drill(&self, snapshot: &str) -> Result<Option<Timestamp>> {
-        let text: Option<String> = self
+    /// The newest restore drill of `snapshot` (a full id) that came to a verdict: when it
+    /// finished, and whether it passed; `None` when none did. Ids are hashes of the snapshot's
+    /// content, so a drill of the same id in any repository drilled these very bytes.
+    pub fn newest_drill(&self, snapshot: &str) -> Result<Option<(Timestamp, bool)>> {
+        let row: Option<(String, String)> = self
             .conn
             .query_row(
-                "SELECT finished_at FROM jobs WHERE kind = 'drill' AND status = 'ok' AND snapshot = ?1 AND finished_at IS NOT NULL
+                "SELECT finished_at, status FROM jobs
+                 WHERE kind = 'drill' AND status IN ('ok', 'failed') AND snapshot = ?1 AND finished_at IS NOT NULL
                  ORDER BY finished_at DESC LIMIT 1",
                 [snapshot],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(|e| DaemonError::state("reading the job log", e))?;
-        Ok(text.and_then(|t| t.parse().ok()))
+        Ok(row.and_then(|(at, status)| Some((at.parse().ok()?, status == "ok"))))
     }
 
     /// What the daemon's alerts remembered when last saved (see `alerts/state.rs`).

@@ -19,11 +19,11 @@ pub use lifeboat_repo::{
 };
 pub use lifeboat_sources::disk;
 pub use lifeboat_sources::{
-    CaptureOptions, Catalog, CopyCheck, Database, IntegrityLevel, RestoreOptions as EngineRestoreOptions, Sample, SecretUrl, SourceError,
-    SourceErrorKind, TableCheck, TableInfo, host_name, open as open_database, redact,
+    CaptureOptions, Catalog, CopyCheck, Database, IntegrityLevel, RestoreCheck, RestoreOptions as EngineRestoreOptions, Sample, SecretUrl,
+    SourceError, SourceErrorKind, TableCheck, TableInfo, host_name, open as open_database, redact,
 };
 pub use manifest::{BackupEntry, Manifest, StreamRecord, Summary};
-pub use restore::{RestoreOptions, RestorePlan, RestoreReport, restore};
+pub use restore::{Drill, RestoreOptions, RestorePlan, RestoreReport, restore};
 pub use retention::{ClassRule, Decision, GroupPlan, KeepPolicy, SAFETY_CLASS, parse_within, plan as retention_plan};
 pub use select::{list, list_with_totals, resolve, resolve_for_restore};
 pub use verify::{DrillPlace, VerifyReport, verify};

@@ -15,7 +15,7 @@
 //! database that changes that table and nothing else.
 
 use lifeboat_repo::Repo;
-use lifeboat_sources::{BackupStreams, CaptureOptions, CopyCheck, Database, RestoreOptions as EngineOptions, TableCheck};
+use lifeboat_sources::{BackupStreams, CaptureOptions, CopyCheck, Database, RestoreCheck, RestoreOptions as EngineOptions, TableCheck};
 use serde::Serialize;
 
 use crate::{
@@ -51,9 +51,12 @@ pub struct RestoreReport {
     /// it was kept instead (a raw copy in the repository, a copy beside the target, or a
     /// replaced database kept under another name).
     pub safety_note: Option<String>,
-    /// What else a person should know: where the replaced database is kept, that the full
-    /// integrity check ran now because the backup recorded a lighter one.
+    /// What else a person should know: where the replaced database is kept, what the engine
+    /// could not restore as it was.
     pub notes: Vec<String>,
+    /// What stands behind the restored copy, one sentence each: the checksums, the checks
+    /// the backup recorded, a passed drill of this very backup, what was checked now.
+    pub vouched_by: Vec<String>,
     pub check: CopyCheck,
     pub rows_restored: u64,
 }
@@ -67,10 +70,18 @@ pub struct RestoreOptions {
     pub accept_damaged: bool,
     /// What the target's engine may offer beyond that (`--as`, `--globals`, `--jobs`, ...).
     pub engine: EngineOptions,
-    /// A passed restore drill of this very snapshot, as the job log names it ("the restore
-    /// drill of <time>"): its full integrity check stands for the one a restore of a
-    /// quick-checked backup would otherwise run (the restored bytes are provably the same).
-    pub drill: Option<String>,
+    /// The newest restore drill of this very snapshot that came to a verdict, as the job log
+    /// knows it. One that passed vouches for the copy (its full check ran on provably the
+    /// same bytes); one that failed makes the restore run the full check itself.
+    pub drill: Option<Drill>,
+}
+
+/// A restore drill of the snapshot being restored.
+#[derive(Debug, Clone)]
+pub struct Drill {
+    /// How people know it: "the restore drill of <time>".
+    pub name: String,
+    pub passed: bool,
 }
 
 /// Restores `snapshot` into `target` (a whole database, or one table of it).
@@ -154,18 +165,22 @@ pub fn restore(
         }
     };
 
-    let engine_options = EngineOptions { integrity_proven: options.drill.is_some(), ..options.engine.clone() };
+    // A failed drill of this very backup is the one reason not to trust its recorded checks.
+    let failed_drill = options.drill.as_ref().filter(|d| !d.passed);
+    let check_level = if failed_drill.is_some() { RestoreCheck::Full } else { options.engine.check };
+    let engine_options = EngineOptions { check: check_level, ..options.engine.clone() };
     if let Some(table) = table {
         let restored = target.restore_table(&backup, table, &engine_options, &mut keep);
         let rows_restored = restored.map_err(|err| keep_failed.take().unwrap_or_else(|| err.into()))?;
         let (safety_backup, safety_note) = kept.unwrap_or_default();
         let notes = table.note.iter().cloned().collect();
-        return Ok(RestoreReport { plan, safety_backup, safety_note, notes, check: CopyCheck::default(), rows_restored });
+        let check = CopyCheck::default();
+        return Ok(RestoreReport { plan, safety_backup, safety_note, notes, vouched_by: Vec::new(), check, rows_restored });
     }
 
     // 3. Stage, 4. verify, 5. keep and 6. swap.
     let mut staged = target.stage(&backup, &engine_options)?;
-    let check = staged.check(false)?;
+    let check = staged.check(check_level)?;
     if !check.ok() {
         // A backup that was already damaged when it was taken may be the best there is: it
         // is restored as it was on purpose, never by accident.
@@ -183,17 +198,44 @@ pub fn restore(
             });
         }
     }
-    let mut notes = Vec::new();
-    if check.integrity_checked {
-        notes.push("the backup did not record a passed full integrity check, so the restored copy was checked in full now".to_string());
-    }
-    if let (true, Some(drill)) = (check.integrity_proven_by_drill, &options.drill) {
-        notes.push(format!("the full integrity check was not repeated: {drill} passed it on this very backup"));
-    }
+    let vouched_by = vouched_by(&check, options.drill.as_ref());
     let swapped = staged.swap_in(&mut keep);
-    notes.extend(swapped.map_err(|err| keep_failed.take().unwrap_or_else(|| err.into()))?);
+    let notes = swapped.map_err(|err| keep_failed.take().unwrap_or_else(|| err.into()))?.into_iter().collect();
     let (safety_backup, safety_note) = kept.unwrap_or_default();
-    Ok(RestoreReport { plan, safety_backup, safety_note, notes, check, rows_restored: catalog.total_rows() })
+    Ok(RestoreReport { plan, safety_backup, safety_note, notes, vouched_by, check, rows_restored: catalog.total_rows() })
+}
+
+/// What stands behind a copy that passed `check`, for people (DESIGN.md, restore checks):
+/// checks that ran on the backup's very bytes count as much as checks run now.
+fn vouched_by(check: &CopyCheck, drill: Option<&Drill>) -> Vec<String> {
+    let mut out = vec!["every stream's SHA-256 matched the manifest: these are the very bytes that were backed up".to_string()];
+    if let Some(level) = check.integrity_at_backup {
+        out.push(format!("the {} integrity check passed on them when the backup was taken", level.name()));
+    }
+    match drill {
+        Some(Drill { name, passed: true }) => out.push(format!("{name} passed the full integrity check on this very backup")),
+        Some(Drill { name, passed: false }) => out.push(format!("{name} failed, so the full integrity check ran on the restored copy now")),
+        None => {}
+    }
+    match check.integrity_now {
+        _ if drill.is_some_and(|d| !d.passed) => {}
+        Some(level) if check.integrity_at_backup.is_none() && drill.is_none() => {
+            out.push(format!("the backup recorded no passed integrity check, so the {} one ran on the restored copy now", level.name()))
+        }
+        Some(level) => out.push(format!("the {} integrity check ran on the restored copy now", level.name())),
+        None => {}
+    }
+    let tables = check.tables.len() as u64;
+    let hashed = check.tables.iter().filter(|t| t.hash_matches == Some(true)).count() as u64;
+    out.push(format!("the row counts of {} match the manifest", count(tables, "table")));
+    if hashed > 0 {
+        out.push(format!("so do the content hashes of {}, read back now", count(hashed, "table")));
+    }
+    out
+}
+
+fn count(n: u64, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }
 
 /// Keeps what a restore is about to replace: a safety backup when it can be read; else what

@@ -1,7 +1,7 @@
 //! Restore drills: restore a backup into a scratch location and prove it matches its manifest.
 
 use lifeboat_repo::Repo;
-use lifeboat_sources::{CopyCheck, RestoreOptions};
+use lifeboat_sources::{CopyCheck, RestoreCheck, RestoreOptions};
 use serde::Serialize;
 
 use crate::{EngineError, Result, manifest::BackupEntry, stored::StoredBackup};
@@ -52,7 +52,7 @@ pub fn verify(repo: &Repo, snapshot: &BackupEntry, place: DrillPlace, jobs: Opti
         // The scratch place and the staged copy in it are removed when dropped.
         let scratch = engine.scratch(&backup, place.scratch, place.live)?;
         let mut staged = scratch.stage(&backup, &RestoreOptions { jobs, ..Default::default() })?;
-        Ok(staged.check(true)?)
+        Ok(staged.check(RestoreCheck::Full)?)
     };
     let first_line = |err: &EngineError| err.to_string().lines().next().unwrap_or_default().to_string();
     match drill() {

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::IntegrityLevel;
+
 /// One table of a restored copy compared with the backup's catalog.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TableCheck {
@@ -24,12 +26,12 @@ impl TableCheck {
 pub struct CopyCheck {
     /// What the engine's integrity check said; empty when it found nothing wrong.
     pub integrity_problems: Vec<String>,
-    /// Whether the engine's full integrity check ran on this copy now (rather than being
-    /// trusted from the backup, whose bytes the copy provably has).
-    pub integrity_checked: bool,
-    /// Whether the full check was left out because a restore drill of this very backup had
-    /// passed it (see `RestoreOptions::integrity_proven`).
-    pub integrity_proven_by_drill: bool,
+    /// The engine's integrity check that ran on this copy now; `None` when none ran (the
+    /// backup's own check stands for it: the copy provably has the bytes it ran on).
+    pub integrity_now: Option<IntegrityLevel>,
+    /// The integrity check the backup recorded as passed on these very bytes; `None` when it
+    /// ran none, found damage, or the engine has no such check.
+    pub integrity_at_backup: Option<IntegrityLevel>,
     pub tables: Vec<TableCheck>,
 }
 

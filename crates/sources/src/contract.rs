@@ -124,10 +124,25 @@ pub struct RestoreOptions {
     pub globals: bool,
     /// Sessions that load at once.
     pub jobs: Option<usize>,
-    /// A restore drill of this very backup already passed the engine's full integrity check
-    /// (the copy is provably the same bytes), so a restore need not repeat it when the backup
-    /// itself recorded a lighter check.
-    pub integrity_proven: bool,
+    /// How much of the copy a one-table restore checks (a whole restore asks its staged copy
+    /// through [`Staged::check`]).
+    pub check: RestoreCheck,
+}
+
+/// How much a restore checks of its staged copy beyond the bytes. Every stream's SHA-256 is
+/// always compared with the manifest's, so a copy that is staged at all is the very data the
+/// backup's own checks ran on; row counts are always compared too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestoreCheck {
+    /// The checks the backup recorded stand for the copy (re-running them on the same bytes
+    /// can find nothing new). A backup taken with no integrity check gets a quick one now,
+    /// and one recorded as damaged the full one, so that its findings are named.
+    #[default]
+    Recorded,
+    /// The engine's full check runs on the copy now, and every table whose content hash the
+    /// backup recorded is read back and compared (restore drills, `--check full`).
+    Full,
 }
 
 /// Keeps what a restore is about to replace (the engine crate's safety copy). A restore calls
@@ -240,9 +255,10 @@ pub trait Database: Send {
 
 /// A backup loaded beside its target, not yet in place.
 pub trait Staged {
-    /// Compares the copy with the backup's catalog: integrity and row counts, and with
-    /// `thorough` (drills) every table's content hash and a full integrity check.
-    fn check(&mut self, thorough: bool) -> Result<CopyCheck>;
+    /// Compares the copy with the backup's catalog as thoroughly as `level` asks (see
+    /// [`RestoreCheck`]), saying which integrity check ran now and which one the backup
+    /// recorded as passed.
+    fn check(&mut self, level: RestoreCheck) -> Result<CopyCheck>;
 
     /// Puts the copy in place of the live database in one atomic step. `keep` is called first,
     /// once no writer can commit to the live database any more (see [`KeepReplaced`]); it is

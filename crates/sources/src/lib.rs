@@ -21,8 +21,8 @@ use std::io::Read;
 pub use catalog::{Catalog, ColumnInfo, ForeignKey, SchemaObject, TableInfo, TableSet, no_such_table};
 pub use check::{CopyCheck, TableCheck};
 pub use contract::{
-    BackupStreams, CaptureOptions, Database, ENGINES, Engine, IntegrityLevel, KeepReplaced, RestoreOptions, Sample, Staged, blob_value,
-    engine_for, engine_named, open,
+    BackupStreams, CaptureOptions, Database, ENGINES, Engine, IntegrityLevel, KeepReplaced, RestoreCheck, RestoreOptions, Sample, Staged,
+    blob_value, engine_for, engine_named, open,
 };
 pub use error::{Result, SourceError, SourceErrorKind};
 pub use secret_url::{SecretUrl, redact};

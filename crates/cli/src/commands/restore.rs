@@ -1,11 +1,11 @@
 use anyhow::Result;
 use lifeboat_daemon::{JobLog, Outcome};
-use lifeboat_engine::{BackupEntry, EngineRestoreOptions, RestoreOptions, RestorePlan};
+use lifeboat_engine::{BackupEntry, Drill, EngineRestoreOptions, RestoreCheck, RestoreOptions, RestorePlan};
 
 use crate::{
     commands::confirm,
     context,
-    flags::{Global, RestoreArgs},
+    flags::{Check, Global, RestoreArgs},
     logged, output,
 };
 
@@ -42,9 +42,12 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
             terminate_connections: args.terminate_connections,
             globals: args.globals,
             jobs: args.jobs.map(|n| n as usize),
-            integrity_proven: false,
+            check: match args.check {
+                Check::Recorded => RestoreCheck::Recorded,
+                Check::Full => RestoreCheck::Full,
+            },
         },
-        drill: passed_drill(global, &entry),
+        drill: newest_drill(global, &entry),
     };
     let job =
         logged::Job { database: Some(&entry.summary.database), repository: None, kind: "restore", classes: &[], reason: None, repo: &repo };
@@ -82,21 +85,27 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
                 report.plan.target
             )
         }
-        (None, _) => println!(
-            "restored snapshot {} into {}: checksums, integrity and row counts ok ({}, {})",
-            entry.short_id,
-            report.plan.target,
-            output::count(report.check.tables.len() as u64, "table"),
-            output::count(report.rows_restored, "row")
-        ),
+        (None, _) => {
+            println!(
+                "restored snapshot {} into {} ({}, {}); what vouches for it:",
+                entry.short_id,
+                report.plan.target,
+                output::count(report.check.tables.len() as u64, "table"),
+                output::count(report.rows_restored, "row")
+            );
+            for line in &report.vouched_by {
+                println!("  - {line}");
+            }
+        }
     }
     Ok(0)
 }
 
-/// The newest passed restore drill of `entry` in the job log, when one is configured, named
-/// for the report. Without one (or when it cannot be read) the restore checks for itself.
-fn passed_drill(global: &Global, entry: &BackupEntry) -> Option<String> {
+/// The newest restore drill of `entry` in the job log that came to a verdict, when one is
+/// configured, named for the report. Without one (or when it cannot be read) the restore
+/// stands on the backup's own checks.
+fn newest_drill(global: &Global, entry: &BackupEntry) -> Option<Drill> {
     let dir = context::state_dir(global).ok()??;
-    let at = JobLog::open(&dir).ok()?.passed_drill(&entry.id).ok()??;
-    Some(format!("the restore drill of {}", output::time(at)))
+    let (at, passed) = JobLog::open(&dir).ok()?.newest_drill(&entry.id).ok()??;
+    Some(Drill { name: format!("the restore drill of {}", output::time(at)), passed })
 }

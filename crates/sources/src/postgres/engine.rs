@@ -11,8 +11,8 @@ use super::{
     restore::{Loaded, apply_globals, check, create_database, database_exists, drop_database, load, restore_table, swap},
 };
 use crate::{
-    BackupStreams, CaptureOptions, Catalog, CopyCheck, Database, Engine, KeepReplaced, RestoreOptions, Result, Sample, Source, SourceError,
-    SourceErrorKind, Staged, TableSet,
+    BackupStreams, CaptureOptions, Catalog, CopyCheck, Database, Engine, KeepReplaced, RestoreCheck, RestoreOptions, Result, Sample,
+    Source, SourceError, SourceErrorKind, Staged, TableSet,
 };
 
 /// PostgreSQL databases: `postgres://…` and `postgresql://…` URLs, as libpq reads them.
@@ -213,8 +213,8 @@ struct StagedDatabase {
 }
 
 impl Staged for StagedDatabase {
-    fn check(&mut self, thorough: bool) -> Result<CopyCheck> {
-        check(&self.tools, &self.staging, &self.catalog, &self.loaded, thorough)
+    fn check(&mut self, level: RestoreCheck) -> Result<CopyCheck> {
+        check(&self.tools, &self.staging, &self.catalog, &self.loaded, level == RestoreCheck::Full)
     }
 
     fn swap_in(mut self: Box<Self>, keep: KeepReplaced) -> Result<Option<String>> {

@@ -11,8 +11,8 @@ use super::{
     IMAGE_STREAM, RawFiles, RestoredCopy, SqliteSource, export::export_sql, inspect, restore::write_copy, restore_table, with_suffix,
 };
 use crate::{
-    BackupStreams, CaptureOptions, Catalog, CopyCheck, Database, Engine, KeepReplaced, RestoreOptions, Result, Sample, Source, SourceError,
-    SourceErrorKind, Staged, TableSet, contract::unsupported,
+    BackupStreams, CaptureOptions, Catalog, CopyCheck, Database, Engine, KeepReplaced, RestoreCheck, RestoreOptions, Result, Sample,
+    Source, SourceError, SourceErrorKind, Staged, TableSet, contract::unsupported,
 };
 
 /// SQLite files: `sqlite:PATH`, `sqlite://PATH`, or a plain path.
@@ -194,13 +194,13 @@ impl Database for SqliteDatabase {
         Self::refuse_options(options)?;
         self.not_a_folder()?;
         let copy = image_copy(backup, &self.path)?;
-        Ok(Box::new(StagedFile { copy, target: self.path.clone(), catalog: backup.catalog().clone(), proven: options.integrity_proven }))
+        Ok(Box::new(StagedFile { copy, target: self.path.clone(), catalog: backup.catalog().clone() }))
     }
 
     fn restore_table(&self, backup: &dyn BackupStreams, set: &TableSet, options: &RestoreOptions, keep: KeepReplaced) -> Result<u64> {
         Self::refuse_options(options)?;
         let copy = image_copy(backup, &self.path)?;
-        let check = copy.check(backup.catalog(), false, options.integrity_proven)?;
+        let check = copy.check(backup.catalog(), options.check)?;
         if !check.ok() {
             return Err(SourceError::new(
                 SourceErrorKind::Corrupt,
@@ -225,13 +225,11 @@ struct StagedFile {
     copy: RestoredCopy,
     target: PathBuf,
     catalog: Catalog,
-    /// A restore drill of this backup passed the full integrity check.
-    proven: bool,
 }
 
 impl Staged for StagedFile {
-    fn check(&mut self, thorough: bool) -> Result<CopyCheck> {
-        self.copy.check(&self.catalog, thorough, self.proven)
+    fn check(&mut self, level: RestoreCheck) -> Result<CopyCheck> {
+        self.copy.check(&self.catalog, level)
     }
 
     fn swap_in(self: Box<Self>, keep: KeepReplaced) -> Result<Option<String>> {

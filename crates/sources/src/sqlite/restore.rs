@@ -1,8 +1,8 @@
 //! Restoring a SQLite database without ever leaving the target half-written.
 //!
 //! The image is first written to a new file beside the target (same folder, so a rename is
-//! atomic) and checked there: `PRAGMA integrity_check`, then row counts and optionally content
-//! hashes against the backup's catalog. Only a copy that passed is put in place:
+//! atomic) and checked there against the backup's catalog: row counts, and SQLite's integrity
+//! check and content hashes as the restore asks. Only a copy that passed is put in place:
 //!
 //! * no target yet: the copy is synced and renamed into place, and the folder synced;
 //! * a target exists: its pages are replaced in one write transaction on the target
@@ -34,7 +34,7 @@ use super::{
     open::{database, open_read_write},
     with_suffix,
 };
-use crate::{Catalog, CopyCheck, IntegrityLevel, KeepReplaced, Result, SourceError, SourceErrorKind, TableCheck};
+use crate::{Catalog, CopyCheck, IntegrityLevel, KeepReplaced, RestoreCheck, Result, SourceError, SourceErrorKind, TableCheck};
 
 /// A restored copy of a database, not yet in place. Removed when dropped unless put in place.
 #[derive(Debug)]
@@ -127,23 +127,24 @@ impl RestoredCopy {
         &self.path
     }
 
-    /// Compares every table's row count with `expected`, and runs `PRAGMA integrity_check`.
+    /// Compares every table's row count with `expected`, and runs SQLite's integrity check
+    /// as `level` asks (see [`RestoreCheck`]).
     ///
     /// A copy is written only after its SHA-256 matched the manifest, so it is the very image
-    /// that was checked at backup time: when the manifest records a *full* check as passed, or
-    /// `proven` says a restore drill of this backup passed one, it is not repeated. After a
-    /// quick check (the default at backup), an unchecked backup, or a failed one, the full
-    /// check runs now, and the result says so. `thorough` (restore drills) always runs it and
-    /// also compares content hashes.
-    pub fn check(&self, expected: &Catalog, thorough: bool, proven: bool) -> Result<CopyCheck> {
+    /// the backup's check ran on: by default that check stands, and only a backup that ran
+    /// none gets a `quick_check` now (one recorded as damaged gets the full check, so its
+    /// findings are named). `Full` runs `integrity_check` and compares content hashes.
+    pub fn check(&self, expected: &Catalog, level: RestoreCheck) -> Result<CopyCheck> {
         let conn = open_immutable(&self.path)?;
-        let props = &expected.properties;
-        let level: IntegrityLevel =
-            props.get(INTEGRITY_LEVEL).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or(IntegrityLevel::Full);
-        let full_ok_at_backup = level == IntegrityLevel::Full && props.get(INTEGRITY) == Some(&serde_json::json!("ok"));
-        let by_drill = !thorough && !full_ok_at_backup && proven;
-        let mut check = check_database(&conn, expected, thorough || !(full_ok_at_backup || proven), thorough)?;
-        check.integrity_proven_by_drill = by_drill;
+        let at_backup = passed_at_backup(expected);
+        let now = match (level, at_backup) {
+            (RestoreCheck::Full, _) => Some(IntegrityLevel::Full),
+            (RestoreCheck::Recorded, _) if expected.damaged_at_backup() => Some(IntegrityLevel::Full),
+            (RestoreCheck::Recorded, Some(_)) => None,
+            (RestoreCheck::Recorded, None) => Some(IntegrityLevel::Quick),
+        };
+        let mut check = check_database(&conn, expected, now, level == RestoreCheck::Full)?;
+        check.integrity_at_backup = at_backup;
         Ok(check)
     }
 
@@ -259,14 +260,23 @@ impl Drop for RestoredCopy {
     }
 }
 
-/// Integrity, row counts and content hashes of the database on `conn` against `expected`.
-pub(crate) fn check_database(conn: &Connection, expected: &Catalog, integrity: bool, hashes: bool) -> Result<CopyCheck> {
+/// The integrity check the backup of `catalog` recorded as passed; `None` when it ran none or
+/// found damage. Backups from before the level was recorded always ran the full check.
+fn passed_at_backup(catalog: &Catalog) -> Option<IntegrityLevel> {
+    let props = &catalog.properties;
+    let level = props.get(INTEGRITY_LEVEL).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or(IntegrityLevel::Full);
+    (level != IntegrityLevel::Off && props.get(INTEGRITY) == Some(&serde_json::json!("ok"))).then_some(level)
+}
+
+/// Integrity at `integrity` (none when `None`), row counts and, with `hashes`, content hashes
+/// of the database on `conn` against `expected`.
+pub(crate) fn check_database(conn: &Connection, expected: &Catalog, integrity: Option<IntegrityLevel>, hashes: bool) -> Result<CopyCheck> {
     // A database too damaged for the check to finish is a finding, not a failure to check.
-    let integrity_problems = if integrity {
-        super::inspect::integrity_problems(conn, IntegrityLevel::Full)
-            .unwrap_or_else(|e| vec![format!("the integrity check could not finish: {e}")])
-    } else {
-        Vec::new()
+    let integrity_problems = match integrity {
+        Some(level) => {
+            super::inspect::integrity_problems(conn, level).unwrap_or_else(|e| vec![format!("the integrity check could not finish: {e}")])
+        }
+        None => Vec::new(),
     };
     let mut tables = Vec::new();
     for table in &expected.tables {
@@ -277,5 +287,5 @@ pub(crate) fn check_database(conn: &Connection, expected: &Catalog, integrity: b
         };
         tables.push(TableCheck { table: table.name.clone(), expected_rows: table.rows, actual_rows: rows.map(|r| r as u64), hash_matches });
     }
-    Ok(CopyCheck { integrity_problems, integrity_checked: integrity, integrity_proven_by_drill: false, tables })
+    Ok(CopyCheck { integrity_problems, integrity_now: integrity, integrity_at_backup: None, tables })
 }
