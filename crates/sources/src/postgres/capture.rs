@@ -166,14 +166,26 @@ pub(crate) struct ServerFacts {
 }
 
 pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
-    let rows = psql::query(
-        tools,
-        conn,
-        &[r"SELECT current_database(), current_setting('server_version'), current_setting('server_version_num'),
-                  pg_database_size(current_database()), pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
-                  coalesce((SELECT string_agg(extname || ' ' || extversion, ', ' ORDER BY extname) FROM pg_extension), '')
-           FROM pg_database d WHERE d.datname = current_database()"],
-    )?;
+    let ((rows, database), cluster) = psql::at_once(
+        || {
+            psql::at_once(
+                || {
+                    psql::query(
+                        tools,
+                        conn,
+                        &[r"SELECT current_database(), current_setting('server_version'), current_setting('server_version_num'),
+                                  pg_database_size(current_database()), pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
+                                  coalesce((SELECT string_agg(extname || ' ' || extversion, ', ' ORDER BY extname) FROM pg_extension), '')
+                           FROM pg_database d WHERE d.datname = current_database()"],
+                    )
+                },
+                || psql::query(tools, conn, &[super::database::QUERY]),
+            )
+        },
+        // pg_control_system() may be closed to ordinary roles; then the address has to do.
+        || psql::query(tools, conn, &["SELECT system_identifier FROM pg_control_system()"]),
+    );
+    let (rows, database) = (rows?, database?);
     let row = rows.into_iter().next().unwrap_or_default();
     let field = |i: usize| row.get(i).cloned().unwrap_or_default();
     let mut properties = BTreeMap::new();
@@ -182,7 +194,6 @@ pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
     properties.insert("lc_ctype".into(), serde_json::json!(field(6)));
     let extensions: Vec<&str> = row.get(7).map(|e| e.split(", ").filter(|e| !e.is_empty()).collect()).unwrap_or_default();
     properties.insert("extensions".into(), serde_json::json!(extensions));
-    let database = psql::query(tools, conn, &[super::database::QUERY])?;
     if let Some(json) = database.first().and_then(|r| r.first()) {
         let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
             crate::SourceError::new(
@@ -194,8 +205,7 @@ pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
         })?;
         properties.insert(super::database::PROPERTY.into(), value);
     }
-    // pg_control_system() may be closed to ordinary roles; then the address has to do.
-    let cluster = psql::query(tools, conn, &["SELECT system_identifier FROM pg_control_system()"])
+    let cluster = cluster
         .ok()
         .and_then(|rows| rows.into_iter().next()?.into_iter().next())
         .filter(|id| !id.is_empty())
@@ -244,17 +254,23 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
     let kept_oids: Vec<String> = listed.iter().map(|(oid, _)| oid.clone()).collect();
     let tables: Vec<TablePlan> = listed.into_iter().map(|(_, t)| t).collect();
     leader.lock(&tables.iter().map(TablePlan::qualified).collect::<Vec<_>>())?;
-    let sequences = sequence_script(tools, conn, &snapshot, subset, &kept_oids)?;
-    let (mut structure, objects) = super::structure::read(tools, conn, &snapshot, &kept_oids)?;
+    let ((sequences, large_objects), structure) = psql::at_once(
+        || {
+            psql::at_once(
+                || sequence_script(tools, conn, &snapshot, subset, &kept_oids),
+                || -> Result<Vec<u32>> {
+                    if subset.is_partial() {
+                        return Ok(Vec::new());
+                    }
+                    let rows = query_in(tools, conn, &snapshot, "SELECT oid FROM pg_largeobject_metadata ORDER BY oid")?;
+                    Ok(rows.into_iter().filter_map(|r| r[0].parse().ok()).collect())
+                },
+            )
+        },
+        || super::structure::read(tools, conn, &snapshot, &kept_oids),
+    );
+    let (sequences, large_objects, (mut structure, objects)) = (sequences?, large_objects?, structure?);
     let structures: Vec<super::structure::TableStructure> = kept_oids.iter().map(|oid| structure.remove(oid).unwrap_or_default()).collect();
-    let large_objects: Vec<u32> = if subset.is_partial() {
-        Vec::new()
-    } else {
-        query_in(tools, conn, &snapshot, "SELECT oid FROM pg_largeobject_metadata ORDER BY oid")?
-            .into_iter()
-            .filter_map(|r| r[0].parse().ok())
-            .collect()
-    };
     let dump_filters = pg_dump_filters(subset, &tables);
 
     let mut facts = facts;

@@ -29,6 +29,17 @@ pub(crate) fn psql(tools: &Tools, conn: &Conn) -> Command {
     cmd
 }
 
+/// Runs two independent pieces of work (catalog queries, each its own short `psql` session)
+/// at the same time and returns both results: each query costs a process and a connection,
+/// tens of milliseconds before any row, and a backup asks several before its first copy.
+pub(crate) fn at_once<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|scope| {
+        let first = scope.spawn(a);
+        let second = b();
+        (first.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), second)
+    })
+}
+
 /// Runs `statements` (each one `-c`, in one session) and returns the rows of the last one.
 pub(crate) fn query(tools: &Tools, conn: &Conn, statements: &[&str]) -> Result<Vec<Vec<String>>> {
     let mut cmd = psql(tools, conn);

@@ -118,7 +118,9 @@ pub(crate) fn read(
     let fill = |query: &str| {
         query.replace("$CREATE_TABLE", CREATE_TABLE).replace("$TREE", TREE).replace("$OWN_RELATION", OWN_RELATION).replace("$OIDS", &list)
     };
-    let tables = query_in(tools, conn, snapshot, &fill(TABLES))?
+    let (tables, objects) =
+        super::psql::at_once(|| query_in(tools, conn, snapshot, &fill(TABLES)), || query_in(tools, conn, snapshot, &fill(OBJECTS)));
+    let tables = tables?
         .into_iter()
         .map(|r| {
             let field = |i: usize| r.get(i).cloned().unwrap_or_default();
@@ -135,7 +137,7 @@ pub(crate) fn read(
             (field(0), structure)
         })
         .collect();
-    let objects = query_in(tools, conn, snapshot, &fill(OBJECTS))?
+    let objects = objects?
         .into_iter()
         .map(|r| {
             let field = |i: usize| r.get(i).cloned().unwrap_or_default();
