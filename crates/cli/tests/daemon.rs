@@ -565,3 +565,50 @@ fn a_closed_stdout_ends_a_command_quietly() {
         assert!(!common::text(&out.stderr).contains("panicked"), "{}", common::text(&out.stderr));
     }
 }
+
+#[test]
+fn every_backup_is_drilled_and_one_with_the_same_content_is_covered_by_the_earlier_drill() {
+    let env = Env::new();
+    let app = env.path("app.db");
+    sql(&app, "CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT); INSERT INTO t (b) VALUES ('x'), ('y');");
+    // No `drill` in the schedule: every backup is drilled all the same (the default).
+    let config = write_config(
+        &env,
+        "[[databases]]\nname = \"app\"\nurl = \"app.db\"\n[databases.schedule]\nhourly = \"*/2 * * * * *\"\n[databases.retention]\nhourly = 100\n",
+    );
+    let mut daemon = Daemon::start(&env, &config);
+    let drilled = |jobs: &[Value], covered: bool| {
+        jobs.iter().filter(|j| j["kind"] == "drill" && j["status"] == "ok" && j["covered_by"].is_string() == covered).count()
+    };
+    daemon.wait_for("a drill that ran and one covered by it", |_, jobs| drilled(jobs, false) >= 1 && drilled(jobs, true) >= 1);
+    sql(&app, "INSERT INTO t (b) VALUES ('z')");
+    daemon.wait_for("a drill of the changed database that ran itself", |_, jobs| {
+        jobs.iter().any(|j| j["kind"] == "drill" && j["status"] == "ok" && j["rows"] == 3 && j["covered_by"].is_null())
+    });
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success(), "{}", daemon.events());
+    let log = jobs(&config);
+
+    // Each backup but one still in flight at the stop was drilled: its very snapshot.
+    let backups: Vec<&str> =
+        log.iter().filter(|j| j["kind"] == "backup" && j["status"] == "ok").map(|j| j["snapshot"].as_str().unwrap()).collect();
+    let drills: Vec<&Value> = log.iter().filter(|j| j["kind"] == "drill" && j["status"] == "ok").collect();
+    let undrilled: Vec<&&str> = backups.iter().filter(|b| !drills.iter().any(|d| d["snapshot"] == **b)).collect();
+    assert!(undrilled.len() <= 1 && undrilled.iter().all(|b| **b == *backups.last().unwrap()), "{undrilled:?} of {backups:?}");
+    // A covered drill names a drill that ran itself, of the same content (row counts).
+    for covered in drills.iter().filter(|d| d["covered_by"].is_string()) {
+        let by = drills.iter().find(|d| d["snapshot"] == covered["covered_by"] && d["covered_by"].is_null()).expect("the drill that ran");
+        assert_eq!(by["rows"], covered["rows"], "{covered}");
+    }
+    let first_three = drills.iter().find(|d| d["rows"] == 3).unwrap();
+    assert!(first_three["covered_by"].is_null(), "a changed database is never covered by the old drill: {first_three}");
+
+    // A restore of a covered backup says which drill stands behind it.
+    let covered = drills.iter().find(|d| d["covered_by"].is_string()).unwrap()["snapshot"].as_str().unwrap().to_string();
+    let report = env.json(&["restore", &covered, "--to", "back.db", "--config", config.to_str().unwrap()]);
+    let vouched = report["vouched_by"].to_string();
+    assert!(vouched.contains("the restore drill of snapshot") && vouched.contains("passed the full integrity check"), "{report}");
+    assert_eq!(common::count(&env.path("back.db"), "t"), 2);
+    let health = env.json(&["health", "--config", config.to_str().unwrap()]);
+    assert_eq!(health["level"], "ok", "{health}");
+}

@@ -28,8 +28,11 @@ const DEFAULT_SCHEDULE: [(&str, &str); 6] = [
     ("weekly", "0 3 * * SUN"),
     ("monthly", "0 4 1 * *"),
     ("yearly", "0 5 1 1 *"),
-    ("drill", "0 6 * * SUN"),
+    ("drill", AFTER_EACH_BACKUP),
 ];
+
+/// The `drill` schedule that drills every backup the daemon takes (the default).
+pub const AFTER_EACH_BACKUP: &str = "after-each-backup";
 
 /// The retention a database gets when its config has no `[databases.retention]`.
 const DEFAULT_RETENTION: [(&str, u32); 5] = [("hourly", 24), ("daily", 30), ("weekly", 12), ("monthly", 24), ("yearly", 10)];
@@ -225,6 +228,16 @@ impl RepositoryConfig {
     }
 }
 
+/// When a database's backups are restore-drilled.
+#[derive(Debug, Clone)]
+pub enum DrillWhen {
+    /// After each backup the daemon takes, at low priority; a backup whose content an earlier
+    /// drill already proved is covered by it instead (the default).
+    AfterEachBackup,
+    /// On a schedule of its own, the newest backup then.
+    Schedule(Box<Cron>),
+}
+
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
     pub name: String,
@@ -234,7 +247,8 @@ pub struct DatabaseConfig {
     pub max_age: Duration,
     /// Backup schedules per class (`hourly` …) in [`SCHEDULED_CLASSES`] order.
     pub backups: Vec<(String, Cron)>,
-    pub drill: Option<Cron>,
+    /// When its backups are drilled; `None` with `drill = "off"`.
+    pub drill: Option<DrillWhen>,
     pub retention: KeepPolicy,
     pub tables: Vec<String>,
     pub schemas: Vec<String>,
@@ -379,12 +393,24 @@ fn database(db: DatabaseFile, index: usize, base: &Path) -> Result<DatabaseConfi
         None => DEFAULT_SCHEDULE.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     };
     let mut backups = Vec::new();
-    let mut drill = None;
+    // A schedule that does not name the drill still gets one after each backup: every backup
+    // proven to restore is the point; `drill = "off"` says otherwise on purpose.
+    let mut drill = Some(DrillWhen::AfterEachBackup);
     for (class, text) in schedule {
-        let cron =
-            Cron::parse(&text).map_err(|e| DaemonError::config(format!("{place} schedule.{class}: {e}"), "see `lifeboat config check`"))?;
+        match (class.as_str(), text.as_str()) {
+            ("drill", AFTER_EACH_BACKUP) => continue,
+            ("drill", "off") => {
+                drill = None;
+                continue;
+            }
+            _ => {}
+        }
+        let cron = Cron::parse(&text).map_err(|e| {
+            let also = if class == "drill" { format!(" (or \"{AFTER_EACH_BACKUP}\", or \"off\")") } else { String::new() };
+            DaemonError::config(format!("{place} schedule.{class}: {e}{also}"), "see `lifeboat config check`")
+        })?;
         match class.as_str() {
-            "drill" => drill = Some(cron),
+            "drill" => drill = Some(DrillWhen::Schedule(Box::new(cron))),
             class if SCHEDULED_CLASSES.contains(&class) => backups.push((class.to_string(), cron)),
             other => {
                 return Err(DaemonError::config(
@@ -657,7 +683,7 @@ mod tests {
         assert_eq!(db.url.expose(), "/etc/lifeboat/app.db");
         let classes: Vec<&str> = db.backups.iter().map(|(c, _)| c.as_str()).collect();
         assert_eq!(classes, SCHEDULED_CLASSES);
-        assert!(db.drill.is_some());
+        assert!(matches!(db.drill, Some(DrillWhen::AfterEachBackup)));
         assert!(matches!(db.retention.classes.get("daily"), Some(ClassRule::Count(30))));
         assert_eq!(db.max_age, Duration::from_secs(2 * 3600), "twice the hourly interval");
     }

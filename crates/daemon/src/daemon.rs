@@ -27,7 +27,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::{
     alerts::{self, Alert, Alerter},
-    config::Config,
+    config::{Config, DrillWhen},
     cron::Cron,
     error::{DaemonError, Result},
     events::Events,
@@ -67,6 +67,8 @@ enum Message {
         kind: &'static str,
         status: &'static str,
         error: Option<String>,
+        /// The snapshot it wrote or worked on.
+        snapshot: Option<String>,
     },
 }
 
@@ -187,13 +189,19 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
             Duration::try_from(due.duration_since(now)).unwrap_or(Duration::ZERO).min(Duration::from_secs(30))
         });
         match rx.recv_timeout(wait) {
-            Ok(Message::Done { lane, database, kind, status, error }) => {
+            Ok(Message::Done { lane, database, kind, status, error, snapshot }) => {
                 running.remove(&lane);
                 // Each good backup goes to every mirror (a mirror that is down gets it with
                 // the next one, or at the next start).
                 if kind == "backup" && status == "ok" && !stopping {
                     for mirror in 0..repos.mirror_count() {
                         enqueue(&mut queue, None, Work::Copy { mirror }, Timestamp::now());
+                    }
+                    // Every backup is drilled (or covered by an earlier drill of the same content).
+                    if let Some(db) = database.as_deref().and_then(|d| config.database(d))
+                        && matches!(db.drill, Some(DrillWhen::AfterEachBackup))
+                    {
+                        enqueue(&mut queue, Some(db.name.clone()), Work::Drill { snapshot }, Timestamp::now());
                     }
                 }
                 alerter.job_ended(Timestamp::now(), database.as_deref(), kind, status, error.as_deref());
@@ -246,8 +254,8 @@ fn slots(config: &Config, log: &JobLog, events: &Events) -> Result<Vec<Slot>> {
                 cron.clone(),
             ));
         }
-        if let Some(cron) = &db.drill {
-            slots.push((format!("drill:{}", db.name), Some(db.name.clone()), Work::Drill, cron.clone()));
+        if let Some(DrillWhen::Schedule(cron)) = &db.drill {
+            slots.push((format!("drill:{}", db.name), Some(db.name.clone()), Work::Drill { snapshot: None }, (**cron).clone()));
         }
     }
     if let Some(cron) = &config.repository.check {
@@ -331,23 +339,25 @@ fn start_ready(
             events.note("job started", &what);
             let started = std::time::Instant::now();
             let cx = JobContext { repos: &repos, databases: &databases, cancel: &cancel, state_dir: &state_dir };
-            let (status, error) = match jobs::run(&cx, database.as_ref(), &job.work, Trigger::Schedule) {
+            let (status, error, snapshot) = match jobs::run(&cx, database.as_ref(), &job.work, Trigger::Schedule) {
                 Ok(outcome) if outcome.status == "ok" => {
+                    let covered = outcome.covered_by.as_deref().map(|s| format!(", covered by the drill of {}", &s[..8.min(s.len())]));
                     let snapshot = outcome.snapshot.as_deref().map(|s| format!(", snapshot {}", &s[..8.min(s.len())])).unwrap_or_default();
-                    events.note("job ok", &format!("{what} in {:.1}s{snapshot}", started.elapsed().as_secs_f64()));
-                    ("ok", None)
+                    let how = covered.unwrap_or_default();
+                    events.note("job ok", &format!("{what} in {:.1}s{snapshot}{how}", started.elapsed().as_secs_f64()));
+                    ("ok", None, outcome.snapshot)
                 }
                 Ok(outcome) => {
                     let error = outcome.error.unwrap_or_default();
                     events.error(&format!("job {}", outcome.status), job.database.as_deref(), &format!("{what}: {error}"));
-                    (outcome.status, Some(error))
+                    (outcome.status, Some(error), outcome.snapshot)
                 }
                 Err(err) => {
                     events.error("job log", job.database.as_deref(), &format!("{what}: {err}"));
-                    ("failed", Some(err.to_string()))
+                    ("failed", Some(err.to_string()), None)
                 }
             };
-            let _ = tx.send(Message::Done { lane, database: job.database, kind: job.work.kind(), status, error });
+            let _ = tx.send(Message::Done { lane, database: job.database, kind: job.work.kind(), status, error, snapshot });
         });
     }
 }

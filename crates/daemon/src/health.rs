@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::{
-    config::{Config, DatabaseConfig},
+    config::{AFTER_EACH_BACKUP, Config, DatabaseConfig, DrillWhen},
     error::{DaemonError, DaemonErrorKind, Result},
     joblog::{Filter, JobLog, JobRecord},
     repos::{Repos, Target},
@@ -141,6 +141,7 @@ pub fn evaluate(config: &Config, repos: &Repos) -> Result<HealthReport> {
         age_finding(db, last_good, attempted, now, &mut findings);
         job_findings(db, &jobs, now, &config.time_zone, &mut findings);
         count_findings(db, &own, now, &config.time_zone, &mut findings);
+        coverage_finding(db, &own, &jobs, now, &mut findings);
         reachable_finding(db, &mut findings);
         let level = findings.iter().filter(|f| f.database.as_deref() == Some(&db.name)).map(|f| f.level).max().unwrap_or(Level::Ok);
         databases.push(DatabaseHealth {
@@ -301,6 +302,7 @@ fn job_findings(db: &DatabaseConfig, jobs: &[JobRecord], now: Timestamp, tz: &ji
             ),
         }),
         Some(job) => {
+            let DrillWhen::Schedule(drill) = drill else { return };
             // Overdue when a whole interval beyond the next slot after it has passed.
             let due = drill.next_after(job.started_at, tz).and_then(|next| drill.next_after(next, tz));
             if due.is_some_and(|due| due < now) {
@@ -314,6 +316,41 @@ fn job_findings(db: &DatabaseConfig, jobs: &[JobRecord], now: Timestamp, tz: &ji
             }
         }
         None => {}
+    }
+}
+
+/// A backup may wait this long for its drill before health says no drill covers it.
+const DRILL_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// The newest backup older than [`DRILL_GRACE`] that no passed drill covers (one of its own,
+/// or of a backup with the same content): a warning, as "proven to restore" no longer holds
+/// for it. Not for a database whose drills are off on purpose.
+fn coverage_finding(
+    db: &DatabaseConfig,
+    own: &[&lifeboat_engine::BackupEntry],
+    jobs: &[JobRecord],
+    now: Timestamp,
+    findings: &mut Vec<Finding>,
+) {
+    if db.drill.is_none() {
+        return;
+    }
+    let Some(entry) = own.iter().filter(|e| now.duration_since(e.time) > DRILL_GRACE).max_by_key(|e| e.time) else { return };
+    let covered = jobs.iter().any(|j| j.kind == "drill" && j.status == "ok" && j.snapshot.as_deref() == Some(&entry.id));
+    if !covered {
+        findings.push(Finding {
+            level: Level::Warning,
+            database: Some(db.name.clone()),
+            check: "drill",
+            message: format!(
+                "backup {} of `{}` (taken {}) is more than a day old and no restore drill covers it",
+                entry.short_id, db.name, entry.time
+            ),
+            hint: format!(
+                "run `lifeboat verify {} --config …`, or let the daemon drill after each backup (`drill = \"{AFTER_EACH_BACKUP}\"`)",
+                entry.short_id
+            ),
+        });
     }
 }
 
@@ -439,4 +476,58 @@ pub fn write(dir: &Path, report: &HealthReport) -> Result<()> {
         )
         .with_source(e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::joblog::{NewJob, Outcome, Trigger};
+
+    fn entry(id: &str, hours_ago: i64) -> lifeboat_engine::BackupEntry {
+        lifeboat_engine::BackupEntry {
+            id: id.into(),
+            short_id: id.into(),
+            time: Timestamp::now() - jiff::SignedDuration::from_hours(hours_ago),
+            hostname: "h".into(),
+            tags: Vec::new(),
+            summary: Default::default(),
+            added_bytes: 0,
+        }
+    }
+
+    fn drilled(log: &JobLog, snapshot: &str) {
+        let job = NewJob { database: Some("app"), repository: None, kind: "drill", classes: &[], trigger: Trigger::Schedule, reason: None };
+        let id = log.start(&job).unwrap();
+        log.finish(id, &Outcome { status: "ok", snapshot: Some(snapshot.into()), ..Default::default() }).unwrap();
+    }
+
+    #[test]
+    fn a_backup_older_than_a_day_that_no_drill_covers_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse(
+            "[repository]\nurl = \"repo\"\n[[databases]]\nname = \"app\"\nurl = \"app.db\"\n",
+            &dir.path().join("lifeboat.toml"),
+        )
+        .unwrap();
+        let db = &config.databases[0];
+        let log = JobLog::open(&dir.path().join("state")).unwrap();
+        let (old, older, fresh) = (entry("old", 30), entry("older", 50), entry("fresh", 1));
+        let own = [&older, &old, &fresh];
+        let findings = |log: &JobLog, db: &DatabaseConfig| {
+            let mut found = Vec::new();
+            coverage_finding(db, &own, &log.query(&Filter::default()).unwrap(), Timestamp::now(), &mut found);
+            found
+        };
+        // The newest backup past a day is the one that must be proven; the fresh one may wait.
+        let found = findings(&log, db);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].message.contains("backup old ") && found[0].level == Level::Warning, "{:?}", found[0]);
+        drilled(&log, "older");
+        assert_eq!(findings(&log, db).len(), 1, "a drill of another backup does not cover it");
+        drilled(&log, "old");
+        assert!(findings(&log, db).is_empty());
+        // Drills turned off on purpose: no warning.
+        let off = DatabaseConfig { drill: None, ..db.clone() };
+        assert!(findings(&JobLog::open(&dir.path().join("other")).unwrap(), &off).is_empty());
+    }
 }

@@ -63,6 +63,11 @@ pub struct Outcome {
     pub error: Option<String>,
     /// How long it waited for other jobs' repository locks.
     pub lock_wait_seconds: Option<f64>,
+    /// A drill: what it proved, as `lifeboat_engine::content_key` names it.
+    pub content_key: Option<String>,
+    /// A drill that did not run because a passed drill of this snapshot proved the same
+    /// content: that drill's snapshot.
+    pub covered_by: Option<String>,
 }
 
 impl Outcome {
@@ -80,7 +85,7 @@ impl Outcome {
             bytes_added: Some(entry.added_bytes),
             rows: Some(entry.summary.rows),
             error: (!report.warnings.is_empty()).then(|| report.warnings.join("; ")),
-            lock_wait_seconds: None,
+            ..Default::default()
         }
     }
 
@@ -91,7 +96,7 @@ impl Outcome {
             return Self { snapshot, ..Self::failed(report.problems.join("; ")) };
         }
         let rows = report.check.as_ref().map(|c| c.tables.iter().filter_map(|t| t.actual_rows).sum());
-        Self { status: "ok", snapshot, rows, ..Default::default() }
+        Self { status: "ok", snapshot, rows, content_key: report.content_key.clone(), ..Default::default() }
     }
 
     /// A repository check: ok, or failed with how many errors and the first few.
@@ -107,6 +112,15 @@ impl Outcome {
             errors.iter().take(3).copied().collect::<Vec<_>>().join("; ")
         ))
     }
+}
+
+/// A restore drill of one snapshot, as the log remembers it.
+#[derive(Debug, Clone)]
+pub struct DrillRecord {
+    pub at: Timestamp,
+    pub passed: bool,
+    /// The drill did not run itself: a passed drill of this snapshot proved the same content.
+    pub covered_by: Option<String>,
 }
 
 /// One row of the log, as `lifeboat log --json` prints it.
@@ -130,6 +144,8 @@ pub struct JobRecord {
     pub rows: Option<u64>,
     pub error: Option<String>,
     pub lock_wait_seconds: Option<f64>,
+    /// A drill covered by an earlier drill of the same content: that drill's snapshot.
+    pub covered_by: Option<String>,
     pub host: String,
     pub pid: u32,
     /// When the process started (clock ticks since boot, from `/proc`): tells the job's own
@@ -197,7 +213,7 @@ CREATE TABLE IF NOT EXISTS daemon_memory (key TEXT PRIMARY KEY, value TEXT NOT N
 
 /// Columns added after the first release, each with its type: added to an older job log when
 /// it is opened (its rows keep NULL there).
-const ADDED_COLUMNS: [(&str, &str); 1] = [("pid_start", "INTEGER")];
+const ADDED_COLUMNS: [(&str, &str); 3] = [("pid_start", "INTEGER"), ("content_key", "TEXT"), ("covered_by", "TEXT")];
 
 impl JobLog {
     /// Opens (creating) `state.db` in `dir`, creating `dir` with mode 0700: the log names
@@ -278,7 +294,7 @@ impl JobLog {
         self.conn
             .execute(
                 "UPDATE jobs SET finished_at = ?2, status = ?3, snapshot = ?4, bytes_read = ?5, bytes_added = ?6, rows = ?7, error = ?8,
-                        lock_wait_seconds = ?9
+                        lock_wait_seconds = ?9, content_key = ?10, covered_by = ?11
                  WHERE id = ?1",
                 params![
                     id,
@@ -289,7 +305,9 @@ impl JobLog {
                     as_i64(outcome.bytes_added),
                     as_i64(outcome.rows),
                     outcome.error,
-                    outcome.lock_wait_seconds
+                    outcome.lock_wait_seconds,
+                    outcome.content_key,
+                    outcome.covered_by
                 ],
             )
             .map_err(|e| DaemonError::state("recording a job's end", e))?;
@@ -320,7 +338,8 @@ impl JobLog {
             .conn
             .prepare(
                 "SELECT id, database, kind, classes, trigger, actor, reason, started_at, finished_at, status, snapshot,
-                        bytes_read, bytes_added, rows, error, host, pid, lock_wait_seconds, repository, pid_start
+                        bytes_read, bytes_added, rows, error, host, pid, lock_wait_seconds, repository, pid_start,
+                        covered_by
                  FROM jobs
                  WHERE (?1 IS NULL OR database = ?1) AND (?2 IS NULL OR started_at >= ?2)
                    AND (?3 IS NULL OR status = ?3 OR (?3 = 'interrupted' AND status = 'running'))
@@ -356,6 +375,7 @@ impl JobLog {
                     lock_wait_seconds: r.get(17)?,
                     repository: r.get(18)?,
                     pid_start: r.get::<_, Option<i64>>(19)?.map(|t| t as u64),
+                    covered_by: r.get(20)?,
                 })
             })
             .map_err(|e| DaemonError::state("reading the job log", e))?;
@@ -373,22 +393,37 @@ impl JobLog {
         Ok(jobs)
     }
 
-    /// The newest restore drill of `snapshot` (a full id) that came to a verdict: when it
-    /// finished, and whether it passed; `None` when none did. Ids are hashes of the snapshot's
-    /// content, so a drill of the same id in any repository drilled these very bytes.
-    pub fn newest_drill(&self, snapshot: &str) -> Result<Option<(Timestamp, bool)>> {
-        let row: Option<(String, String)> = self
+    /// The newest restore drill of `snapshot` (a full id) that came to a verdict; `None` when
+    /// none did. Ids are hashes of the snapshot's content, so a drill of the same id in any
+    /// repository drilled these very bytes.
+    pub fn newest_drill(&self, snapshot: &str) -> Result<Option<DrillRecord>> {
+        let row: Option<(String, String, Option<String>)> = self
             .conn
             .query_row(
-                "SELECT finished_at, status FROM jobs
+                "SELECT finished_at, status, covered_by FROM jobs
                  WHERE kind = 'drill' AND status IN ('ok', 'failed') AND snapshot = ?1 AND finished_at IS NOT NULL
                  ORDER BY finished_at DESC LIMIT 1",
                 [snapshot],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .map_err(|e| DaemonError::state("reading the job log", e))?;
-        Ok(row.and_then(|(at, status)| Some((at.parse().ok()?, status == "ok"))))
+        Ok(row.and_then(|(at, status, covered_by)| Some(DrillRecord { at: at.parse().ok()?, passed: status == "ok", covered_by })))
+    }
+
+    /// The newest passed drill that proved `content_key` (see `lifeboat_engine::content_key`),
+    /// of whichever snapshot: its snapshot. A backup with that key is covered by it.
+    pub fn drill_proving(&self, content_key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT coalesce(covered_by, snapshot) FROM jobs
+                 WHERE kind = 'drill' AND status = 'ok' AND content_key = ?1 AND snapshot IS NOT NULL
+                 ORDER BY finished_at DESC LIMIT 1",
+                [content_key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| DaemonError::state("reading the job log", e))
     }
 
     /// What the daemon's alerts remembered when last saved (see `alerts/state.rs`).

@@ -17,8 +17,9 @@ pub enum Work {
     /// A backup carrying these classes (the longest-lived first in its label), followed by
     /// the database's retention.
     Backup { classes: Vec<String> },
-    /// A restore drill of the database's newest backup.
-    Drill,
+    /// A restore drill of this snapshot (the one a backup just wrote), or of the database's
+    /// newest backup (a scheduled drill).
+    Drill { snapshot: Option<String> },
     /// A check of `on` that also reads `percent` of the packs' data (0: structure only), a
     /// different part each time so that every pack is read in turn.
     Check { percent: u8, on: Target },
@@ -33,7 +34,7 @@ impl Work {
     pub fn kind(&self) -> &'static str {
         match self {
             Work::Backup { .. } => "backup",
-            Work::Drill => "drill",
+            Work::Drill { .. } => "drill",
             Work::Check { .. } => "check",
             Work::Prune { .. } => "prune",
             Work::Copy { .. } => "copy",
@@ -45,7 +46,7 @@ impl Work {
         match self {
             Work::Check { on, .. } | Work::Prune { on } => *on,
             Work::Copy { mirror } => Target::Mirror(*mirror),
-            Work::Backup { .. } | Work::Drill => Target::Primary,
+            Work::Backup { .. } | Work::Drill { .. } => Target::Primary,
         }
     }
 }
@@ -90,7 +91,7 @@ pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, trig
     };
     let outcome = match (work, database) {
         (Work::Backup { classes }, Some(db)) => backup(&repo, db, classes),
-        (Work::Drill, Some(db)) => drill(&repo, db),
+        (Work::Drill { snapshot }, Some(db)) => drill(&repo, db, snapshot.as_deref(), &log),
         (Work::Check { percent, .. }, _) => check(&repo, *percent, &log),
         (Work::Prune { .. }, _) => match repo.prune() {
             Ok(freed) => Outcome { status: "ok", bytes_added: None, bytes_read: Some(freed), ..ok() },
@@ -217,11 +218,30 @@ fn apply_retention(repo: &Repo, db: &DatabaseConfig, log: &JobLog, mirror: Optio
     let _ = log.finish(id, &outcome);
 }
 
-fn drill(repo: &Repo, db: &DatabaseConfig) -> Outcome {
-    let entry = match lifeboat_engine::resolve(repo, "latest", Some(&db.name)) {
+/// A restore drill of `snapshot` (default: the database's newest backup), at low priority (it must not slow the
+/// application or the next backup). A backup whose content a passed drill already proved
+/// (an unchanged database backed up again) is covered by that drill, and logged so.
+fn drill(repo: &Repo, db: &DatabaseConfig, snapshot: Option<&str>, log: &JobLog) -> Outcome {
+    lifeboat_engine::lower_this_thread();
+    let entry = match lifeboat_engine::resolve(repo, snapshot.unwrap_or("latest"), Some(&db.name)) {
         Ok(entry) => entry,
         Err(err) => return Outcome { status: "skipped", error: Some(format!("nothing to drill: {err}")), ..Default::default() },
     };
+    let (key, rows) = match lifeboat_engine::content_key(repo, &entry) {
+        Ok(found) => found,
+        Err(err) => return Outcome { snapshot: Some(entry.id), ..Outcome::failed(err) },
+    };
+    if let Ok(Some(proven)) = log.drill_proving(&key) {
+        let rows = Some(rows);
+        return Outcome {
+            status: "ok",
+            snapshot: Some(entry.id),
+            rows,
+            content_key: Some(key),
+            covered_by: Some(proven),
+            ..Default::default()
+        };
+    }
     let place = DrillPlace { scratch: db.scratch.as_deref(), live: Some(db.url.expose()) };
     match lifeboat_engine::verify(repo, &entry, place, None) {
         Ok(report) => Outcome::of_drill(&report),

@@ -17,7 +17,7 @@ mod metrics;
 mod repos;
 
 pub use alerts::{Alert, AlertsConfig, send as send_alert, test_alert};
-pub use config::{Config, DatabaseConfig, SCHEDULED_CLASSES, interval};
+pub use config::{AFTER_EACH_BACKUP, Config, DatabaseConfig, DrillWhen, SCHEDULED_CLASSES, interval};
 pub use config_check::Review;
 pub use cron::Cron;
 pub use daemon::run;
@@ -25,6 +25,6 @@ pub use error::{DaemonError, DaemonErrorKind, Result};
 pub use events::Events;
 pub use health::{DatabaseHealth, Finding, HealthReport, Level, RepositoryHealth, evaluate as evaluate_health, human};
 pub use instance::InstanceLock;
-pub use joblog::{Filter, JobLog, JobRecord, NewJob, Outcome, Trigger};
+pub use joblog::{DrillRecord, Filter, JobLog, JobRecord, NewJob, Outcome, Trigger};
 pub use jobs::Work;
 pub use repos::{Repos, Target};

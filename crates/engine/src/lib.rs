@@ -17,16 +17,16 @@ pub use inspect::{ShowReport, export, show};
 pub use lifeboat_repo::{
     CancelToken, CheckFinding, CheckReport, Location, Repo, RepoError, RepoErrorKind, S3Settings, process_exists, user_name,
 };
-pub use lifeboat_sources::disk;
 pub use lifeboat_sources::{
     CaptureOptions, Catalog, CopyCheck, Database, IntegrityLevel, RestoreCheck, RestoreOptions as EngineRestoreOptions, Sample, SecretUrl,
     SourceError, SourceErrorKind, TableCheck, TableInfo, host_name, open as open_database, redact,
 };
+pub use lifeboat_sources::{disk, lower_this_thread};
 pub use manifest::{BackupEntry, Manifest, StreamRecord, Summary};
 pub use restore::{Drill, RestoreOptions, RestorePlan, RestoreReport, restore};
 pub use retention::{ClassRule, Decision, GroupPlan, KeepPolicy, SAFETY_CLASS, parse_within, plan as retention_plan};
 pub use select::{list, list_with_totals, resolve, resolve_for_restore};
-pub use verify::{DrillPlace, VerifyReport, verify};
+pub use verify::{DrillPlace, VerifyReport, content_key, verify};
 
 /// What `forget` would do under `policy` to the backups of `database` (or of every database),
 /// as of now in the system's time zone. Nothing is changed; [`forget`] applies the plan.

@@ -213,7 +213,7 @@ fn vouched_by(check: &CopyCheck, drill: Option<&Drill>) -> Vec<String> {
         out.push(format!("the {} integrity check passed on them when the backup was taken", level.name()));
     }
     match drill {
-        Some(Drill { name, passed: true }) => out.push(format!("{name} passed the full integrity check on this very backup")),
+        Some(Drill { name, passed: true }) => out.push(format!("{name} passed the full integrity check on these very bytes")),
         Some(Drill { name, passed: false }) => out.push(format!("{name} failed, so the full integrity check ran on the restored copy now")),
         None => {}
     }

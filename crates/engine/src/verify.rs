@@ -18,6 +18,9 @@ pub struct VerifyReport {
     /// Everything that went wrong; empty when the drill passed.
     pub problems: Vec<String>,
     pub seconds: f64,
+    /// What the drill proves when it passes (see [`content_key`]); `None` when the backup
+    /// could not be read.
+    pub content_key: Option<String>,
 }
 
 impl VerifyReport {
@@ -44,10 +47,18 @@ pub struct DrillPlace<'a> {
 /// run at all (then without a checksum verdict).
 pub fn verify(repo: &Repo, snapshot: &BackupEntry, place: DrillPlace, jobs: Option<usize>) -> Result<VerifyReport> {
     let started = std::time::Instant::now();
-    let mut report = VerifyReport { snapshot: snapshot.clone(), image_matches: None, check: None, problems: Vec::new(), seconds: 0.0 };
+    let mut report = VerifyReport {
+        snapshot: snapshot.clone(),
+        image_matches: None,
+        check: None,
+        problems: Vec::new(),
+        seconds: 0.0,
+        content_key: None,
+    };
     let mut drill = || -> Result<CopyCheck> {
         let backup = StoredBackup::open(repo, snapshot)?;
         report.snapshot.add_totals(&backup.manifest);
+        report.content_key = Some(key_of(&backup.manifest));
         let engine = lifeboat_sources::engine_named(&backup.manifest.catalog.engine)?;
         // The scratch place and the staged copy in it are removed when dropped.
         let scratch = engine.scratch(&backup, place.scratch, place.live)?;
@@ -73,4 +84,29 @@ pub fn verify(repo: &Repo, snapshot: &BackupEntry, place: DrillPlace, jobs: Opti
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// What a restore drill of `snapshot` proves, as one key: the engine, every stream's name and
+/// SHA-256, and every table's row count. Two snapshots with the same key restore the very same
+/// bytes into the very same catalog, so a drill that passed on one covers the other (the
+/// daemon drills every backup, and skips one an earlier drill already covers).
+///
+/// Returns the key and the backup's row count (which a listing does not know).
+pub fn content_key(repo: &Repo, snapshot: &BackupEntry) -> Result<(String, u64)> {
+    let manifest = StoredBackup::open(repo, snapshot)?.manifest;
+    Ok((key_of(&manifest), manifest.catalog.total_rows()))
+}
+
+fn key_of(manifest: &crate::Manifest) -> String {
+    let mut key = lifeboat_repo::Sha256::default();
+    key.update(manifest.catalog.engine.as_bytes());
+    let mut streams: Vec<_> = manifest.streams.iter().map(|s| (s.name.as_str(), s.sha256.as_str())).collect();
+    streams.sort_unstable();
+    for (name, sha256) in streams {
+        key.update(format!("\0stream\0{name}\0{sha256}").as_bytes());
+    }
+    for table in &manifest.catalog.tables {
+        key.update(format!("\0table\0{}\0{}", table.name, table.rows).as_bytes());
+    }
+    key.finish()
 }

@@ -15,7 +15,7 @@ const NICE: libc::c_int = 10;
 /// belongs to the thread, so the rest of the process keeps its priority; the thread cannot
 /// raise it again, so call this only on a thread that ends with its work. Failing to lower it
 /// changes only how fast, never what, so errors are ignored.
-pub(crate) fn lower_this_thread() {
+pub fn lower_this_thread() {
     // SAFETY: plain system calls on the calling thread's own id.
     unsafe {
         let tid = libc::gettid();

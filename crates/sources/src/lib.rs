@@ -18,6 +18,7 @@ pub mod sqlite;
 
 use std::io::Read;
 
+pub use background::lower_this_thread;
 pub use catalog::{Catalog, ColumnInfo, ForeignKey, SchemaObject, TableInfo, TableSet, no_such_table};
 pub use check::{CopyCheck, TableCheck};
 pub use contract::{

@@ -1,5 +1,5 @@
 use anyhow::Result;
-use lifeboat_daemon::Config;
+use lifeboat_daemon::{AFTER_EACH_BACKUP, Config, DrillWhen};
 
 use crate::{
     flags::{ConfigCommand, Global},
@@ -17,8 +17,10 @@ pub fn run(global: &Global, command: &ConfigCommand) -> Result<i32> {
         for (class, cron) in &db.backups {
             schedules.push((format!("{} backup {class}", db.name), cron.text().to_string(), next(cron)));
         }
-        if let Some(cron) = &db.drill {
-            schedules.push((format!("{} drill", db.name), cron.text().to_string(), next(cron)));
+        match &db.drill {
+            Some(DrillWhen::Schedule(cron)) => schedules.push((format!("{} drill", db.name), cron.text().to_string(), next(cron))),
+            Some(DrillWhen::AfterEachBackup) => schedules.push((format!("{} drill", db.name), AFTER_EACH_BACKUP.to_string(), None)),
+            None => {}
         }
     }
     for (what, cron) in [("repository check", &config.repository.check), ("repository prune", &config.repository.prune)] {

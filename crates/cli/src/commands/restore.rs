@@ -106,6 +106,14 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
 /// stands on the backup's own checks.
 fn newest_drill(global: &Global, entry: &BackupEntry) -> Option<Drill> {
     let dir = context::state_dir(global).ok()??;
-    let (at, passed) = JobLog::open(&dir).ok()?.newest_drill(&entry.id).ok()??;
-    Some(Drill { name: format!("the restore drill of {}", output::time(at)), passed })
+    let drill = JobLog::open(&dir).ok()?.newest_drill(&entry.id).ok()??;
+    let name = match &drill.covered_by {
+        Some(other) => format!(
+            "the restore drill of snapshot {} (the same streams and row counts; found to cover this one {})",
+            &other[..other.len().min(8)],
+            output::time(drill.at)
+        ),
+        None => format!("the restore drill of {}", output::time(drill.at)),
+    };
+    Some(Drill { name, passed: drill.passed })
 }
