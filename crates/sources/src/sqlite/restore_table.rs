@@ -13,7 +13,10 @@
 //!   table without them);
 //! * the loaded rows are hashed as the backup hashed them, and must match the manifest.
 
-use std::{collections::BTreeSet, path::Path};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -49,6 +52,15 @@ pub fn restore_table(copy: &RestoredCopy, target: &Path, set: &TableSet, expecte
     conn.execute("ATTACH ?1 AS lifeboat_src", [format!("file:{}?immutable=1", uri_path(copy.path()))])
         .map_err(|e| database(copy.path(), "cannot attach the restored copy", e))?;
 
+    // What each table's rows must hash to once restored, read from the restored image before
+    // the write lock is taken (virtual tables' rows are their shadow tables').
+    let image = copy.open()?;
+    let mut hashes = BTreeMap::new();
+    for info in set.members.iter().filter(|m| VirtualTable::parse(&m.name, &m.sql).is_none()) {
+        hashes.insert(info.name.clone(), content_hash(&image, &info.name)?);
+    }
+    drop(image);
+
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| database(target, "cannot lock", e))?;
     // The write lock is held: what is kept now is all that was committed before the restore.
     keep()?;
@@ -67,7 +79,7 @@ pub fn restore_table(copy: &RestoredCopy, target: &Path, set: &TableSet, expecte
         }
         let related = related_tables(&tx, &info.name, exists)?;
         let broken_before = violations(&tx, &related, &info.name)?;
-        rows += replace_rows(&tx, target, info, exists, expected)?;
+        rows += replace_rows(&tx, target, info, exists, expected, &hashes[&info.name])?;
         broken.extend(violations(&tx, &related, &info.name)?.into_iter().filter(|v| !broken_before.contains(v)));
     }
     let virtuals = virtual_tables(expected);
@@ -114,7 +126,8 @@ fn index_mismatch(vt: &VirtualTable, target: &Path, found: &str) -> SourceError 
 /// Replaces the rows of the ordinary table `info` (creating it, with its indexes, when the
 /// target no longer has it) with the attached copy's, its triggers set aside meanwhile, and
 /// checks them against the manifest. Returns the rows copied.
-fn replace_rows(tx: &Connection, target: &Path, info: &TableInfo, exists: bool, expected: &Catalog) -> Result<u64> {
+/// Replaces the rows of one table with the restored image's, which must hash to `hash`.
+fn replace_rows(tx: &Connection, target: &Path, info: &TableInfo, exists: bool, expected: &Catalog, hash: &str) -> Result<u64> {
     let table = info.name.as_str();
     let source_columns = stored_columns(tx, "lifeboat_src", table)?;
     let triggers: Vec<String> = if exists {
@@ -165,10 +178,10 @@ fn replace_rows(tx: &Connection, target: &Path, info: &TableInfo, exists: bool, 
             "nothing was changed; run `lifeboat verify` on this snapshot",
         ));
     }
-    if !info.content_hash.is_empty() && content_hash(tx, table)? != info.content_hash {
+    if content_hash(tx, table)? != hash {
         return Err(SourceError::new(
             SourceErrorKind::Corrupt,
-            format!("the restored rows of `{table}` do not match the backup's content hash"),
+            format!("the restored rows of `{table}` do not match the rows of the backup's image"),
             "nothing was changed; run `lifeboat verify` on this snapshot, or restore an older one",
         ));
     }
