@@ -205,6 +205,31 @@ fn round_trip_gives_back_what_pg_dump_keeps() {
 }
 
 #[test]
+fn a_big_table_cut_into_parts_comes_back_whole_whichever_sessions_load_it() {
+    let env = Env::new();
+    let pg = Cluster::start();
+    pg.sql("postgres", "CREATE DATABASE big");
+    // About 170 MiB of heap: two parts of 128 MiB at most. With three sessions the third
+    // joins a part still loading, and each batch of its rows goes to one session or another.
+    pg.sql(
+        "big",
+        "CREATE TABLE big (id int PRIMARY KEY, v text NOT NULL);
+         INSERT INTO big SELECT g, repeat(md5(g::text), 4) || E'\\n\t' || g FROM generate_series(1, 900000) g;
+         CREATE TABLE small (id int PRIMARY KEY); INSERT INTO small SELECT generate_series(1, 10);",
+    );
+    let before = pg.fingerprint("big");
+    let id = env.backup_url(&pg.url("big"), &[]);
+    let streams = env.json(&["show", &id])["manifest"]["tables"].to_string();
+    assert!(streams.contains("public.big/00001"), "the table was cut into parts: {streams}");
+    for jobs in ["1", "3"] {
+        let name = format!("big_{jobs}");
+        env.ok(&["restore", &id, "--to", &pg.url(&name), "--jobs", jobs]);
+        assert_eq!(pg.fingerprint(&name), before, "--jobs {jobs}");
+        assert_eq!(pg.sql(&name, "SELECT count(*), count(DISTINCT id) FROM big").trim(), "900000|900000");
+    }
+}
+
+#[test]
 fn a_backup_taken_while_pgbench_writes_is_one_point_in_time() {
     let pg = Cluster::start();
     let env = Env::new();

@@ -16,6 +16,7 @@ mod post_data;
 mod psql;
 mod restore;
 mod sessions;
+mod shared_copy;
 mod structure;
 mod table_set;
 mod tools;

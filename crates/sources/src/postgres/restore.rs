@@ -9,7 +9,7 @@
 use std::{
     io::{self, Write},
     process::{Child, Command, Stdio},
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
 use super::{
@@ -18,6 +18,7 @@ use super::{
     database::{self, DatabaseProperties, Phase},
     post_data::PostData,
     psql::{self, ChildOutput, column_list, ident, literal, qualified},
+    shared_copy::SharedFeed,
     tools::Tools,
 };
 use crate::{
@@ -185,13 +186,33 @@ fn run_script(tools: &Tools, target: &Conn, stream: &str, read: ReadStream<'_>, 
     .map(drop)
 }
 
-/// Every table part through its own `COPY … FROM STDIN` session, `jobs` at a time; returns
-/// the rows the server reports for each table.
+/// A part being loaded: its table's index in the catalog, the table, the stream, its feed.
+type Loading<'a> = (usize, &'a TableInfo, &'a str, Arc<SharedFeed>);
+
+/// Every table part through its own `COPY … FROM STDIN` session, `jobs` at a time, and once
+/// none is left to start, idle sessions join the parts of big tables still loading (see
+/// `shared_copy.rs`); returns the rows the server reports for each table.
 fn copy_tables(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream<'_>, jobs: usize) -> Result<Loaded> {
     let queue: Mutex<Vec<(usize, &TableInfo, &str)>> =
         Mutex::new(catalog.tables.iter().enumerate().flat_map(|(i, t)| t.streams.iter().map(move |s| (i, t, s.as_str()))).rev().collect());
+    // Parts being loaded that another session may join: those of tables cut into parts
+    // (128 MiB of heap each), where a lone last part is worth sharing.
+    let joinable: Mutex<Vec<Loading>> = Mutex::default();
     let rows = Mutex::new(vec![0; catalog.tables.len()]);
     let failure: Mutex<Option<SourceError>> = Mutex::new(None);
+    let session = |table: &TableInfo| {
+        let mut cmd = psql::psql(tools, target);
+        // Not quiet: psql then prints the server's `COPY n`, the rows it took.
+        cmd.args(["-v", "QUIET=off"]);
+        cmd.arg("-c").arg(psql::SESSION_SETTINGS).arg("-c").arg(format!("COPY {} FROM STDIN", copy_target(table)));
+        cmd
+    };
+    // One session's start, as a feed takes it: the session, and its input apart.
+    let start = |table: &TableInfo| {
+        let mut fed = spawn_with_stdin(session(table))?;
+        let stdin = fed.child.stdin.take().expect("piped");
+        Ok((fed, stdin))
+    };
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| {
@@ -199,13 +220,37 @@ fn copy_tables(tools: &Tools, target: &Conn, catalog: &Catalog, read: ReadStream
                     if failure.lock().expect("lock").is_some() {
                         return;
                     }
-                    let Some((index, table, stream)) = queue.lock().expect("lock").pop() else { return };
-                    let mut cmd = psql::psql(tools, target);
-                    // Not quiet: psql then prints the server's `COPY n`, the rows it took.
-                    cmd.args(["-v", "QUIET=off"]);
-                    cmd.arg("-c").arg(psql::SESSION_SETTINGS).arg("-c").arg(format!("COPY {} FROM STDIN", copy_target(table)));
-                    match run_fed(cmd, target, stream, |stdin| read(stream, stdin)).and_then(|out| copied_rows(&out, stream)) {
-                        Ok(n) => rows.lock().expect("lock")[index] += n,
+                    let next = queue.lock().expect("lock").pop();
+                    let loaded = match next {
+                        Some((index, table, stream)) if table.streams.len() > 1 => {
+                            let feed = Arc::new(SharedFeed::default());
+                            joinable.lock().expect("lock").push((index, table, stream, feed.clone()));
+                            let own = feed.join(|| start(table)).expect("a new feed is open");
+                            let mut writer = feed.writer();
+                            let fed = read(stream, &mut writer).and_then(|bytes| writer.finish().map(|()| bytes));
+                            feed.end();
+                            joinable.lock().expect("lock").retain(|(.., f)| !Arc::ptr_eq(f, &feed));
+                            own.and_then(|own| finish_fed(own, target, stream, fed))
+                                .and_then(|out| copied_rows(&out, stream))
+                                .map(|n| (index, n))
+                        }
+                        Some((index, table, stream)) => run_fed(session(table), target, stream, |stdin| read(stream, stdin))
+                            .and_then(|out| copied_rows(&out, stream))
+                            .map(|n| (index, n)),
+                        None => {
+                            let open = joinable.lock().expect("lock").iter().find(|(.., feed)| feed.is_open()).cloned();
+                            let Some((index, table, stream, feed)) = open else { return };
+                            match feed.join(|| start(table)) {
+                                None => continue,
+                                Some(joined) => joined
+                                    .and_then(|fed| finish_fed(fed, target, stream, Ok(0)))
+                                    .and_then(|out| copied_rows(&out, stream))
+                                    .map(|n| (index, n)),
+                            }
+                        }
+                    };
+                    match loaded {
+                        Ok((index, n)) => rows.lock().expect("lock")[index] += n,
                         Err(err) => {
                             failure.lock().expect("lock").get_or_insert(err);
                             return;
@@ -271,10 +316,17 @@ fn spawn_with_stdin(mut cmd: Command) -> Result<Fed> {
 /// Runs `cmd`, writing its standard input with `feed` (the work of restoring `stream`), and
 /// fails unless both the feeding and the tool finished cleanly; returns what it printed.
 fn run_fed(cmd: Command, target: &Conn, stream: &str, feed: impl FnOnce(&mut dyn Write) -> io::Result<u64>) -> Result<String> {
-    let Fed { mut child, stdout, stderr } = spawn_with_stdin(cmd)?;
-    let mut stdin = child.stdin.take().expect("piped");
+    let mut session = spawn_with_stdin(cmd)?;
+    let mut stdin = session.child.stdin.take().expect("piped");
     let fed = feed(&mut stdin);
     drop(stdin);
+    finish_fed(session, target, stream, fed)
+}
+
+/// Waits for a session whose input is closed (or is being closed by a shared feed) and fails
+/// unless both the feeding (`fed`) and the tool finished cleanly; returns what it printed.
+fn finish_fed(session: Fed, target: &Conn, stream: &str, fed: io::Result<u64>) -> Result<String> {
+    let Fed { mut child, stdout, stderr } = session;
     let status = child.wait().map_err(|e| psql::spawn_failed("psql", e))?;
     let stderr = stderr.join().unwrap_or_default();
     if !status.success() {
