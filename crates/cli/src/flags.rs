@@ -354,6 +354,14 @@ pub struct LogArgs {
     /// Only jobs that ended so: ok, failed, interrupted, skipped, running.
     #[arg(long)]
     pub status: Option<String>,
+    /// Only the newest N jobs (of those the other options select), still oldest first
+    /// [default for the text listing: 100; --json gives every job unless this is given].
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub last: Option<usize>,
+    /// Every job the other options select, however many (the text listing shows the newest
+    /// 100 without it).
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

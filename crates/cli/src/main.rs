@@ -37,6 +37,8 @@ fn main() {
     });
     let code = match commands::run(cli) {
         Ok(code) => code,
+        // Output written through a buffer reports the closed pipe as an error, not a panic.
+        Err(err) if output::StdoutClosed::caused(&err) => 0,
         Err(err) => {
             let text = describe(&err);
             eprintln!("error: {text}");

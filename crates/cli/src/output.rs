@@ -14,7 +14,32 @@ pub fn size(bytes: u64) -> String {
 
 /// A timestamp in the local time zone, to the second, with the zone's name.
 pub fn time(ts: jiff::Timestamp) -> String {
-    ts.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
+    LocalTime(ts).to_string()
+}
+
+/// A timestamp as [`time`] prints it, written straight into the output: `lifeboat log`
+/// prints one on each of up to 100,000 lines.
+pub struct LocalTime(pub jiff::Timestamp);
+
+impl std::fmt::Display for LocalTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Looked up once per process, not once per line.
+        static LOCAL: std::sync::LazyLock<jiff::tz::TimeZone> = std::sync::LazyLock::new(jiff::tz::TimeZone::system);
+        let info = LOCAL.to_offset_info(self.0);
+        let t = info.offset().to_datetime(self.0);
+        let (date, zone) = (t.date(), info.abbreviation());
+        let (h, m, s) = (t.hour(), t.minute(), t.second());
+        if f.width().is_none() {
+            return write!(f, "{:04}-{:02}-{:02} {h:02}:{m:02}:{s:02} {zone}", date.year(), date.month(), date.day());
+        }
+        f.pad(&format!("{:04}-{:02}-{:02} {h:02}:{m:02}:{s:02} {zone}", date.year(), date.month(), date.day()))
+    }
+}
+
+/// Seconds to a tenth, `12.3s`, without float formatting's slow exact path.
+pub fn seconds(s: f64) -> String {
+    let tenths = (s.max(0.0) * 10.0).round() as u64;
+    format!("{}.{}s", tenths / 10, tenths % 10)
 }
 
 /// `1 row`, `2 rows`: a count and its noun.
@@ -38,6 +63,64 @@ struct Versioned<'a, T: serde::Serialize> {
 /// Prints `body` (a struct or map, so that every output is an object with the same first
 /// field) as pretty JSON on standard output.
 pub fn json(body: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(&Versioned { schema_version: JSON_SCHEMA_VERSION, body })?);
+    let mut out = stdout();
+    json_to(&mut out, body)?;
+    Ok(std::io::Write::flush(&mut out)?)
+}
+
+/// Writes `body` as [`json`] does, to `out`, as it is serialized (a long job log is never
+/// held whole in memory).
+pub fn json_to(out: &mut impl std::io::Write, body: &impl serde::Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &Versioned { schema_version: JSON_SCHEMA_VERSION, body }).map_err(|e| {
+        // An error writing, not serializing: the writer's own error, so a closed standard
+        // output is still known as one.
+        if e.is_io() { anyhow::Error::from(std::io::Error::from(e)) } else { e.into() }
+    })?;
+    writeln!(out)?;
     Ok(())
 }
+
+/// Standard output, buffered: for output of any length, written as it is made.
+pub fn stdout() -> Stdout {
+    Stdout(std::io::BufWriter::new(std::io::stdout().lock()))
+}
+
+pub struct Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>);
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(StdoutClosed::mark)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(StdoutClosed::mark)
+    }
+}
+
+/// Standard output's reader has gone (`lifeboat log | head -1`): the command ends quietly.
+/// Only writes to standard output are marked so: a broken pipe to a child process (a restore
+/// whose `psql` died) stays the failure it is.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl StdoutClosed {
+    fn mark(err: std::io::Error) -> std::io::Error {
+        if err.kind() == std::io::ErrorKind::BrokenPipe { std::io::Error::new(err.kind(), StdoutClosed) } else { err }
+    }
+
+    /// Whether `err` is, or was caused by, standard output having been closed.
+    pub fn caused(err: &anyhow::Error) -> bool {
+        err.chain().any(|cause| {
+            cause.is::<StdoutClosed>()
+                || cause.downcast_ref::<std::io::Error>().and_then(|e| e.get_ref()).is_some_and(|inner| inner.is::<StdoutClosed>())
+        })
+    }
+}
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("standard output was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}

@@ -612,3 +612,58 @@ fn every_backup_is_drilled_and_one_with_the_same_content_is_covered_by_the_earli
     let health = env.json(&["health", "--config", config.to_str().unwrap()]);
     assert_eq!(health["level"], "ok", "{health}");
 }
+
+/// `[state] keep_jobs`: at its start the daemon removes the jobs older than that (a failure
+/// only after twice that), and keeps the newest job of each database and kind whatever its
+/// age. The text listing shows the newest 100 jobs and says how many there are.
+#[test]
+fn the_daemon_forgets_jobs_past_keep_jobs_and_log_lists_the_newest() {
+    let env = Env::new();
+    let app = env.path("app.db");
+    sql(&app, "CREATE TABLE t (a); INSERT INTO t VALUES (1);");
+    let state = env.path("state");
+    for _ in 0..3 {
+        assert!(env.cmd(&["backup", app.to_str().unwrap()]).env("LIFEBOAT_STATE_DIR", &state).status().unwrap().success());
+    }
+    let failed = env.cmd(&["backup", env.path("missing.db").to_str().unwrap()]).env("LIFEBOAT_STATE_DIR", &state).status().unwrap();
+    assert!(!failed.success());
+    // Jobs 1 and 2 (ok) 40 days old, job 4 (failed, of `missing`) 40 days old; job 3 is
+    // app's newest backup, and 4 is the newest of `missing`, however old.
+    let store = rusqlite::Connection::open(state.join("state.db")).unwrap();
+    let old = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(40 * 24)).to_string();
+    store.execute("UPDATE jobs SET started_at = ?1, finished_at = ?1 WHERE id IN (1, 2, 4)", [&old]).unwrap();
+    store.execute("UPDATE jobs SET started_at = ?1, finished_at = ?1 WHERE id = 3", ["1999-01-01T00:00:00Z"]).unwrap();
+    let config = write_config(
+        &env,
+        "[[databases]]\nname = \"app\"\nurl = \"app.db\"\n[databases.schedule]\ndaily = \"0 3 * * *\"\ndrill = \"off\"\n",
+    );
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap().replace("[state]\n", "[state]\nkeep_jobs = \"30d\"\n")).unwrap();
+    let mut daemon = Daemon::start(&env, &config);
+    daemon.wait_for("the old jobs to be removed", |events, _| events.contains("removed 2 job(s) older than [state] keep_jobs"));
+    let left: Vec<i64> = jobs(&config).iter().map(|j| j["id"].as_i64().unwrap()).collect();
+    assert_eq!(left, [3, 4], "{}", daemon.events());
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success());
+
+    // 150 jobs (ids 3, 4, then 5 to 152): the listing shows the newest 100, oldest first, and
+    // says how many there are.
+    store
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 148)
+             INSERT INTO jobs (database, kind, trigger, actor, started_at, finished_at, status, host, pid)
+             SELECT 'app', 'check', 'manual', 'me', '2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', 'ok', 'h', 1 FROM n",
+        )
+        .unwrap();
+    let listed = env.cmd(&["log"]).env("LIFEBOAT_STATE_DIR", &state).output().unwrap();
+    let text = common::text(&listed.stdout);
+    let rows: Vec<&str> = text.lines().skip(1).filter(|l| l.trim_start().starts_with(char::is_numeric)).collect();
+    assert_eq!(rows.len(), 100, "{text}");
+    assert!(rows[0].trim_start().starts_with("53 ") && rows[99].trim_start().starts_with("152 "), "{text}");
+    assert!(text.ends_with("the newest 100 of 150 jobs; `--all` lists every one, `--last N` the newest N\n"), "{text}");
+    let all = env.cmd(&["log", "--all"]).env("LIFEBOAT_STATE_DIR", &state).output().unwrap();
+    assert!(common::text(&all.stdout).ends_with("\n150 jobs\n"), "{}", common::text(&all.stdout));
+    let last = env.cmd(&["log", "--last", "2", "--json"]).env("LIFEBOAT_STATE_DIR", &state).output().unwrap();
+    let last: Value = serde_json::from_slice(&last.stdout).unwrap();
+    let ids: Vec<i64> = last["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [151, 152]);
+}

@@ -64,7 +64,10 @@ fn a_damaged_index_passes_the_quick_check_and_the_drill_finds_it() {
     // Asked for, the full check runs at backup: a warning, and the findings in the manifest.
     let out = env.run(&["backup", db.to_str().unwrap(), "--integrity", "full", "--json"]);
     assert!(out.status.success());
-    assert!(text(&out.stderr).contains("warning: the database failed its integrity check"), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(said.contains("warning: the database failed its integrity check"), "{said}");
+    // The engine's own repair hint, and the findings as text (not a quoted JSON string).
+    assert!(said.contains("sqlite3 app.db .recover") && !said.contains("check (\""), "{said}");
     let id: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let m = manifest(&env, id["snapshot"]["id"].as_str().unwrap());
     assert_eq!(m["properties"]["integrity_level"], "full");

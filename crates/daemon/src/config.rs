@@ -112,6 +112,7 @@ struct RepositoryFile {
 #[serde(deny_unknown_fields)]
 struct StateFile {
     dir: Option<PathBuf>,
+    keep_jobs: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -195,6 +196,9 @@ pub struct Config {
     pub repository: RepositoryConfig,
     /// Where `state.db` and `health.json` live.
     pub state_dir: PathBuf,
+    /// How long the job log keeps a job that ended well (`[state] keep_jobs`); failures,
+    /// interruptions and restores twice as long (see `joblog/retention.rs`).
+    pub keep_jobs: Duration,
     pub concurrent_jobs: usize,
     /// Each scheduled start is delayed by up to this much (spreads a fleet's load).
     pub jitter: Duration,
@@ -330,6 +334,16 @@ impl Config {
             }
             databases.push(config);
         }
+        let keep_jobs = match &file.state.keep_jobs {
+            Some(text) => interval(text, "[state] keep_jobs")?,
+            None => crate::joblog::DEFAULT_KEEP_JOBS,
+        };
+        if keep_jobs < MIN_KEEP_JOBS {
+            return Err(DaemonError::config(
+                format!("[state] keep_jobs = \"{}\" would forget jobs within a day", file.state.keep_jobs.as_deref().unwrap_or_default()),
+                "the job log is what health, drills and `lifeboat log` read: keep at least 1d (default 400d)",
+            ));
+        }
         let state_dir = file.state.dir.map(|d| base.join(d)).unwrap_or_else(|| PathBuf::from("/var/lib/lifeboat"));
         let alerts = match file.alerts {
             Some(alerts) => self::alerts(alerts, base)?,
@@ -350,6 +364,7 @@ impl Config {
             path: path.to_path_buf(),
             repository,
             state_dir,
+            keep_jobs,
             concurrent_jobs,
             jitter,
             time_zone,
@@ -433,7 +448,7 @@ fn database(db: DatabaseFile, index: usize, base: &Path) -> Result<DatabaseConfi
     }
     Ok(DatabaseConfig {
         name,
-        url: SecretUrl::new(sqlite_relative(base, &db.url)),
+        url: SecretUrl::new(lifeboat_engine::database_relative_to(base, &db.url)),
         max_age,
         backups,
         drill,
@@ -655,15 +670,12 @@ pub fn interval(text: &str, place: &str) -> Result<Duration> {
     Ok(duration)
 }
 
+/// The shortest `[state] keep_jobs`.
+const MIN_KEEP_JOBS: Duration = Duration::from_secs(86_400);
+
 /// A repository path relative to the config file's folder (restic URLs with a scheme stay).
 fn resolve(base: &Path, url: &str) -> String {
     if url.contains(':') || Path::new(url).is_absolute() { url.to_string() } else { base.join(url).display().to_string() }
-}
-
-/// A SQLite database given as a relative path is relative to the config file's folder.
-fn sqlite_relative(base: &Path, url: &str) -> String {
-    let path = url.strip_prefix("sqlite:").unwrap_or(url);
-    if url.contains("://") || Path::new(path).is_absolute() { url.to_string() } else { base.join(path).display().to_string() }
 }
 
 #[cfg(test)]
@@ -679,6 +691,8 @@ mod tests {
         let config = parse("[repository]\nurl = \"repo\"\n[[databases]]\nname = \"app\"\nurl = \"app.db\"\n").unwrap();
         assert_eq!(config.repository.url, "/etc/lifeboat/repo");
         assert_eq!(config.concurrent_jobs, 2);
+        assert_eq!(config.keep_jobs, Duration::from_secs(400 * 86_400));
+        assert_eq!(parse("[repository]\nurl = \"r\"\n[state]\nkeep_jobs = \"90d\"\n").unwrap().keep_jobs, Duration::from_secs(90 * 86_400));
         let db = &config.databases[0];
         assert_eq!(db.url.expose(), "/etc/lifeboat/app.db");
         let classes: Vec<&str> = db.backups.iter().map(|(c, _)| c.as_str()).collect();
@@ -737,6 +751,8 @@ mod tests {
             ("[repository]\nurl = \"/srv/r\"\nregion = \"eu\"\n", "apply to s3: URLs"),
             ("[repository]\nurl = \"s3:http://h/bkt\"\naccess_key_id = \"AK\"\n", "go together"),
             ("[repository]\nurl = \"s3:http://h\"\n", "bucket is missing"),
+            ("[repository]\nurl = \"r\"\n[state]\nkeep_jobs = \"12h\"\n", "keep at least 1d"),
+            ("[repository]\nurl = \"r\"\n[state]\nkeep_jobs = \"forever\"\n", "[state] keep_jobs = \"forever\" is not a duration"),
         ];
         for (text, expected) in cases {
             let err = parse(text).unwrap_err().to_string();

@@ -96,6 +96,8 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
     if interrupted > 0 {
         events.note("startup", &format!("{interrupted} job(s) of an earlier run were interrupted (marked in the log)"));
     }
+    forget_old_jobs(&log, &config, &events);
+    let mut forgot_jobs_at = std::time::Instant::now();
     let (tx, rx) = mpsc::channel::<Message>();
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| DaemonError::config("cannot listen for signals", "this should not happen; report it").with_source(e))?;
@@ -158,6 +160,10 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
                 slot.next = slot.cron.next_after(now, &config.time_zone);
             }
             start_ready(&mut queue, &mut running, &config, &repos, &cancel, &events, &tx);
+            if forgot_jobs_at.elapsed() >= FORGET_JOBS_EVERY {
+                forget_old_jobs(&log, &config, &events);
+                forgot_jobs_at = std::time::Instant::now();
+            }
             let quiet = running.is_empty() && queue.iter().all(|q| q.not_before > now);
             let since = health_at.elapsed();
             if !health_running && ((health_stale && (quiet || since >= HEALTH_WHILE_BUSY)) || since >= HEALTH_EVERY) {
@@ -238,6 +244,19 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
         }
+    }
+}
+
+/// How often the job log's retention (`[state] keep_jobs`) runs, besides at start.
+const FORGET_JOBS_EVERY: Duration = Duration::from_secs(86_400);
+
+/// Removes the jobs `[state] keep_jobs` no longer keeps. A failure is a warning: the log only
+/// grows until the next try.
+fn forget_old_jobs(log: &JobLog, config: &Config, events: &Events) {
+    match log.apply_retention(config.keep_jobs, Timestamp::now()) {
+        Ok(0) => {}
+        Ok(n) => events.note("job-log", &format!("removed {n} job(s) older than [state] keep_jobs from the job log")),
+        Err(err) => events.note("warning", &format!("old jobs were not removed from the job log: {err}")),
     }
 }
 

@@ -101,9 +101,9 @@ pub struct LastCheck {
 
 impl LastCheck {
     /// The newest finished check of the primary (`repository` `None`) or of a mirror.
-    fn of(jobs: &[JobRecord], repository: Option<&str>) -> Option<Self> {
-        let job = last_finished(jobs, "check", repository)?;
-        Some(Self { status: job.status.clone(), at: job.finished_at.unwrap_or(job.started_at) })
+    fn of(log: &JobLog, repository: Option<&str>) -> Result<Option<Self>> {
+        let job = last_finished(log, "check", repository)?;
+        Ok(job.map(|job| Self { status: job.status, at: job.finished_at.unwrap_or(job.started_at) }))
     }
 }
 
@@ -113,7 +113,9 @@ const FAILURES_CRITICAL: usize = 3;
 pub fn evaluate(config: &Config, repos: &Repos) -> Result<HealthReport> {
     let repo = &repos.primary;
     let log = JobLog::open(&config.state_dir)?;
-    let jobs = log.query(&Filter::default())?;
+    // Written down first, so that the log's queries see a killed job as interrupted. A log
+    // this process may not write is still read: then such a job reads as it was left.
+    let _ = log.mark_interrupted();
     let now = Timestamp::now();
     let mut findings = Vec::new();
     let entries = match lifeboat_engine::list(repo, None) {
@@ -129,19 +131,19 @@ pub fn evaluate(config: &Config, repos: &Repos) -> Result<HealthReport> {
             Vec::new()
         }
     };
-    repository_findings(config, &jobs, &mut findings);
+    repository_findings(config, &log, &mut findings)?;
     let mirrors: Vec<MirrorHealth> =
-        (0..repos.mirror_count()).map(|i| mirror_health(config, repos, i, &jobs, now, &mut findings)).collect();
+        (0..repos.mirror_count()).map(|i| mirror_health(config, repos, i, &log, now, &mut findings)).collect::<Result<_>>()?;
     let mut databases = Vec::new();
     for db in &config.databases {
         let own: Vec<&lifeboat_engine::BackupEntry> =
             entries.iter().filter(|e| e.summary.database == db.name && e.summary.class != lifeboat_engine::SAFETY_CLASS).collect();
         let last_good = own.iter().map(|e| e.time).max();
-        let attempted = jobs.iter().any(|j| j.kind == "backup" && j.database.as_deref() == Some(&db.name) && j.status != "running");
+        let attempted = log.newest(own_jobs(db, "backup", true))?.is_some();
         age_finding(db, last_good, attempted, now, &mut findings);
-        job_findings(db, &jobs, now, &config.time_zone, &mut findings);
+        job_findings(db, &log, now, &config.time_zone, &mut findings)?;
         count_findings(db, &own, now, &config.time_zone, &mut findings);
-        coverage_finding(db, &own, &jobs, now, &mut findings);
+        coverage_finding(db, &own, &log, now, &mut findings)?;
         reachable_finding(db, &mut findings);
         let level = findings.iter().filter(|f| f.database.as_deref() == Some(&db.name)).map(|f| f.level).max().unwrap_or(Level::Ok);
         databases.push(DatabaseHealth {
@@ -151,11 +153,11 @@ pub fn evaluate(config: &Config, repos: &Repos) -> Result<HealthReport> {
             age_seconds: last_good.map(|t| now.duration_since(t).as_secs().max(0) as u64),
             max_age_seconds: db.max_age.as_secs(),
             backups: own.len(),
-            last_drill: jobs.iter().rev().find(|j| j.kind == "drill" && j.database.as_deref() == Some(&db.name)).map(|j| j.status.clone()),
+            last_drill: log.newest(own_jobs(db, "drill", false))?.map(|j| j.status),
         });
     }
     let repository =
-        RepositoryHealth { snapshots: entries.len(), bytes: repo.stored_bytes().unwrap_or(0), last_check: LastCheck::of(&jobs, None) };
+        RepositoryHealth { snapshots: entries.len(), bytes: repo.stored_bytes().unwrap_or(0), last_check: LastCheck::of(&log, None)? };
     let level = findings.iter().map(|f| f.level).max().unwrap_or(Level::Ok);
     Ok(HealthReport { level, checked_at: now, databases, repository, mirrors, findings })
 }
@@ -166,12 +168,12 @@ fn mirror_health(
     config: &Config,
     repos: &Repos,
     index: usize,
-    jobs: &[JobRecord],
+    log: &JobLog,
     now: Timestamp,
     findings: &mut Vec<Finding>,
-) -> MirrorHealth {
+) -> Result<MirrorHealth> {
     let url = config.mirrors[index].url.clone();
-    let last_check = LastCheck::of(jobs, Some(&url));
+    let last_check = LastCheck::of(log, Some(&url))?;
     let mut health = MirrorHealth { url: url.clone(), reachable: false, snapshots: 0, newest: Default::default(), last_check };
     let entries = repos
         .get(Target::Mirror(index))
@@ -188,7 +190,7 @@ fn mirror_health(
                 message: format!("mirror {url} cannot be read: {}", err.lines().next().unwrap_or_default()),
                 hint: "check that its disk or server is up; backups go on, and the mirror gets them all once it is back".into(),
             });
-            return health;
+            return Ok(health);
         }
     };
     health.reachable = true;
@@ -197,7 +199,7 @@ fn mirror_health(
         let newest = health.newest.entry(e.summary.database.clone()).or_insert(e.time);
         *newest = (*newest).max(e.time);
     }
-    if let Some(copy) = last_failed(jobs, "copy", Some(&url)) {
+    if let Some(copy) = last_failed(log, "copy", Some(&url))? {
         findings.push(Finding {
             level: Level::Warning,
             database: None,
@@ -206,7 +208,7 @@ fn mirror_health(
             hint: "it is retried after the next backup; `lifeboat copy --all --to ...` copies now".into(),
         });
     }
-    if let Some(check) = last_failed(jobs, "check", Some(&url)) {
+    if let Some(check) = last_failed(log, "check", Some(&url))? {
         findings.push(Finding {
             level: Level::Warning,
             database: None,
@@ -233,7 +235,7 @@ fn mirror_health(
             });
         }
     }
-    health
+    Ok(health)
 }
 
 /// The check of a new database whose first backup has not been tried yet: shown in health,
@@ -269,12 +271,15 @@ fn age_finding(db: &DatabaseConfig, last_good: Option<Timestamp>, attempted: boo
     });
 }
 
-fn job_findings(db: &DatabaseConfig, jobs: &[JobRecord], now: Timestamp, tz: &jiff::tz::TimeZone, findings: &mut Vec<Finding>) {
-    let backups: Vec<&JobRecord> =
-        jobs.iter().filter(|j| j.kind == "backup" && j.database.as_deref() == Some(&db.name) && j.status != "running").collect();
-    let failed_in_a_row = backups.iter().rev().take_while(|j| j.status == "failed").count();
-    if failed_in_a_row > 0 {
-        let last = backups.last().expect("a failed job");
+/// The jobs of `kind` for `db` (only those that ended when `ended`), for [`JobLog::newest`].
+fn own_jobs(db: &DatabaseConfig, kind: &str, ended: bool) -> Filter {
+    Filter { database: Some(db.name.clone()), kind: Some(kind.into()), ended, ..Default::default() }
+}
+
+fn job_findings(db: &DatabaseConfig, log: &JobLog, now: Timestamp, tz: &jiff::tz::TimeZone, findings: &mut Vec<Finding>) -> Result<()> {
+    let (failed, _) = log.in_a_row(own_jobs(db, "backup", true), "failed")?;
+    let failed_in_a_row = failed.len();
+    if let Some(last) = failed.first() {
         findings.push(Finding {
             level: if failed_in_a_row >= FAILURES_CRITICAL { Level::Critical } else { Level::Warning },
             database: Some(db.name.clone()),
@@ -288,9 +293,8 @@ fn job_findings(db: &DatabaseConfig, jobs: &[JobRecord], now: Timestamp, tz: &ji
             hint: format!("`lifeboat log --db {} --status failed` has every error", db.name),
         });
     }
-    let Some(drill) = &db.drill else { return };
-    let last_drill = jobs.iter().rev().find(|j| j.kind == "drill" && j.database.as_deref() == Some(&db.name) && j.status != "running");
-    match last_drill {
+    let Some(drill) = &db.drill else { return Ok(()) };
+    match log.newest(own_jobs(db, "drill", true))? {
         Some(job) if job.status == "failed" => findings.push(Finding {
             level: Level::Critical,
             database: Some(db.name.clone()),
@@ -302,7 +306,7 @@ fn job_findings(db: &DatabaseConfig, jobs: &[JobRecord], now: Timestamp, tz: &ji
             ),
         }),
         Some(job) => {
-            let DrillWhen::Schedule(drill) = drill else { return };
+            let DrillWhen::Schedule(drill) = drill else { return Ok(()) };
             // Overdue when a whole interval beyond the next slot after it has passed.
             let due = drill.next_after(job.started_at, tz).and_then(|next| drill.next_after(next, tz));
             if due.is_some_and(|due| due < now) {
@@ -317,6 +321,7 @@ fn job_findings(db: &DatabaseConfig, jobs: &[JobRecord], now: Timestamp, tz: &ji
         }
         None => {}
     }
+    Ok(())
 }
 
 /// A backup may wait this long for its drill before health says no drill covers it.
@@ -328,16 +333,15 @@ const DRILL_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
 fn coverage_finding(
     db: &DatabaseConfig,
     own: &[&lifeboat_engine::BackupEntry],
-    jobs: &[JobRecord],
+    log: &JobLog,
     now: Timestamp,
     findings: &mut Vec<Finding>,
-) {
+) -> Result<()> {
     if db.drill.is_none() {
-        return;
+        return Ok(());
     }
-    let Some(entry) = own.iter().filter(|e| now.duration_since(e.time) > DRILL_GRACE).max_by_key(|e| e.time) else { return };
-    let covered = jobs.iter().any(|j| j.kind == "drill" && j.status == "ok" && j.snapshot.as_deref() == Some(&entry.id));
-    if !covered {
+    let Some(entry) = own.iter().filter(|e| now.duration_since(e.time) > DRILL_GRACE).max_by_key(|e| e.time) else { return Ok(()) };
+    if !log.has_passed_drill(&entry.id)? {
         findings.push(Finding {
             level: Level::Warning,
             database: Some(db.name.clone()),
@@ -352,6 +356,7 @@ fn coverage_finding(
             ),
         });
     }
+    Ok(())
 }
 
 /// Per class with a schedule and a count to keep: as many backups as its slots since its
@@ -405,19 +410,18 @@ fn reachable_finding(db: &DatabaseConfig, findings: &mut Vec<Finding>) {
     });
 }
 
-/// The last ended job of `kind` on `repository` (a mirror's URL, `None` for the primary),
-/// when it failed.
 /// The newest finished job of `kind` on the primary (`repository` `None`) or a mirror.
-fn last_finished<'a>(jobs: &'a [JobRecord], kind: &str, repository: Option<&str>) -> Option<&'a JobRecord> {
-    jobs.iter().rev().find(|j| j.kind == kind && j.repository.as_deref() == repository && j.status != "running")
+fn last_finished(log: &JobLog, kind: &str, repository: Option<&str>) -> Result<Option<JobRecord>> {
+    log.newest(Filter { kind: Some(kind.into()), repository: Some(repository.map(str::to_string)), ended: true, ..Default::default() })
 }
 
-fn last_failed<'a>(jobs: &'a [JobRecord], kind: &str, repository: Option<&str>) -> Option<&'a JobRecord> {
-    last_finished(jobs, kind, repository).filter(|j| j.status == "failed")
+/// The newest finished job of `kind` on `repository`, when it failed.
+fn last_failed(log: &JobLog, kind: &str, repository: Option<&str>) -> Result<Option<JobRecord>> {
+    Ok(last_finished(log, kind, repository)?.filter(|j| j.status == "failed"))
 }
 
-fn repository_findings(config: &Config, jobs: &[JobRecord], findings: &mut Vec<Finding>) {
-    if let Some(check) = last_failed(jobs, "check", None) {
+fn repository_findings(config: &Config, log: &JobLog, findings: &mut Vec<Finding>) -> Result<()> {
+    if let Some(check) = last_failed(log, "check", None)? {
         findings.push(Finding {
             level: Level::Critical,
             database: None,
@@ -427,14 +431,14 @@ fn repository_findings(config: &Config, jobs: &[JobRecord], findings: &mut Vec<F
         });
     }
     // A folder's disk can fill up; a bucket has no such figure to read.
-    let Ok(lifeboat_engine::Location::Local(path)) = config.repository.location() else { return };
+    let Ok(lifeboat_engine::Location::Local(path)) = config.repository.location() else { return Ok(()) };
     if let Some(free) = free_fraction(&path) {
         let level = if free < 0.05 {
             Level::Critical
         } else if free < 0.10 {
             Level::Warning
         } else {
-            return;
+            return Ok(());
         };
         findings.push(Finding {
             level,
@@ -444,6 +448,7 @@ fn repository_findings(config: &Config, jobs: &[JobRecord], findings: &mut Vec<F
             hint: "free space, or lower retention and run `lifeboat forget --prune`; a full disk fails every backup".into(),
         });
     }
+    Ok(())
 }
 
 /// The fraction of the file system holding `path` that is free, for a local repository.
@@ -515,7 +520,7 @@ mod tests {
         let own = [&older, &old, &fresh];
         let findings = |log: &JobLog, db: &DatabaseConfig| {
             let mut found = Vec::new();
-            coverage_finding(db, &own, &log.query(&Filter::default()).unwrap(), Timestamp::now(), &mut found);
+            coverage_finding(db, &own, log, Timestamp::now(), &mut found).unwrap();
             found
         };
         // The newest backup past a day is the one that must be proven; the fresh one may wait.

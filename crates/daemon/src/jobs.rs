@@ -257,8 +257,7 @@ fn check(repo: &Repo, percent: u8, log: &JobLog) -> Outcome {
             // 10% → ten parts; the part follows the checks already logged, so a week of daily
             // checks at 15% reads every pack.
             let parts = (100 / u32::from(percent)).max(1);
-            let done =
-                log.query(&crate::joblog::Filter { kind: Some("check".into()), ..Default::default() }).map(|jobs| jobs.len()).unwrap_or(0);
+            let done = log.count(&crate::joblog::Filter { kind: Some("check".into()), ..Default::default() }).unwrap_or(0);
             repo.check_part((done as u32 % parts) + 1, parts)
         }
     };

@@ -3,7 +3,6 @@
 //! so the figures are exactly what `lifeboat log` and `lifeboat health` say.
 
 use std::{
-    collections::BTreeMap,
     net::SocketAddr,
     path::PathBuf,
     sync::{Arc, Mutex, atomic::AtomicU64},
@@ -18,7 +17,7 @@ use prometheus_client::{
 use crate::{
     error::{DaemonError, DaemonErrorKind, Result},
     health::HealthReport,
-    joblog::{Filter, JobLog, JobRecord},
+    joblog::JobLog,
 };
 
 type Labels = Vec<(String, String)>;
@@ -35,10 +34,13 @@ pub fn serve(addr: SocketAddr, state_dir: PathBuf, health: SharedHealth) -> Resu
     std::thread::spawn(move || {
         for request in server.incoming_requests() {
             let response = if request.url() == "/metrics" {
-                let jobs = JobLog::open(&state_dir).and_then(|log| log.query(&Filter::default()));
-                match jobs {
-                    Ok(jobs) => {
-                        let text = render(&jobs, health.lock().expect("health lock").as_ref());
+                let text = JobLog::open(&state_dir).and_then(|log| {
+                    // So that a killed job counts as interrupted (see `JobLog::mark_interrupted`).
+                    let _ = log.mark_interrupted();
+                    render(&log, health.lock().expect("health lock").as_ref())
+                });
+                match text {
+                    Ok(text) => {
                         let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
                         tiny_http::Response::from_string(text)
                             .with_header(tiny_http::Header::from_bytes("Content-Type", kind).expect("a valid header"))
@@ -54,8 +56,8 @@ pub fn serve(addr: SocketAddr, state_dir: PathBuf, health: SharedHealth) -> Resu
     Ok(())
 }
 
-/// Every metric, from the job log (oldest first) and the latest health report.
-pub fn render(jobs: &[JobRecord], health: Option<&HealthReport>) -> String {
+/// Every metric, from the job log and the latest health report.
+pub fn render(log: &JobLog, health: Option<&HealthReport>) -> Result<String> {
     let mut registry = Registry::with_prefix("lifeboat");
     let gauge = |registry: &mut Registry, name: &str, help: &str, unit: Option<Unit>| {
         let family = Family::<Labels, FloatGauge>::default();
@@ -87,38 +89,32 @@ pub fn render(jobs: &[JobRecord], health: Option<&HealthReport>) -> String {
     let lock_wait = Counter::<f64, AtomicU64>::default();
     registry.register_with_unit("lock_wait", "Time jobs spent waiting for repository locks", Unit::Seconds, lock_wait.clone());
 
-    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for job in jobs {
-        *counts.entry((job.kind.clone(), job.status.clone())).or_default() += 1;
-        if let Some(seconds) = job.lock_wait_seconds {
-            lock_waits.inc();
-            lock_wait.inc_by(seconds);
-        }
-        let Some(database) = &job.database else { continue };
-        let db = || ("database".to_string(), database.clone());
-        if job.status != "running" {
-            last_status.get_or_create(&vec![db(), ("kind".into(), job.kind.clone())]).set(if job.status == "ok" { 1.0 } else { 0.0 });
-        }
-        match (job.kind.as_str(), job.status.as_str()) {
-            ("backup", "ok") => {
-                for class in &job.classes {
-                    let labels = vec![db(), ("class".to_string(), class.clone())];
-                    last_success.get_or_create(&labels).set(job.started_at.as_millisecond() as f64 / 1000.0);
-                    duration.get_or_create(&labels).set(job.seconds().unwrap_or(0.0));
-                    read.get_or_create(&labels).set(job.bytes_read.unwrap_or(0) as f64);
-                    added.get_or_create(&labels).set(job.bytes_added.unwrap_or(0) as f64);
-                    rows.get_or_create(&labels).set(job.rows.unwrap_or(0) as f64);
-                }
-            }
-            ("drill", "ok" | "failed") => {
-                drill_time.get_or_create(&vec![db()]).set(job.started_at.as_millisecond() as f64 / 1000.0);
-                drill_ok.get_or_create(&vec![db()]).set(if job.status == "ok" { 1.0 } else { 0.0 });
-            }
-            _ => {}
+    let (counts, waits, waited) = log.kind_counts()?;
+    for count in counts {
+        total.get_or_create(&vec![("kind".into(), count.kind), ("status".into(), count.status)]).inc_by(count.jobs);
+    }
+    lock_waits.inc_by(waits);
+    lock_wait.inc_by(waited);
+    let db = |database: &str| ("database".to_string(), database.to_string());
+    for newest in log.newest_per_database(&[], &[])? {
+        let ok = if newest.job.status == "ok" { 1.0 } else { 0.0 };
+        last_status.get_or_create(&vec![db(&newest.database), ("kind".into(), newest.kind)]).set(ok);
+    }
+    // Oldest first: a class carried by several sets of classes ends with its newest backup.
+    for job in log.newest_good_backups()? {
+        for class in &job.classes {
+            let labels = vec![db(job.database.as_deref().unwrap_or_default()), ("class".to_string(), class.clone())];
+            last_success.get_or_create(&labels).set(job.started_at.as_millisecond() as f64 / 1000.0);
+            duration.get_or_create(&labels).set(job.seconds().unwrap_or(0.0));
+            read.get_or_create(&labels).set(job.bytes_read.unwrap_or(0) as f64);
+            added.get_or_create(&labels).set(job.bytes_added.unwrap_or(0) as f64);
+            rows.get_or_create(&labels).set(job.rows.unwrap_or(0) as f64);
         }
     }
-    for ((kind, status), n) in counts {
-        total.get_or_create(&vec![("kind".into(), kind), ("status".into(), status)]).inc_by(n);
+    for newest in log.newest_per_database(&["drill"], &["ok", "failed"])? {
+        let labels = vec![db(&newest.database)];
+        drill_time.get_or_create(&labels).set(newest.job.started_at.as_millisecond() as f64 / 1000.0);
+        drill_ok.get_or_create(&labels).set(if newest.job.status == "ok" { 1.0 } else { 0.0 });
     }
 
     if let Some(report) = health {
@@ -135,5 +131,5 @@ pub fn render(jobs: &[JobRecord], health: Option<&HealthReport>) -> String {
 
     let mut text = String::new();
     encode(&mut text, &registry).expect("writing to a String cannot fail");
-    text
+    Ok(text)
 }

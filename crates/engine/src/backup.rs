@@ -209,10 +209,10 @@ pub fn backup(repo: &Repo, source: &dyn Source, request: &BackupRequest) -> Resu
     let mut entry = BackupEntry::from_snapshot(&written.info).expect("our own snapshot has a summary");
     entry.add_totals(&manifest);
     let mut warnings = Vec::new();
-    if manifest.catalog.damaged_at_backup() {
-        let findings = manifest.catalog.properties.get("integrity_check").map(|v| v.to_string()).unwrap_or_default();
+    if let Some(findings) = manifest.catalog.integrity_findings() {
+        let repair = lifeboat_sources::engine_named(&engine).map_or("repair the database", |e| e.repair_hint());
         warnings.push(format!(
-            "the database failed its integrity check ({}); the backup keeps it exactly as it is\n  hint: restore an earlier backup that passed, or repair the database (for SQLite: sqlite3 .recover) and back up again",
+            "the database failed its integrity check ({}); the backup keeps it exactly as it is\n  hint: restore an earlier backup that passed, or {repair} and back up again",
             findings.chars().take(300).collect::<String>()
         ));
     }

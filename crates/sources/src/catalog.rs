@@ -26,15 +26,25 @@ pub struct Catalog {
     pub objects: Vec<SchemaObject>,
 }
 
+/// The catalog property under which an engine records its structural check at backup:
+/// `"ok"`, or its findings; absent when no check ran. (The name is SQLite's pragma's, from
+/// when it was the only engine; manifests keep it.)
+pub const INTEGRITY_PROPERTY: &str = "integrity_check";
+
 impl Catalog {
     pub fn table(&self, name: &str) -> Option<&TableInfo> {
         self.tables.iter().find(|t| t.name == name)
     }
 
     /// Whether the engine's integrity check at backup time found problems (or could not run),
-    /// as recorded in the `integrity_check` property.
+    /// as recorded in the [`INTEGRITY_PROPERTY`].
     pub fn damaged_at_backup(&self) -> bool {
-        self.properties.get("integrity_check").is_some_and(|v| v != "ok")
+        self.integrity_findings().is_some()
+    }
+
+    /// What the engine's integrity check at backup time found, when it was not clean.
+    pub fn integrity_findings(&self) -> Option<String> {
+        self.properties.get(INTEGRITY_PROPERTY).filter(|v| *v != "ok").map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
     }
 
     pub fn total_rows(&self) -> u64 {

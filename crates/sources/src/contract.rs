@@ -48,6 +48,13 @@ pub fn engine_named(name: &str) -> Result<&'static dyn Engine> {
     })
 }
 
+/// `url` as written in a configuration file in folder `base`: a database given by a relative
+/// path is relative to that folder (as every other path in the file is). A URL no engine
+/// claims is left as it is, for opening it to say why.
+pub fn relative_to(base: &Path, url: &str) -> String {
+    engine_for(url).map_or_else(|_| url.to_string(), |engine| engine.relative_to(base, url))
+}
+
 /// Opens the database `url` names (a restore target, or what to back up).
 pub fn open(url: &str) -> Result<Box<dyn Database>> {
     engine_for(url)?.database(url)
@@ -176,6 +183,18 @@ pub trait Engine: Send + Sync {
 
     /// The database at `url`. Checks the URL's form; connects or opens nothing yet.
     fn database(&self, url: &str) -> Result<Box<dyn Database>>;
+
+    /// What to tell a person whose database failed its integrity check at backup: how to
+    /// repair it with the engine's own tools.
+    fn repair_hint(&self) -> &'static str {
+        "repair the database with its own tools"
+    }
+
+    /// `url` (claimed by this engine) with a relative file path in it made relative to `base`;
+    /// unchanged for an engine whose URLs name no file.
+    fn relative_to(&self, _base: &Path, url: &str) -> String {
+        url.to_string()
+    }
 
     /// What `restore --table name` restores, `name` as a person wrote it (PostgreSQL also
     /// reads `orders` as `public.orders`): the table, or the unit it belongs to (see

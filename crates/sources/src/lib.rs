@@ -7,6 +7,7 @@
 mod background;
 mod catalog;
 mod check;
+pub mod child;
 pub mod content_hash;
 mod contract;
 pub mod disk;
@@ -23,7 +24,7 @@ pub use catalog::{Catalog, ColumnInfo, ForeignKey, SchemaObject, TableInfo, Tabl
 pub use check::{CopyCheck, TableCheck};
 pub use contract::{
     BackupStreams, CaptureOptions, Database, ENGINES, Engine, IntegrityLevel, KeepReplaced, RestoreCheck, RestoreOptions, Sample, Staged,
-    blob_value, engine_for, engine_named, open,
+    blob_value, engine_for, engine_named, open, relative_to,
 };
 pub use error::{Result, SourceError, SourceErrorKind};
 pub use secret_url::{SecretUrl, redact};

@@ -1,5 +1,8 @@
+use std::{io::Write, ops::ControlFlow};
+
 use anyhow::Result;
 use lifeboat_daemon::{Filter, JobLog, JobRecord};
+use serde::Serialize;
 
 use crate::{
     context,
@@ -19,6 +22,11 @@ pub fn open(global: &Global) -> Result<JobLog> {
     Ok(JobLog::open(&dir)?)
 }
 
+/// How many jobs the text listing shows without `--last` or `--all`: a screenful or two, the
+/// newest, which is what a person running `lifeboat log` looks for; a log of 100,000 jobs
+/// would scroll them away.
+const TEXT_LAST: usize = 100;
+
 pub fn run(global: &Global, args: &LogArgs) -> Result<i32> {
     let since = match &args.since {
         Some(text) => {
@@ -27,36 +35,111 @@ pub fn run(global: &Global, args: &LogArgs) -> Result<i32> {
         }
         None => None,
     };
-    let filter = Filter { database: args.db.clone(), since, status: args.status.clone(), kind: None };
-    let jobs = open(global)?.query(&filter)?;
+    let filter = Filter { database: args.db.clone(), since, status: args.status.clone(), ..Default::default() };
+    let log = open(global)?;
+    let mut out = output::stdout();
     if global.json {
-        output::json(&serde_json::json!({ "jobs": jobs }))?;
-        return Ok(0);
+        output::json_to(&mut out, &LogOutput { jobs: Jobs { log: &log, filter: &filter, last: args.last } })?;
+        return Ok(out.flush().map(|()| 0)?);
     }
-    if jobs.is_empty() {
-        println!("no jobs logged{}", if args.db.is_some() || args.since.is_some() || args.status.is_some() { " that match" } else { "" });
-        return Ok(0);
-    }
-    println!(
-        "{:>5}  {:<23}  {:<12}  {:<7}  {:<14}  {:<9}  {:<11}  {:>7}  RESULT",
-        "ID", "STARTED", "DATABASE", "KIND", "CLASSES", "TRIGGER", "STATUS", "TOOK"
-    );
-    for job in &jobs {
-        println!(
+    let last = if args.all { None } else { Some(args.last.unwrap_or(TEXT_LAST)) };
+    let mut shown = 0u64;
+    each_job(&log, &filter, last, |job| {
+        if shown == 0 {
+            writeln!(
+                out,
+                "{:>5}  {:<23}  {:<12}  {:<7}  {:<14}  {:<9}  {:<11}  {:>7}  RESULT",
+                "ID", "STARTED", "DATABASE", "KIND", "CLASSES", "TRIGGER", "STATUS", "TOOK"
+            )?;
+        }
+        shown += 1;
+        writeln!(
+            out,
             "{:>5}  {:<23}  {:<12}  {:<7}  {:<14}  {:<9}  {:<11}  {:>7}  {}",
             job.id,
             output::time(job.started_at),
             job.database.as_deref().unwrap_or("-"),
             job.kind,
             job.classes.join(","),
-            format!("{}", job.trigger),
+            job.trigger,
             job.status,
-            job.seconds().map_or("-".into(), |s| format!("{s:.1}s")),
-            result(job)
-        );
+            job.seconds().map_or("-".into(), output::seconds),
+            result(&job)
+        )
+    })?;
+    if shown == 0 {
+        let filtered = args.db.is_some() || args.since.is_some() || args.status.is_some();
+        writeln!(out, "no jobs logged{}", if filtered { " that match" } else { "" })?;
+    } else {
+        // Counted only when the listing may have been cut short.
+        let total = if last.is_some_and(|n| shown == n as u64) { log.count(&filter)?.max(shown) } else { shown };
+        if total > shown {
+            writeln!(out, "the newest {shown} of {total} jobs; `--all` lists every one, `--last N` the newest N")?;
+        } else {
+            writeln!(out, "{}", output::count(shown, "job"))?;
+        }
     }
-    println!("{}", output::count(jobs.len() as u64, "job"));
+    out.flush()?;
     Ok(0)
+}
+
+/// Calls `each` with the jobs `filter` selects, oldest first, read as they are printed; with
+/// `last`, only the newest `last` of them (still oldest first).
+fn each_job(log: &JobLog, filter: &Filter, last: Option<usize>, mut each: impl FnMut(JobRecord) -> std::io::Result<()>) -> Result<()> {
+    let mut failed = None;
+    let mut give = |job| match each(job) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(err) => {
+            failed = Some(err);
+            ControlFlow::Break(())
+        }
+    };
+    match last {
+        None => log.scan(filter, give)?,
+        Some(n) => {
+            let newest = log.query(&Filter { newest_first: true, limit: Some(n), ..filter.clone() })?;
+            for job in newest.into_iter().rev() {
+                if give(job).is_break() {
+                    break;
+                }
+            }
+        }
+    }
+    failed.map_or(Ok(()), |err| Err(err.into()))
+}
+
+/// `lifeboat log --json`.
+#[derive(Serialize)]
+struct LogOutput<'a> {
+    jobs: Jobs<'a>,
+}
+
+/// The jobs of a filter, serialized as they are read from the log.
+struct Jobs<'a> {
+    log: &'a JobLog,
+    filter: &'a Filter,
+    last: Option<usize>,
+}
+
+impl Serialize for Jobs<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(None)?;
+        let mut failed = None;
+        let read = each_job(self.log, self.filter, self.last, |job| {
+            seq.serialize_element(&job).map_err(|e| {
+                let text = e.to_string();
+                failed = Some(e);
+                std::io::Error::other(text)
+            })
+        });
+        // The serializer's own error first: it may be standard output having closed.
+        if let Some(err) = failed {
+            return Err(err);
+        }
+        read.map_err(S::Error::custom)?;
+        seq.end()
+    }
 }
 
 /// What a job left: its snapshot and figures, or its error.

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use lifeboat_daemon::{Filter, JobRecord};
+use lifeboat_daemon::{BackupTotals, Filter, JobLog};
 use serde::Serialize;
 
 use crate::{commands::log, flags::Global, output};
@@ -10,11 +10,11 @@ use crate::{commands::log, flags::Global, output};
 #[derive(Debug, Default, Serialize)]
 struct Stats {
     database: String,
-    backups: usize,
-    automated: usize,
-    manual: usize,
-    ok: usize,
-    failed: usize,
+    backups: u64,
+    automated: u64,
+    manual: u64,
+    ok: u64,
+    failed: u64,
     /// Of the backups that ended, the share that ended ok (0-1); null before any ended.
     success_rate: Option<f64>,
     last_good_backup: Option<jiff::Timestamp>,
@@ -28,56 +28,44 @@ struct Stats {
 }
 
 impl Stats {
-    fn add(&mut self, job: &JobRecord) {
-        match job.kind.as_str() {
-            "backup" => {
-                self.backups += 1;
-                if job.trigger == "schedule" {
-                    self.automated += 1;
-                } else {
-                    self.manual += 1;
-                }
-                match job.status.as_str() {
-                    "ok" => {
-                        self.ok += 1;
-                        self.last_good_backup = Some(job.started_at);
-                        self.bytes_added += job.bytes_added.unwrap_or(0);
-                    }
-                    "failed" => self.failed += 1,
-                    _ => {}
-                }
-                self.recent.insert(0, job.status.clone());
-                self.recent.truncate(10);
-            }
-            "drill" if job.status != "running" => {
-                self.last_drill = Some(job.status.clone());
-                self.last_drill_at = Some(job.started_at);
-            }
-            _ => {}
-        }
-    }
-
-    fn finish(&mut self, now: jiff::Timestamp) {
-        let ended = self.ok + self.failed;
-        self.success_rate = (ended > 0).then(|| self.ok as f64 / ended as f64);
-        self.last_good_age_seconds = self.last_good_backup.map(|t| now.duration_since(t).as_secs());
+    /// The figures of `database` (`None`: every database, named `(all)`), from the totals of
+    /// the `backup_stats` view and the log's newest jobs.
+    fn read(log: &JobLog, database: Option<&str>, totals: Option<&BackupTotals>, now: jiff::Timestamp) -> Result<Self> {
+        let jobs = |kind: &str| Filter { database: database.map(str::to_string), kind: Some(kind.into()), ..Default::default() };
+        let totals = totals.cloned().unwrap_or_default();
+        let last_good_backup = log.newest(Filter { status: Some("ok".into()), ..jobs("backup") })?.map(|j| j.started_at);
+        let last_drill = log.newest(Filter { ended: true, ..jobs("drill") })?;
+        let recent = log.query(&Filter { newest_first: true, limit: Some(10), ..jobs("backup") })?;
+        let ended = totals.ok + totals.failed;
+        Ok(Self {
+            database: database.unwrap_or("(all)").to_string(),
+            backups: totals.backups,
+            automated: totals.automated,
+            manual: totals.manual,
+            ok: totals.ok,
+            failed: totals.failed,
+            success_rate: (ended > 0).then(|| totals.ok as f64 / ended as f64),
+            last_good_backup,
+            last_good_age_seconds: last_good_backup.map(|t| now.duration_since(t).as_secs()),
+            bytes_added: totals.bytes_added,
+            // Over every database, which drill was last says nothing; when is kept.
+            last_drill: last_drill.as_ref().filter(|_| database.is_some()).map(|j| j.status.clone()),
+            last_drill_at: last_drill.map(|j| j.started_at),
+            recent: recent.into_iter().map(|j| j.status).collect(),
+        })
     }
 }
 
 pub fn run(global: &Global) -> Result<i32> {
-    let jobs = log::open(global)?.query(&Filter::default())?;
+    let log = log::open(global)?;
+    // So that a killed job counts as interrupted (see `JobLog::mark_interrupted`).
+    let _ = log.mark_interrupted();
     let now = jiff::Timestamp::now();
-    let mut per_database: BTreeMap<String, Stats> = BTreeMap::new();
-    let mut total = Stats { database: "(all)".into(), ..Default::default() };
-    for job in &jobs {
-        let Some(db) = &job.database else { continue };
-        per_database.entry(db.clone()).or_insert_with(|| Stats { database: db.clone(), ..Default::default() }).add(job);
-        total.add(job);
-    }
-    total.last_drill = None;
-    for stats in per_database.values_mut().chain(std::iter::once(&mut total)) {
-        stats.finish(now);
-    }
+    let totals = log.backup_totals()?;
+    let of = |name: &str| totals.iter().find(|t| t.database == name);
+    let per_database: BTreeMap<String, Stats> =
+        log.databases()?.into_iter().map(|db| Ok((db.clone(), Stats::read(&log, Some(&db), of(&db), now)?))).collect::<Result<_>>()?;
+    let total = Stats::read(&log, None, of("(all)"), now)?;
     if global.json {
         output::json(&serde_json::json!({ "databases": per_database.values().collect::<Vec<_>>(), "total": total }))?;
         return Ok(0);

@@ -81,7 +81,7 @@ fn print_report(report: &VerifyReport) {
     }
     if let Some(check) = &report.check {
         println!(
-            "  integrity_check: {}",
+            "  integrity check: {}",
             if check.integrity_problems.is_empty() { "ok".to_string() } else { check.integrity_problems.join("; ") }
         );
         for t in &check.tables {

@@ -19,7 +19,7 @@ use super::{
     Subset,
     conn::Conn,
     leader::Leader,
-    psql::{self, ChildOutput, column_list, copy_columns, literal, qualified},
+    psql::{self, column_list, copy_columns, literal, qualified},
     sessions::{Limited, SessionLimit},
     tools::Tools,
 };
@@ -82,14 +82,14 @@ struct CopySessions {
 impl CopySessions {
     /// Waits for a free session, then runs `copy` (a `COPY … TO STDOUT`) on the snapshot; the
     /// session counts against the limit until its output ends.
-    fn open(&self, copy: &str, what: String) -> io::Result<Limited<ChildOutput>> {
+    fn open(&self, copy: &str, what: String) -> io::Result<Limited<crate::child::ChildOutput>> {
         let permit = self.limit.acquire();
         let mut cmd = psql::psql(&self.tools, &self.conn);
         for statement in in_snapshot(&self.snapshot) {
             cmd.arg("-c").arg(statement);
         }
         cmd.arg("-c").arg(copy);
-        Ok(Limited::new(ChildOutput::spawn(cmd, what, &self.conn)?, permit))
+        Ok(Limited::new(psql::tool_output(cmd, what, &self.conn)?, permit))
     }
 }
 
@@ -308,7 +308,7 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
             open: Box::new(move || {
                 let mut cmd = conn.command(&tools.path("pg_dump"));
                 cmd.arg(format!("--snapshot={snapshot}")).arg(format!("--section={section}")).arg("--no-password").args(&dump_filters);
-                Ok(Box::new(ChildOutput::spawn(cmd, format!("pg_dump --section={section}"), &conn)?) as Box<dyn Read + Send>)
+                Ok(Box::new(psql::tool_output(cmd, format!("pg_dump --section={section}"), &conn)?) as Box<dyn Read + Send>)
             }),
         });
     }
@@ -319,7 +319,7 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
             open: Box::new(move || {
                 let mut cmd = conn.command(&tools.path("pg_dumpall"));
                 cmd.args(["--globals-only", "--no-role-passwords", "--no-password"]);
-                Ok(Box::new(ChildOutput::spawn(cmd, "pg_dumpall --globals-only", &conn)?) as Box<dyn Read + Send>)
+                Ok(Box::new(psql::tool_output(cmd, "pg_dumpall --globals-only", &conn)?) as Box<dyn Read + Send>)
             }),
         });
     }

@@ -30,7 +30,7 @@ impl Leader {
         let mut child = cmd.spawn().map_err(|e| psql::spawn_failed("psql", e))?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let stderr = child.stderr.take().map(psql::drain);
+        let stderr = child.stderr.take().map(crate::child::drain);
         let mut leader = Self { child, stdin, stdout, stderr, conn: conn.clone(), snapshot: String::new() };
         leader.snapshot = leader
             .ask(&format!("{} BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot();", psql::SESSION_SETTINGS))?;

@@ -2,12 +2,12 @@
 //! they print on failure into errors a person can act on.
 
 use std::{
-    io::{self, Read},
-    process::{Child, Command, Stdio},
+    io,
+    process::{Command, Stdio},
 };
 
 use super::{conn::Conn, tools::Tools};
-use crate::{Result, SourceError, SourceErrorKind};
+use crate::{Result, SourceError, SourceErrorKind, child::ChildOutput};
 
 /// Settings every session uses, so COPY text is the same bytes at backup and at verification
 /// (dates, floats, bytea and time zones all print per session settings), and so RLS policies
@@ -143,65 +143,11 @@ pub(crate) fn server_error(conn: &Conn, stderr: &str) -> SourceError {
     SourceError::new(kind, context, hint).with_source(io::Error::other(message))
 }
 
-/// The standard output of a running tool as a stream that fails unless the tool exits 0.
-///
-/// A dump cut short (server gone, tool killed) must never look like a complete stream, so the
-/// end of the output is only reported once the exit status says the tool finished its work.
-pub(crate) struct ChildOutput {
-    child: Child,
-    stdout: std::process::ChildStdout,
-    stderr: Option<std::thread::JoinHandle<String>>,
-    what: String,
-    conn: Conn,
-}
-
-impl ChildOutput {
-    pub(crate) fn spawn(mut cmd: Command, what: impl Into<String>, conn: &Conn) -> io::Result<Self> {
-        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-        let stderr = child.stderr.take().map(drain);
-        let stdout = child.stdout.take().expect("piped");
-        enlarge_pipe(&stdout);
-        Ok(Self { child, stdout, stderr, what: what.into(), conn: conn.clone() })
-    }
-}
-
-/// Gives a pipe to or from psql 1 MiB of room instead of 64 KiB. psql moves COPY data in
-/// 4 KiB writes; with more room it runs ahead instead of waking its reader (or being woken)
-/// for every few of them (a quarter less system time in a backup of the mixed benchmark
-/// table). Best effort: a system that refuses keeps the default size, which only costs time.
-pub(crate) fn enlarge_pipe(pipe: &impl std::os::fd::AsRawFd) {
-    // SAFETY: F_SETPIPE_SZ only resizes the kernel buffer of a descriptor we own.
-    unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
-}
-
-/// Reads a child's stderr on a thread so a chatty tool never blocks on a full pipe.
-pub(crate) fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
-}
-
-impl Read for ChildOutput {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.stdout.read(buf)?;
-        if n > 0 || buf.is_empty() {
-            return Ok(n);
-        }
-        let status = self.child.wait()?;
-        let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
-        if status.success() { Ok(0) } else { Err(io::Error::other(format!("{} failed: {}", self.what, server_error(&self.conn, &stderr)))) }
-    }
-}
-
-impl Drop for ChildOutput {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// The standard output of `cmd` (a PostgreSQL tool connected to `conn`) as a stream that
+/// fails unless the tool exits 0, its failure read as the server's error.
+pub(crate) fn tool_output(cmd: Command, what: impl Into<String>, conn: &Conn) -> io::Result<ChildOutput> {
+    let conn = conn.clone();
+    ChildOutput::spawn(cmd, what, Box::new(move |stderr| server_error(&conn, stderr).to_string()))
 }
 
 /// `'text'` as an SQL string literal.

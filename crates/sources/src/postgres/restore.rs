@@ -17,7 +17,7 @@ use super::{
     conn::Conn,
     database::{self, DatabaseProperties, Phase},
     post_data::PostData,
-    psql::{self, ChildOutput, column_list, ident, literal, qualified},
+    psql::{self, column_list, ident, literal, qualified},
     shared_copy::SharedFeed,
     tools::Tools,
 };
@@ -306,10 +306,10 @@ fn spawn_with_stdin(mut cmd: Command) -> Result<Fed> {
     let mut child =
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| psql::spawn_failed("psql", e))?;
     if let Some(stdin) = &child.stdin {
-        psql::enlarge_pipe(stdin);
+        crate::child::enlarge_pipe(stdin);
     }
-    let stdout = psql::drain(child.stdout.take().expect("piped"));
-    let stderr = psql::drain(child.stderr.take().expect("piped"));
+    let stdout = crate::child::drain(child.stdout.take().expect("piped"));
+    let stderr = crate::child::drain(child.stderr.take().expect("piped"));
     Ok(Fed { child, stdout, stderr })
 }
 
@@ -406,7 +406,7 @@ fn hash_table(tools: &Tools, target: &Conn, table: &TableInfo) -> Result<RowSetH
     let name = table_name(table);
     let mut cmd = psql::psql(tools, target);
     cmd.arg("-c").arg(psql::SESSION_SETTINGS).arg("-c").arg(format!("COPY {} TO STDOUT", copy_target(table)));
-    let output = ChildOutput::spawn(cmd, format!("reading {name}"), target).map_err(|e| psql::spawn_failed("psql", e))?;
+    let output = psql::tool_output(cmd, format!("reading {name}"), target).map_err(|e| psql::spawn_failed("psql", e))?;
     hash_rows(output).map_err(|e| SourceError::new(SourceErrorKind::Database, format!("reading {name} failed"), "").with_source(e))
 }
 

@@ -22,8 +22,7 @@ impl Tools {
     pub fn find() -> Result<Self> {
         if let Some(dir) = std::env::var_os("LIFEBOAT_PG_BIN") {
             let dir = PathBuf::from(dir);
-            let output = std::process::Command::new(dir.join("pg_dump")).arg("--version").output().map_err(|_| missing())?;
-            let major = parse_major(&String::from_utf8_lossy(&output.stdout)).ok_or_else(missing)?;
+            let major = crate::child::major_version(&dir.join("pg_dump")).ok_or_else(missing)?;
             return Ok(Self { dir: Some(dir), major });
         }
         let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -40,8 +39,7 @@ impl Tools {
         if let Some((major, dir)) = candidates.pop() {
             return Ok(Self { dir: Some(dir), major });
         }
-        let output = std::process::Command::new("pg_dump").arg("--version").output().map_err(|_| missing())?;
-        let major = parse_major(&String::from_utf8_lossy(&output.stdout)).ok_or_else(missing)?;
+        let major = crate::child::major_version(Path::new("pg_dump")).ok_or_else(missing)?;
         Ok(Self { dir: None, major })
     }
 
@@ -71,19 +69,4 @@ fn missing() -> SourceError {
         "pg_dump was not found (LIFEBOAT_PG_BIN, /usr/lib/postgresql/*/bin, PATH)",
         "install PostgreSQL's client tools, e.g. `apt-get install postgresql-client`",
     )
-}
-
-/// `pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)` → 15.
-fn parse_major(version: &str) -> Option<u32> {
-    let number = version.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
-    number.split('.').next()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn versions_parse() {
-        assert_eq!(super::parse_major("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"), Some(15));
-        assert_eq!(super::parse_major("pg_dump (PostgreSQL) 9.6.24"), Some(9));
-    }
 }

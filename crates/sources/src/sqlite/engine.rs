@@ -35,6 +35,15 @@ impl Engine for SqliteEngine {
         Ok(Box::new(SqliteDatabase { path: PathBuf::from(path), _scratch: None }))
     }
 
+    fn repair_hint(&self) -> &'static str {
+        "repair the database (`sqlite3 app.db .recover | sqlite3 repaired.db`)"
+    }
+
+    fn relative_to(&self, base: &Path, url: &str) -> String {
+        let path = url.strip_prefix("sqlite:").unwrap_or(url);
+        if url.contains("://") || Path::new(path).is_absolute() { url.to_string() } else { base.join(path).display().to_string() }
+    }
+
     fn find_table(&self, catalog: &Catalog, name: &str) -> Result<TableSet> {
         super::virtual_table::find(catalog, name)
     }

@@ -139,7 +139,7 @@ const CHECK_CACHE_KIB: u32 = 64 * 1024;
 
 /// The catalog property holding the backup-time integrity check's result: `"ok"`, or its
 /// findings; absent when the check was off.
-pub const INTEGRITY: &str = "integrity_check";
+pub const INTEGRITY: &str = crate::catalog::INTEGRITY_PROPERTY;
 
 /// The catalog property saying which check that was (`quick`, `full`, `off`); absent in
 /// backups that always ran the full check.

@@ -4,6 +4,9 @@
 //!
 //! A row is written when the job starts (`running`) and completed when it ends, so a job whose
 //! process was killed is still there: the next daemon start marks it `interrupted`.
+//!
+//! This file writes jobs; `queries.rs` answers the front ends' questions, `schema.rs` holds
+//! the tables and their migrations, `retention.rs` how long a job is kept.
 
 use std::{
     os::unix::fs::{DirBuilderExt, PermissionsExt},
@@ -17,6 +20,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{DaemonError, Result};
+
+mod queries;
+mod retention;
+mod schema;
+
+pub use queries::{BackupTotals, Filter};
+pub use retention::DEFAULT_KEEP_JOBS;
+pub use schema::LATEST as SCHEMA_VERSION;
 
 /// What started a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -155,14 +166,9 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
-    /// Whether the process that runs this job is still there: its pid exists and, when its
-    /// start time was recorded, it is the same process (pids are reused).
+    /// Whether the process that runs this job is still there.
     fn process_alive(&self) -> bool {
-        match (process_start(self.pid), self.pid_start) {
-            (None, _) => false,
-            (Some(now), Some(then)) => now == then,
-            (Some(_), None) => lifeboat_engine::process_exists(i64::from(self.pid)),
-        }
+        process_alive(self.pid, self.pid_start)
     }
 
     pub fn seconds(&self) -> Option<f64> {
@@ -170,50 +176,10 @@ impl JobRecord {
     }
 }
 
-/// Which rows to read.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub database: Option<String>,
-    pub since: Option<Timestamp>,
-    pub status: Option<String>,
-    pub kind: Option<String>,
-}
-
 pub struct JobLog {
     conn: Connection,
     path: PathBuf,
 }
-
-const SCHEMA: &str = r"
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY,
-    database TEXT,
-    repository TEXT,
-    kind TEXT NOT NULL,
-    classes TEXT NOT NULL DEFAULT '',
-    trigger TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    reason TEXT,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    status TEXT NOT NULL,
-    snapshot TEXT,
-    bytes_read INTEGER,
-    bytes_added INTEGER,
-    rows INTEGER,
-    error TEXT,
-    lock_wait_seconds REAL,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_by_database ON jobs (database, started_at);
-CREATE TABLE IF NOT EXISTS schedule_marks (key TEXT PRIMARY KEY, last_slot TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS daemon_memory (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-";
-
-/// Columns added after the first release, each with its type: added to an older job log when
-/// it is opened (its rows keep NULL there).
-const ADDED_COLUMNS: [(&str, &str); 3] = [("pid_start", "INTEGER"), ("content_key", "TEXT"), ("covered_by", "TEXT")];
 
 impl JobLog {
     /// Opens (creating) `state.db` in `dir`, creating `dir` with mode 0700: the log names
@@ -242,21 +208,12 @@ impl JobLog {
                 .with_source(e)
             })?;
         }
-        let conn = Connection::open(&path).map_err(|e| DaemonError::state(format!("cannot open the job log {}", path.display()), e))?;
+        let mut conn = Connection::open(&path).map_err(|e| DaemonError::state(format!("cannot open the job log {}", path.display()), e))?;
         // One an older version left readable by others is made private (never the reverse).
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
         conn.busy_timeout(Duration::from_secs(10)).map_err(|e| DaemonError::state("setting the job log's busy timeout", e))?;
         conn.pragma_update(None, "journal_mode", "wal").map_err(|e| DaemonError::state(format!("opening {}", path.display()), e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| DaemonError::state(format!("creating the job log in {}", path.display()), e))?;
-        for (column, kind) in ADDED_COLUMNS {
-            let present: bool = conn
-                .query_row("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = ?1", [column], |r| r.get(0))
-                .map_err(|e| DaemonError::state("reading the job log's columns", e))?;
-            if !present {
-                // Two processes may upgrade at once: the loser's "duplicate column" is fine.
-                let _ = conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {column} {kind}"));
-            }
-        }
+        schema::migrate(&mut conn, &path.display().to_string())?;
         Ok(Self { conn, path })
     }
 
@@ -316,114 +273,31 @@ impl JobLog {
 
     /// Marks as `interrupted` the jobs still `running` whose process on this host is gone
     /// (killed, or the machine went down); returns how many. Every reader shows them so
-    /// already (see [`JobLog::query`]); this writes it down.
+    /// already (see [`JobLog::scan`]); this writes it down, so that what SQL counts and groups
+    /// agrees with what `scan` shows. Cheap: an index holds the running jobs.
     pub fn mark_interrupted(&self) -> Result<usize> {
-        let running = self.query(&Filter { status: Some("interrupted".into()), ..Default::default() })?;
+        let failed = |e| DaemonError::state("marking interrupted jobs", e);
+        let this_host = lifeboat_engine::host_name();
+        let mut stmt = self.conn.prepare("SELECT id, pid, pid_start FROM jobs WHERE status = 'running' AND host = ?1").map_err(failed)?;
+        let running = stmt
+            .query_map([this_host], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?, r.get::<_, Option<i64>>(2)?)))
+            .map_err(failed)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(failed)?;
         let mut marked = 0;
-        for job in running.iter().filter(|j| j.finished_at.is_none()) {
-            self.conn
+        for (id, pid, pid_start) in running {
+            if process_alive(pid, pid_start.map(|t| t as u64)) {
+                continue;
+            }
+            marked += self
+                .conn
                 .execute(
                     "UPDATE jobs SET status = 'interrupted', finished_at = ?2, error = ?3 WHERE id = ?1 AND status = 'running'",
-                    params![job.id, Timestamp::now().to_string(), gone(job.pid)],
+                    params![id, Timestamp::now().to_string(), gone(pid)],
                 )
-                .map_err(|e| DaemonError::state("marking interrupted jobs", e))?;
-            marked += 1;
+                .map_err(failed)?;
         }
         Ok(marked)
-    }
-
-    /// The rows `filter` selects, oldest first.
-    pub fn query(&self, filter: &Filter) -> Result<Vec<JobRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, database, kind, classes, trigger, actor, reason, started_at, finished_at, status, snapshot,
-                        bytes_read, bytes_added, rows, error, host, pid, lock_wait_seconds, repository, pid_start,
-                        covered_by
-                 FROM jobs
-                 WHERE (?1 IS NULL OR database = ?1) AND (?2 IS NULL OR started_at >= ?2)
-                   AND (?3 IS NULL OR status = ?3 OR (?3 = 'interrupted' AND status = 'running'))
-                   AND (?4 IS NULL OR kind = ?4)
-                 ORDER BY id",
-            )
-            .map_err(|e| DaemonError::state("reading the job log", e))?;
-        let since = filter.since.map(|t| t.to_string());
-        let rows = stmt
-            .query_map(params![filter.database, since, filter.status, filter.kind], |r| {
-                let time =
-                    |i: usize| -> rusqlite::Result<Option<Timestamp>> { Ok(r.get::<_, Option<String>>(i)?.and_then(|t| t.parse().ok())) };
-                let count = |i: usize| -> rusqlite::Result<Option<u64>> { Ok(r.get::<_, Option<i64>>(i)?.map(|n| n.max(0) as u64)) };
-                let classes: String = r.get(3)?;
-                Ok(JobRecord {
-                    id: r.get(0)?,
-                    database: r.get(1)?,
-                    kind: r.get(2)?,
-                    classes: classes.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect(),
-                    trigger: r.get(4)?,
-                    actor: r.get(5)?,
-                    reason: r.get(6)?,
-                    started_at: time(7)?.unwrap_or_default(),
-                    finished_at: time(8)?,
-                    status: r.get(9)?,
-                    snapshot: r.get(10)?,
-                    bytes_read: count(11)?,
-                    bytes_added: count(12)?,
-                    rows: count(13)?,
-                    error: r.get(14)?,
-                    host: r.get(15)?,
-                    pid: r.get(16)?,
-                    lock_wait_seconds: r.get(17)?,
-                    repository: r.get(18)?,
-                    pid_start: r.get::<_, Option<i64>>(19)?.map(|t| t as u64),
-                    covered_by: r.get(20)?,
-                })
-            })
-            .map_err(|e| DaemonError::state("reading the job log", e))?;
-        let this_host = lifeboat_engine::host_name();
-        let mut jobs = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| DaemonError::state("reading the job log", e))?;
-        // A job still `running` whose process is gone (or is another process that got its
-        // pid since) was interrupted, whoever reads the log.
-        for job in jobs.iter_mut().filter(|j| j.status == "running" && j.host == this_host && !j.process_alive()) {
-            job.status = "interrupted".into();
-            job.error = Some(gone(job.pid));
-        }
-        if let Some(status) = &filter.status {
-            jobs.retain(|j| &j.status == status);
-        }
-        Ok(jobs)
-    }
-
-    /// The newest restore drill of `snapshot` (a full id) that came to a verdict; `None` when
-    /// none did. Ids are hashes of the snapshot's content, so a drill of the same id in any
-    /// repository drilled these very bytes.
-    pub fn newest_drill(&self, snapshot: &str) -> Result<Option<DrillRecord>> {
-        let row: Option<(String, String, Option<String>)> = self
-            .conn
-            .query_row(
-                "SELECT finished_at, status, covered_by FROM jobs
-                 WHERE kind = 'drill' AND status IN ('ok', 'failed') AND snapshot = ?1 AND finished_at IS NOT NULL
-                 ORDER BY finished_at DESC LIMIT 1",
-                [snapshot],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| DaemonError::state("reading the job log", e))?;
-        Ok(row.and_then(|(at, status, covered_by)| Some(DrillRecord { at: at.parse().ok()?, passed: status == "ok", covered_by })))
-    }
-
-    /// The newest passed drill that proved `content_key` (see `lifeboat_engine::content_key`),
-    /// of whichever snapshot: its snapshot. A backup with that key is covered by it.
-    pub fn drill_proving(&self, content_key: &str) -> Result<Option<String>> {
-        self.conn
-            .query_row(
-                "SELECT coalesce(covered_by, snapshot) FROM jobs
-                 WHERE kind = 'drill' AND status = 'ok' AND content_key = ?1 AND snapshot IS NOT NULL
-                 ORDER BY finished_at DESC LIMIT 1",
-                [content_key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| DaemonError::state("reading the job log", e))
     }
 
     /// What the daemon's alerts remembered when last saved (see `alerts/state.rs`).
@@ -465,6 +339,16 @@ impl JobLog {
             )
             .map_err(|e| DaemonError::state("writing the schedule marks", e))?;
         Ok(())
+    }
+}
+
+/// Whether process `pid` is still there and, when its start time was recorded, is the same
+/// process (pids are reused).
+fn process_alive(pid: u32, pid_start: Option<u64>) -> bool {
+    match (process_start(pid), pid_start) {
+        (None, _) => false,
+        (Some(now), Some(then)) => now == then,
+        (Some(_), None) => lifeboat_engine::process_exists(i64::from(pid)),
     }
 }
 
@@ -535,5 +419,182 @@ mod tests {
         })
         .unwrap();
         assert_eq!(log.mark_interrupted().unwrap(), 0);
+    }
+
+    /// Every row of every table of the store, as text, for comparing a store before and after.
+    fn dump(conn: &Connection, table: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
+        let columns = stmt.column_count();
+        stmt.query_map([], |r| {
+            Ok((0..columns)
+                .map(|i| match r.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Null => "NULL".to_string(),
+                    rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                    rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("|"))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
+    /// `fixtures/state-before-versions.sql` is `sqlite3 state.db .dump` of a state directory
+    /// written by lifeboat 2eb7d49 (the last release before versions were kept): CLI backups,
+    /// a failed backup, a drill, a check, a forget, a restore, and a daemon's schedule marks
+    /// and alert memory.
+    #[test]
+    fn a_store_written_before_versions_were_kept_is_upgraded_in_place_and_keeps_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/state-before-versions.sql")).unwrap();
+        let before: Vec<Vec<String>> = {
+            let conn = Connection::open(dir.path().join("state.db")).unwrap();
+            conn.execute_batch(&fixture).unwrap();
+            ["jobs", "schedule_marks", "daemon_memory"].iter().map(|t| dump(&conn, t)).collect()
+        };
+        assert!(before[0].len() >= 8 && !before[1].is_empty() && !before[2].is_empty(), "the fixture has rows of each kind: {before:?}");
+        let log = JobLog::open(dir.path()).unwrap();
+        let after: Vec<Vec<String>> = ["jobs", "schedule_marks", "daemon_memory"].iter().map(|t| dump(&log.conn, t)).collect();
+        assert_eq!(before, after, "every row is kept, unchanged");
+        let versions = dump(&log.conn, "schema_version");
+        assert_eq!(versions.len() as i64, SCHEMA_VERSION, "{versions:?}");
+        // The old rows read as before, and answer the new queries.
+        let jobs = log.query(&Filter::default()).unwrap();
+        assert_eq!(jobs.len(), before[0].len());
+        let backups: i64 = log.conn.query_row("SELECT count(*) FROM backup_logs", [], |r| r.get(0)).unwrap();
+        assert_eq!(backups as usize, jobs.iter().filter(|j| j.kind == "backup").count());
+        let totals = log.backup_totals().unwrap();
+        assert_eq!(totals.last().unwrap().backups as i64, backups);
+        // A new job goes in beside them; opening again changes nothing.
+        let id = log
+            .start(&NewJob {
+                database: Some("app"),
+                repository: None,
+                kind: "backup",
+                classes: &[],
+                trigger: Trigger::Manual,
+                reason: None,
+            })
+            .unwrap();
+        assert!(id > jobs.iter().map(|j| j.id).max().unwrap());
+        drop(log);
+        let again = JobLog::open(dir.path()).unwrap();
+        assert_eq!(dump(&again.conn, "schema_version"), versions);
+    }
+
+    #[test]
+    fn a_store_newer_than_this_binary_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = JobLog::open(dir.path()).unwrap();
+        log.conn.execute("INSERT INTO schema_version VALUES (?1, 'later', 'from the future')", [SCHEMA_VERSION + 1]).unwrap();
+        let before = dump(&log.conn, "sqlite_master");
+        drop(log);
+        let err = JobLog::open(dir.path()).err().expect("refused").to_string();
+        assert!(err.contains("newer lifeboat") && err.contains(&format!("schema version {}", SCHEMA_VERSION + 1)), "{err}");
+        let conn = Connection::open(dir.path().join("state.db")).unwrap();
+        assert_eq!(dump(&conn, "sqlite_master"), before);
+    }
+
+    /// Inserts a finished job that started `days` ago.
+    fn old_job(log: &JobLog, database: Option<&str>, kind: &str, status: &str, days: i64, snapshot: Option<&str>) -> i64 {
+        let at = (Timestamp::now() - jiff::SignedDuration::from_hours(24 * days)).to_string();
+        log.conn
+            .execute(
+                "INSERT INTO jobs (database, kind, trigger, actor, started_at, finished_at, status, snapshot, host, pid)
+                 VALUES (?1, ?2, 'schedule', 'root', ?3, ?3, ?4, ?5, 'h', 1)",
+                params![database, kind, at, status, snapshot],
+            )
+            .unwrap();
+        log.conn.last_insert_rowid()
+    }
+
+    #[test]
+    fn retention_forgets_old_successes_keeps_failures_restores_and_drill_verdicts_longer_and_the_newest_of_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = JobLog::open(dir.path()).unwrap();
+        let keep = Duration::from_secs(10 * 86_400);
+        let old_ok = old_job(&log, Some("app"), "backup", "ok", 30, None);
+        let old_failed = old_job(&log, Some("app"), "backup", "failed", 30, None);
+        let recent_failed = old_job(&log, Some("app"), "backup", "failed", 15, None);
+        let recent_restore = old_job(&log, Some("app"), "restore", "ok", 15, None);
+        let old_restore = old_job(&log, Some("app"), "restore", "ok", 25, None);
+        let ok_past_keep = old_job(&log, Some("app"), "backup", "ok", 11, None);
+        let drill_verdict = old_job(&log, Some("app"), "drill", "ok", 40, Some("s1"));
+        let drill_older = old_job(&log, Some("app"), "drill", "ok", 45, Some("s2"));
+        let drill_again = old_job(&log, Some("app"), "drill", "ok", 35, Some("s2"));
+        let newest_check = old_job(&log, None, "check", "ok", 50, None);
+        let past_keep_too = old_job(&log, Some("app"), "backup", "ok", 12, None);
+        let only_backup_of_its_database = old_job(&log, Some("gone"), "backup", "ok", 100, None);
+        let fresh = old_job(&log, Some("app"), "backup", "ok", 1, None);
+        let _newer_restore = old_job(&log, Some("app"), "restore", "ok", 2, None);
+        let _newer_drill = old_job(&log, Some("app"), "drill", "ok", 3, Some("s3"));
+        let running = log
+            .start(&NewJob {
+                database: Some("db2"),
+                repository: None,
+                kind: "backup",
+                classes: &[],
+                trigger: Trigger::Manual,
+                reason: None,
+            })
+            .unwrap();
+        log.conn.execute("UPDATE jobs SET started_at = ?2 WHERE id = ?1", params![running, "2000-01-01T00:00:00Z"]).unwrap();
+        let removed = log.apply_retention(keep, Timestamp::now()).unwrap();
+        let left: Vec<i64> = log.query(&Filter::default()).unwrap().iter().map(|j| j.id).collect();
+        for gone in [old_ok, old_failed, old_restore, ok_past_keep, past_keep_too, drill_older] {
+            assert!(!left.contains(&gone), "job {gone} is past its keep: {left:?}");
+        }
+        assert_eq!(removed, 6);
+        for kept in [recent_failed, recent_restore, drill_verdict, drill_again, newest_check, only_backup_of_its_database, fresh, running] {
+            assert!(left.contains(&kept), "job {kept} is kept: {left:?}");
+        }
+        assert_eq!(log.apply_retention(keep, Timestamp::now()).unwrap(), 0, "nothing more to remove");
+    }
+
+    #[test]
+    fn the_views_give_one_row_per_backup_and_totals_per_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = JobLog::open(dir.path()).unwrap();
+        for (database, trigger, status, added) in
+            [("app", Trigger::Schedule, "ok", 10), ("app", Trigger::Manual, "failed", 0), ("crm", Trigger::Api, "ok", 5)]
+        {
+            let id = log
+                .start(&NewJob {
+                    database: Some(database),
+                    repository: None,
+                    kind: "backup",
+                    classes: &["daily".into()],
+                    trigger,
+                    reason: Some("why"),
+                })
+                .unwrap();
+            log.finish(id, &Outcome { status, bytes_added: Some(added), bytes_read: Some(100), ..Default::default() }).unwrap();
+        }
+        let drill = log
+            .start(&NewJob {
+                database: Some("app"),
+                repository: None,
+                kind: "drill",
+                classes: &[],
+                trigger: Trigger::Schedule,
+                reason: None,
+            })
+            .unwrap();
+        log.finish(drill, &Outcome { status: "ok", ..Default::default() }).unwrap();
+        let rows = dump(
+            &log.conn,
+            "(SELECT id, database, trigger, started_by, reason, status, bytes, bytes_added, duration_seconds >= 0 FROM backup_logs)",
+        );
+        assert_eq!(
+            rows,
+            ["1|app|automated|schedule|why|ok|100|10|1", "2|app|manual|manual|why|failed|100|0|1", "3|crm|manual|api|why|ok|100|5|1"]
+        );
+        let stats = dump(
+            &log.conn,
+            "(SELECT database, backups, automated, manual, ok, failed, last_good_backup IS NOT NULL, bytes_added FROM backup_stats)",
+        );
+        assert_eq!(stats, ["(all)|3|1|2|2|1|1|15", "app|2|1|1|1|1|1|10", "crm|1|0|1|1|0|1|5"]);
     }
 }
