@@ -1,5 +1,7 @@
 //! Manual jobs in the job log: a CLI command given a configuration or `LIFEBOAT_STATE_DIR`
-//! records what it did (trigger `manual`, actor the OS user), as the daemon does.
+//! records what it did (trigger `manual`, actor the OS user) the way the daemon does, through
+//! the same `JobLog::begin` and `RecordedJob::end`; what is the CLI's own here is that a log
+//! it cannot write is a warning, never a reason not to do the work.
 
 use anyhow::Result;
 use lifeboat_daemon::{JobLog, NewJob, Outcome, Trigger};
@@ -40,20 +42,14 @@ pub fn run<T>(global: &Global, job: Job, work: impl FnOnce() -> Result<T>, outco
         trigger: Trigger::Manual,
         reason: job.reason,
     };
-    let id = log.as_ref().and_then(|log| log.start(&new).map_err(|err| eprintln!("warning: this job is not logged: {err}")).ok());
+    let recorded = log.as_ref().and_then(|log| log.begin(&new).map_err(|err| eprintln!("warning: this job is not logged: {err}")).ok());
     let result = work();
-    if let (Some(log), Some(id)) = (&log, id) {
+    if let Some(recorded) = recorded {
         let ended = match &result {
-            Ok(value) => {
-                let waited = job.repo.lock_waited();
-                Outcome { lock_wait_seconds: (!waited.is_zero()).then_some(waited.as_secs_f64()), ..outcome(value) }
-            }
-            Err(err) if crate::JOB.is_cancelled() => {
-                Outcome { status: "interrupted", error: Some(crate::describe(err)), ..Default::default() }
-            }
+            Ok(value) => outcome(value),
             Err(err) => Outcome::failed(crate::describe(err)),
         };
-        if let Err(err) = log.finish(id, &ended) {
+        if let Err(err) = recorded.end(ended, job.repo, &crate::JOB, None) {
             eprintln!("warning: the end of this job is not logged: {err}");
         }
     }

@@ -351,7 +351,9 @@ fn start_ready(
         let job = queue.remove(index);
         running.insert(lane.clone());
         let database = job.database.as_deref().and_then(|d| config.database(d)).cloned();
-        let (repos, cancel, events, tx, state_dir) = (repos.clone(), cancel.clone(), *events, tx.clone(), config.state_dir.clone());
+        // Its own token: SIGTERM (the daemon's token) stops every job, and one job can be
+        // stopped without the others.
+        let (repos, cancel, events, tx, state_dir) = (repos.clone(), cancel.child(), *events, tx.clone(), config.state_dir.clone());
         let databases = config.databases.clone();
         std::thread::spawn(move || {
             let what = describe(&job.work, job.database.as_deref(), &repos);

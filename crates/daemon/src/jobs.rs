@@ -79,15 +79,11 @@ pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, trig
         trigger,
         reason: None,
     };
-    let id = log.start(&new)?;
+    let job = log.begin(&new)?;
     let opened = cx.repos.get(target).map_err(|e| e.to_string());
     let repo = match opened.and_then(|repo| repo.for_job(cx.cancel.clone(), None).map_err(|e| e.to_string())) {
         Ok(repo) => repo,
-        Err(err) => {
-            let outcome = Outcome::failed(err);
-            log.finish(id, &outcome)?;
-            return Ok(outcome);
-        }
+        Err(err) => return job.end(Outcome::failed(err), &cx.repos.primary, cx.cancel, None),
     };
     let outcome = match (work, database) {
         (Work::Backup { classes }, Some(db)) => backup(&repo, db, classes),
@@ -104,15 +100,8 @@ pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, trig
         // A mirror that failed is opened afresh next time (it may have been replaced).
         cx.repos.reset(target);
     }
-    let waited = repo.lock_waited();
-    let outcome = Outcome { lock_wait_seconds: (!waited.is_zero()).then_some(waited.as_secs_f64()), ..outcome };
     // A job stopped by SIGTERM did not fail: it was interrupted, and left nothing behind.
-    let outcome = if cx.cancel.is_cancelled() && outcome.status == "failed" {
-        Outcome { status: "interrupted", error: Some(interrupted_because(work)), ..outcome }
-    } else {
-        outcome
-    };
-    log.finish(id, &outcome)?;
+    let outcome = job.end(outcome, &repo, cx.cancel, Some(interrupted_because(work)))?;
     // Retention follows a good backup, as a job of its own in the log: it is not part of the
     // backup's time, and a retention that fails does not make the backup fail.
     if let (Work::Backup { .. }, Some(db), "ok") = (work, database, outcome.status)
@@ -267,6 +256,72 @@ fn check(repo: &Repo, percent: u8, log: &JobLog) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two backups side by side, each with its own token under the daemon's: cancelling one
+    /// (mid-way, once its data is being written) stops it alone; the other completes, and its
+    /// backup restores.
+    #[test]
+    fn cancelling_one_job_leaves_the_other_running_and_its_backup_restores() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, megabytes) in [("big", 150), ("other", 60)] {
+            let conn = rusqlite::Connection::open(dir.path().join(format!("{name}.db"))).unwrap();
+            conn.execute_batch(&format!(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);
+                 WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {})
+                 INSERT INTO t SELECT n, randomblob(1000000) FROM g;",
+                megabytes
+            ))
+            .unwrap();
+        }
+        let config = crate::Config::parse(
+            "[repository]\nurl = \"repo\"\n[[databases]]\nname = \"big\"\nurl = \"big.db\"\n[[databases]]\nname = \"other\"\nurl = \"other.db\"\n",
+            &dir.path().join("lifeboat.toml"),
+        )
+        .unwrap();
+        let primary = Repo::init(&lifeboat_engine::Location::Local(dir.path().join("repo")), "pw").unwrap();
+        let repos = Repos::new(primary, &config, "pw");
+        let daemon = CancelToken::default();
+        let (big, other) = (daemon.child(), daemon.child());
+        let state = dir.path().join("state");
+        let run = |cancel: &CancelToken, db: usize| {
+            let cx = JobContext { repos: &repos, databases: &config.databases, cancel, state_dir: &state };
+            run(&cx, Some(&config.databases[db]), &Work::Backup { classes: vec!["daily".into()] }, Trigger::Schedule).unwrap()
+        };
+        let running = |name: &str| {
+            let log = JobLog::open(&state).unwrap();
+            log.newest(crate::joblog::Filter { database: Some(name.into()), ..Default::default() })
+                .unwrap()
+                .is_some_and(|j| j.status == "running")
+        };
+        let pack_being_written = || {
+            std::fs::read_dir(dir.path().join("repo/data")).into_iter().flatten().flatten().any(|sub| {
+                std::fs::read_dir(sub.path()).into_iter().flatten().flatten().any(|f| f.file_name().to_string_lossy().ends_with("-tmp-"))
+            })
+        };
+        let wait = |what: &str, ready: &dyn Fn() -> bool| {
+            let start = std::time::Instant::now();
+            while !ready() {
+                assert!(start.elapsed() < std::time::Duration::from_secs(60), "{what} never happened");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        let (big_outcome, other_outcome) = std::thread::scope(|scope| {
+            let big_job = scope.spawn(|| run(&big, 0));
+            wait("the big backup writing its data", &|| pack_being_written() && running("big"));
+            let other_job = scope.spawn(|| run(&other, 1));
+            wait("the other backup starting", &|| running("other"));
+            big.cancel();
+            (big_job.join().unwrap(), other_job.join().unwrap())
+        });
+        assert_eq!((big_outcome.status, big_outcome.snapshot.as_deref()), ("interrupted", None), "{big_outcome:?}");
+        assert_eq!(other_outcome.status, "ok", "{other_outcome:?}");
+        assert!(!daemon.is_cancelled() && !other.is_cancelled());
+        let entries = lifeboat_engine::list(&repos.primary, None).unwrap();
+        let names: Vec<&str> = entries.iter().map(|e| e.summary.database.as_str()).collect();
+        assert_eq!(names, ["other"], "only the other backup wrote a snapshot");
+        let drill = lifeboat_engine::verify(&repos.primary, &entries[0], DrillPlace { scratch: None, live: None }, None).unwrap();
+        assert!(drill.ok() && drill.image_matches == Some(true), "{:?}", drill.problems);
+    }
 
     /// Regression: an interrupted prune was logged as "no snapshot was written".
     #[test]

@@ -25,6 +25,8 @@ pub use error::{DaemonError, DaemonErrorKind, Result};
 pub use events::Events;
 pub use health::{DatabaseHealth, Finding, HealthReport, Level, RepositoryHealth, evaluate as evaluate_health, human};
 pub use instance::InstanceLock;
-pub use joblog::{BackupTotals, DEFAULT_KEEP_JOBS, DrillRecord, Filter, JobLog, JobRecord, NewJob, Outcome, SCHEMA_VERSION, Trigger};
+pub use joblog::{
+    BackupTotals, DEFAULT_KEEP_JOBS, DrillRecord, Filter, JobLog, JobRecord, NewJob, Outcome, RecordedJob, SCHEMA_VERSION, Trigger,
+};
 pub use jobs::Work;
 pub use repos::{Repos, Target};

@@ -11,19 +11,32 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-/// Asks one job to stop; cheap to clone, every clone sees the same request.
+/// Asks one job to stop; cheap to clone, every clone sees the same request. A job of a process
+/// that runs several gets a [`CancelToken::child`] of the process's token: cancelling the
+/// process stops every job, cancelling the job stops it alone.
 #[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<Inner>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    cancelled: AtomicBool,
+    parent: Option<CancelToken>,
+}
 
 impl CancelToken {
-    /// Asks everything under way in this job to stop at its next check.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+    /// A token for one job under this one: cancelled with it, or on its own.
+    pub fn child(&self) -> Self {
+        Self(Arc::new(Inner { cancelled: AtomicBool::new(false), parent: Some(self.clone()) }))
     }
 
-    /// Whether the job was asked to stop.
+    /// Asks everything under way in this job (and in its children) to stop at its next check.
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the job, or one it belongs to, was asked to stop.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.cancelled.load(Ordering::SeqCst) || self.0.parent.as_ref().is_some_and(CancelToken::is_cancelled)
     }
 }
 
@@ -33,4 +46,21 @@ impl CancelToken {
 /// again", and read and write loops would retry forever.
 pub fn error() -> std::io::Error {
     std::io::Error::other("interrupted by the user")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CancelToken;
+
+    #[test]
+    fn a_job_cancelled_alone_leaves_its_siblings_and_the_process_running() {
+        let process = CancelToken::default();
+        let (one, other) = (process.child(), process.child());
+        one.cancel();
+        assert!(one.is_cancelled() && one.clone().is_cancelled());
+        assert!(!other.is_cancelled() && !process.is_cancelled());
+        let grandchild = other.child();
+        process.cancel();
+        assert!(other.is_cancelled() && grandchild.is_cancelled(), "the process's cancel reaches every job");
+    }
 }

@@ -5,8 +5,9 @@
 //! A row is written when the job starts (`running`) and completed when it ends, so a job whose
 //! process was killed is still there: the next daemon start marks it `interrupted`.
 //!
-//! This file writes jobs; `queries.rs` answers the front ends' questions, `schema.rs` holds
-//! the tables and their migrations, `retention.rs` how long a job is kept.
+//! This file writes jobs; `recorded.rs` is how every front end records one around its work,
+//! `queries.rs` answers the front ends' questions, `schema.rs` holds the tables and their
+//! migrations, `retention.rs` how long a job is kept.
 
 use std::{
     os::unix::fs::{DirBuilderExt, PermissionsExt},
@@ -22,10 +23,12 @@ use serde::Serialize;
 use crate::error::{DaemonError, Result};
 
 mod queries;
+mod recorded;
 mod retention;
 mod schema;
 
 pub use queries::{BackupTotals, Filter};
+pub use recorded::RecordedJob;
 pub use retention::DEFAULT_KEEP_JOBS;
 pub use schema::LATEST as SCHEMA_VERSION;
 
@@ -463,6 +466,9 @@ mod tests {
         // The old rows read as before, and answer the new queries.
         let jobs = log.query(&Filter::default()).unwrap();
         assert_eq!(jobs.len(), before[0].len());
+        // The fixture's CLI commands are all there, a restore among them.
+        let kinds: std::collections::BTreeSet<&str> = jobs.iter().map(|j| j.kind.as_str()).collect();
+        assert_eq!(kinds, ["backup", "check", "drill", "forget", "restore"].into(), "{jobs:?}");
         let backups: i64 = log.conn.query_row("SELECT count(*) FROM backup_logs", [], |r| r.get(0)).unwrap();
         assert_eq!(backups as usize, jobs.iter().filter(|j| j.kind == "backup").count());
         let totals = log.backup_totals().unwrap();
