@@ -82,8 +82,8 @@ fn print_json_error(code: i32, message: &str, hint: &str) {
         130 => "interrupted",
         _ => "failure",
     };
-    let error = serde_json::json!({ "kind": kind, "exit_code": code, "message": message, "hint": hint });
-    let _ = output::json(&serde_json::json!({ "error": error }));
+    let error = lifeboat_daemon::output::FailureDetail { kind, exit_code: code, message, hint };
+    let _ = output::json(&lifeboat_daemon::output::Failure { error });
 }
 
 /// 2 when the command line asked for something that cannot be (usage), else 1.

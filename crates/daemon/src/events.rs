@@ -4,6 +4,16 @@
 
 use std::io::Write;
 
+/// One event under `--log-format json`.
+#[derive(serde::Serialize)]
+struct EventLine<'a> {
+    time: jiff::Timestamp,
+    level: &'a str,
+    event: &'a str,
+    database: Option<&'a str>,
+    message: &'a str,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Events {
     pub json: bool,
@@ -21,8 +31,7 @@ impl Events {
     fn line(&self, level: &str, event: &str, database: Option<&str>, message: &str) {
         let time = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now());
         let line = if self.json {
-            serde_json::json!({ "time": time.to_string(), "level": level, "event": event, "database": database, "message": message })
-                .to_string()
+            serde_json::to_string(&EventLine { time, level, event, database, message }).expect("an event serializes")
         } else {
             // One line: a multi-line error (its hint) is joined so each event stays one line.
             let message = message.replace("\n  hint: ", " (hint: ").replace('\n', " ");

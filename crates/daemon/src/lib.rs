@@ -14,7 +14,9 @@ mod instance;
 mod joblog;
 mod jobs;
 mod metrics;
+pub mod output;
 mod repos;
+mod stats;
 
 pub use alerts::{Alert, AlertsConfig, send as send_alert, test_alert};
 pub use config::{AFTER_EACH_BACKUP, Config, DatabaseConfig, DrillWhen, SCHEDULED_CLASSES, interval};
@@ -30,3 +32,4 @@ pub use joblog::{
 };
 pub use jobs::Work;
 pub use repos::{Repos, Target};
+pub use stats::{Stats, StatsReport, stats};

@@ -15,7 +15,8 @@ pub use backup::{BackupReport, BackupRequest, CLASSES, backup, snapshot_root, va
 pub use error::{EngineError, Result};
 pub use inspect::{ShowReport, export, show};
 pub use lifeboat_repo::{
-    CancelToken, CheckFinding, CheckReport, Location, Repo, RepoError, RepoErrorKind, S3Settings, process_exists, user_name,
+    CancelToken, CheckFinding, CheckReport, CopyReport, KeyInfo, Location, Repo, RepoError, RepoErrorKind, S3Settings, process_exists,
+    user_name,
 };
 pub use lifeboat_sources::{
     CaptureOptions, Catalog, CopyCheck, Database, IntegrityLevel, RestoreCheck, RestoreOptions as EngineRestoreOptions, Sample, SecretUrl,

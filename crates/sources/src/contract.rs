@@ -169,7 +169,7 @@ pub struct Sample {
 
 /// A blob in a sample: its bytes in hex.
 pub fn blob_value(bytes: &[u8]) -> serde_json::Value {
-    serde_json::json!({ "hex": hex::encode(bytes) })
+    serde_json::Value::Object(serde_json::Map::from_iter([("hex".to_string(), serde_json::Value::from(hex::encode(bytes)))]))
 }
 
 /// A database engine: which URLs it reads, and what it does with backups as a whole.

@@ -19,11 +19,15 @@ pub fn run(global: &Global, command: &AlertsCommand) -> Result<i32> {
     let results = lifeboat_daemon::send_alert(&config.alerts, &lifeboat_daemon::test_alert());
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     if global.json {
-        let channels: Vec<serde_json::Value> = results
+        let channels = results
             .iter()
-            .map(|(channel, result)| serde_json::json!({ "channel": channel, "ok": result.is_ok(), "error": result.as_ref().err() }))
+            .map(|(channel, result)| lifeboat_daemon::output::ChannelResult {
+                channel: channel.clone(),
+                ok: result.is_ok(),
+                error: result.as_ref().err().cloned(),
+            })
             .collect();
-        output::json(&serde_json::json!({ "ok": failed == 0, "channels": channels }))?;
+        output::json(&lifeboat_daemon::output::AlertTest { ok: failed == 0, channels })?;
     } else {
         for (channel, result) in &results {
             match result {

@@ -59,12 +59,12 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
     }
     let e = &report.entry;
     if global.json {
-        output::json(&serde_json::json!({
-            "snapshot": e,
-            "tables": report.manifest.catalog.tables.len(),
-            "streams": report.manifest.streams,
-            "warnings": report.warnings,
-        }))?;
+        output::json(&lifeboat_daemon::output::Backup {
+            snapshot: e,
+            tables: report.manifest.catalog.tables.len(),
+            streams: &report.manifest.streams,
+            warnings: &report.warnings,
+        })?;
     } else {
         println!(
             "snapshot {} saved: {} `{}`, {}, {}; database {}, streams {}, {} added to the repository",

@@ -16,13 +16,7 @@ pub fn run(global: &Global, args: &CheckArgs) -> Result<i32> {
     let report = logged::run(global, job, || Ok(repo.check(args.read_data)?), Outcome::of_check)?;
     drop(progress);
     if global.json {
-        output::json(&serde_json::json!({
-            "ok": !report.has_errors(),
-            "read_data": args.read_data,
-            "snapshots_checked": report.snapshots_checked,
-            "findings": report.findings.iter().map(|f| serde_json::json!({"error": f.error, "message": f.message})).collect::<Vec<_>>(),
-            "affected_snapshots": report.affected.iter().map(|s| &s.id).collect::<Vec<_>>(),
-        }))?;
+        output::json(&lifeboat_daemon::output::Check::of(&report, args.read_data))?;
     } else {
         for group in grouped(&report.findings) {
             let level = if group.error { "error" } else { "warning" };

@@ -29,17 +29,19 @@ pub fn run(global: &Global, command: &ConfigCommand) -> Result<i32> {
         }
     }
     if global.json {
-        let list: Vec<serde_json::Value> =
-            schedules.iter().map(|(what, cron, next)| serde_json::json!({ "schedule": what, "cron": cron, "next": next })).collect();
-        output::json(&serde_json::json!({
-            "ok": review.problems.is_empty(),
-            "problems": review.problems,
-            "warnings": review.warnings,
-            "repository": config.repository.url,
-            "state_dir": config.state_dir,
-            "databases": config.databases.iter().map(|d| &d.name).collect::<Vec<_>>(),
-            "schedules": list,
-        }))?;
+        let schedules = schedules
+            .iter()
+            .map(|(what, cron, next)| lifeboat_daemon::output::Schedule { schedule: what.clone(), cron: cron.clone(), next: *next })
+            .collect();
+        output::json(&lifeboat_daemon::output::ConfigCheck {
+            ok: review.problems.is_empty(),
+            problems: &review.problems,
+            warnings: &review.warnings,
+            repository: &config.repository.url,
+            state_dir: &config.state_dir,
+            databases: config.databases.iter().map(|d| d.name.as_str()).collect(),
+            schedules,
+        })?;
         return Ok(if review.problems.is_empty() { 0 } else { 1 });
     }
     for problem in &review.problems {

@@ -29,7 +29,7 @@ pub fn run(global: &Global, args: &CopyArgs) -> Result<i32> {
         |report| Outcome { status: "ok", rows: Some(report.copied.len() as u64), ..Default::default() },
     )?;
     if global.json {
-        output::json(&serde_json::json!({ "to": args.to, "copied": report.copied, "present": report.present }))?;
+        output::json(&lifeboat_daemon::output::Copy::of(&args.to, &report))?;
     } else {
         println!("copied {} to {} ({} already there)", output::count(report.copied.len() as u64, "backup"), args.to, report.present.len());
     }

@@ -43,7 +43,7 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
     }
     if args.dry_run {
         if global.json {
-            output::json(&serde_json::json!({ "dry_run": true, "removed": 0, "pruned_bytes": null, "plan": plan }))?;
+            output::json(&lifeboat_daemon::output::Forget { dry_run: true, removed: 0, pruned_bytes: None, plan: &plan })?;
         } else {
             println!("dry run: {} would be removed; nothing was changed", output::count(removing as u64, "backup"));
         }
@@ -75,7 +75,7 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
     )?;
     drop(progress);
     if global.json {
-        output::json(&serde_json::json!({ "dry_run": false, "removed": removed, "pruned_bytes": freed, "plan": plan }))?;
+        output::json(&lifeboat_daemon::output::Forget { dry_run: false, removed, pruned_bytes: freed, plan: &plan })?;
     } else {
         println!("removed {}", output::count(removed as u64, "backup"));
         if let Some(freed) = freed {

@@ -8,7 +8,7 @@ pub fn run(global: &Global) -> Result<i32> {
     let password = context::password(global, true)?;
     Repo::init(&location, &password)?;
     if global.json {
-        crate::output::json(&serde_json::json!({ "created": location.describe() }))?;
+        crate::output::json(&lifeboat_daemon::output::Init { created: location.describe() })?;
     } else {
         println!("created repository {}", location.describe());
         println!("keep the password safe: without it no backup can be read");

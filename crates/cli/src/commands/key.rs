@@ -2,6 +2,8 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, Result, bail};
 
+use lifeboat_daemon::output::{self as shape, KeyChange};
+
 use crate::{
     context,
     flags::{Global, KeyCommand, NewPassword},
@@ -14,7 +16,7 @@ pub fn run(global: &Global, command: &KeyCommand) -> Result<i32> {
         KeyCommand::List => {
             let keys = repo.keys()?;
             if global.json {
-                output::json(&serde_json::json!({ "keys": keys }))?;
+                output::json(&shape::Keys { keys: &keys })?;
             } else {
                 println!("{:<2} {:<8}  {:<12}  {:<16}  CREATED", "", "ID", "USER", "HOST");
                 for k in &keys {
@@ -32,25 +34,25 @@ pub fn run(global: &Global, command: &KeyCommand) -> Result<i32> {
         }
         KeyCommand::Add(new) => {
             let id = repo.add_key(&new_password(new)?)?;
-            report(global, serde_json::json!({ "added": id, "removed": null }), &format!("added key {}", &id[..8]))?;
+            report(global, KeyChange { added: Some(&id), removed: None }, &format!("added key {}", &id[..8]))?;
         }
         KeyCommand::Remove { id } => {
             let removed = repo.remove_key(id)?;
-            report(global, serde_json::json!({ "added": null, "removed": removed }), &format!("removed key {}", &removed[..8]))?;
+            report(global, KeyChange { added: None, removed: Some(&removed) }, &format!("removed key {}", &removed[..8]))?;
         }
         KeyCommand::Passwd(new) => {
             let old = repo.keys()?.into_iter().find(|k| k.current).map(|k| k.id);
             let id = repo.change_password(&new_password(new)?)?;
             let text = format!("the password changed: key {} replaced key {}", &id[..8], old.as_deref().map_or("?", |o| &o[..8]));
-            report(global, serde_json::json!({ "added": id, "removed": old }), &text)?;
+            report(global, KeyChange { added: Some(&id), removed: old.as_deref() }, &text)?;
         }
     }
     Ok(0)
 }
 
-fn report(global: &Global, json: serde_json::Value, text: &str) -> Result<()> {
+fn report(global: &Global, change: KeyChange, text: &str) -> Result<()> {
     if global.json {
-        return output::json(&json);
+        return output::json(&change);
     }
     println!("{text}");
     Ok(())

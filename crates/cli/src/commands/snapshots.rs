@@ -24,7 +24,7 @@ pub fn run(global: &Global, args: &SnapshotsArgs) -> Result<i32> {
         }
     }
     if global.json {
-        output::json(&serde_json::json!({ "snapshots": entries }))?;
+        output::json(&lifeboat_daemon::output::Snapshots { snapshots: &entries })?;
         return Ok(0);
     }
     if entries.is_empty() {

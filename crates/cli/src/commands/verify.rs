@@ -36,7 +36,7 @@ pub fn run(global: &Global, args: &VerifyArgs) -> Result<i32> {
     drop(progress);
     let ok = reports.iter().all(VerifyReport::ok);
     if global.json {
-        output::json(&serde_json::json!({ "ok": ok, "drills": reports }))?;
+        output::json(&lifeboat_daemon::output::Verify { ok, drills: &reports })?;
     } else {
         for report in &reports {
             print_report(report);

@@ -2,12 +2,20 @@
 
 use super::{Alert, WebhookChannel, WebhookFormat};
 
+/// Slack's incoming-webhook body (Mattermost and Rocket.Chat take it too).
+#[derive(serde::Serialize)]
+struct SlackMessage {
+    text: String,
+}
+
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn send(channel: &WebhookChannel, alert: &Alert) -> Result<(), String> {
     let body = match channel.format {
         WebhookFormat::Json => serde_json::to_value(alert).expect("an alert serializes"),
-        WebhookFormat::Slack => serde_json::json!({ "text": format!("*{}*\n{}", alert.subject, alert.text) }),
+        WebhookFormat::Slack => {
+            serde_json::to_value(SlackMessage { text: format!("*{}*\n{}", alert.subject, alert.text) }).expect("a message serializes")
+        }
     };
     let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(TIMEOUT)).http_status_as_error(true).build().into();
     agent

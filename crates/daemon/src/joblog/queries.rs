@@ -116,7 +116,7 @@ pub struct KindCount {
 }
 
 /// One row of the `backup_stats` view.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct BackupTotals {
     /// A database's name, or `(all)` for the row over every database.
     pub database: String,
@@ -125,6 +125,7 @@ pub struct BackupTotals {
     pub manual: u64,
     pub ok: u64,
     pub failed: u64,
+    /// What the good backups added to the repository (before any prune).
     pub bytes_added: u64,
 }
 

@@ -189,11 +189,11 @@ pub(crate) fn server_facts(tools: &Tools, conn: &Conn) -> Result<ServerFacts> {
     let row = rows.into_iter().next().unwrap_or_default();
     let field = |i: usize| row.get(i).cloned().unwrap_or_default();
     let mut properties = BTreeMap::new();
-    properties.insert("encoding".into(), serde_json::json!(field(4)));
-    properties.insert("lc_collate".into(), serde_json::json!(field(5)));
-    properties.insert("lc_ctype".into(), serde_json::json!(field(6)));
+    properties.insert("encoding".into(), serde_json::Value::from(field(4)));
+    properties.insert("lc_collate".into(), serde_json::Value::from(field(5)));
+    properties.insert("lc_ctype".into(), serde_json::Value::from(field(6)));
     let extensions: Vec<&str> = row.get(7).map(|e| e.split(", ").filter(|e| !e.is_empty()).collect()).unwrap_or_default();
-    properties.insert("extensions".into(), serde_json::json!(extensions));
+    properties.insert("extensions".into(), serde_json::Value::from(extensions));
     if let Some(json) = database.first().and_then(|r| r.first()) {
         let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
             crate::SourceError::new(
@@ -274,10 +274,10 @@ pub(crate) fn capture(tools: &Tools, conn: &Conn, facts: ServerFacts, subset: &S
     let dump_filters = pg_dump_filters(subset, &tables);
 
     let mut facts = facts;
-    facts.properties.insert("large_objects".into(), serde_json::json!(large_objects));
+    facts.properties.insert("large_objects".into(), serde_json::Value::from(&large_objects[..]));
     if subset.is_partial() {
         // pg_dump leaves the schemas out of a table subset; a restore creates them.
-        facts.properties.insert("partial".into(), serde_json::json!(true));
+        facts.properties.insert("partial".into(), serde_json::Value::Bool(true));
     }
     let tallies: Tallies = Arc::default();
     let mut streams = Vec::new();

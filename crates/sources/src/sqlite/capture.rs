@@ -90,7 +90,7 @@ fn reusable(previous: Option<&Catalog>, digest: Option<&str>, level: IntegrityLe
         previous.properties.get(INTEGRITY_LEVEL).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or(IntegrityLevel::Full);
     (same_pages && checked >= level).then(|| {
         let mut reused = previous.clone();
-        reused.properties.insert(CATALOG_REUSED.into(), serde_json::json!(true));
+        reused.properties.insert(CATALOG_REUSED.into(), serde_json::Value::Bool(true));
         reused
     })
 }
@@ -146,7 +146,7 @@ pub(super) fn capture(path: &Path, level: IntegrityLevel, previous: Option<&Cata
         })?;
         // Called once every stream was read, so the image's hash is known.
         if let Some(digest) = end.get() {
-            catalog.properties.insert(IMAGE_HASH.into(), serde_json::json!(digest));
+            catalog.properties.insert(IMAGE_HASH.into(), serde_json::Value::from(digest));
         }
         mode.record(&mut catalog.properties);
         Ok(catalog)

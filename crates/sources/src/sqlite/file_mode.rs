@@ -33,9 +33,9 @@ impl FileMode {
 
     /// Adds the mode and owner to a catalog's properties.
     pub(crate) fn record(&self, properties: &mut BTreeMap<String, serde_json::Value>) {
-        properties.insert(MODE.into(), serde_json::json!(format!("{:04o}", self.mode)));
-        properties.insert(UID.into(), serde_json::json!(self.uid));
-        properties.insert(GID.into(), serde_json::json!(self.gid));
+        properties.insert(MODE.into(), serde_json::Value::from(format!("{:04o}", self.mode)));
+        properties.insert(UID.into(), serde_json::Value::from(self.uid));
+        properties.insert(GID.into(), serde_json::Value::from(self.gid));
     }
 
     /// What the backup recorded; `None` for backups made before modes were recorded.

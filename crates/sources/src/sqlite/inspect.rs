@@ -43,7 +43,7 @@ pub fn integrity(conn: &Connection, level: IntegrityLevel) -> Result<Option<serd
         return Ok(None);
     }
     let problems = integrity_problems(conn, level).map_err(|e| db_error(format!("running PRAGMA {}", check_pragma(level)), e))?;
-    Ok(Some(if problems.is_empty() { serde_json::json!("ok") } else { serde_json::json!(problems) }))
+    Ok(Some(if problems.is_empty() { serde_json::Value::from("ok") } else { serde_json::Value::from(problems) }))
 }
 
 /// Records in `catalog` which check ran and what [`integrity`] found.
@@ -51,7 +51,7 @@ pub fn record_integrity(catalog: &mut Catalog, level: IntegrityLevel, found: Opt
     if let Some(found) = found {
         catalog.properties.insert(INTEGRITY.to_string(), found);
     }
-    catalog.properties.insert(INTEGRITY_LEVEL.to_string(), serde_json::json!(level));
+    catalog.properties.insert(INTEGRITY_LEVEL.to_string(), serde_json::to_value(level).expect("a level serializes"));
 }
 
 /// The catalog without the integrity check (see [`integrity`]), as seen by `conn`'s current
@@ -340,10 +340,12 @@ pub(crate) fn sample_rows(conn: &Connection, table: &str, limit: usize) -> Resul
 fn json_value(value: ValueRef<'_>) -> serde_json::Value {
     match value {
         ValueRef::Null => serde_json::Value::Null,
-        ValueRef::Integer(i) => serde_json::json!(i),
+        ValueRef::Integer(i) => serde_json::Value::from(i),
         // Infinities have no JSON number: they stay text.
-        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or_else(|| serde_json::json!(f.to_string()), serde_json::Value::Number),
-        ValueRef::Text(t) => serde_json::json!(String::from_utf8_lossy(t)),
+        ValueRef::Real(f) => {
+            serde_json::Number::from_f64(f).map_or_else(|| serde_json::Value::from(f.to_string()), serde_json::Value::Number)
+        }
+        ValueRef::Text(t) => serde_json::Value::from(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => crate::blob_value(b),
     }
 }

@@ -61,9 +61,9 @@ impl Source for RawFiles {
             let mut catalog = Catalog { engine: "sqlite".into(), server_version: rusqlite::version().to_string(), ..Default::default() };
             catalog.properties.insert(
                 super::inspect::INTEGRITY.into(),
-                serde_json::json!([format!("not checked: a raw copy of a database that could not be read ({why})")]),
+                serde_json::Value::from(vec![format!("not checked: a raw copy of a database that could not be read ({why})")]),
             );
-            catalog.properties.insert("raw_copy".into(), serde_json::json!(true));
+            catalog.properties.insert("raw_copy".into(), serde_json::Value::Bool(true));
             mode.record(&mut catalog.properties);
             Ok(catalog)
         });

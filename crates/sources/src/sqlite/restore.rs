@@ -265,7 +265,7 @@ impl Drop for RestoredCopy {
 fn passed_at_backup(catalog: &Catalog) -> Option<IntegrityLevel> {
     let props = &catalog.properties;
     let level = props.get(INTEGRITY_LEVEL).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or(IntegrityLevel::Full);
-    (level != IntegrityLevel::Off && props.get(INTEGRITY) == Some(&serde_json::json!("ok"))).then_some(level)
+    (level != IntegrityLevel::Off && props.get(INTEGRITY) == Some(&serde_json::Value::from("ok"))).then_some(level)
 }
 
 /// Integrity at `integrity` (none when `None`), row counts and, with `hashes`, content hashes
