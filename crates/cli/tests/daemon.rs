@@ -499,6 +499,7 @@ fn config_check_names_every_problem_at_once() {
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
     sql(&env.path("app.db"), "CREATE TABLE t (a);");
+    sql(&env.path("subset.db"), "CREATE TABLE t (a);");
     std::os::unix::fs::symlink(env.path("app.db"), env.path("alias.db")).unwrap();
     std::fs::write(env.path("password"), "pw\n").unwrap();
     std::fs::set_permissions(env.path("password"), std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -510,7 +511,8 @@ fn config_check_names_every_problem_at_once() {
          [[databases]]\nname = \"alias\"\nurl = \"alias.db\"\n\n\
          [[databases]]\nname = \"missing\"\nurl = \"sqlite:nowhere/missing.db\"\n\n\
          [[databases]]\nname = \"unparsable\"\nurl = \"postgres://app@db.example/shop%zz\"\n\n\
-         [[databases]]\nname = \"down\"\nurl = \"postgresql://app@127.0.0.1:{closed}/shop\"\n",
+         [[databases]]\nname = \"subset\"\nurl = \"subset.db\"\ntables = [\"t\"]\n\n\
+         [[databases]]\nname = \"down\"\nurl = \"postgresql://app@127.0.0.1:{closed}/shop\"\nintegrity = \"full\"\n",
         env.repo.display()
     );
     let config = env.path("lifeboat.toml");
@@ -519,9 +521,17 @@ fn config_check_names_every_problem_at_once() {
     let said = common::text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{said}");
     let errors: Vec<&str> = said.lines().filter(|l| l.starts_with("error: ")).collect();
-    for expected in
-        ["password_file", "readable by others", "a-file", "`missing`", "`unparsable`", "`app` and `alias` are the same database"]
-    {
+    for expected in [
+        "password_file",
+        "readable by others",
+        "a-file",
+        "`missing`",
+        "`unparsable`",
+        "`app` and `alias` are the same database",
+        // Options the engine's capabilities rule out, named by their configuration keys.
+        "database `subset`: `tables` cannot be used with a sqlite database",
+        "database `down`: `integrity` cannot be used with a postgres database",
+    ] {
         assert!(errors.iter().any(|l| l.contains(expected)), "no line says {expected:?}:\n{said}");
     }
     assert!(said.lines().any(|l| l.starts_with("warning: ") && l.contains("`down`")), "{said}");

@@ -261,6 +261,23 @@ pub struct DatabaseConfig {
     pub scratch: Option<String>,
 }
 
+impl DatabaseConfig {
+    /// What a backup of this database is asked to capture.
+    pub fn capture_options(&self) -> lifeboat_engine::CaptureOptions {
+        lifeboat_engine::CaptureOptions {
+            schemas: self.schemas.clone(),
+            tables: self.tables.clone(),
+            exclude_tables: self.exclude_tables.clone(),
+            integrity: self.integrity.as_deref().map(|level| match level {
+                "off" => lifeboat_engine::IntegrityLevel::Off,
+                "full" => lifeboat_engine::IntegrityLevel::Full,
+                _ => lifeboat_engine::IntegrityLevel::Quick,
+            }),
+            ..Default::default()
+        }
+    }
+}
+
 impl Config {
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Self> {

@@ -28,6 +28,17 @@ impl Config {
                     continue;
                 }
             };
+            // Options its engine cannot honour would fail every backup: say so now.
+            let refused = db.capture_options().refused_by(database.engine().caps());
+            if !refused.is_empty() {
+                let settings: Vec<String> = refused.iter().map(|flag| setting_of(flag)).collect();
+                review.problems.push(format!(
+                    "database `{}`: {} cannot be used with a {} database; remove it from its [[databases]] entry",
+                    db.name,
+                    settings.join(", "),
+                    database.engine().name()
+                ));
+            }
             if let Err(err) = database.probe() {
                 let line = format!("database `{}`: {}", db.name, first_line(&err.to_string()));
                 // What stays wrong until someone fixes it fails the check; a server that does
@@ -104,6 +115,15 @@ fn not_writable(dir: &Path) -> Option<String> {
         (true, _) => None,
         (false, true) => Some("cannot be written by this user: fix its owner or mode, or choose another".into()),
         (false, false) => Some(format!("cannot be created: {} is not writable by this user", existing.display())),
+    }
+}
+
+/// The configuration key of a command-line option (`--exclude-table` is `exclude_tables`).
+fn setting_of(flag: &str) -> String {
+    match flag {
+        "--schema" => "`schema`".into(),
+        "--exclude-table" => "`exclude_tables`".into(),
+        other => format!("`{}`", other.trim_start_matches("--")),
     }
 }
 

@@ -2,7 +2,7 @@
 //! job's own repository handle, record how it ended. Used by the daemon's workers and by the
 //! CLI (for its manual jobs), so both log the same way.
 
-use lifeboat_engine::{BackupRequest, CancelToken, CaptureOptions, DrillPlace, IntegrityLevel, Repo};
+use lifeboat_engine::{BackupRequest, CancelToken, DrillPlace, Repo};
 
 use crate::{
     config::DatabaseConfig,
@@ -164,18 +164,7 @@ fn interrupted_because(work: &Work) -> String {
 fn backup(repo: &Repo, db: &DatabaseConfig, classes: &[String]) -> Outcome {
     let result = (|| -> std::result::Result<Outcome, Box<dyn std::error::Error + Send + Sync>> {
         let database = lifeboat_engine::open_database(db.url.expose())?;
-        let options = CaptureOptions {
-            schemas: db.schemas.clone(),
-            tables: db.tables.clone(),
-            exclude_tables: db.exclude_tables.clone(),
-            integrity: db.integrity.as_deref().map(|level| match level {
-                "off" => IntegrityLevel::Off,
-                "full" => IntegrityLevel::Full,
-                _ => IntegrityLevel::Quick,
-            }),
-            ..Default::default()
-        };
-        let source = database.source(&options)?;
+        let source = database.source(&db.capture_options())?;
         let class = label(classes);
         let request = BackupRequest {
             name: Some(db.name.clone()),

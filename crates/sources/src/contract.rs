@@ -96,6 +96,46 @@ pub struct CaptureOptions {
     pub integrity: Option<IntegrityLevel>,
 }
 
+impl CaptureOptions {
+    /// The options given here that an engine with `caps` cannot honour, by the names a person
+    /// writes them with (`--tables`, …); empty when it can honour them all.
+    pub fn refused_by(&self, caps: Caps) -> Vec<&'static str> {
+        let given = [
+            (!self.schemas.is_empty(), caps.subsets, "--schema"),
+            (!self.tables.is_empty(), caps.subsets, "--tables"),
+            (!self.exclude_tables.is_empty(), caps.subsets, "--exclude-table"),
+            (self.globals, caps.globals, "--globals"),
+            (self.jobs.is_some(), caps.parallel, "--jobs"),
+            (self.integrity.is_some(), caps.integrity_levels, "--integrity"),
+        ];
+        given.into_iter().filter(|(set, can, _)| *set && !*can).map(|(_, _, name)| name).collect()
+    }
+}
+
+/// What an engine can do. Front ends (`config check`, the coming API) offer and check options
+/// by it, never by an engine's name; each engine's own checks refuse the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Caps {
+    /// A backup of part of a database (`--schema`, `--tables`, `--exclude-table`).
+    pub subsets: bool,
+    /// Roles and tablespaces kept beside a backup (`--globals`).
+    pub globals: bool,
+    /// Several sessions at once in a backup or restore (`--jobs`).
+    pub parallel: bool,
+    /// A structural check of the database at backup, at a level chosen (`--integrity`).
+    pub integrity_levels: bool,
+    /// One table restored into the live database (`restore --table`).
+    pub table_restore: bool,
+    /// One table restored beside the original (`restore --table T --as NEW`).
+    pub table_restore_beside: bool,
+    /// Other sessions ended before a whole restore swaps its copy in (`--terminate-connections`).
+    pub ends_sessions: bool,
+    /// A drill restores into a database server (a `scratch` URL), not into a folder.
+    pub drills_need_a_server: bool,
+    /// Recovery to any point in time (no engine yet; see PITR.md).
+    pub point_in_time: bool,
+}
+
 /// How thoroughly a backup checks a database's own structure (SQLite's `quick_check` and
 /// `integrity_check`). The manifest records which one ran and what it found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, serde::Deserialize)]
@@ -177,6 +217,9 @@ pub trait Engine: Send + Sync {
     /// `sqlite`, `postgres`: the snapshot folder `/<engine>/<name>`, the `engine:` tag, the
     /// manifest's `engine`.
     fn name(&self) -> &'static str;
+
+    /// What this engine can do (see [`Caps`]).
+    fn caps(&self) -> Caps;
 
     /// Whether `url` names a database of this engine. Cheap: looks at the text only.
     fn claims(&self, url: &str) -> bool;

@@ -23,8 +23,8 @@ pub use background::lower_this_thread;
 pub use catalog::{Catalog, ColumnInfo, ForeignKey, SchemaObject, TableInfo, TableSet, no_such_table};
 pub use check::{CopyCheck, TableCheck};
 pub use contract::{
-    BackupStreams, CaptureOptions, Database, ENGINES, Engine, IntegrityLevel, KeepReplaced, RestoreCheck, RestoreOptions, Sample, Staged,
-    blob_value, engine_for, engine_named, open, relative_to,
+    BackupStreams, Caps, CaptureOptions, Database, ENGINES, Engine, IntegrityLevel, KeepReplaced, RestoreCheck, RestoreOptions, Sample,
+    Staged, blob_value, engine_for, engine_named, open, relative_to,
 };
 pub use error::{Result, SourceError, SourceErrorKind};
 pub use secret_url::{SecretUrl, redact};

@@ -23,6 +23,20 @@ impl Engine for PostgresEngine {
         "postgres"
     }
 
+    fn caps(&self) -> crate::Caps {
+        crate::Caps {
+            subsets: true,
+            globals: true,
+            parallel: true,
+            integrity_levels: false,
+            table_restore: true,
+            table_restore_beside: true,
+            ends_sessions: true,
+            drills_need_a_server: true,
+            point_in_time: false,
+        }
+    }
+
     fn claims(&self, url: &str) -> bool {
         url.starts_with("postgres://") || url.starts_with("postgresql://")
     }
@@ -132,10 +146,11 @@ impl Database for PostgresDatabase {
     }
 
     fn source(&self, options: &CaptureOptions) -> Result<Box<dyn Source>> {
-        if options.integrity.is_some() {
+        let refused = options.refused_by(PostgresEngine.caps());
+        if !refused.is_empty() {
             return Err(crate::contract::unsupported(
                 "postgres",
-                "--integrity",
+                &refused.join(", "),
                 "the server checks its own pages; `lifeboat verify` drills a restore",
             ));
         }

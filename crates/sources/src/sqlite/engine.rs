@@ -11,7 +11,7 @@ use super::{
     IMAGE_STREAM, RawFiles, RestoredCopy, SqliteSource, export::export_sql, inspect, restore::write_copy, restore_table, with_suffix,
 };
 use crate::{
-    BackupStreams, CaptureOptions, Catalog, CopyCheck, Database, Engine, KeepReplaced, RestoreCheck, RestoreOptions, Result, Sample,
+    BackupStreams, Caps, CaptureOptions, Catalog, CopyCheck, Database, Engine, KeepReplaced, RestoreCheck, RestoreOptions, Result, Sample,
     Source, SourceError, SourceErrorKind, Staged, TableSet, contract::unsupported,
 };
 
@@ -21,6 +21,20 @@ pub struct SqliteEngine;
 impl Engine for SqliteEngine {
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn caps(&self) -> Caps {
+        Caps {
+            subsets: false,
+            globals: false,
+            parallel: false,
+            integrity_levels: true,
+            table_restore: true,
+            table_restore_beside: false,
+            ends_sessions: false,
+            drills_need_a_server: false,
+            point_in_time: false,
+        }
     }
 
     fn claims(&self, url: &str) -> bool {
@@ -189,12 +203,9 @@ impl Database for SqliteDatabase {
 
     fn source(&self, options: &CaptureOptions) -> Result<Box<dyn Source>> {
         let integrity = options.integrity.unwrap_or_default();
-        if *options != (CaptureOptions { integrity: options.integrity, ..Default::default() }) {
-            return Err(unsupported(
-                "sqlite",
-                "--schema, --tables, --exclude-table, --globals and --jobs",
-                "a SQLite backup is always the whole file, read as one stream",
-            ));
+        let refused = options.refused_by(SqliteEngine.caps());
+        if !refused.is_empty() {
+            return Err(unsupported("sqlite", &refused.join(", "), "a SQLite backup is always the whole file, read as one stream"));
         }
         Ok(Box::new(SqliteSource::new(&self.path).with_integrity(integrity)))
     }
