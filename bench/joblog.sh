@@ -3,6 +3,8 @@
 # in state.db (default 100,000: 20 databases, a job every few minutes over 400 days; backups,
 # drills, checks, prunes and copies; 4% failed, 1% interrupted) must answer in under 200 ms.
 #
+# The daemon's /metrics is scraped from a daemon running on the same store.
+#
 # Usage: bench/joblog.sh                 (3 interleaved runs per command, medians)
 #        LIFEBOAT_OLD=path bench/joblog.sh   also times that binary (e.g. a build of an older
 #                                        commit) on a copy of the same store, for a ratio
@@ -12,7 +14,7 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-100000}
 RUNS=3
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/lifeboat-bench-joblog.XXXXXX)}
-trap 'rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 export LIFEBOAT_PASSWORD=bench
 
 scripts/setup
@@ -82,12 +84,28 @@ run() {
     # Exit 1 or 2 is a verdict (no backups exist in the repository), not a failure.
     health) timed "$WORK/$name.$side" sh -c '"$0" health --config "$1" --json >/dev/null; [ $? -le 2 ]' "$bin" "$config" ;;
     # The same health with an empty job log: what the repository and the 20 databases cost.
+    # One scrape of the running daemon's /metrics (its RSS is curl's, not the daemon's).
+    metrics) timed "$WORK/$name.$side" curl -sf "http://127.0.0.1:$([ "$side" = new ] && echo "$NEW_PORT" || echo "$OLD_PORT")/metrics" ;;
     health-empty-log) timed "$WORK/$name.$side" sh -c '"$0" health --config "$1" --json >/dev/null; [ $? -le 2 ]' "$bin" "$WORK/empty.toml" ;;
   esac
 }
 
 sed "s#$WORK/state\"#$WORK/state-empty\"#" "$WORK/lifeboat.toml" >"$WORK/empty.toml"; chmod 600 "$WORK/empty.toml"
-COMMANDS="log log-all log-json log-db-failed log-last-20 stats health health-empty-log"
+# A daemon per binary, serving /metrics from its store (nothing is due: daily at 03:00).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+serve() {
+  local bin=$1 state=$2 port=$3 config="$WORK/metrics-$3.toml"
+  sed "s#$WORK/state\"#$state\"#" "$WORK/lifeboat.toml" >"$config"
+  printf '[metrics]\nlisten = "127.0.0.1:%s"\n' "$port" >>"$config"
+  chmod 600 "$config"
+  "$bin" daemon --config "$config" 2>"$WORK/daemon-$port.log" &
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/metrics" >/dev/null && return; sleep 0.1; done
+  echo "bench: the daemon on port $port did not serve metrics" >&2; cat "$WORK/daemon-$port.log" >&2; exit 1
+}
+NEW_PORT=$(free_port); serve "$LB" "$WORK/state" "$NEW_PORT"
+if [ -n "$OLD" ]; then OLD_PORT=$(free_port); serve "$OLD" "$WORK/state-old" "$OLD_PORT"; fi
+
+COMMANDS="log log-all log-json log-db-failed log-last-20 stats health health-empty-log metrics"
 for round in $(seq $RUNS); do
   for name in $COMMANDS; do
     run "$LB" "$WORK/state" "$name" new
