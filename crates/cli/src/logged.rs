@@ -4,7 +4,7 @@
 //! it cannot write is a warning, never a reason not to do the work.
 
 use anyhow::Result;
-use lifeboat_daemon::{JobLog, NewJob, Outcome, Trigger};
+use lifeboat_daemon::{JobKind, JobLog, NewJob, Outcome, Trigger};
 use lifeboat_engine::Repo;
 
 use crate::{context, flags::Global};
@@ -14,7 +14,7 @@ pub struct Job<'a> {
     pub database: Option<&'a str>,
     /// The mirror the job works on; `None` for the repository of --repo.
     pub repository: Option<&'a str>,
-    pub kind: &'a str,
+    pub kind: JobKind,
     pub classes: &'a [String],
     pub reason: Option<&'a str>,
     /// The job's repository handle, whose lock waits are logged with the job.

@@ -677,3 +677,34 @@ fn the_daemon_forgets_jobs_past_keep_jobs_and_log_lists_the_newest() {
     let ids: Vec<i64> = last["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [151, 152]);
 }
+
+/// Every CLI command that changes or reads backups is in the job log when a state directory
+/// is known, with the snapshot it worked on: exports and restores too.
+#[test]
+fn cli_backups_restores_exports_drills_checks_and_forgets_are_logged() {
+    let env = Env::new();
+    let app = env.path("app.db");
+    sql(&app, "CREATE TABLE t (a); INSERT INTO t VALUES (1);");
+    let state = env.path("state");
+    let run = |args: &[&str]| {
+        let out = env.cmd(args).env("LIFEBOAT_STATE_DIR", &state).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", common::text(&out.stderr));
+    };
+    run(&["backup", app.to_str().unwrap()]);
+    run(&["export", "latest", "--format", "sql", "-o", env.path("app.sql").to_str().unwrap()]);
+    run(&["restore", "latest", "--to", env.path("copy.db").to_str().unwrap()]);
+    run(&["verify", "latest"]);
+    run(&["check"]);
+    run(&["forget", "--keep-last", "1", "--yes"]);
+    let out = env.cmd(&["log", "--json"]).env("LIFEBOAT_STATE_DIR", &state).output().unwrap();
+    let log: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs = log["jobs"].as_array().unwrap();
+    let seen: Vec<(&str, &str, &str)> =
+        jobs.iter().map(|j| (j["kind"].as_str().unwrap(), j["status"].as_str().unwrap(), j["trigger"].as_str().unwrap())).collect();
+    let expected = ["backup", "export", "restore", "drill", "check", "forget"].map(|kind| (kind, "ok", "manual"));
+    assert_eq!(seen, expected);
+    let snapshot = jobs[0]["snapshot"].as_str().unwrap();
+    for j in &jobs[1..4] {
+        assert_eq!(j["snapshot"], snapshot, "{j}");
+    }
+}

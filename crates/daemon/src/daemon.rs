@@ -33,7 +33,7 @@ use crate::{
     events::Events,
     health::{self, HealthReport},
     instance::InstanceLock,
-    joblog::{JobLog, Trigger},
+    joblog::{JobKind, JobLog, Trigger},
     jobs::{self, JobContext, Work},
     metrics,
     repos::{Repos, Target},
@@ -64,7 +64,7 @@ enum Message {
     Done {
         lane: String,
         database: Option<String>,
-        kind: &'static str,
+        kind: JobKind,
         status: &'static str,
         error: Option<String>,
         /// The snapshot it wrote or worked on.
@@ -199,7 +199,7 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
                 running.remove(&lane);
                 // Each good backup goes to every mirror (a mirror that is down gets it with
                 // the next one, or at the next start).
-                if kind == "backup" && status == "ok" && !stopping {
+                if kind == JobKind::Backup && status == "ok" && !stopping {
                     for mirror in 0..repos.mirror_count() {
                         enqueue(&mut queue, None, Work::Copy { mirror }, Timestamp::now());
                     }
@@ -210,7 +210,7 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
                         enqueue(&mut queue, Some(db.name.clone()), Work::Drill { snapshot }, Timestamp::now());
                     }
                 }
-                alerter.job_ended(Timestamp::now(), database.as_deref(), kind, status, error.as_deref());
+                alerter.job_ended(Timestamp::now(), database.as_deref(), kind.as_str(), status, error.as_deref());
                 remember(&alerter);
                 health_stale = true;
             }

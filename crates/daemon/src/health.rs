@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::{
     config::{AFTER_EACH_BACKUP, Config, DatabaseConfig, DrillWhen},
     error::{DaemonError, DaemonErrorKind, Result},
-    joblog::{Filter, JobLog, JobRecord},
+    joblog::{Filter, JobKind, JobLog, JobRecord},
     repos::{Repos, Target},
 };
 
@@ -102,7 +102,7 @@ pub struct LastCheck {
 impl LastCheck {
     /// The newest finished check of the primary (`repository` `None`) or of a mirror.
     fn of(log: &JobLog, repository: Option<&str>) -> Result<Option<Self>> {
-        let job = last_finished(log, "check", repository)?;
+        let job = last_finished(log, JobKind::Check, repository)?;
         Ok(job.map(|job| Self { status: job.status, at: job.finished_at.unwrap_or(job.started_at) }))
     }
 }
@@ -139,7 +139,7 @@ pub fn evaluate(config: &Config, repos: &Repos) -> Result<HealthReport> {
         let own: Vec<&lifeboat_engine::BackupEntry> =
             entries.iter().filter(|e| e.summary.database == db.name && e.summary.class != lifeboat_engine::SAFETY_CLASS).collect();
         let last_good = own.iter().map(|e| e.time).max();
-        let attempted = log.newest(own_jobs(db, "backup", true))?.is_some();
+        let attempted = log.newest(own_jobs(db, JobKind::Backup, true))?.is_some();
         age_finding(db, last_good, attempted, now, &mut findings);
         job_findings(db, &log, now, &config.time_zone, &mut findings)?;
         count_findings(db, &own, now, &config.time_zone, &mut findings);
@@ -153,7 +153,7 @@ pub fn evaluate(config: &Config, repos: &Repos) -> Result<HealthReport> {
             age_seconds: last_good.map(|t| now.duration_since(t).as_secs().max(0) as u64),
             max_age_seconds: db.max_age.as_secs(),
             backups: own.len(),
-            last_drill: log.newest(own_jobs(db, "drill", false))?.map(|j| j.status),
+            last_drill: log.newest(own_jobs(db, JobKind::Drill, false))?.map(|j| j.status),
         });
     }
     let repository =
@@ -199,7 +199,7 @@ fn mirror_health(
         let newest = health.newest.entry(e.summary.database.clone()).or_insert(e.time);
         *newest = (*newest).max(e.time);
     }
-    if let Some(copy) = last_failed(log, "copy", Some(&url))? {
+    if let Some(copy) = last_failed(log, JobKind::Copy, Some(&url))? {
         findings.push(Finding {
             level: Level::Warning,
             database: None,
@@ -208,7 +208,7 @@ fn mirror_health(
             hint: "it is retried after the next backup; `lifeboat copy --all --to ...` copies now".into(),
         });
     }
-    if let Some(check) = last_failed(log, "check", Some(&url))? {
+    if let Some(check) = last_failed(log, JobKind::Check, Some(&url))? {
         findings.push(Finding {
             level: Level::Warning,
             database: None,
@@ -272,12 +272,12 @@ fn age_finding(db: &DatabaseConfig, last_good: Option<Timestamp>, attempted: boo
 }
 
 /// The jobs of `kind` for `db` (only those that ended when `ended`), for [`JobLog::newest`].
-fn own_jobs(db: &DatabaseConfig, kind: &str, ended: bool) -> Filter {
-    Filter { database: Some(db.name.clone()), kind: Some(kind.into()), ended, ..Default::default() }
+fn own_jobs(db: &DatabaseConfig, kind: JobKind, ended: bool) -> Filter {
+    Filter { database: Some(db.name.clone()), kind: Some(kind), ended, ..Default::default() }
 }
 
 fn job_findings(db: &DatabaseConfig, log: &JobLog, now: Timestamp, tz: &jiff::tz::TimeZone, findings: &mut Vec<Finding>) -> Result<()> {
-    let (failed, _) = log.in_a_row(own_jobs(db, "backup", true), "failed")?;
+    let (failed, _) = log.in_a_row(own_jobs(db, JobKind::Backup, true), "failed")?;
     let failed_in_a_row = failed.len();
     if let Some(last) = failed.first() {
         findings.push(Finding {
@@ -294,7 +294,7 @@ fn job_findings(db: &DatabaseConfig, log: &JobLog, now: Timestamp, tz: &jiff::tz
         });
     }
     let Some(drill) = &db.drill else { return Ok(()) };
-    match log.newest(own_jobs(db, "drill", true))? {
+    match log.newest(own_jobs(db, JobKind::Drill, true))? {
         Some(job) if job.status == "failed" => findings.push(Finding {
             level: Level::Critical,
             database: Some(db.name.clone()),
@@ -411,17 +411,17 @@ fn reachable_finding(db: &DatabaseConfig, findings: &mut Vec<Finding>) {
 }
 
 /// The newest finished job of `kind` on the primary (`repository` `None`) or a mirror.
-fn last_finished(log: &JobLog, kind: &str, repository: Option<&str>) -> Result<Option<JobRecord>> {
-    log.newest(Filter { kind: Some(kind.into()), repository: Some(repository.map(str::to_string)), ended: true, ..Default::default() })
+fn last_finished(log: &JobLog, kind: JobKind, repository: Option<&str>) -> Result<Option<JobRecord>> {
+    log.newest(Filter { kind: Some(kind), repository: Some(repository.map(str::to_string)), ended: true, ..Default::default() })
 }
 
 /// The newest finished job of `kind` on `repository`, when it failed.
-fn last_failed(log: &JobLog, kind: &str, repository: Option<&str>) -> Result<Option<JobRecord>> {
+fn last_failed(log: &JobLog, kind: JobKind, repository: Option<&str>) -> Result<Option<JobRecord>> {
     Ok(last_finished(log, kind, repository)?.filter(|j| j.status == "failed"))
 }
 
 fn repository_findings(config: &Config, log: &JobLog, findings: &mut Vec<Finding>) -> Result<()> {
-    if let Some(check) = last_failed(log, "check", None)? {
+    if let Some(check) = last_failed(log, JobKind::Check, None)? {
         findings.push(Finding {
             level: Level::Critical,
             database: None,
@@ -501,7 +501,14 @@ mod tests {
     }
 
     fn drilled(log: &JobLog, snapshot: &str) {
-        let job = NewJob { database: Some("app"), repository: None, kind: "drill", classes: &[], trigger: Trigger::Schedule, reason: None };
+        let job = NewJob {
+            database: Some("app"),
+            repository: None,
+            kind: JobKind::Drill,
+            classes: &[],
+            trigger: Trigger::Schedule,
+            reason: None,
+        };
         let id = log.start(&job).unwrap();
         log.finish(id, &Outcome { status: "ok", snapshot: Some(snapshot.into()), ..Default::default() }).unwrap();
     }

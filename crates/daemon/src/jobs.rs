@@ -7,7 +7,7 @@ use lifeboat_engine::{BackupRequest, CancelToken, DrillPlace, Repo};
 use crate::{
     config::DatabaseConfig,
     error::Result,
-    joblog::{JobLog, NewJob, Outcome, Trigger},
+    joblog::{JobKind, JobLog, NewJob, Outcome, Trigger},
     repos::{Repos, Target},
 };
 
@@ -31,13 +31,13 @@ pub enum Work {
 }
 
 impl Work {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> JobKind {
         match self {
-            Work::Backup { .. } => "backup",
-            Work::Drill { .. } => "drill",
-            Work::Check { .. } => "check",
-            Work::Prune { .. } => "prune",
-            Work::Copy { .. } => "copy",
+            Work::Backup { .. } => JobKind::Backup,
+            Work::Drill { .. } => JobKind::Drill,
+            Work::Check { .. } => JobKind::Check,
+            Work::Prune { .. } => JobKind::Prune,
+            Work::Copy { .. } => JobKind::Copy,
         }
     }
 
@@ -182,8 +182,14 @@ fn backup(repo: &Repo, db: &DatabaseConfig, classes: &[String]) -> Outcome {
 /// The database's class rules, applied to `repo` (the primary after a backup, or the mirror
 /// at `mirror` after a copy), logged as a `forget` job.
 fn apply_retention(repo: &Repo, db: &DatabaseConfig, log: &JobLog, mirror: Option<&str>) {
-    let new =
-        NewJob { database: Some(&db.name), repository: mirror, kind: "forget", classes: &[], trigger: Trigger::Schedule, reason: None };
+    let new = NewJob {
+        database: Some(&db.name),
+        repository: mirror,
+        kind: JobKind::Forget,
+        classes: &[],
+        trigger: Trigger::Schedule,
+        reason: None,
+    };
     let Ok(id) = log.start(&new) else {
         return;
     };
@@ -235,7 +241,7 @@ fn check(repo: &Repo, percent: u8, log: &JobLog) -> Outcome {
             // 10% → ten parts; the part follows the checks already logged, so a week of daily
             // checks at 15% reads every pack.
             let parts = (100 / u32::from(percent)).max(1);
-            let done = log.count(&crate::joblog::Filter { kind: Some("check".into()), ..Default::default() }).unwrap_or(0);
+            let done = log.count(&crate::joblog::Filter { kind: Some(JobKind::Check), ..Default::default() }).unwrap_or(0);
             repo.check_part((done as u32 % parts) + 1, parts)
         }
     };

@@ -28,7 +28,7 @@ pub use events::Events;
 pub use health::{DatabaseHealth, Finding, HealthReport, Level, RepositoryHealth, evaluate as evaluate_health, human};
 pub use instance::InstanceLock;
 pub use joblog::{
-    BackupTotals, DEFAULT_KEEP_JOBS, DrillRecord, Filter, JobLog, JobRecord, NewJob, Outcome, RecordedJob, SCHEMA_VERSION, Trigger,
+    BackupTotals, DEFAULT_KEEP_JOBS, DrillRecord, Filter, JobKind, JobLog, JobRecord, NewJob, Outcome, RecordedJob, SCHEMA_VERSION, Trigger,
 };
 pub use jobs::Work;
 pub use repos::{Repos, Target};

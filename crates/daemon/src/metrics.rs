@@ -17,7 +17,7 @@ use prometheus_client::{
 use crate::{
     error::{DaemonError, DaemonErrorKind, Result},
     health::HealthReport,
-    joblog::JobLog,
+    joblog::{JobKind, JobLog},
 };
 
 type Labels = Vec<(String, String)>;
@@ -111,7 +111,7 @@ pub fn render(log: &JobLog, health: Option<&HealthReport>) -> Result<String> {
             rows.get_or_create(&labels).set(job.rows.unwrap_or(0) as f64);
         }
     }
-    for newest in log.newest_per_database(&["drill"], &["ok", "failed"])? {
+    for newest in log.newest_per_database(&[JobKind::Drill], &["ok", "failed"])? {
         let labels = vec![db(&newest.database)];
         drill_time.get_or_create(&labels).set(newest.job.started_at.as_millisecond() as f64 / 1000.0);
         drill_ok.get_or_create(&labels).set(if newest.job.status == "ok" { 1.0 } else { 0.0 });

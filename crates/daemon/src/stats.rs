@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::{
     error::Result,
-    joblog::{BackupTotals, Filter, JobLog},
+    joblog::{BackupTotals, Filter, JobKind, JobLog},
 };
 
 /// Every database's figures, by name, and the total.
@@ -36,12 +36,12 @@ impl Stats {
     /// The figures of `database` (`None`: every database, named `(all)`), from the totals of
     /// the `backup_stats` view and the log's newest jobs.
     fn read(log: &JobLog, database: Option<&str>, totals: Option<&BackupTotals>, now: Timestamp) -> Result<Self> {
-        let jobs = |kind: &str| Filter { database: database.map(str::to_string), kind: Some(kind.into()), ..Default::default() };
+        let jobs = |kind: JobKind| Filter { database: database.map(str::to_string), kind: Some(kind), ..Default::default() };
         let totals =
             totals.cloned().unwrap_or_else(|| BackupTotals { database: database.unwrap_or("(all)").to_string(), ..Default::default() });
-        let last_good_backup = log.newest(Filter { status: Some("ok".into()), ..jobs("backup") })?.map(|j| j.started_at);
-        let last_drill = log.newest(Filter { ended: true, ..jobs("drill") })?;
-        let recent = log.query(&Filter { newest_first: true, limit: Some(10), ..jobs("backup") })?;
+        let last_good_backup = log.newest(Filter { status: Some("ok".into()), ..jobs(JobKind::Backup) })?.map(|j| j.started_at);
+        let last_drill = log.newest(Filter { ended: true, ..jobs(JobKind::Drill) })?;
+        let recent = log.query(&Filter { newest_first: true, limit: Some(10), ..jobs(JobKind::Backup) })?;
         let ended = totals.ok + totals.failed;
         Ok(Self {
             success_rate: (ended > 0).then(|| totals.ok as f64 / ended as f64),

@@ -47,7 +47,7 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
     let job = logged::Job {
         database: Some(&name),
         repository: None,
-        kind: "backup",
+        kind: lifeboat_daemon::JobKind::Backup,
         classes: std::slice::from_ref(&args.class),
         reason: args.reason.as_deref(),
         repo: &repo,

@@ -12,7 +12,8 @@ use crate::{
 pub fn run(global: &Global, args: &CheckArgs) -> Result<i32> {
     let progress = Progress::start("reading packs", None, global.json || !args.read_data);
     let repo = context::open_with_progress(global, progress.counter.clone())?;
-    let job = logged::Job { database: None, repository: None, kind: "check", classes: &[], reason: None, repo: &repo };
+    let job =
+        logged::Job { database: None, repository: None, kind: lifeboat_daemon::JobKind::Check, classes: &[], reason: None, repo: &repo };
     let report = logged::run(global, job, || Ok(repo.check(args.read_data)?), Outcome::of_check)?;
     drop(progress);
     if global.json {

@@ -20,8 +20,14 @@ pub fn run(global: &Global, args: &CopyArgs) -> Result<i32> {
     let mirror = Repo::open(&crate::context::with_cacert(global, Location::parse(&args.to)?), &password)?
         .with_lock_wait(global.lock_wait)
         .for_job(crate::JOB.clone(), None)?;
-    let job =
-        logged::Job { database: args.db.as_deref(), repository: Some(&args.to), kind: "copy", classes: &[], reason: None, repo: &repo };
+    let job = logged::Job {
+        database: args.db.as_deref(),
+        repository: Some(&args.to),
+        kind: lifeboat_daemon::JobKind::Copy,
+        classes: &[],
+        reason: None,
+        repo: &repo,
+    };
     let report = logged::run(
         global,
         job,

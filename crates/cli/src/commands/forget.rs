@@ -62,7 +62,7 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
     let job = logged::Job {
         database: args.db.as_deref(),
         repository: None,
-        kind: if args.prune { "prune" } else { "forget" },
+        kind: if args.prune { lifeboat_daemon::JobKind::Prune } else { lifeboat_daemon::JobKind::Forget },
         classes: &[],
         reason: None,
         repo: &repo,

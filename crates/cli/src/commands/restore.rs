@@ -49,8 +49,14 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
         },
         drill: newest_drill(global, &entry),
     };
-    let job =
-        logged::Job { database: Some(&entry.summary.database), repository: None, kind: "restore", classes: &[], reason: None, repo: &repo };
+    let job = logged::Job {
+        database: Some(&entry.summary.database),
+        repository: None,
+        kind: lifeboat_daemon::JobKind::Restore,
+        classes: &[],
+        reason: None,
+        repo: &repo,
+    };
     let report = logged::run(
         global,
         job,

@@ -22,7 +22,7 @@ pub fn run(global: &Global, args: &VerifyArgs) -> Result<i32> {
         let job = logged::Job {
             database: Some(&entry.summary.database),
             repository: None,
-            kind: "drill",
+            kind: lifeboat_daemon::JobKind::Drill,
             classes: &[],
             reason: None,
             repo: &repo,

@@ -51,6 +51,42 @@ impl Trigger {
     }
 }
 
+/// What a job does. Written to the log as its lowercase name; rows are read back as text,
+/// so that a log written by a newer lifeboat, with kinds this one does not know, still reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    Backup,
+    Restore,
+    Drill,
+    Check,
+    Forget,
+    Prune,
+    Copy,
+    Export,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Backup => "backup",
+            JobKind::Restore => "restore",
+            JobKind::Drill => "drill",
+            JobKind::Check => "check",
+            JobKind::Forget => "forget",
+            JobKind::Prune => "prune",
+            JobKind::Copy => "copy",
+            JobKind::Export => "export",
+        }
+    }
+}
+
+impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A job about to start.
 #[derive(Debug, Clone)]
 pub struct NewJob<'a> {
@@ -58,7 +94,7 @@ pub struct NewJob<'a> {
     pub database: Option<&'a str>,
     /// The mirror it works on (its URL), `None` for the primary repository.
     pub repository: Option<&'a str>,
-    pub kind: &'a str,
+    pub kind: JobKind,
     pub classes: &'a [String],
     pub trigger: Trigger,
     pub reason: Option<&'a str>,
@@ -232,7 +268,7 @@ impl JobLog {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11)",
                 params![
                     job.database,
-                    job.kind,
+                    job.kind.as_str(),
                     job.classes.join(","),
                     job.trigger.as_str(),
                     actor(),
@@ -397,7 +433,7 @@ mod tests {
             .start(&NewJob {
                 database: Some("app"),
                 repository: None,
-                kind: "backup",
+                kind: JobKind::Backup,
                 classes: &classes,
                 trigger: Trigger::Schedule,
                 reason: None,
@@ -415,7 +451,7 @@ mod tests {
         log.start(&NewJob {
             database: Some("app"),
             repository: None,
-            kind: "backup",
+            kind: JobKind::Backup,
             classes: &[],
             trigger: Trigger::Manual,
             reason: Some("r"),
@@ -478,7 +514,7 @@ mod tests {
             .start(&NewJob {
                 database: Some("app"),
                 repository: None,
-                kind: "backup",
+                kind: JobKind::Backup,
                 classes: &[],
                 trigger: Trigger::Manual,
                 reason: None,
@@ -540,7 +576,7 @@ mod tests {
             .start(&NewJob {
                 database: Some("db2"),
                 repository: None,
-                kind: "backup",
+                kind: JobKind::Backup,
                 classes: &[],
                 trigger: Trigger::Manual,
                 reason: None,
@@ -570,7 +606,7 @@ mod tests {
                 .start(&NewJob {
                     database: Some(database),
                     repository: None,
-                    kind: "backup",
+                    kind: JobKind::Backup,
                     classes: &["daily".into()],
                     trigger,
                     reason: Some("why"),
@@ -582,7 +618,7 @@ mod tests {
             .start(&NewJob {
                 database: Some("app"),
                 repository: None,
-                kind: "drill",
+                kind: JobKind::Drill,
                 classes: &[],
                 trigger: Trigger::Schedule,
                 reason: None,

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, params, types::Value};
 
-use super::{DrillRecord, JobLog, JobRecord, gone};
+use super::{DrillRecord, JobKind, JobLog, JobRecord, gone};
 use crate::error::{DaemonError, Result};
 
 /// Which rows to read.
@@ -17,7 +17,7 @@ pub struct Filter {
     pub since: Option<Timestamp>,
     /// `interrupted` includes the jobs still marked `running` whose process is gone.
     pub status: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<JobKind>,
     /// The repository the job worked on: `Some(None)` the primary, `Some(Some(url))` a mirror;
     /// `None` either.
     pub repository: Option<Option<String>>,
@@ -42,7 +42,7 @@ impl Filter {
             condition("database = ?", database.clone().into());
         }
         if let Some(kind) = &self.kind {
-            condition("kind = ?", kind.clone().into());
+            condition("kind = ?", kind.as_str().to_string().into());
         }
         if let Some(repository) = &self.repository {
             condition("repository IS ?", repository.clone().map_or(Value::Null, Value::from));
@@ -211,7 +211,8 @@ impl JobLog {
 
     /// Per database and kind, the newest job that ended (`kinds` empty: every kind), oldest
     /// group first. Jobs on the whole repository (no database) are left out.
-    pub fn newest_per_database(&self, kinds: &[&str], statuses: &[&str]) -> Result<Vec<Newest>> {
+    pub fn newest_per_database(&self, kinds: &[JobKind], statuses: &[&str]) -> Result<Vec<Newest>> {
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
         let list = |column: &str, values: &[&str]| {
             if values.is_empty() {
                 String::new()
@@ -224,7 +225,7 @@ impl JobLog {
             "SELECT {COLUMNS} FROM jobs WHERE id IN (
                  SELECT max(id) FROM jobs WHERE database IS NOT NULL AND status <> 'running' {} {} GROUP BY database, kind
              ) ORDER BY id",
-            list("kind", kinds),
+            list("kind", &kinds),
             list("status", statuses)
         );
         let failed = |e| DaemonError::state("reading the job log", e);
