@@ -120,6 +120,53 @@ fn wrong_credentials_are_refused_and_named_never_shown() {
     assert_eq!(env.snapshot_count(), 1);
 }
 
+/// Credentials from the shared AWS files, as the AWS tools read them: the profile AWS_PROFILE
+/// names in AWS_SHARED_CREDENTIALS_FILE, or `[default]` in `~/.aws/credentials`. s3s-fs checks
+/// the signatures, so a backup that lists proves the profile's secret signed it.
+#[test]
+fn credentials_come_from_a_profile_of_the_shared_credentials_file() {
+    let server = S3Server::s3s_fs();
+    let env = Env::on(&server.new_url());
+    small_db(&env.path("app.db"));
+    env.backup(&env.path("app.db"), &[]);
+    let without_keys = |args: &[&str]| {
+        let mut cmd = env.cmd(args);
+        cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").env_remove("AWS_PROFILE").env("HOME", env.path("home"));
+        cmd
+    };
+    let file = env.path("aws-credentials");
+    std::fs::write(
+        &file,
+        format!("[default]\naws_access_key_id = nobody\naws_secret_access_key = wrong-secret-in-profile-7c2\n\n[lifeboat]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"),
+    )
+    .unwrap();
+    let listed =
+        without_keys(&["snapshots", "--json"]).env("AWS_SHARED_CREDENTIALS_FILE", &file).env("AWS_PROFILE", "lifeboat").output().unwrap();
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["snapshots"].as_array().unwrap().len(), 1);
+
+    // `[default]` of ~/.aws/credentials when no profile is named.
+    std::fs::create_dir_all(env.path("home/.aws")).unwrap();
+    std::fs::write(
+        env.path("home/.aws/credentials"),
+        format!("[default]\naws_access_key_id={ACCESS_KEY}\naws_secret_access_key={SECRET_KEY}\n"),
+    )
+    .unwrap();
+    let out = without_keys(&["snapshots"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The wrong profile's keys are refused, naming the profile and its file, never the secret.
+    let out = without_keys(&["snapshots"]).env("AWS_SHARED_CREDENTIALS_FILE", &file).output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("refused") && err.contains("the profile `default`") && err.contains(file.to_str().unwrap()), "{err}");
+    assert!(!err.contains("wrong-secret-in-profile-7c2") && !err.contains(SECRET_KEY), "{err}");
+    // A profile asked for that is not there: said before anything is sent.
+    let out = without_keys(&["snapshots"]).env("AWS_SHARED_CREDENTIALS_FILE", &file).env("AWS_PROFILE", "nope").output().unwrap();
+    assert!(text(&out.stderr).contains("AWS_PROFILE names the profile `nope`"), "{}", text(&out.stderr));
+}
+
 /// An upload damaged on its way is refused by the server (the body no longer matches the
 /// SHA-256 it was signed with): the backup fails, writes no snapshot, and nothing damaged is
 /// ever read back. s3s-fs checks the signed hash, as AWS does (moto does not).

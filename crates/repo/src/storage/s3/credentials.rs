@@ -51,24 +51,108 @@ impl Credentials {
                 source: format!("the configuration (access_key_id, secret_access_key_file {})", file.display()),
             });
         }
-        match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            (Some(access_key_id), Some(secret)) => Ok(Self {
+        if let (Some(access_key_id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            return Ok(Self {
                 access_key_id,
                 secret,
                 session_token: env("AWS_SESSION_TOKEN"),
                 source: "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)".into(),
-            }),
-            _ => Err(RepoError::new(
+            });
+        }
+        if let Some(found) = Self::from_profile()? {
+            return Ok(found);
+        }
+        Err(RepoError::new(
+            RepoErrorKind::Denied,
+            "no S3 credentials were given",
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name a profile of ~/.aws/credentials with AWS_PROFILE, or give access_key_id and secret_access_key_file in the configuration's repository section",
+        ))
+    }
+
+    /// The keys of the profile `AWS_PROFILE` (default `default`) in the shared credentials
+    /// file (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`), else in the shared
+    /// config file (`AWS_CONFIG_FILE`, default `~/.aws/config`), as the AWS tools read them.
+    /// `None` when neither file has the profile; an error when the profile was asked for by
+    /// name and is not there, or has no keys.
+    fn from_profile() -> Result<Option<Self>> {
+        let named = env("AWS_PROFILE");
+        let profile = named.clone().unwrap_or_else(|| "default".into());
+        let config_section = if profile == "default" { profile.clone() } else { format!("profile {profile}") };
+        for (file, section) in [
+            (shared_file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), &profile),
+            (shared_file("AWS_CONFIG_FILE", "config"), &config_section),
+        ] {
+            let Some(file) = file else { continue };
+            let Ok(text) = std::fs::read_to_string(&file) else { continue };
+            let Some(keys) = ini_section(&text, section) else { continue };
+            let (Some(access_key_id), Some(secret)) = (keys.get("aws_access_key_id"), keys.get("aws_secret_access_key")) else {
+                return Err(RepoError::new(
+                    RepoErrorKind::Denied,
+                    format!("the profile `{profile}` in {} has no aws_access_key_id and aws_secret_access_key", file.display()),
+                    "add both to the profile, or choose another with AWS_PROFILE",
+                ));
+            };
+            return Ok(Some(Self {
+                access_key_id: access_key_id.clone(),
+                secret: secret.clone(),
+                session_token: keys.get("aws_session_token").cloned(),
+                source: format!("the profile `{profile}` in {}", file.display()),
+            }));
+        }
+        match named {
+            Some(profile) => Err(RepoError::new(
                 RepoErrorKind::Denied,
-                "no S3 credentials were given",
-                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key_id and secret_access_key_file in the configuration's repository section",
+                format!("AWS_PROFILE names the profile `{profile}`, which neither ~/.aws/credentials nor ~/.aws/config has"),
+                "check the name, or set AWS_SHARED_CREDENTIALS_FILE to the file that has it",
             )),
+            None => Ok(None),
         }
     }
+}
+
+/// A shared AWS file: the variable's path, else `~/.aws/<name>`.
+fn shared_file(variable: &str, name: &str) -> Option<std::path::PathBuf> {
+    env(variable).map(Into::into).or_else(|| env("HOME").map(|home| std::path::Path::new(&home).join(".aws").join(name)))
+}
+
+/// The `key = value` pairs of `[section]` in an INI file as the AWS tools write them (`#` and
+/// `;` start comments); `None` when there is no such section.
+fn ini_section(text: &str, section: &str) -> Option<std::collections::BTreeMap<String, String>> {
+    let mut found = None;
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = name.trim() == section;
+            if inside {
+                found.get_or_insert_with(std::collections::BTreeMap::new);
+            }
+        } else if inside && let Some((key, value)) = line.split_once('=') {
+            found.get_or_insert_with(std::collections::BTreeMap::new).insert(key.trim().to_lowercase(), value.trim().to_string());
+        }
+    }
+    found
 }
 
 /// The region to sign for: the configuration's, else `AWS_DEFAULT_REGION` (or `AWS_REGION`),
 /// else `us-east-1`, which S3-compatible servers accept whatever their own is called.
 pub(super) fn region(settings: &S3Settings) -> String {
     settings.region.clone().or_else(|| env("AWS_DEFAULT_REGION")).or_else(|| env("AWS_REGION")).unwrap_or_else(|| "us-east-1".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ini_section;
+
+    #[test]
+    fn profiles_are_read_as_the_aws_tools_write_them() {
+        let text = "# keys\n[default]\naws_access_key_id = AKDEFAULT\n\n[profile ci]\n; comment\nAWS_ACCESS_KEY_ID=AKCI\naws_secret_access_key = s=c\n[empty]\n";
+        assert_eq!(ini_section(text, "default").unwrap()["aws_access_key_id"], "AKDEFAULT");
+        let ci = ini_section(text, "profile ci").unwrap();
+        assert_eq!((ci["aws_access_key_id"].as_str(), ci["aws_secret_access_key"].as_str()), ("AKCI", "s=c"));
+        assert!(ini_section(text, "empty").unwrap().is_empty());
+        assert!(ini_section(text, "missing").is_none());
+    }
 }
