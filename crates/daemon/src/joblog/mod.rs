@@ -553,7 +553,7 @@ mod tests {
     }
 
     #[test]
-    fn retention_forgets_old_successes_keeps_failures_restores_and_drill_verdicts_longer_and_the_newest_of_each() {
+    fn retention_forgets_old_successes_keeps_failures_restores_and_drills_longer_and_the_newest_of_each() {
         let dir = tempfile::tempdir().unwrap();
         let log = JobLog::open(dir.path()).unwrap();
         let keep = Duration::from_secs(10 * 86_400);
@@ -563,9 +563,8 @@ mod tests {
         let recent_restore = old_job(&log, Some("app"), "restore", "ok", 15, None);
         let old_restore = old_job(&log, Some("app"), "restore", "ok", 25, None);
         let ok_past_keep = old_job(&log, Some("app"), "backup", "ok", 11, None);
-        let drill_verdict = old_job(&log, Some("app"), "drill", "ok", 40, Some("s1"));
-        let drill_older = old_job(&log, Some("app"), "drill", "ok", 45, Some("s2"));
-        let drill_again = old_job(&log, Some("app"), "drill", "ok", 35, Some("s2"));
+        let old_drill = old_job(&log, Some("app"), "drill", "ok", 40, Some("s1"));
+        let recent_drill = old_job(&log, Some("app"), "drill", "ok", 15, Some("s2"));
         let newest_check = old_job(&log, None, "check", "ok", 50, None);
         let past_keep_too = old_job(&log, Some("app"), "backup", "ok", 12, None);
         let only_backup_of_its_database = old_job(&log, Some("gone"), "backup", "ok", 100, None);
@@ -585,11 +584,11 @@ mod tests {
         log.conn.execute("UPDATE jobs SET started_at = ?2 WHERE id = ?1", params![running, "2000-01-01T00:00:00Z"]).unwrap();
         let removed = log.apply_retention(keep, Timestamp::now()).unwrap();
         let left: Vec<i64> = log.query(&Filter::default()).unwrap().iter().map(|j| j.id).collect();
-        for gone in [old_ok, old_failed, old_restore, ok_past_keep, past_keep_too, drill_older] {
+        for gone in [old_ok, old_failed, old_restore, ok_past_keep, past_keep_too, old_drill] {
             assert!(!left.contains(&gone), "job {gone} is past its keep: {left:?}");
         }
         assert_eq!(removed, 6);
-        for kept in [recent_failed, recent_restore, drill_verdict, drill_again, newest_check, only_backup_of_its_database, fresh, running] {
+        for kept in [recent_failed, recent_restore, recent_drill, newest_check, only_backup_of_its_database, fresh, running] {
             assert!(left.contains(&kept), "job {kept} is kept: {left:?}");
         }
         assert_eq!(log.apply_retention(keep, Timestamp::now()).unwrap(), 0, "nothing more to remove");

@@ -1,11 +1,11 @@
 //! How long the job log keeps a job (`[state] keep_jobs`, default 400 days).
 //!
-//! A job that ended well is history; one that failed, was interrupted, or restored something
-//! is evidence someone may look for after an incident, so it is kept twice as long. Never
-//! removed, whatever their age: a job still running; the newest job of each database, kind
-//! and repository (health and metrics read "the last backup", "the last check"); and each
-//! snapshot's newest drill verdict (a restore says which drill stands behind the backup, and a
-//! yearly backup may be restored long after it was drilled).
+//! A job that ended well is history; one that failed, was interrupted, restored something, or
+//! is a drill's verdict is evidence someone may look for after an incident, so it is kept
+//! twice as long. Never removed, whatever their age: a job still running, and the newest job
+//! of each database, kind and repository (health and metrics read "the last backup", "the last
+//! check"). What goes with an old drill is only a note: a restore of a backup whose drill was
+//! forgotten says no drill stands behind it, and checks it as any other.
 
 use std::time::Duration;
 
@@ -19,8 +19,8 @@ use crate::error::{DaemonError, Result};
 pub const DEFAULT_KEEP_JOBS: Duration = Duration::from_secs(400 * 86_400);
 
 impl JobLog {
-    /// Removes the jobs older than `keep` (failures, interruptions and restores: older than
-    /// twice `keep`) that nothing above protects; returns how many.
+    /// Removes the jobs older than `keep` (failures, interruptions, restores and drills: older
+    /// than twice `keep`) that nothing above protects; returns how many.
     pub fn apply_retention(&self, keep: Duration, now: Timestamp) -> Result<usize> {
         let before = |factor: u32| {
             let age = SignedDuration::try_from(keep.saturating_mul(factor)).unwrap_or(SignedDuration::MAX);
@@ -30,10 +30,8 @@ impl JobLog {
             .execute(
                 "DELETE FROM jobs
                  WHERE finished_at IS NOT NULL AND status <> 'running'
-                   AND ((started_at < ?1 AND status IN ('ok', 'skipped') AND kind <> 'restore') OR started_at < ?2)
-                   AND id NOT IN (SELECT max(id) FROM jobs GROUP BY database, kind, repository)
-                   AND id NOT IN (SELECT max(id) FROM jobs WHERE kind = 'drill' AND status IN ('ok', 'failed')
-                                  AND snapshot IS NOT NULL GROUP BY snapshot)",
+                   AND ((started_at < ?1 AND status IN ('ok', 'skipped') AND kind NOT IN ('restore', 'drill')) OR started_at < ?2)
+                   AND id NOT IN (SELECT max(id) FROM jobs GROUP BY database, kind, repository)",
                 params![before(1), before(2)],
             )
             .map_err(|e| DaemonError::state("removing old jobs from the job log", e))
