@@ -5,7 +5,7 @@
 use std::io::Write;
 
 /// One event under `--log-format json`.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, schemars::JsonSchema)]
 struct EventLine<'a> {
     time: jiff::Timestamp,
     level: &'a str,

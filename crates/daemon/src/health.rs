@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Ordered: a report's level is its worst finding's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Ok,
@@ -39,7 +39,7 @@ impl Level {
 }
 
 /// Something wrong, with what to do about it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     pub level: Level,
     /// `None` for the repository.
@@ -51,7 +51,7 @@ pub struct Finding {
 }
 
 /// Per database, what health is based on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DatabaseHealth {
     pub name: String,
     pub level: Level,
@@ -62,7 +62,7 @@ pub struct DatabaseHealth {
     pub last_drill: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct HealthReport {
     pub level: Level,
     pub checked_at: Timestamp,
@@ -73,7 +73,7 @@ pub struct HealthReport {
 }
 
 /// A mirror's freshness: the newest backup of each database there.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MirrorHealth {
     pub url: String,
     pub reachable: bool,
@@ -84,7 +84,7 @@ pub struct MirrorHealth {
 }
 
 /// The repository's figures at the check.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct RepositoryHealth {
     pub snapshots: usize,
     /// What its files take in its storage (a folder or a bucket); 0 when they cannot be listed.
@@ -93,7 +93,7 @@ pub struct RepositoryHealth {
 }
 
 /// The newest finished `check` job of a repository, from the job log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LastCheck {
     pub status: String,
     pub at: Timestamp,

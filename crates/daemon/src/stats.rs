@@ -10,14 +10,14 @@ use crate::{
 };
 
 /// Every database's figures, by name, and the total.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StatsReport {
     pub databases: Vec<Stats>,
     pub total: Stats,
 }
 
 /// One database's figures (or the total's, under the name `(all)`).
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Stats {
     /// The database's row of the `backup_stats` view (`(all)` for the total).
     #[serde(flatten)]

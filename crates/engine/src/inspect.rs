@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// Everything `lifeboat show` presents.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ShowReport {
     pub snapshot: BackupEntry,
     pub manifest: Manifest,

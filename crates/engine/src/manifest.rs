@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const MANIFEST_VERSION: u32 = 1;
 
 /// Everything a backup records about itself.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Manifest {
     pub manifest_version: u32,
     pub lifeboat_version: String,
@@ -34,7 +34,7 @@ pub struct Manifest {
 }
 
 /// One stream of the backup, with its size and SHA-256.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct StreamRecord {
     pub name: String,
     pub bytes: u64,
@@ -54,7 +54,7 @@ impl Manifest {
 }
 
 /// What `lifeboat snapshots` shows, kept as JSON in the snapshot's description.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct Summary {
     pub engine: String,
     pub database: String,
@@ -75,7 +75,7 @@ pub struct Summary {
 }
 
 /// A snapshot with its lifeboat summary, as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct BackupEntry {
     pub id: String,
     pub short_id: String,

@@ -27,7 +27,7 @@ use crate::{
 };
 
 /// What a restore is about to do, shown to the user before anything is replaced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RestorePlan {
     pub snapshot: BackupEntry,
     /// The target as shown to people: a path, or a URL without its password.
@@ -43,7 +43,7 @@ pub struct RestorePlan {
 }
 
 /// What a restore did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RestoreReport {
     pub plan: RestorePlan,
     pub safety_backup: Option<BackupEntry>,

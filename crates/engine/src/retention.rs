@@ -69,7 +69,7 @@ impl KeepPolicy {
 }
 
 /// The decision for one backup.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Decision {
     pub snapshot: BackupEntry,
     pub keep: bool,
@@ -78,7 +78,7 @@ pub struct Decision {
 }
 
 /// The decisions for one database, newest first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct GroupPlan {
     pub database: String,
     pub decisions: Vec<Decision>,

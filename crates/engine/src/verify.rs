@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::{EngineError, Result, manifest::BackupEntry, stored::StoredBackup};
 
 /// The outcome of one restore drill.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct VerifyReport {
     pub snapshot: BackupEntry,
     /// Whether every stream's SHA-256 matched the manifest; `None` when the drill could not

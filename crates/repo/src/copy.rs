@@ -10,7 +10,7 @@ use crate::{
 };
 
 /// What a copy did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct CopyReport {
     /// Source snapshots copied now.
     pub copied: Vec<String>,

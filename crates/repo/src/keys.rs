@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// One key, as `lifeboat key list` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct KeyInfo {
     pub id: String,
     pub short_id: String,

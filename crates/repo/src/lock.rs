@@ -53,7 +53,7 @@ pub enum LockKind {
 }
 
 /// A lock file's content, field for field as restic writes it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 struct LockFile {
     time: jiff::Timestamp,
     exclusive: bool,

@@ -32,7 +32,7 @@ struct NewTree {
 }
 
 /// One entry of an index file, as restic writes it.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct IndexedBlob<'a> {
     id: &'a str,
     #[serde(rename = "type")]
@@ -41,13 +41,13 @@ struct IndexedBlob<'a> {
     length: u32,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct IndexedPack<'a> {
     id: &'a str,
     blobs: Vec<IndexedBlob<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct IndexFile<'a> {
     packs: Vec<IndexedPack<'a>>,
 }

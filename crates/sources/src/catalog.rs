@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The structure and content summary of one database at one point in time.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Catalog {
     /// `sqlite` or `postgres`.
     pub engine: String,
@@ -53,7 +53,7 @@ impl Catalog {
 }
 
 /// One table: its definition, size and a hash of its content.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct TableInfo {
     pub name: String,
     pub rows: u64,
@@ -129,7 +129,7 @@ impl TableSet {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ColumnInfo {
     pub name: String,
     #[serde(rename = "type")]
@@ -148,7 +148,7 @@ pub struct ColumnInfo {
     pub generated_as: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ForeignKey {
     pub columns: Vec<String>,
     pub references_table: String,
@@ -158,7 +158,7 @@ pub struct ForeignKey {
 }
 
 /// An index, view or trigger.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct SchemaObject {
     /// `index`, `view` or `trigger`.
     pub kind: String,

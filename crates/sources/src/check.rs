@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::IntegrityLevel;
 
 /// One table of a restored copy compared with the backup's catalog.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct TableCheck {
     pub table: String,
     pub expected_rows: u64,
@@ -22,7 +22,7 @@ impl TableCheck {
 }
 
 /// Everything a restore or a restore drill checked about a copy.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, schemars::JsonSchema)]
 pub struct CopyCheck {
     /// What the engine's integrity check said; empty when it found nothing wrong.
     pub integrity_problems: Vec<String>,

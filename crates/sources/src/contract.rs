@@ -114,7 +114,7 @@ impl CaptureOptions {
 
 /// What an engine can do. Front ends (`config check`, the coming API) offer and check options
 /// by it, never by an engine's name; each engine's own checks refuse the rest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Caps {
     /// A backup of part of a database (`--schema`, `--tables`, `--exclude-table`).
     pub subsets: bool,
@@ -138,7 +138,7 @@ pub struct Caps {
 
 /// How thoroughly a backup checks a database's own structure (SQLite's `quick_check` and
 /// `integrity_check`). The manifest records which one ran and what it found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IntegrityLevel {
     /// No check: the backup stores the database as it is.
@@ -179,7 +179,7 @@ pub struct RestoreOptions {
 /// How much a restore checks of its staged copy beyond the bytes. Every stream's SHA-256 is
 /// always compared with the manifest's, so a copy that is staged at all is the very data the
 /// backup's own checks ran on; row counts are always compared too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RestoreCheck {
     /// The checks the backup recorded stand for the copy (re-running them on the same bytes
@@ -200,7 +200,7 @@ pub type KeepReplaced<'a> = &'a mut dyn FnMut() -> Result<()>;
 
 /// The first rows of one table, for reports: each value as JSON of its own kind (numbers,
 /// strings, `null`; a blob as `{"hex": "…"}`), with each column's declared type.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Sample {
     pub columns: Vec<String>,
     pub types: Vec<String>,

@@ -1,8 +1,7 @@
-use std::{io::Write, ops::ControlFlow};
+use std::io::Write;
 
 use anyhow::Result;
 use lifeboat_daemon::{Filter, JobLog, JobRecord};
-use serde::Serialize;
 
 use crate::{
     context,
@@ -39,12 +38,15 @@ pub fn run(global: &Global, args: &LogArgs) -> Result<i32> {
     let log = open(global)?;
     let mut out = output::stdout();
     if global.json {
-        output::json_to(&mut out, &LogOutput { jobs: Jobs { log: &log, filter: &filter, last: args.last } })?;
+        output::json_to(
+            &mut out,
+            &lifeboat_daemon::output::Log { jobs: lifeboat_daemon::output::JobList { log: &log, filter: &filter, last: args.last } },
+        )?;
         return Ok(out.flush().map(|()| 0)?);
     }
     let last = if args.all { None } else { Some(args.last.unwrap_or(TEXT_LAST)) };
     let mut shown = 0u64;
-    each_job(&log, &filter, last, |job| {
+    log.listing(&filter, last, |job| {
         if shown == 0 {
             writeln!(
                 out,
@@ -65,7 +67,8 @@ pub fn run(global: &Global, args: &LogArgs) -> Result<i32> {
             job.status,
             job.seconds().map_or("-".into(), output::seconds),
             result(&job)
-        )
+        )?;
+        anyhow::Ok(())
     })?;
     if shown == 0 {
         let filtered = args.db.is_some() || args.since.is_some() || args.status.is_some();
@@ -81,65 +84,6 @@ pub fn run(global: &Global, args: &LogArgs) -> Result<i32> {
     }
     out.flush()?;
     Ok(0)
-}
-
-/// Calls `each` with the jobs `filter` selects, oldest first, read as they are printed; with
-/// `last`, only the newest `last` of them (still oldest first).
-fn each_job(log: &JobLog, filter: &Filter, last: Option<usize>, mut each: impl FnMut(JobRecord) -> std::io::Result<()>) -> Result<()> {
-    let mut failed = None;
-    let mut give = |job| match each(job) {
-        Ok(()) => ControlFlow::Continue(()),
-        Err(err) => {
-            failed = Some(err);
-            ControlFlow::Break(())
-        }
-    };
-    match last {
-        None => log.scan(filter, give)?,
-        Some(n) => {
-            let newest = log.query(&Filter { newest_first: true, limit: Some(n), ..filter.clone() })?;
-            for job in newest.into_iter().rev() {
-                if give(job).is_break() {
-                    break;
-                }
-            }
-        }
-    }
-    failed.map_or(Ok(()), |err| Err(err.into()))
-}
-
-/// `lifeboat log --json`.
-#[derive(Serialize)]
-struct LogOutput<'a> {
-    jobs: Jobs<'a>,
-}
-
-/// The jobs of a filter, serialized as they are read from the log.
-struct Jobs<'a> {
-    log: &'a JobLog,
-    filter: &'a Filter,
-    last: Option<usize>,
-}
-
-impl Serialize for Jobs<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::{Error, SerializeSeq};
-        let mut seq = serializer.serialize_seq(None)?;
-        let mut failed = None;
-        let read = each_job(self.log, self.filter, self.last, |job| {
-            seq.serialize_element(&job).map_err(|e| {
-                let text = e.to_string();
-                failed = Some(e);
-                std::io::Error::other(text)
-            })
-        });
-        // The serializer's own error first: it may be standard output having closed.
-        if let Some(err) = failed {
-            return Err(err);
-        }
-        read.map_err(S::Error::custom)?;
-        seq.end()
-    }
 }
 
 /// What a job left: its snapshot and figures, or its error.

@@ -108,7 +108,7 @@ pub struct WebhookChannel {
 }
 
 /// One thing to tell.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Alert {
     /// The worst level among what it reports.
     pub level: Level,

@@ -27,7 +27,7 @@ struct Change {
 /// What the alerter must remember across restarts, kept in `state.db`: what was told, which
 /// job kinds were failing, and when the last alert went out. Without it every restart
 /// re-sent every alert ("ok → critical" again) and restarted the reminder clock.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertMemory {
     pub told: BTreeMap<String, Level>,
     /// `(subject, job kind)` pairs whose last job failed.

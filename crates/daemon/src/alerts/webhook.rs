@@ -3,7 +3,7 @@
 use super::{Alert, WebhookChannel, WebhookFormat};
 
 /// Slack's incoming-webhook body (Mattermost and Rocket.Chat take it too).
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, schemars::JsonSchema)]
 struct SlackMessage {
     text: String,
 }

@@ -33,7 +33,7 @@ pub use retention::DEFAULT_KEEP_JOBS;
 pub use schema::LATEST as SCHEMA_VERSION;
 
 /// What started a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     Schedule,
@@ -53,7 +53,7 @@ impl Trigger {
 
 /// What a job does. Written to the log as its lowercase name; rows are read back as text,
 /// so that a log written by a newer lifeboat, with kinds this one does not know, still reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
     Backup,
@@ -174,7 +174,7 @@ pub struct DrillRecord {
 }
 
 /// One row of the log, as `lifeboat log --json` prints it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct JobRecord {
     pub id: i64,
     pub database: Option<String>,

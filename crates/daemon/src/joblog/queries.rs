@@ -116,7 +116,7 @@ pub struct KindCount {
 }
 
 /// One row of the `backup_stats` view.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct BackupTotals {
     /// A database's name, or `(all)` for the row over every database.
     pub database: String,
@@ -160,6 +160,37 @@ impl JobLog {
             }
         }
         Ok(())
+    }
+
+    /// Calls `each` with the jobs `filter` selects, oldest first, as they are read; with
+    /// `last`, only the newest `last` of them (still oldest first). The first error `each`
+    /// returns ends the listing and is returned.
+    pub fn listing<E: From<DaemonError>>(
+        &self,
+        filter: &Filter,
+        last: Option<usize>,
+        mut each: impl FnMut(JobRecord) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut failed = None;
+        let mut give = |job| match each(job) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(err) => {
+                failed = Some(err);
+                ControlFlow::Break(())
+            }
+        };
+        match last {
+            None => self.scan(filter, give)?,
+            Some(n) => {
+                let newest = self.query(&Filter { newest_first: true, limit: Some(n), ..filter.clone() })?;
+                for job in newest.into_iter().rev() {
+                    if give(job).is_break() {
+                        break;
+                    }
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// The rows `filter` selects, in its order.

@@ -39,7 +39,7 @@ SELECT json_build_object(
 FROM pg_database d WHERE d.datname = current_database()";
 
 /// A database's own properties, as the manifest records them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub(crate) struct DatabaseProperties {
     pub(crate) owner: String,
     pub(crate) comment: Option<String>,
@@ -54,7 +54,7 @@ pub(crate) struct DatabaseProperties {
 }
 
 /// One privilege on the database: `grantee` `None` is PUBLIC.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub(crate) struct Grant {
     pub(crate) grantee: Option<String>,
     pub(crate) privilege: String,
@@ -62,7 +62,7 @@ pub(crate) struct Grant {
 }
 
 /// `name=value`, for every session in the database (`role` `None`) or for one role's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub(crate) struct Setting {
     pub(crate) role: Option<String>,
     pub(crate) setting: String,
