@@ -708,3 +708,40 @@ fn cli_backups_restores_exports_drills_checks_and_forgets_are_logged() {
         assert_eq!(j["snapshot"], snapshot, "{j}");
     }
 }
+
+/// The job log is shared: CLI commands that read it and write it, run beside a daemon writing
+/// a job every few hundred milliseconds, never fail on its lock ("database is locked").
+#[test]
+fn cli_commands_beside_a_busy_daemon_never_find_the_job_log_locked() {
+    let env = Env::new();
+    let mut rest = "[limits]\nconcurrent_jobs = 2\n".to_string();
+    for name in ["a", "b"] {
+        sql(&env.path(&format!("{name}.db")), "CREATE TABLE t (a); INSERT INTO t VALUES (1);");
+        rest.push_str(&format!(
+            "\n[[databases]]\nname = \"{name}\"\nurl = \"{name}.db\"\n[databases.schedule]\nhourly = \"* * * * * *\"\ndrill = \"off\"\n"
+        ));
+    }
+    let config = write_config(&env, &rest);
+    let config_arg = config.to_str().unwrap();
+    let mut daemon = Daemon::start(&env, &config);
+    daemon.wait_for("the daemon's first backups", |_, jobs| count(jobs, "a", "backup", "ok") >= 1);
+    let before = jobs(&config).len();
+    let mut commands = 0;
+    // Until the daemon has logged ten more jobs while the commands ran (and at least 20 ran).
+    while commands < 20 || jobs(&config).len() < before + 10 {
+        for args in [
+            vec!["log", "--config", config_arg],
+            vec!["stats", "--config", config_arg, "--json"],
+            vec!["backup", "a", "--config", config_arg],
+        ] {
+            let out = env.cmd(&args).env_remove("LIFEBOAT_REPO").output().unwrap();
+            let said = common::text(&out.stderr);
+            assert!(out.status.success(), "{args:?} failed beside the daemon: {said}");
+            assert!(!said.contains("locked") && !said.contains("not logged"), "{args:?}: {said}");
+            commands += 1;
+        }
+        assert!(commands < 600, "the daemon logged no new jobs while the commands ran:\n{}", daemon.events());
+    }
+    let manual = jobs(&config).iter().filter(|j| j["trigger"] == "manual" && j["kind"] == "backup" && j["status"] == "ok").count();
+    assert_eq!(manual, commands / 3, "every manual backup is in the log");
+}

@@ -16,6 +16,20 @@ pub fn list(repo: &Repo, database: Option<&str>) -> Result<Vec<BackupEntry>> {
     Ok(entries.filter(|e| database.is_none_or(|db| e.summary.database == db)).collect())
 }
 
+/// The newest backup of every database (or of `database`), safety backups aside: what
+/// `verify --all` drills. An error when there is none.
+pub fn newest_of_each_database(repo: &Repo, database: Option<&str>) -> Result<Vec<BackupEntry>> {
+    let mut names: Vec<String> = list(repo, database)?.into_iter().map(|e| e.summary.database).collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        let scope = database.map(|db| format!(" of database `{db}`")).unwrap_or_default();
+        return Err(EngineError::input(format!("there is no backup{scope} to drill"), "take one with `lifeboat backup <DB>`"));
+    }
+    // A database with only safety backups has no `latest`, and nothing of its own to drill.
+    Ok(names.iter().filter_map(|name| resolve(repo, "latest", Some(name)).ok()).collect())
+}
+
 /// Like [`list`], with each backup's row and byte totals read from its manifest (one index
 /// load for all). A backup whose manifest cannot be read keeps zeros.
 pub fn list_with_totals(repo: &Repo, database: Option<&str>) -> Result<Vec<BackupEntry>> {

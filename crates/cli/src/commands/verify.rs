@@ -1,5 +1,5 @@
 use anyhow::Result;
-use lifeboat_engine::{BackupEntry, DrillPlace, VerifyReport};
+use lifeboat_engine::{DrillPlace, VerifyReport};
 
 use lifeboat_daemon::Outcome;
 
@@ -15,7 +15,7 @@ pub fn run(global: &Global, args: &VerifyArgs) -> Result<i32> {
     let repo = context::open_with_progress(global, progress.counter.clone())?;
     let entries = match &args.snapshot {
         Some(spec) => vec![lifeboat_engine::resolve(&repo, spec, args.db.as_deref())?],
-        None => newest_of_each_database(&repo, args.db.as_deref())?,
+        None => lifeboat_engine::newest_of_each_database(&repo, args.db.as_deref())?,
     };
     let mut reports = Vec::new();
     for entry in &entries {
@@ -47,23 +47,6 @@ pub fn run(global: &Global, args: &VerifyArgs) -> Result<i32> {
         }
     }
     Ok(if ok { 0 } else { 1 })
-}
-
-/// The newest backup of every database (or of `database`), safety backups aside.
-fn newest_of_each_database(repo: &lifeboat_engine::Repo, database: Option<&str>) -> Result<Vec<BackupEntry>> {
-    let mut names: Vec<String> = lifeboat_engine::list(repo, database)?.into_iter().map(|e| e.summary.database).collect();
-    names.sort();
-    names.dedup();
-    if names.is_empty() {
-        let scope = database.map(|db| format!(" of database `{db}`")).unwrap_or_default();
-        return Err(lifeboat_engine::EngineError::input(
-            format!("there is no backup{scope} to drill"),
-            "take one with `lifeboat backup <DB>`",
-        )
-        .into());
-    }
-    // A database with only safety backups has no `latest`, and nothing of its own to drill.
-    Ok(names.iter().filter_map(|name| lifeboat_engine::resolve(repo, "latest", Some(name)).ok()).collect())
 }
 
 fn print_report(report: &VerifyReport) {
