@@ -137,14 +137,39 @@ fn ini_section(text: &str, section: &str) -> Option<std::collections::BTreeMap<S
 }
 
 /// The region to sign for: the configuration's, else `AWS_DEFAULT_REGION` (or `AWS_REGION`),
-/// else `us-east-1`, which S3-compatible servers accept whatever their own is called.
+/// else the `region` of the profile `AWS_PROFILE` in the shared config file, else `us-east-1`,
+/// which S3-compatible servers accept whatever their own is called.
 pub(super) fn region(settings: &S3Settings) -> String {
-    settings.region.clone().or_else(|| env("AWS_DEFAULT_REGION")).or_else(|| env("AWS_REGION")).unwrap_or_else(|| "us-east-1".into())
+    settings
+        .region
+        .clone()
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| {
+            let text = std::fs::read_to_string(shared_file("AWS_CONFIG_FILE", "config")?).ok()?;
+            profile_region(&text, &env("AWS_PROFILE").unwrap_or_else(|| "default".into()))
+        })
+        .unwrap_or_else(|| "us-east-1".into())
+}
+
+/// The `region` of `profile` in a shared config file's text (`[default]` or `[profile NAME]`).
+fn profile_region(config: &str, profile: &str) -> Option<String> {
+    let section = if profile == "default" { profile.to_string() } else { format!("profile {profile}") };
+    ini_section(config, &section)?.remove("region").filter(|r| !r.is_empty())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ini_section;
+    use super::{ini_section, profile_region};
+
+    #[test]
+    fn a_profiles_region_is_read_from_its_own_section() {
+        let config = "[default]\nregion = eu-west-1\n[profile ci]\nregion = us-west-2\n[profile bare]\n";
+        assert_eq!(profile_region(config, "default").as_deref(), Some("eu-west-1"));
+        assert_eq!(profile_region(config, "ci").as_deref(), Some("us-west-2"));
+        assert_eq!(profile_region(config, "bare"), None);
+        assert_eq!(profile_region(config, "missing"), None);
+    }
 
     #[test]
     fn profiles_are_read_as_the_aws_tools_write_them() {
