@@ -167,6 +167,39 @@ fn credentials_come_from_a_profile_of_the_shared_credentials_file() {
     assert!(text(&out.stderr).contains("AWS_PROFILE names the profile `nope`"), "{}", text(&out.stderr));
 }
 
+/// Credentials for a role from a web identity token (Kubernetes service accounts, CI OIDC):
+/// exchanged at STS (moto's) for temporary keys with a session token, which every request then
+/// carries. Without the exchange there would be no credentials at all and nothing would be sent.
+#[test]
+fn credentials_come_from_a_web_identity_token_through_sts() {
+    let server = S3Server::moto();
+    let env = Env::on(&server.new_url());
+    small_db(&env.path("app.db"));
+    std::fs::write(env.path("token"), "header.payload.signature\n").unwrap();
+    let sts = format!("http://127.0.0.1:{}", server.port);
+    let federated = |args: &[&str], sts: &str| {
+        let mut cmd = env.cmd(args);
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_PROFILE")
+            .env("HOME", env.path("no-home"))
+            .env("AWS_WEB_IDENTITY_TOKEN_FILE", env.path("token"))
+            .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/lifeboat-backup")
+            .env("AWS_ENDPOINT_URL_STS", sts);
+        cmd.output().unwrap()
+    };
+    let out = federated(&["backup", env.path("app.db").to_str().unwrap()], &sts);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(env.snapshot_count(), 1);
+    // STS that cannot be reached: a clear error naming the token, the role and the endpoint.
+    let closed = format!("http://127.0.0.1:{}", common::free_port());
+    let out = federated(&["snapshots"], &closed);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot reach STS") && err.contains("lifeboat-backup") && err.contains(&closed), "{err}");
+    assert!(!err.contains("header.payload.signature"), "the token is never shown: {err}");
+}
+
 /// An upload damaged on its way is refused by the server (the body no longer matches the
 /// SHA-256 it was signed with): the backup fails, writes no snapshot, and nothing damaged is
 /// ever read back. s3s-fs checks the signed hash, as AWS does (moto does not).

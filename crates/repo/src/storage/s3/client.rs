@@ -6,7 +6,10 @@
 //! person. Each retry waits twice as long as the last ([`FIRST_PAUSE`] doubling, [`ATTEMPTS`] in
 //! all, about 4 s), and the final error says how many attempts were made.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use bytes::Bytes;
 
@@ -57,9 +60,15 @@ impl Reply {
 pub(super) struct Client {
     agent: ureq::Agent,
     pub url: S3Url,
-    credentials: Credentials,
+    /// Replaced by new ones shortly before temporary credentials expire, so a long job goes on.
+    credentials: Mutex<Arc<Credentials>>,
+    /// What the credentials were resolved from, to resolve them again.
+    settings: S3Settings,
     region: String,
 }
+
+/// Temporary credentials are replaced this long before they expire.
+const RENEW_BEFORE: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
 
 /// Why one attempt failed.
 enum Failure {
@@ -85,7 +94,22 @@ impl Client {
             let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::new_with_certs(&read_certificates(file)?)).build();
             config = config.tls_config(tls);
         }
-        Ok(Self { agent: config.build().into(), url: url.clone(), credentials, region: credentials::region(settings) })
+        Ok(Self {
+            agent: config.build().into(),
+            url: url.clone(),
+            credentials: Mutex::new(Arc::new(credentials)),
+            settings: settings.clone(),
+            region: credentials::region(settings),
+        })
+    }
+
+    /// The credentials to sign with now: new ones when the current ones expire soon.
+    fn credentials(&self) -> Result<Arc<Credentials>> {
+        let mut current = self.credentials.lock().expect("credentials lock");
+        if current.expire_within(RENEW_BEFORE) {
+            *current = Arc::new(Credentials::resolve(&self.settings)?);
+        }
+        Ok(current.clone())
     }
 
     /// The object key of a repository path.
@@ -155,10 +179,11 @@ impl Client {
         if let Some(checksum) = &checksum {
             headers.push(("x-amz-checksum-sha256", checksum));
         }
-        if let Some(token) = &self.credentials.session_token {
+        let credentials = self.credentials().map_err(Failure::Final)?;
+        if let Some(token) = &credentials.session_token {
             headers.push(("x-amz-security-token", token));
         }
-        let signer = Signer { access_key_id: &self.credentials.access_key_id, secret: &self.credentials.secret, region: &self.region };
+        let signer = Signer { access_key_id: &credentials.access_key_id, secret: &credentials.secret, region: &self.region };
         let authorization = signer.authorization(request.method, &path, &query_pairs, &headers, &amz_date, payload);
 
         let mut builder = ureq::http::Request::builder().method(request.method).uri(&uri).header("authorization", &authorization);
@@ -227,12 +252,13 @@ impl Client {
                 "this machine's clock is off by more than the 15 minutes S3 allows: set it right (e.g. enable NTP with timedatectl set-ntp true)",
             );
         }
+        let credentials = self.credentials.lock().expect("credentials lock").clone();
         RepoError::new(
             RepoErrorKind::Denied,
             format!("the S3 server {} refused access to bucket `{}`: {code}{message}", self.url.host, self.url.bucket),
             format!(
                 "check the access key `{}` and its secret, taken from {}, and that the key may use this bucket; nothing was changed",
-                self.credentials.access_key_id, self.credentials.source
+                credentials.access_key_id, credentials.source
             ),
         )
     }

@@ -11,6 +11,8 @@ pub(super) struct Credentials {
     pub secret: String,
     /// Temporary credentials come with a session token (`AWS_SESSION_TOKEN`).
     pub session_token: Option<String>,
+    /// When temporary credentials from STS stop working; the client gets new ones before.
+    pub expires: Option<jiff::Timestamp>,
     /// Where they came from, for errors: "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)".
     pub source: String,
 }
@@ -48,6 +50,7 @@ impl Credentials {
                 access_key_id: access_key_id.clone(),
                 secret: secret.trim().to_string(),
                 session_token: None,
+                expires: None,
                 source: format!("the configuration (access_key_id, secret_access_key_file {})", file.display()),
             });
         }
@@ -56,10 +59,14 @@ impl Credentials {
                 access_key_id,
                 secret,
                 session_token: env("AWS_SESSION_TOKEN"),
+                expires: None,
                 source: "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)".into(),
             });
         }
         if let Some(found) = Self::from_profile()? {
+            return Ok(found);
+        }
+        if let Some(found) = Self::from_web_identity(settings)? {
             return Ok(found);
         }
         Err(RepoError::new(
@@ -96,6 +103,7 @@ impl Credentials {
                 access_key_id: access_key_id.clone(),
                 secret: secret.clone(),
                 session_token: keys.get("aws_session_token").cloned(),
+                expires: None,
                 source: format!("the profile `{profile}` in {}", file.display()),
             }));
         }
@@ -107,6 +115,76 @@ impl Credentials {
             )),
             None => Ok(None),
         }
+    }
+}
+
+impl Credentials {
+    /// Temporary credentials for the role `AWS_ROLE_ARN`, given for the token in
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` by STS (`AssumeRoleWithWebIdentity`, as Kubernetes service
+    /// accounts and CI systems provide), at `AWS_ENDPOINT_URL_STS` or the region's STS. `None`
+    /// when no token file is named.
+    fn from_web_identity(settings: &S3Settings) -> Result<Option<Self>> {
+        let Some(token_file) = env("AWS_WEB_IDENTITY_TOKEN_FILE") else { return Ok(None) };
+        let denied = |context: String, hint: &str| RepoError::new(RepoErrorKind::Denied, context, hint);
+        let role = env("AWS_ROLE_ARN").ok_or_else(|| {
+            denied("AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not".into(), "set the role to assume in AWS_ROLE_ARN")
+        })?;
+        let token = std::fs::read_to_string(&token_file).map_err(|e| {
+            denied(format!("cannot read the web identity token {token_file}"), "check AWS_WEB_IDENTITY_TOKEN_FILE").with_source(e)
+        })?;
+        let endpoint = env("AWS_ENDPOINT_URL_STS").unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", region(settings)));
+        let session = env("AWS_ROLE_SESSION_NAME").unwrap_or_else(|| "lifeboat".into());
+        let form = [
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", role.as_str()),
+            ("RoleSessionName", session.as_str()),
+            ("WebIdentityToken", token.trim()),
+        ]
+        .iter()
+        .map(|(k, v)| format!("{k}={}", super::sign::uri_encode(v, false)))
+        .collect::<Vec<_>>()
+        .join("&");
+        let source = format!("the web identity token {token_file} for the role {role} (STS at {endpoint})");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .build()
+            .into();
+        let reply = agent
+            .post(&endpoint)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(form)
+            .and_then(|mut r| Ok((r.status().as_u16(), r.body_mut().read_to_string()?)))
+            .map_err(|e| {
+                RepoError::new(
+                    RepoErrorKind::Storage,
+                    format!("cannot reach STS for {source}"),
+                    "check AWS_ENDPOINT_URL_STS and the network",
+                )
+                .with_source(e)
+            })?;
+        let (status, body) = reply;
+        let Some(found) = super::xml::sts_credentials(&body).filter(|_| status == 200) else {
+            let why = super::xml::error_code(&body).map(|(code, message)| format!("{code}: {message}")).unwrap_or(format!("HTTP {status}"));
+            return Err(denied(
+                format!("STS refused {source}: {why}"),
+                "check that the role trusts this identity provider and that the token has not expired",
+            ));
+        };
+        Ok(Some(Self {
+            access_key_id: found.access_key_id,
+            secret: found.secret,
+            session_token: Some(found.session_token),
+            expires: found.expiration.parse().ok(),
+            source,
+        }))
+    }
+
+    /// Whether these credentials are within `margin` of expiring (never, for keys without an
+    /// expiry).
+    pub(super) fn expire_within(&self, margin: jiff::SignedDuration) -> bool {
+        self.expires.is_some_and(|at| at.duration_since(jiff::Timestamp::now()) < margin)
     }
 }
 
@@ -160,7 +238,24 @@ fn profile_region(config: &str, profile: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ini_section, profile_region};
+    use super::{Credentials, ini_section, profile_region};
+
+    #[test]
+    fn temporary_credentials_are_renewed_before_they_expire_and_keys_never() {
+        let with = |expires: Option<jiff::Timestamp>| Credentials {
+            access_key_id: "AK".into(),
+            secret: "s".into(),
+            session_token: None,
+            expires,
+            source: "test".into(),
+        };
+        let margin = jiff::SignedDuration::from_mins(5);
+        let now = jiff::Timestamp::now();
+        assert!(with(Some(now + jiff::SignedDuration::from_mins(1))).expire_within(margin));
+        assert!(with(Some(now - jiff::SignedDuration::from_mins(1))).expire_within(margin), "expired already");
+        assert!(!with(Some(now + jiff::SignedDuration::from_mins(60))).expire_within(margin));
+        assert!(!with(None).expire_within(margin), "keys without an expiry are never renewed");
+    }
 
     #[test]
     fn a_profiles_region_is_read_from_its_own_section() {

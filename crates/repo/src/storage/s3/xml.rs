@@ -1,8 +1,28 @@
-//! The little of S3's XML that lifeboat reads: a ListObjectsV2 page and an error's code.
+//! The little of S3's XML that lifeboat reads: a ListObjectsV2 page, an error's code, and the
+//! credentials of an STS answer.
 //!
 //! Both are flat documents of known elements, so a search for `<Name>…</Name>` reads them
 //! without an XML parser; text is unescaped for the five entities XML predefines (keys and
 //! tokens may hold `&`, `<`, …).
+
+/// Temporary credentials as STS returns them.
+pub(super) struct StsCredentials {
+    pub access_key_id: String,
+    pub secret: String,
+    pub session_token: String,
+    pub expiration: String,
+}
+
+/// Reads the `<Credentials>` of an STS `AssumeRole…` response; `None` when it has none.
+pub(super) fn sts_credentials(xml: &str) -> Option<StsCredentials> {
+    let credentials = all(xml, "Credentials").into_iter().next()?;
+    Some(StsCredentials {
+        access_key_id: first(credentials, "AccessKeyId")?,
+        secret: first(credentials, "SecretAccessKey")?,
+        session_token: first(credentials, "SessionToken")?,
+        expiration: first(credentials, "Expiration")?,
+    })
+}
 
 /// One page of a bucket listing.
 #[derive(Debug, Default, PartialEq, Eq)]
