@@ -114,7 +114,14 @@ fn wrong_credentials_are_refused_and_named_never_shown() {
     assert!(!err.contains(wrong_secret), "{err}");
 
     // No credentials at all: said before anything is sent.
-    let out = env.cmd(&["snapshots"]).env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").output().unwrap();
+    let out = env
+        .cmd(&["snapshots"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", env.path("no-home"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
     assert!(text(&out.stderr).contains("no S3 credentials"), "{}", text(&out.stderr));
     // The right ones still work: nothing was changed by the refusals.
     assert_eq!(env.snapshot_count(), 1);
@@ -169,9 +176,10 @@ fn credentials_come_from_a_profile_of_the_shared_credentials_file() {
 
 /// Credentials for a role from a web identity token (Kubernetes service accounts, CI OIDC):
 /// exchanged at STS (moto's) for temporary keys with a session token, which every request then
-/// carries. Without the exchange there would be no credentials at all and nothing would be sent.
+/// carries; and without a token, the instance role from the metadata service. Without either
+/// there would be no credentials at all and nothing would be sent.
 #[test]
-fn credentials_come_from_a_web_identity_token_through_sts() {
+fn credentials_come_from_a_web_identity_token_through_sts_or_the_instance_role() {
     let server = S3Server::moto();
     let env = Env::on(&server.new_url());
     small_db(&env.path("app.db"));
@@ -198,6 +206,18 @@ fn credentials_come_from_a_web_identity_token_through_sts() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot reach STS") && err.contains("lifeboat-backup") && err.contains(&closed), "{err}");
     assert!(!err.contains("header.payload.signature"), "the token is never shown: {err}");
+
+    // With no token either: the instance role of the metadata service (moto serves IMDSv2).
+    let out = env
+        .cmd(&["backup", env.path("app.db").to_str().unwrap()])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", env.path("no-home"))
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &sts)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(env.snapshot_count(), 2);
 }
 
 /// An upload damaged on its way is refused by the server (the body no longer matches the

@@ -69,6 +69,9 @@ impl Credentials {
         if let Some(found) = Self::from_web_identity(settings)? {
             return Ok(found);
         }
+        if let Some(found) = Self::from_instance_metadata() {
+            return Ok(found);
+        }
         Err(RepoError::new(
             RepoErrorKind::Denied,
             "no S3 credentials were given",
@@ -179,6 +182,45 @@ impl Credentials {
             expires: found.expiration.parse().ok(),
             source,
         }))
+    }
+
+    /// The temporary credentials of this machine's role from its instance metadata service
+    /// (EC2's IMDSv2: a session token, the role's name, then its keys), at
+    /// `AWS_EC2_METADATA_SERVICE_ENDPOINT` (default `http://169.254.169.254`).
+    /// `AWS_EC2_METADATA_DISABLED=true` turns it off. `None` when no service answers within a
+    /// second, as off EC2.
+    fn from_instance_metadata() -> Option<Self> {
+        if env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            return None;
+        }
+        let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_else(|| "http://169.254.169.254".into());
+        let endpoint = endpoint.trim_end_matches('/');
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(std::time::Duration::from_secs(1)))
+            .timeout_global(Some(std::time::Duration::from_secs(5)))
+            .build()
+            .into();
+        let token = agent
+            .put(&format!("{endpoint}/latest/api/token"))
+            .header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
+            .send_empty()
+            .ok()?
+            .body_mut()
+            .read_to_string()
+            .ok()?;
+        let get = |path: &str| -> Option<String> {
+            agent.get(&format!("{endpoint}{path}")).header("x-aws-ec2-metadata-token", &token).call().ok()?.body_mut().read_to_string().ok()
+        };
+        let role = get("/latest/meta-data/iam/security-credentials/")?.lines().next()?.trim().to_string();
+        let keys: serde_json::Value = serde_json::from_str(&get(&format!("/latest/meta-data/iam/security-credentials/{role}"))?).ok()?;
+        let text = |field: &str| keys.get(field)?.as_str().map(str::to_string);
+        Some(Self {
+            access_key_id: text("AccessKeyId")?,
+            secret: text("SecretAccessKey")?,
+            session_token: text("Token"),
+            expires: text("Expiration").and_then(|t| t.parse().ok()),
+            source: format!("the instance role `{role}` (metadata service {endpoint})"),
+        })
     }
 
     /// Whether these credentials are within `margin` of expiring (never, for keys without an
