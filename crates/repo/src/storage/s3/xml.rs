@@ -1,27 +1,37 @@
-//! The little of S3's XML that lifeboat reads: a ListObjectsV2 page, an error's code, and the
-//! credentials of an STS answer.
-//!
-//! Both are flat documents of known elements, so a search for `<Name>…</Name>` reads them
-//! without an XML parser; text is unescaped for the five entities XML predefines (keys and
-//! tokens may hold `&`, `<`, …).
+//! The little of S3's and STS's XML that lifeboat reads: a ListObjectsV2 page, an error's code,
+//! and the credentials of an STS answer, each read by `quick-xml` into the fields it needs
+//! (unknown elements are skipped, entities unescaped).
+
+use serde::Deserialize;
 
 /// Temporary credentials as STS returns them.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub(super) struct StsCredentials {
     pub access_key_id: String,
+    #[serde(rename = "SecretAccessKey")]
     pub secret: String,
     pub session_token: String,
     pub expiration: String,
 }
 
-/// Reads the `<Credentials>` of an STS `AssumeRole…` response; `None` when it has none.
+/// Reads the `<Credentials>` of an STS `AssumeRoleWithWebIdentity` response; `None` when the
+/// body is not one.
 pub(super) fn sts_credentials(xml: &str) -> Option<StsCredentials> {
-    let credentials = all(xml, "Credentials").into_iter().next()?;
-    Some(StsCredentials {
-        access_key_id: first(credentials, "AccessKeyId")?,
-        secret: first(credentials, "SecretAccessKey")?,
-        session_token: first(credentials, "SessionToken")?,
-        expiration: first(credentials, "Expiration")?,
-    })
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Response {
+        assume_role_with_web_identity_result: Answer,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Answer {
+        credentials: StsCredentials,
+    }
+    if root(xml)? != "AssumeRoleWithWebIdentityResponse" {
+        return None;
+    }
+    quick_xml::de::from_str::<Response>(xml).ok().map(|r| r.assume_role_with_web_identity_result.credentials)
 }
 
 /// One page of a bucket listing.
@@ -33,47 +43,66 @@ pub(super) struct ListPage {
     pub next: Option<String>,
 }
 
-/// The text of every `<tag>…</tag>` in `xml`, in order.
-fn all<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut found = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find(&open) {
-        let after = &rest[start + open.len()..];
-        let Some(end) = after.find(&close) else { break };
-        found.push(&after[..end]);
-        rest = &after[end + close.len()..];
-    }
-    found
-}
-
-fn first(xml: &str, tag: &str) -> Option<String> {
-    all(xml, tag).first().map(|text| unescape(text))
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
-}
-
 /// Reads a ListObjectsV2 response; `None` when it is not one.
 pub(super) fn list_page(xml: &str) -> Option<ListPage> {
-    if !xml.contains("<ListBucketResult") {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct ListBucketResult {
+        #[serde(default)]
+        contents: Vec<Contents>,
+        #[serde(default)]
+        is_truncated: bool,
+        next_continuation_token: Option<String>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Contents {
+        key: String,
+        size: u64,
+    }
+    if root(xml)? != "ListBucketResult" {
         return None;
     }
-    let mut objects = Vec::new();
-    for entry in all(xml, "Contents") {
-        let key = first(entry, "Key")?;
-        let size = first(entry, "Size")?.trim().parse().ok()?;
-        objects.push((key, size));
-    }
-    let truncated = first(xml, "IsTruncated").is_some_and(|t| t.trim() == "true");
-    let next = if truncated { Some(first(xml, "NextContinuationToken")?) } else { None };
-    Some(ListPage { objects, next })
+    let page: ListBucketResult = quick_xml::de::from_str(xml).ok()?;
+    let next = if page.is_truncated { Some(page.next_continuation_token?) } else { None };
+    Some(ListPage { objects: page.contents.into_iter().map(|c| (c.key, c.size)).collect(), next })
 }
 
-/// The `Code` and `Message` of an S3 error document, when the body is one.
+/// The `Code` and `Message` of an error document (S3's `<Error>`, or STS's `<ErrorResponse>`
+/// around one), when the body is one.
 pub(super) fn error_code(xml: &str) -> Option<(String, String)> {
-    Some((first(xml, "Code")?, first(xml, "Message").unwrap_or_default()))
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Error {
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct ErrorResponse {
+        error: Error,
+    }
+    let error = match root(xml)?.as_str() {
+        "Error" => quick_xml::de::from_str::<Error>(xml).ok()?,
+        "ErrorResponse" => quick_xml::de::from_str::<ErrorResponse>(xml).ok()?.error,
+        _ => return None,
+    };
+    Some((error.code, error.message))
+}
+
+/// The name of the document's first element.
+fn root(xml: &str) -> Option<String> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    loop {
+        match reader.read_event().ok()? {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                return Some(e.local_name().into_inner().to_string());
+            }
+            quick_xml::events::Event::Eof => return None,
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -99,5 +128,18 @@ mod tests {
         let xml = "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error>";
         assert_eq!(error_code(xml).unwrap().0, "SignatureDoesNotMatch");
         assert_eq!(error_code("not xml"), None);
+    }
+
+    #[test]
+    fn reads_sts_credentials_and_its_errors() {
+        let xml = r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult>
+<Credentials><AccessKeyId>ASIA1</AccessKeyId><SecretAccessKey>s&amp;1</SecretAccessKey><SessionToken>tok</SessionToken>
+<Expiration>2026-12-04T20:33:49Z</Expiration></Credentials><Audience>x</Audience></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"#;
+        let found = sts_credentials(xml).unwrap();
+        assert_eq!((found.access_key_id.as_str(), found.secret.as_str(), found.session_token.as_str()), ("ASIA1", "s&1", "tok"));
+        assert!(sts_credentials("<Error><Code>AccessDenied</Code></Error>").is_none());
+        let refused =
+            "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>expired</Message></Error></ErrorResponse>";
+        assert_eq!(error_code(refused), Some(("InvalidIdentityToken".into(), "expired".into())));
     }
 }
