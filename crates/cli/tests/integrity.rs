@@ -66,8 +66,8 @@ fn a_damaged_index_passes_the_quick_check_and_the_drill_finds_it() {
     assert!(out.status.success());
     let said = text(&out.stderr);
     assert!(said.contains("warning: the database failed its integrity check"), "{said}");
-    // The engine's own repair hint, and the findings as text (not a quoted JSON string).
-    assert!(said.contains("sqlite3 app.db .recover") && !said.contains("check (\""), "{said}");
+    // The engine's own repair hint, and the findings as text (not a JSON array).
+    assert!(said.contains("sqlite3 app.db .recover") && !said.contains("check ([") && !said.contains("check (\""), "{said}");
     let id: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let m = manifest(&env, id["snapshot"]["id"].as_str().unwrap());
     assert_eq!(m["properties"]["integrity_level"], "full");

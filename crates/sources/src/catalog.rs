@@ -42,9 +42,17 @@ impl Catalog {
         self.integrity_findings().is_some()
     }
 
-    /// What the engine's integrity check at backup time found, when it was not clean.
+    /// What the engine's integrity check at backup time found, when it was not clean, as text
+    /// for a person: one finding after another.
     pub fn integrity_findings(&self) -> Option<String> {
-        self.properties.get(INTEGRITY_PROPERTY).filter(|v| *v != "ok").map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+        let found = self.properties.get(INTEGRITY_PROPERTY).filter(|v| *v != "ok")?;
+        Some(match found {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Array(items) => {
+                items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string)).collect::<Vec<_>>().join("; ")
+            }
+            other => other.to_string(),
+        })
     }
 
     pub fn total_rows(&self) -> u64 {
