@@ -14,32 +14,7 @@ pub fn size(bytes: u64) -> String {
 
 /// A timestamp in the local time zone, to the second, with the zone's name.
 pub fn time(ts: jiff::Timestamp) -> String {
-    LocalTime(ts).to_string()
-}
-
-/// A timestamp as [`time`] prints it, written straight into the output: `lifeboat log`
-/// prints one on each of up to 100,000 lines.
-pub struct LocalTime(pub jiff::Timestamp);
-
-impl std::fmt::Display for LocalTime {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Looked up once per process, not once per line.
-        static LOCAL: std::sync::LazyLock<jiff::tz::TimeZone> = std::sync::LazyLock::new(jiff::tz::TimeZone::system);
-        let info = LOCAL.to_offset_info(self.0);
-        let t = info.offset().to_datetime(self.0);
-        let (date, zone) = (t.date(), info.abbreviation());
-        let (h, m, s) = (t.hour(), t.minute(), t.second());
-        if f.width().is_none() {
-            return write!(f, "{:04}-{:02}-{:02} {h:02}:{m:02}:{s:02} {zone}", date.year(), date.month(), date.day());
-        }
-        f.pad(&format!("{:04}-{:02}-{:02} {h:02}:{m:02}:{s:02} {zone}", date.year(), date.month(), date.day()))
-    }
-}
-
-/// Seconds to a tenth, `12.3s`, without float formatting's slow exact path.
-pub fn seconds(s: f64) -> String {
-    let tenths = (s.max(0.0) * 10.0).round() as u64;
-    format!("{}.{}s", tenths / 10, tenths % 10)
+    ts.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
 }
 
 /// `1 row`, `2 rows`: a count and its noun.

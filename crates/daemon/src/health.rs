@@ -277,7 +277,7 @@ fn own_jobs(db: &DatabaseConfig, kind: JobKind, ended: bool) -> Filter {
 }
 
 fn job_findings(db: &DatabaseConfig, log: &JobLog, now: Timestamp, tz: &jiff::tz::TimeZone, findings: &mut Vec<Finding>) -> Result<()> {
-    let (failed, _) = log.in_a_row(own_jobs(db, JobKind::Backup, true), "failed")?;
+    let failed = log.in_a_row(own_jobs(db, JobKind::Backup, true), "failed")?;
     let failed_in_a_row = failed.len();
     if let Some(last) = failed.first() {
         findings.push(Finding {

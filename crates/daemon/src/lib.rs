@@ -27,9 +27,7 @@ pub use error::{DaemonError, DaemonErrorKind, Result};
 pub use events::Events;
 pub use health::{DatabaseHealth, Finding, HealthReport, Level, RepositoryHealth, evaluate as evaluate_health, human};
 pub use instance::InstanceLock;
-pub use joblog::{
-    BackupTotals, DEFAULT_KEEP_JOBS, DrillRecord, Filter, JobKind, JobLog, JobRecord, NewJob, Outcome, RecordedJob, SCHEMA_VERSION, Trigger,
-};
+pub use joblog::{BackupTotals, DrillRecord, Filter, JobKind, JobLog, JobRecord, NewJob, Outcome, RecordedJob, Trigger};
 pub use jobs::Work;
 pub use repos::{Repos, Target};
 pub use stats::{Stats, StatsReport, stats};

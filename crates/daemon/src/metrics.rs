@@ -96,9 +96,9 @@ pub fn render(log: &JobLog, health: Option<&HealthReport>) -> Result<String> {
     lock_waits.inc_by(waits);
     lock_wait.inc_by(waited);
     let db = |database: &str| ("database".to_string(), database.to_string());
-    for newest in log.newest_per_database(&[], &[])? {
-        let ok = if newest.job.status == "ok" { 1.0 } else { 0.0 };
-        last_status.get_or_create(&vec![db(&newest.database), ("kind".into(), newest.kind)]).set(ok);
+    for job in log.newest_per_database(&[], &[])? {
+        let ok = if job.status == "ok" { 1.0 } else { 0.0 };
+        last_status.get_or_create(&vec![db(job.database.as_deref().unwrap_or_default()), ("kind".into(), job.kind)]).set(ok);
     }
     // Oldest first: a class carried by several sets of classes ends with its newest backup.
     for job in log.newest_good_backups()? {
@@ -111,10 +111,10 @@ pub fn render(log: &JobLog, health: Option<&HealthReport>) -> Result<String> {
             rows.get_or_create(&labels).set(job.rows.unwrap_or(0) as f64);
         }
     }
-    for newest in log.newest_per_database(&[JobKind::Drill], &["ok", "failed"])? {
-        let labels = vec![db(&newest.database)];
-        drill_time.get_or_create(&labels).set(newest.job.started_at.as_millisecond() as f64 / 1000.0);
-        drill_ok.get_or_create(&labels).set(if newest.job.status == "ok" { 1.0 } else { 0.0 });
+    for job in log.newest_per_database(&[JobKind::Drill], &["ok", "failed"])? {
+        let labels = vec![db(job.database.as_deref().unwrap_or_default())];
+        drill_time.get_or_create(&labels).set(job.started_at.as_millisecond() as f64 / 1000.0);
+        drill_ok.get_or_create(&labels).set(if job.status == "ok" { 1.0 } else { 0.0 });
     }
 
     if let Some(report) = health {

@@ -65,7 +65,7 @@ pub fn run(global: &Global, args: &LogArgs) -> Result<i32> {
             job.classes.join(","),
             job.trigger,
             job.status,
-            job.seconds().map_or("-".into(), output::seconds),
+            job.seconds().map_or("-".into(), |s| format!("{s:.1}s")),
             result(&job)
         )?;
         anyhow::Ok(())

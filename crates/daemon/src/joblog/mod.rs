@@ -29,8 +29,9 @@ mod schema;
 
 pub use queries::{BackupTotals, Filter};
 pub use recorded::RecordedJob;
-pub use retention::DEFAULT_KEEP_JOBS;
-pub use schema::LATEST as SCHEMA_VERSION;
+pub(crate) use retention::DEFAULT_KEEP_JOBS;
+#[cfg(test)]
+use schema::LATEST as SCHEMA_VERSION;
 
 /// What started a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]

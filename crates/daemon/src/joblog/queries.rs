@@ -99,14 +99,6 @@ fn record(r: &Row) -> rusqlite::Result<JobRecord> {
     })
 }
 
-/// What one (database, kind) group's newest ended job was; see [`JobLog::newest_per_database`].
-#[derive(Debug, Clone)]
-pub struct Newest {
-    pub database: String,
-    pub kind: String,
-    pub job: JobRecord,
-}
-
 /// How many jobs of a kind ended how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KindCount {
@@ -223,26 +215,22 @@ impl JobLog {
         Ok(n.max(0) as u64)
     }
 
-    /// The newest jobs of `filter` in a row whose status is `status`, newest first, and the
-    /// first job before them that is not (`None` when there is none).
-    pub fn in_a_row(&self, filter: Filter, status: &str) -> Result<(Vec<JobRecord>, Option<JobRecord>)> {
+    /// The newest jobs of `filter` in a row whose status is `status`, newest first.
+    pub fn in_a_row(&self, filter: Filter, status: &str) -> Result<Vec<JobRecord>> {
         let mut run = Vec::new();
-        let mut before = None;
         self.scan(&Filter { newest_first: true, ..filter }, |job| {
-            if job.status == status {
-                run.push(job);
-                ControlFlow::Continue(())
-            } else {
-                before = Some(job);
-                ControlFlow::Break(())
+            if job.status != status {
+                return ControlFlow::Break(());
             }
+            run.push(job);
+            ControlFlow::Continue(())
         })?;
-        Ok((run, before))
+        Ok(run)
     }
 
     /// Per database and kind, the newest job that ended (`kinds` empty: every kind), oldest
     /// group first. Jobs on the whole repository (no database) are left out.
-    pub fn newest_per_database(&self, kinds: &[JobKind], statuses: &[&str]) -> Result<Vec<Newest>> {
+    pub fn newest_per_database(&self, kinds: &[JobKind], statuses: &[&str]) -> Result<Vec<JobRecord>> {
         let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
         let list = |column: &str, values: &[&str]| {
             if values.is_empty() {
@@ -259,29 +247,23 @@ impl JobLog {
             list("kind", &kinds),
             list("status", statuses)
         );
-        let failed = |e| DaemonError::state("reading the job log", e);
-        let mut stmt = self.conn.prepare(&sql).map_err(failed)?;
-        let rows = stmt.query_map([], record).map_err(failed)?;
-        let mut newest = Vec::new();
-        for job in rows {
-            let job = job.map_err(failed)?;
-            newest.push(Newest { database: job.database.clone().unwrap_or_default(), kind: job.kind.clone(), job });
-        }
-        Ok(newest)
+        self.records(&sql)
     }
 
     /// Per database and set of classes, the newest backup that ended ok, oldest first: what a
     /// class's "last good backup" gauges read (the newest of the sets that hold the class).
     pub fn newest_good_backups(&self) -> Result<Vec<JobRecord>> {
+        self.records(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE id IN (
+                 SELECT max(id) FROM jobs WHERE kind = 'backup' AND status = 'ok' AND database IS NOT NULL GROUP BY database, classes
+             ) ORDER BY id"
+        ))
+    }
+
+    /// Every row `sql` (selecting [`COLUMNS`], taking no parameters) gives.
+    fn records(&self, sql: &str) -> Result<Vec<JobRecord>> {
         let failed = |e| DaemonError::state("reading the job log", e);
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM jobs WHERE id IN (
-                     SELECT max(id) FROM jobs WHERE kind = 'backup' AND status = 'ok' AND database IS NOT NULL GROUP BY database, classes
-                 ) ORDER BY id"
-            ))
-            .map_err(failed)?;
+        let mut stmt = self.conn.prepare(sql).map_err(failed)?;
         let rows = stmt.query_map([], record).map_err(failed)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(failed)
     }
