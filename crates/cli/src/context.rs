@@ -3,7 +3,7 @@
 use std::{
     io::IsTerminal,
     path::{Path, PathBuf},
-    sync::{Arc, OnceLock, atomic::AtomicU64},
+    sync::OnceLock,
 };
 
 use anyhow::{Context, Result, bail};
@@ -127,12 +127,7 @@ impl PasswordSource<'_> {
 
 /// The repository for this process's job (see [`crate::JOB`]).
 pub fn open(global: &Global) -> Result<Repo> {
-    open_with_progress(global, None)
-}
-
-/// Like [`open`], counting the bytes the job reads into `progress` (for a progress bar).
-pub fn open_with_progress(global: &Global, progress: Option<Arc<AtomicU64>>) -> Result<Repo> {
     let location = location(global)?;
     let repo = Repo::open(&location, &password(global, false)?)?.with_lock_wait(global.lock_wait);
-    Ok(repo.for_job(crate::JOB.clone(), progress)?)
+    Ok(repo.for_job(crate::JOB.clone(), None)?)
 }

@@ -1,57 +1,55 @@
-//! Manual jobs in the job log: a CLI command given a configuration or `LIFEBOAT_STATE_DIR`
-//! records what it did (trigger `manual`, actor the OS user) the way the daemon does, through
-//! the same `JobLog::begin` and `RecordedJob::end`; what is the CLI's own here is that a log
-//! it cannot write is a warning, never a reason not to do the work.
+//! The CLI's jobs, run by the same runner as the daemon's: logged (trigger `manual`, actor the
+//! OS user) when a configuration or `LIFEBOAT_STATE_DIR` names a state directory, cancelled by
+//! Ctrl-C, watched by a progress bar. What is the CLI's own here is that a log it cannot write
+//! is a warning, never a reason not to do the work.
 
 use anyhow::Result;
-use lifeboat_daemon::{JobKind, JobLog, NewJob, Outcome, Trigger};
+use lifeboat_daemon::{
+    Runner, Start, Trigger,
+    runner::{Job, JobError},
+};
 use lifeboat_engine::Repo;
 
-use crate::{context, flags::Global};
+use crate::{context, flags::Global, progress::Bars};
 
-/// What a logged job is.
-pub struct Job<'a> {
-    pub database: Option<&'a str>,
-    /// The mirror the job works on; `None` for the repository of --repo.
-    pub repository: Option<&'a str>,
-    pub kind: JobKind,
-    pub classes: &'a [String],
-    pub reason: Option<&'a str>,
-    /// The job's repository handle, whose lock waits are logged with the job.
-    pub repo: &'a Repo,
+/// Runs this command's jobs.
+pub struct Jobs {
+    runner: Runner,
+    bars: Bars,
 }
 
-/// Runs `work`, recording its start and end in the job log when one is configured; `outcome`
-/// says what a success did. A log that cannot be written is a warning: the job still counts.
-pub fn run<T>(global: &Global, job: Job, work: impl FnOnce() -> Result<T>, outcome: impl FnOnce(&T) -> Outcome) -> Result<T> {
-    let log = match context::state_dir(global)? {
-        Some(dir) => match JobLog::open(&dir) {
-            Ok(log) => Some(log),
-            Err(err) => {
-                eprintln!("warning: this job is not logged: {err}");
-                None
-            }
-        },
-        None => None,
-    };
-    let new = NewJob {
-        database: job.database,
-        repository: job.repository,
-        kind: job.kind,
-        classes: job.classes,
-        trigger: Trigger::Manual,
-        reason: job.reason,
-    };
-    let recorded = log.as_ref().and_then(|log| log.begin(&new).map_err(|err| eprintln!("warning: this job is not logged: {err}")).ok());
-    let result = work();
-    if let Some(recorded) = recorded {
-        let ended = match &result {
-            Ok(value) => outcome(value),
-            Err(err) => Outcome::failed(crate::describe(err)),
-        };
-        if let Err(err) = recorded.end(ended, job.repo, &crate::JOB, None) {
-            eprintln!("warning: the end of this job is not logged: {err}");
-        }
+impl Jobs {
+    pub fn new(global: &Global) -> Result<Self> {
+        let runner = Runner::new(crate::JOB.clone(), context::state_dir(global)?);
+        let bars = Bars::new(global.json);
+        runner.on_start({
+            let bars = bars.clone();
+            move |job| bars.start(job)
+        });
+        Ok(Self { runner, bars })
     }
-    result
+
+    /// Runs `job` on `repo` for `reason`, with a progress bar labelled `bar` (when given, on
+    /// a terminal).
+    pub fn run<J: Job>(&self, repo: &Repo, job: &mut J, reason: Option<&str>, bar: Option<&'static str>) -> Result<J::Report> {
+        self.bars.label_next(bar);
+        let ran = self.runner.run(Start { trigger: Trigger::Manual, actor: None, reason }, Ok(repo), job);
+        self.bars.finish();
+        if let Some(err) = ran.unlogged {
+            eprintln!("warning: this job is not (fully) logged: {err}");
+        }
+        ran.result.map_err(error)
+    }
+}
+
+/// The layer's own error, so that exit codes still tell a usage mistake from a failure.
+fn error(err: JobError) -> anyhow::Error {
+    match err {
+        JobError::Engine(e) => e.into(),
+        JobError::Source(e) => e.into(),
+        JobError::Repo(e) => e.into(),
+        JobError::State(e) => e.into(),
+        JobError::Io(e) => e.into(),
+        JobError::Failed(e) => anyhow::anyhow!(e),
+    }
 }

@@ -14,7 +14,7 @@ pub fn size(bytes: u64) -> String {
 
 /// A timestamp in the local time zone, to the second, with the zone's name.
 pub fn time(ts: jiff::Timestamp) -> String {
-    ts.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
+    lifeboat_daemon::output::local_time(ts)
 }
 
 /// `1 row`, `2 rows`: a count and its noun.

@@ -220,6 +220,83 @@ fn credentials_come_from_a_web_identity_token_through_sts_or_the_instance_role()
     assert_eq!(env.snapshot_count(), 2);
 }
 
+/// A container's task role (ECS, EKS Pod Identity): the keys come from the credentials
+/// endpoint named by `AWS_CONTAINER_CREDENTIALS_FULL_URI`, asked with the authorization token;
+/// s3s-fs checks every signature against the secret the endpoint gave. An endpoint that wants
+/// a token it was not given refuses, and lifeboat says where it asked, never a key.
+#[test]
+fn credentials_come_from_the_container_credentials_endpoint() {
+    let server = S3Server::s3s_fs();
+    let env = Env::on(&server.new_url());
+    small_db(&env.path("app.db"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://127.0.0.1:{}/v2/credentials/task", listener.local_addr().unwrap().port());
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    std::thread::spawn({
+        let asked = asked.clone();
+        move || {
+            for stream in listener.incoming().flatten() {
+                use std::io::{BufRead, Write};
+                let mut reader = std::io::BufReader::new(&stream);
+                let mut head = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push(line.to_lowercase());
+                }
+                asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let authorized = head.iter().any(|h| h.trim() == "authorization: task-token-5f1");
+                let (status, body) = if authorized {
+                    let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(6);
+                    let keys = serde_json::json!({"AccessKeyId": ACCESS_KEY, "SecretAccessKey": SECRET_KEY, "Token": "task-session", "Expiration": expires.to_string()});
+                    ("200 OK", keys.to_string())
+                } else {
+                    ("401 Unauthorized", r#"{"message": "no token"}"#.to_string())
+                };
+                let _ = write!(
+                    &stream,
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        }
+    });
+    let in_container = |args: &[&str], token: Option<&str>| {
+        let mut cmd = env.cmd(args);
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_PROFILE")
+            .env("HOME", env.path("no-home"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &endpoint);
+        if let Some(token) = token {
+            cmd.env("AWS_CONTAINER_AUTHORIZATION_TOKEN", token);
+        }
+        cmd.output().unwrap()
+    };
+    let out = in_container(&["backup", env.path("app.db").to_str().unwrap()], Some("task-token-5f1"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(env.snapshot_count(), 1);
+    assert!(asked.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the endpoint was asked");
+    let out = in_container(&["snapshots"], None);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("gave no credentials (HTTP 401)") && err.contains(&endpoint), "{err}");
+    assert!(!err.contains(SECRET_KEY), "{err}");
+    // Plain HTTP to another machine is refused before anything is sent.
+    let out = env
+        .cmd(&["snapshots"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", env.path("no-home"))
+        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://192.0.2.10/creds")
+        .output()
+        .unwrap();
+    assert!(text(&out.stderr).contains("over plain HTTP off this machine"), "{}", text(&out.stderr));
+}
+
 /// An upload damaged on its way is refused by the server (the body no longer matches the
 /// SHA-256 it was signed with): the backup fails, writes no snapshot, and nothing damaged is
 /// ever read back. s3s-fs checks the signed hash, as AWS does (moto does not).

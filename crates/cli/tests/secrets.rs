@@ -125,6 +125,17 @@ hourly = "*/2 * * * * *"
     let verify_text = common::text(&verify.stdout) + &common::text(&verify.stderr);
     assert!(verify.status.success() && verify_text.contains("match the manifest: yes"), "{verify_text}");
     outputs.push(("verify", verify_text));
+    // A restore into a new database, named by a URL with the password in it.
+    let restore = env.run(&["restore", "latest", "--db", "shop", "--to", &url("shop_copy"), "--config", config_arg, "--yes"]);
+    assert!(restore.status.success(), "{}", common::text(&restore.stderr));
+    outputs.push(("restore", common::text(&restore.stdout) + &common::text(&restore.stderr)));
+    // Each job's request is in the log (the restore's target among them), without the password.
+    let logged = common::daemon::jobs(&config);
+    let backup = logged.iter().rev().find(|j| j["kind"] == "backup" && j["reason"] == "by name").expect("the backup by name");
+    assert_eq!((&backup["request"]["database"], &backup["request"]["request"]["reason"]), (&"shop".into(), &"by name".into()), "{backup}");
+    let restored = logged.iter().rev().find(|j| j["kind"] == "restore").expect("the restore is logged");
+    let target = restored["request"]["target"].as_str().unwrap();
+    assert!(target.contains("shop_copy") && target.contains("app@127.0.0.1"), "{restored}");
     for args in [
         vec!["health", "--config", config_arg],
         vec!["health", "--config", config_arg, "--json"],

@@ -37,6 +37,7 @@ use crate::{
     jobs::{self, JobContext, Work},
     metrics,
     repos::{Repos, Target},
+    runner::Runner,
 };
 
 /// One schedule the loop watches.
@@ -114,6 +115,9 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
     }
 
     let cancel = CancelToken::default();
+    // Each job gets its own token under `cancel`: SIGTERM stops every job, and one job can be
+    // stopped without the others.
+    let runner = Arc::new(Runner::new(cancel.clone(), Some(config.state_dir.clone())));
     let mut slots = slots(&config, &log, &events)?;
     let mut queue: Vec<Queued> = Vec::new();
     let mut running: BTreeSet<String> = BTreeSet::new();
@@ -159,7 +163,7 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
                 log.set_last_slot(&slot.key, due.min(now))?;
                 slot.next = slot.cron.next_after(now, &config.time_zone);
             }
-            start_ready(&mut queue, &mut running, &config, &repos, &cancel, &events, &tx);
+            start_ready(&mut queue, &mut running, &config, &repos, &runner, &events, &tx);
             if forgot_jobs_at.elapsed() >= FORGET_JOBS_EVERY {
                 forget_old_jobs(&log, &config, &events);
                 forgot_jobs_at = std::time::Instant::now();
@@ -336,7 +340,7 @@ fn start_ready(
     running: &mut BTreeSet<String>,
     config: &Config,
     repos: &Arc<Repos>,
-    cancel: &CancelToken,
+    runner: &Arc<Runner>,
     events: &Events,
     tx: &mpsc::Sender<Message>,
 ) {
@@ -351,31 +355,29 @@ fn start_ready(
         let job = queue.remove(index);
         running.insert(lane.clone());
         let database = job.database.as_deref().and_then(|d| config.database(d)).cloned();
-        // Its own token: SIGTERM (the daemon's token) stops every job, and one job can be
-        // stopped without the others.
-        let (repos, cancel, events, tx, state_dir) = (repos.clone(), cancel.child(), *events, tx.clone(), config.state_dir.clone());
+        let (repos, runner, events, tx) = (repos.clone(), runner.clone(), *events, tx.clone());
         let databases = config.databases.clone();
         std::thread::spawn(move || {
             let what = describe(&job.work, job.database.as_deref(), &repos);
             events.note("job started", &what);
             let started = std::time::Instant::now();
-            let cx = JobContext { repos: &repos, databases: &databases, cancel: &cancel, state_dir: &state_dir };
-            let (status, error, snapshot) = match jobs::run(&cx, database.as_ref(), &job.work, Trigger::Schedule) {
-                Ok(outcome) if outcome.status == "ok" => {
+            let cx = JobContext { repos: &repos, databases: &databases, runner: &runner };
+            let (outcome, unlogged) = jobs::run(&cx, database.as_ref(), &job.work, Trigger::Schedule);
+            if let Some(err) = unlogged {
+                events.error("job log", job.database.as_deref(), &format!("{what}: {err}"));
+            }
+            let (status, error, snapshot) = match outcome {
+                outcome if outcome.status == "ok" => {
                     let covered = outcome.covered_by.as_deref().map(|s| format!(", covered by the drill of {}", &s[..8.min(s.len())]));
                     let snapshot = outcome.snapshot.as_deref().map(|s| format!(", snapshot {}", &s[..8.min(s.len())])).unwrap_or_default();
                     let how = covered.unwrap_or_default();
                     events.note("job ok", &format!("{what} in {:.1}s{snapshot}{how}", started.elapsed().as_secs_f64()));
                     ("ok", None, outcome.snapshot)
                 }
-                Ok(outcome) => {
+                outcome => {
                     let error = outcome.error.unwrap_or_default();
                     events.error(&format!("job {}", outcome.status), job.database.as_deref(), &format!("{what}: {error}"));
                     (outcome.status, Some(error), outcome.snapshot)
-                }
-                Err(err) => {
-                    events.error("job log", job.database.as_deref(), &format!("{what}: {err}"));
-                    ("failed", Some(err.to_string()), None)
                 }
             };
             let _ = tx.send(Message::Done { lane, database: job.database, kind: job.work.kind(), status, error, snapshot });

@@ -508,6 +508,8 @@ mod tests {
             classes: &[],
             trigger: Trigger::Schedule,
             reason: None,
+            actor: None,
+            request: None,
         };
         let id = log.start(&job).unwrap();
         log.finish(id, &Outcome { status: "ok", snapshot: Some(snapshot.into()), ..Default::default() }).unwrap();

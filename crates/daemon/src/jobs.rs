@@ -1,14 +1,15 @@
-//! One job's work, start to end: record it in the job log, run it through the engine on the
-//! job's own repository handle, record how it ended. Used by the daemon's workers and by the
-//! CLI (for its manual jobs), so both log the same way.
+//! The daemon's scheduled work, as typed jobs for the runner: what a schedule slot names
+//! ([`Work`]) becomes a backup, drill, check, prune or copy request, and a good backup or copy
+//! is followed by the database's retention.
 
-use lifeboat_engine::{BackupRequest, CancelToken, DrillPlace, Repo};
+use lifeboat_engine::{BackupRequest, DrillPlace, Repo};
 
 use crate::{
     config::DatabaseConfig,
-    error::Result,
-    joblog::{JobKind, JobLog, NewJob, Outcome, Trigger},
+    error::DaemonError,
+    joblog::{JobKind, Outcome, Trigger},
     repos::{Repos, Target},
+    runner::{BackupJob, CheckJob, CopyJob, DrillJob, ForgetJob, JobError, PruneJob, Ran, Runner, Start},
 };
 
 /// What a job does.
@@ -56,85 +57,65 @@ pub struct JobContext<'a> {
     pub repos: &'a Repos,
     /// Every configured database (a copy applies each one's retention on the mirror).
     pub databases: &'a [DatabaseConfig],
-    pub cancel: &'a CancelToken,
-    pub state_dir: &'a std::path::Path,
+    pub runner: &'a Runner,
 }
 
-/// Runs `work` (for `database`, or on a whole repository) and logs it in the state
-/// directory. Returns the outcome as logged; an error only when the log itself cannot be
-/// written.
-pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, trigger: Trigger) -> Result<Outcome> {
-    let log = JobLog::open(cx.state_dir)?;
-    let classes = match work {
-        Work::Backup { classes } => classes.clone(),
-        _ => Vec::new(),
-    };
+/// Runs `work` (for `database`, or on a whole repository) through the runner, logged with
+/// `trigger`. Returns the outcome as logged, and why the log could not record it, if not.
+pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, trigger: Trigger) -> (Outcome, Option<DaemonError>) {
+    let start = Start { trigger, actor: None, reason: None };
     let target = work.target();
     let mirror_url = cx.repos.mirror_url(target);
-    let new = NewJob {
-        database: database.map(|d| d.name.as_str()),
-        repository: mirror_url,
-        kind: work.kind(),
-        classes: &classes,
-        trigger,
-        reason: None,
+    let opened = cx.repos.get(target);
+    let repo = || opened.as_ref().map_err(|err| JobError::Failed(err.to_string()));
+    let ran: Finished = match (work, database) {
+        (Work::Backup { classes }, Some(db)) => {
+            let source = lifeboat_engine::open_database(db.url.expose());
+            cx.runner.run(start, repo(), &mut BackupJob::new(source, backup_request(db, classes), db.capture_options())).into()
+        }
+        (Work::Drill { snapshot }, Some(db)) => {
+            let place = DrillPlace { scratch: db.scratch.as_deref(), live: Some(db.url.expose()) };
+            cx.runner.run(start, repo(), &mut DrillJob::scheduled(&db.name, snapshot.as_deref(), place)).into()
+        }
+        (Work::Check { percent, .. }, _) => cx.runner.run(start, repo(), &mut CheckJob::new(mirror_url, *percent)).into(),
+        (Work::Prune { .. }, _) => cx.runner.run(start, repo(), &mut PruneJob::new(mirror_url)).into(),
+        (Work::Copy { .. }, _) => {
+            let mut copy = CopyJob::new(&cx.repos.primary, mirror_url.unwrap_or_default(), None, None);
+            let ran: Finished = cx.runner.run(start, repo(), &mut copy).into();
+            if let (Ok(mirror), "ok", false) = (&opened, ran.outcome.status, cx.runner.stopping()) {
+                for db in cx.databases {
+                    apply_retention(cx, mirror, db, mirror_url);
+                }
+            }
+            ran
+        }
+        (_, None) => return (Outcome::failed("a database job without a database"), None),
     };
-    let job = log.begin(&new)?;
-    let opened = cx.repos.get(target).map_err(|e| e.to_string());
-    let repo = match opened.and_then(|repo| repo.for_job(cx.cancel.clone(), None).map_err(|e| e.to_string())) {
-        Ok(repo) => repo,
-        Err(err) => return job.end(Outcome::failed(err), &cx.repos.primary, cx.cancel, None),
-    };
-    let outcome = match (work, database) {
-        (Work::Backup { classes }, Some(db)) => backup(&repo, db, classes),
-        (Work::Drill { snapshot }, Some(db)) => drill(&repo, db, snapshot.as_deref(), &log),
-        (Work::Check { percent, .. }, _) => check(&repo, *percent, &log),
-        (Work::Prune { .. }, _) => match repo.prune() {
-            Ok(freed) => Outcome { status: "ok", bytes_added: None, bytes_read: Some(freed), ..ok() },
-            Err(err) => Outcome::failed(err),
-        },
-        (Work::Copy { .. }, _) => copy(cx, &repo, mirror_url.unwrap_or_default(), &log),
-        (_, None) => Outcome::failed("a database job without a database"),
-    };
-    if outcome.status == "failed" {
+    if ran.outcome.status == "failed" {
         // A mirror that failed is opened afresh next time (it may have been replaced).
         cx.repos.reset(target);
     }
-    // A job stopped by SIGTERM did not fail: it was interrupted, and left nothing behind.
-    let outcome = job.end(outcome, &repo, cx.cancel, Some(interrupted_because(work)))?;
     // Retention follows a good backup, as a job of its own in the log: it is not part of the
     // backup's time, and a retention that fails does not make the backup fail.
-    if let (Work::Backup { .. }, Some(db), "ok") = (work, database, outcome.status)
-        && !cx.cancel.is_cancelled()
+    if let (Work::Backup { .. }, Some(db), "ok") = (work, database, ran.outcome.status)
+        && !cx.runner.stopping()
+        && let Ok(repo) = &opened
     {
-        apply_retention(&repo, db, &log, None);
+        apply_retention(cx, repo, db, None);
     }
-    Ok(outcome)
+    (ran.outcome, ran.unlogged)
 }
 
-/// Copies every backup of the primary that `mirror` lacks, then applies each database's
-/// retention there.
-fn copy(cx: &JobContext, mirror: &Repo, url: &str, log: &JobLog) -> Outcome {
-    let primary = match cx.repos.primary.for_job(cx.cancel.clone(), None) {
-        Ok(primary) => primary,
-        Err(err) => return Outcome::failed(err),
-    };
-    let result = lifeboat_engine::list(&primary, None)
-        .map_err(|e| e.to_string())
-        .and_then(|entries| primary.copy_to(mirror, &entries.into_iter().map(|e| e.id).collect::<Vec<_>>()).map_err(|e| e.to_string()));
-    match result {
-        Ok(report) => {
-            for db in cx.databases {
-                apply_retention(mirror, db, log, Some(url));
-            }
-            Outcome { status: "ok", rows: Some(report.copied.len() as u64), ..ok() }
-        }
-        Err(err) => Outcome::failed(err),
-    }
+/// What the daemon keeps of a job that ran: its outcome, and whether the log has it.
+struct Finished {
+    outcome: Outcome,
+    unlogged: Option<DaemonError>,
 }
 
-fn ok() -> Outcome {
-    Outcome { status: "ok", ..Default::default() }
+impl<R> From<Ran<R>> for Finished {
+    fn from(ran: Ran<R>) -> Self {
+        Self { outcome: ran.outcome, unlogged: ran.unlogged }
+    }
 }
 
 /// The label of a backup due for `classes`: the longest-lived of them.
@@ -148,104 +129,23 @@ fn label(classes: &[String]) -> String {
         .unwrap_or_else(|| "manual".into())
 }
 
-/// What a job stopped by SIGTERM left behind, in its kind's terms.
-fn interrupted_because(work: &Work) -> String {
-    let left = match work {
-        Work::Backup { .. } => "no snapshot was written",
-        Work::Prune { .. } => {
-            "prune removes packs only once the new index is written, so nothing was lost; the next prune finishes the job"
-        }
-        Work::Copy { .. } => "the mirror got no partial snapshot; the next copy sends what is missing",
-        _ => "nothing was changed",
-    };
-    format!("stopped by SIGTERM before it finished; {left}")
-}
-
-fn backup(repo: &Repo, db: &DatabaseConfig, classes: &[String]) -> Outcome {
-    let result = (|| -> std::result::Result<Outcome, Box<dyn std::error::Error + Send + Sync>> {
-        let database = lifeboat_engine::open_database(db.url.expose())?;
-        let source = database.source(&db.capture_options())?;
-        let class = label(classes);
-        let request = BackupRequest {
-            name: Some(db.name.clone()),
-            also_classes: classes.iter().filter(|c| **c != class).cloned().collect(),
-            class,
-            reason: None,
-            tags: Vec::new(),
-            source_label: database.label(),
-        };
-        Ok(Outcome::of_backup(&lifeboat_engine::backup(repo, source.as_ref(), &request)?))
-    })();
-    result.unwrap_or_else(Outcome::failed)
+/// A scheduled backup of `db` due for `classes`: labelled with the longest-lived, carrying
+/// the others.
+fn backup_request(db: &DatabaseConfig, classes: &[String]) -> BackupRequest {
+    let class = label(classes);
+    BackupRequest {
+        name: Some(db.name.clone()),
+        also_classes: classes.iter().filter(|c| **c != class).cloned().collect(),
+        class,
+        ..Default::default()
+    }
 }
 
 /// The database's class rules, applied to `repo` (the primary after a backup, or the mirror
-/// at `mirror` after a copy), logged as a `forget` job.
-fn apply_retention(repo: &Repo, db: &DatabaseConfig, log: &JobLog, mirror: Option<&str>) {
-    let new = NewJob {
-        database: Some(&db.name),
-        repository: mirror,
-        kind: JobKind::Forget,
-        classes: &[],
-        trigger: Trigger::Schedule,
-        reason: None,
-    };
-    let Ok(id) = log.start(&new) else {
-        return;
-    };
-    let outcome = match lifeboat_engine::forget_plan(repo, Some(&db.name), &db.retention)
-        .and_then(|plan| lifeboat_engine::forget(repo, &plan, false))
-    {
-        Ok((removed, _)) => Outcome { status: "ok", rows: Some(removed as u64), ..ok() },
-        Err(err) => Outcome::failed(err),
-    };
-    let _ = log.finish(id, &outcome);
-}
-
-/// A restore drill of `snapshot` (default: the database's newest backup), at low priority (it must not slow the
-/// application or the next backup). A backup whose content a passed drill already proved
-/// (an unchanged database backed up again) is covered by that drill, and logged so.
-fn drill(repo: &Repo, db: &DatabaseConfig, snapshot: Option<&str>, log: &JobLog) -> Outcome {
-    lifeboat_engine::lower_this_thread();
-    let entry = match lifeboat_engine::resolve(repo, snapshot.unwrap_or("latest"), Some(&db.name)) {
-        Ok(entry) => entry,
-        Err(err) => return Outcome { status: "skipped", error: Some(format!("nothing to drill: {err}")), ..Default::default() },
-    };
-    let (key, rows) = match lifeboat_engine::content_key(repo, &entry) {
-        Ok(found) => found,
-        Err(err) => return Outcome { snapshot: Some(entry.id), ..Outcome::failed(err) },
-    };
-    if let Ok(Some(proven)) = log.drill_proving(&key) {
-        let rows = Some(rows);
-        return Outcome {
-            status: "ok",
-            snapshot: Some(entry.id),
-            rows,
-            content_key: Some(key),
-            covered_by: Some(proven),
-            ..Default::default()
-        };
-    }
-    let place = DrillPlace { scratch: db.scratch.as_deref(), live: Some(db.url.expose()) };
-    match lifeboat_engine::verify(repo, &entry, place, None) {
-        Ok(report) => Outcome::of_drill(&report),
-        Err(err) => Outcome { snapshot: Some(entry.id), ..Outcome::failed(err) },
-    }
-}
-
-fn check(repo: &Repo, percent: u8, log: &JobLog) -> Outcome {
-    let result = match percent {
-        0 => repo.check(false),
-        100.. => repo.check(true),
-        percent => {
-            // 10% → ten parts; the part follows the checks already logged, so a week of daily
-            // checks at 15% reads every pack.
-            let parts = (100 / u32::from(percent)).max(1);
-            let done = log.count(&crate::joblog::Filter { kind: Some(JobKind::Check), ..Default::default() }).unwrap_or(0);
-            repo.check_part((done as u32 % parts) + 1, parts)
-        }
-    };
-    result.map_or_else(Outcome::failed, |report| Outcome::of_check(&report))
+/// at `mirror` after a copy), as a `forget` job of its own.
+fn apply_retention(cx: &JobContext, repo: &Repo, db: &DatabaseConfig, mirror: Option<&str>) {
+    let start = Start { trigger: Trigger::Schedule, actor: None, reason: None };
+    let _ = cx.runner.run(start, Ok(repo), &mut ForgetJob::retention(&db.name, &db.retention, mirror));
 }
 
 #[cfg(test)]
@@ -275,15 +175,18 @@ mod tests {
         .unwrap();
         let primary = Repo::init(&lifeboat_engine::Location::Local(dir.path().join("repo")), "pw").unwrap();
         let repos = Repos::new(primary, &config, "pw");
-        let daemon = CancelToken::default();
-        let (big, other) = (daemon.child(), daemon.child());
+        let daemon = lifeboat_engine::CancelToken::default();
         let state = dir.path().join("state");
-        let run = |cancel: &CancelToken, db: usize| {
-            let cx = JobContext { repos: &repos, databases: &config.databases, cancel, state_dir: &state };
-            run(&cx, Some(&config.databases[db]), &Work::Backup { classes: vec!["daily".into()] }, Trigger::Schedule).unwrap()
+        let runner = Runner::new(daemon.clone(), Some(state.clone()));
+        let run = |db: usize| {
+            let cx = JobContext { repos: &repos, databases: &config.databases, runner: &runner };
+            let (outcome, unlogged) =
+                run(&cx, Some(&config.databases[db]), &Work::Backup { classes: vec!["daily".into()] }, Trigger::Schedule);
+            assert!(unlogged.is_none(), "{unlogged:?}");
+            outcome
         };
         let running = |name: &str| {
-            let log = JobLog::open(&state).unwrap();
+            let log = crate::JobLog::open(&state).unwrap();
             log.newest(crate::joblog::Filter { database: Some(name.into()), ..Default::default() })
                 .unwrap()
                 .is_some_and(|j| j.status == "running")
@@ -301,28 +204,22 @@ mod tests {
             }
         };
         let (big_outcome, other_outcome) = std::thread::scope(|scope| {
-            let big_job = scope.spawn(|| run(&big, 0));
+            let big_job = scope.spawn(|| run(0));
             wait("the big backup writing its data", &|| pack_being_written() && running("big"));
-            let other_job = scope.spawn(|| run(&other, 1));
+            let other_job = scope.spawn(|| run(1));
             wait("the other backup starting", &|| running("other"));
-            big.cancel();
+            let live = runner.live();
+            assert_eq!(live.len(), 2, "the runner knows both jobs: {live:?}");
+            live.iter().find(|job| job.database.as_deref() == Some("big")).unwrap().cancel.cancel();
             (big_job.join().unwrap(), other_job.join().unwrap())
         });
         assert_eq!((big_outcome.status, big_outcome.snapshot.as_deref()), ("interrupted", None), "{big_outcome:?}");
         assert_eq!(other_outcome.status, "ok", "{other_outcome:?}");
-        assert!(!daemon.is_cancelled() && !other.is_cancelled());
+        assert!(!daemon.is_cancelled() && runner.live().is_empty());
         let entries = lifeboat_engine::list(&repos.primary, None).unwrap();
         let names: Vec<&str> = entries.iter().map(|e| e.summary.database.as_str()).collect();
         assert_eq!(names, ["other"], "only the other backup wrote a snapshot");
         let drill = lifeboat_engine::verify(&repos.primary, &entries[0], DrillPlace { scratch: None, live: None }, None).unwrap();
         assert!(drill.ok() && drill.image_matches == Some(true), "{:?}", drill.problems);
-    }
-
-    /// Regression: an interrupted prune was logged as "no snapshot was written".
-    #[test]
-    fn an_interrupted_job_is_described_in_its_own_terms() {
-        let prune = interrupted_because(&Work::Prune { on: Target::Primary });
-        assert!(prune.contains("prune") && !prune.contains("snapshot"), "{prune}");
-        assert!(interrupted_because(&Work::Backup { classes: Vec::new() }).contains("no snapshot was written"));
     }
 }

@@ -16,6 +16,7 @@ mod jobs;
 mod metrics;
 pub mod output;
 mod repos;
+pub mod runner;
 mod stats;
 
 pub use alerts::{Alert, AlertsConfig, send as send_alert, test_alert};
@@ -30,4 +31,5 @@ pub use instance::InstanceLock;
 pub use joblog::{BackupTotals, DrillRecord, Filter, JobKind, JobLog, JobRecord, NewJob, Outcome, RecordedJob, Trigger};
 pub use jobs::Work;
 pub use repos::{Repos, Target};
+pub use runner::{Runner, Start};
 pub use stats::{Stats, StatsReport, stats};

@@ -10,6 +10,11 @@ use serde::Serialize;
 
 use crate::joblog::{Filter, JobLog, JobRecord};
 
+/// A time as people read it: in the system's time zone, to the second, with the zone.
+pub fn local_time(ts: Timestamp) -> String {
+    ts.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
+}
+
 /// `lifeboat backup`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Backup<'a> {

@@ -18,7 +18,7 @@ const _: () = assert!(lifeboat_sources::frames::ALIGN as u64 == lifeboat_repo::C
 pub const CLASSES: [&str; 8] = ["hourly", "daily", "weekly", "monthly", "yearly", "manual", "pre-deployment", "safety"];
 
 /// What to back up and how to label it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct BackupRequest {
     /// The database's name in the repository; `None` takes the source's default (the file's
     /// stem, the database's name).

@@ -20,7 +20,8 @@ pub use lifeboat_repo::{
 };
 pub use lifeboat_sources::{
     CaptureOptions, Catalog, CopyCheck, Database, IntegrityLevel, RestoreCheck, RestoreOptions as EngineRestoreOptions, Sample, SecretUrl,
-    SourceError, SourceErrorKind, TableCheck, TableInfo, host_name, open as open_database, redact, relative_to as database_relative_to,
+    Source, SourceError, SourceErrorKind, TableCheck, TableInfo, host_name, open as open_database, redact,
+    relative_to as database_relative_to,
 };
 pub use lifeboat_sources::{disk, lower_this_thread};
 pub use manifest::{BackupEntry, Manifest, StreamRecord, Summary};

@@ -62,7 +62,7 @@ pub struct RestoreReport {
 }
 
 /// How a restore may treat the target.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RestoreOptions {
     /// Restore only this table, into the existing database.
     pub table: Option<String>,
@@ -77,7 +77,7 @@ pub struct RestoreOptions {
 }
 
 /// A restore drill of the snapshot being restored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Drill {
     /// How people know it: "the restore drill of <time>".
     pub name: String,

@@ -81,7 +81,7 @@ pub trait BackupStreams: Sync {
 
 /// Which part of a database a backup keeps, and how many sessions it may read with. Empty
 /// lists mean everything; engines without schemas or sessions refuse anything but the default.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CaptureOptions {
     pub schemas: Vec<String>,
     /// `name` (any schema) or `schema.name`.
@@ -161,7 +161,7 @@ impl IntegrityLevel {
 }
 
 /// How a restore may treat its target, beyond what every engine does.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RestoreOptions {
     /// With a one-table restore: put the rows into a new table of this name beside the live one.
     pub table_as: Option<String>,

@@ -1,13 +1,12 @@
 use anyhow::Result;
-use lifeboat_engine::{BackupRequest, CaptureOptions, IntegrityLevel, backup};
-
-use lifeboat_daemon::Outcome;
+use lifeboat_daemon::runner::BackupJob;
+use lifeboat_engine::{BackupRequest, CaptureOptions, IntegrityLevel};
 
 use crate::{
     context,
     flags::{BackupArgs, Global, Integrity},
-    logged, output,
-    progress::Progress,
+    logged::Jobs,
+    output,
 };
 
 pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
@@ -18,7 +17,6 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
         Some(db) => (db.url.expose(), args.name.clone().or_else(|| Some(db.name.clone()))),
         None => (args.database.as_str(), args.name.clone()),
     };
-    let database = lifeboat_engine::open_database(url)?;
     lifeboat_engine::validate_class(&args.class)?;
     let options = CaptureOptions {
         schemas: args.schemas.clone(),
@@ -32,28 +30,17 @@ pub fn run(global: &Global, args: &BackupArgs) -> Result<i32> {
             Integrity::Full => IntegrityLevel::Full,
         }),
     };
-    let source = database.source(&options)?;
-    let progress = Progress::start("backing up", database.size(), global.json);
-    let repo = context::open_with_progress(global, progress.counter.clone())?;
     let request = BackupRequest {
         name,
         class: args.class.clone(),
         also_classes: Vec::new(),
         reason: args.reason.clone(),
         tags: args.tags.clone(),
-        source_label: database.label(),
+        source_label: String::new(),
     };
-    let name = request.name.clone().unwrap_or_else(|| source.name().to_string());
-    let job = logged::Job {
-        database: Some(&name),
-        repository: None,
-        kind: lifeboat_daemon::JobKind::Backup,
-        classes: std::slice::from_ref(&args.class),
-        reason: args.reason.as_deref(),
-        repo: &repo,
-    };
-    let report = logged::run(global, job, || Ok(backup(&repo, source.as_ref(), &request)?), Outcome::of_backup)?;
-    drop(progress);
+    let mut job = BackupJob::new(lifeboat_engine::open_database(url), request, options);
+    let repo = context::open(global)?;
+    let report = Jobs::new(global)?.run(&repo, &mut job, args.reason.as_deref(), Some("backing up"))?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }

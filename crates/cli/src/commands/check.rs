@@ -1,21 +1,17 @@
 use anyhow::Result;
-
-use lifeboat_daemon::Outcome;
+use lifeboat_daemon::runner::CheckJob;
 
 use crate::{
     context,
     flags::{CheckArgs, Global},
-    logged, output,
-    progress::Progress,
+    logged::Jobs,
+    output,
 };
 
 pub fn run(global: &Global, args: &CheckArgs) -> Result<i32> {
-    let progress = Progress::start("reading packs", None, global.json || !args.read_data);
-    let repo = context::open_with_progress(global, progress.counter.clone())?;
-    let job =
-        logged::Job { database: None, repository: None, kind: lifeboat_daemon::JobKind::Check, classes: &[], reason: None, repo: &repo };
-    let report = logged::run(global, job, || Ok(repo.check(args.read_data)?), Outcome::of_check)?;
-    drop(progress);
+    let repo = context::open(global)?;
+    let mut job = CheckJob::new(None, if args.read_data { 100 } else { 0 });
+    let report = Jobs::new(global)?.run(&repo, &mut job, None, args.read_data.then_some("reading packs"))?;
     if global.json {
         output::json(&lifeboat_daemon::output::Check::of(&report, args.read_data))?;
     } else {

@@ -1,34 +1,19 @@
 use std::{io::Write, os::unix::fs::OpenOptionsExt};
 
 use anyhow::{Context, Result};
-
-use lifeboat_daemon::Outcome;
+use lifeboat_daemon::runner::ExportJob;
 
 use crate::{
     context,
     flags::{ExportArgs, Global},
-    logged,
+    logged::Jobs,
 };
 
 pub fn run(global: &Global, args: &ExportArgs) -> Result<i32> {
     let repo = context::open(global)?;
     let entry = lifeboat_engine::resolve(&repo, &args.snapshot, args.db.as_deref())?;
-    let job = logged::Job {
-        database: Some(&entry.summary.database),
-        repository: None,
-        kind: lifeboat_daemon::JobKind::Export,
-        classes: &[],
-        reason: None,
-        repo: &repo,
-    };
-    let exported = |_: &()| Outcome { status: "ok", snapshot: Some(entry.id.clone()), ..Default::default() };
-    logged::run(global, job, || write(&repo, &entry, args.output.as_deref()), exported)?;
-    Ok(0)
-}
-
-/// Writes the export of `entry` to `output`, or to standard output.
-fn write(repo: &lifeboat_engine::Repo, entry: &lifeboat_engine::BackupEntry, output: Option<&std::path::Path>) -> Result<()> {
-    match output {
+    let jobs = Jobs::new(global)?;
+    match args.output.as_deref() {
         Some(path) => {
             // Written beside the destination and renamed, so a failed export leaves no half file.
             let partial = path.with_extension("lifeboat-partial");
@@ -41,8 +26,7 @@ fn write(repo: &lifeboat_engine::Repo, entry: &lifeboat_engine::BackupEntry, out
                 .open(&partial)
                 .with_context(|| format!("cannot create {}", partial.display()))?;
             let mut out = std::io::BufWriter::new(file);
-            let result = lifeboat_engine::export(repo, entry, &mut out, None).map_err(anyhow::Error::from).and_then(|()| Ok(out.flush()?));
-            if let Err(err) = result {
+            if let Err(err) = jobs.run(&repo, &mut ExportJob::sql(&entry, &mut out), None, None) {
                 let _ = std::fs::remove_file(&partial);
                 return Err(err);
             }
@@ -52,11 +36,11 @@ fn write(repo: &lifeboat_engine::Repo, entry: &lifeboat_engine::BackupEntry, out
         None => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            lifeboat_engine::export(repo, entry, &mut out, None)?;
+            jobs.run(&repo, &mut ExportJob::sql(&entry, &mut out), None, None)?;
             out.flush()?;
             // Said on stderr, which the SQL does not go to: which database's backup this was.
             eprintln!("exported snapshot {} of `{}`", entry.short_id, entry.summary.database);
         }
     }
-    Ok(())
+    Ok(0)
 }

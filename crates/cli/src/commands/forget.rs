@@ -1,14 +1,13 @@
 use anyhow::Result;
+use lifeboat_daemon::runner::{ForgetJob, Forgotten};
 use lifeboat_engine::{KeepPolicy, parse_within};
-
-use lifeboat_daemon::Outcome;
 
 use crate::{
     commands::confirm,
     context,
     flags::{ForgetArgs, Global},
-    logged, output,
-    progress::Progress,
+    logged::Jobs,
+    output,
 };
 
 pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
@@ -56,24 +55,9 @@ pub fn run(global: &Global, args: &ForgetArgs) -> Result<i32> {
         }
         .into());
     }
-    // Counted from here, after the question: a bar must not draw over the prompt.
-    let progress = Progress::start("pruning", None, global.json || !args.prune);
-    let repo = repo.for_job(crate::JOB.clone(), progress.counter.clone())?;
-    let job = logged::Job {
-        database: args.db.as_deref(),
-        repository: None,
-        kind: if args.prune { lifeboat_daemon::JobKind::Prune } else { lifeboat_daemon::JobKind::Forget },
-        classes: &[],
-        reason: None,
-        repo: &repo,
-    };
-    let (removed, freed) = logged::run(
-        global,
-        job,
-        || Ok(lifeboat_engine::forget(&repo, &plan, args.prune)?),
-        |(removed, freed)| Outcome { status: "ok", rows: Some(*removed as u64), bytes_read: *freed, ..Default::default() },
-    )?;
-    drop(progress);
+    // The question is behind us: a bar may draw now.
+    let mut job = ForgetJob::planned(&plan, args.db.as_deref(), args.prune);
+    let Forgotten { removed, freed } = Jobs::new(global)?.run(&repo, &mut job, None, args.prune.then_some("pruning"))?;
     if global.json {
         output::json(&lifeboat_daemon::output::Forget { dry_run: false, removed, pruned_bytes: freed, plan: &plan })?;
     } else {

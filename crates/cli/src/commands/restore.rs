@@ -1,12 +1,13 @@
 use anyhow::Result;
-use lifeboat_daemon::{JobLog, Outcome};
-use lifeboat_engine::{BackupEntry, Drill, EngineRestoreOptions, RestoreCheck, RestoreOptions, RestorePlan};
+use lifeboat_daemon::runner::RestoreJob;
+use lifeboat_engine::{EngineRestoreOptions, RestoreCheck, RestoreOptions, RestorePlan};
 
 use crate::{
     commands::confirm,
     context,
     flags::{Check, Global, RestoreArgs},
-    logged, output,
+    logged::Jobs,
+    output,
 };
 
 pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
@@ -14,7 +15,7 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
     let repo = context::open(global)?;
     let entry = lifeboat_engine::resolve_for_restore(&repo, &args.snapshot, args.db.as_deref(), target.as_ref())?;
     let yes = args.yes;
-    let mut ask = |plan: &RestorePlan| {
+    let ask = move |plan: &RestorePlan| {
         if yes {
             return true;
         }
@@ -47,22 +48,11 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
                 Check::Full => RestoreCheck::Full,
             },
         },
-        drill: newest_drill(global, &entry),
+        drill: None,
     };
-    let job = logged::Job {
-        database: Some(&entry.summary.database),
-        repository: None,
-        kind: lifeboat_daemon::JobKind::Restore,
-        classes: &[],
-        reason: None,
-        repo: &repo,
-    };
-    let report = logged::run(
-        global,
-        job,
-        || Ok(lifeboat_engine::restore(&repo, &entry, target.as_ref(), &options, &mut ask)?),
-        |report| Outcome { status: "ok", snapshot: Some(entry.id.clone()), rows: Some(report.rows_restored), ..Default::default() },
-    )?;
+    let mut job = RestoreJob::new(&entry, target.as_ref(), options, Box::new(ask));
+    // No bar: it would draw over the question.
+    let report = Jobs::new(global)?.run(&repo, &mut job, None, None)?;
     if global.json {
         output::json(&report)?;
         return Ok(0);
@@ -105,21 +95,4 @@ pub fn run(global: &Global, args: &RestoreArgs) -> Result<i32> {
         }
     }
     Ok(0)
-}
-
-/// The newest restore drill of `entry` in the job log that came to a verdict, when one is
-/// configured, named for the report. Without one (or when it cannot be read) the restore
-/// stands on the backup's own checks.
-fn newest_drill(global: &Global, entry: &BackupEntry) -> Option<Drill> {
-    let dir = context::state_dir(global).ok()??;
-    let drill = JobLog::open(&dir).ok()?.newest_drill(&entry.id).ok()??;
-    let name = match &drill.covered_by {
-        Some(other) => format!(
-            "the restore drill of snapshot {} (the same streams and row counts; found to cover this one {})",
-            &other[..other.len().min(8)],
-            output::time(drill.at)
-        ),
-        None => format!("the restore drill of {}", output::time(drill.at)),
-    };
-    Some(Drill { name, passed: drill.passed })
 }

@@ -1,39 +1,32 @@
 use anyhow::Result;
+use lifeboat_daemon::runner::{DrillJob, DrillReport};
 use lifeboat_engine::{DrillPlace, VerifyReport};
-
-use lifeboat_daemon::Outcome;
 
 use crate::{
     context,
     flags::{Global, VerifyArgs},
-    logged, output,
-    progress::Progress,
+    logged::Jobs,
+    output,
 };
 
 pub fn run(global: &Global, args: &VerifyArgs) -> Result<i32> {
-    let progress = Progress::start("restore drill", None, global.json);
-    let repo = context::open_with_progress(global, progress.counter.clone())?;
+    let repo = context::open(global)?;
     let entries = match &args.snapshot {
         Some(spec) => vec![lifeboat_engine::resolve(&repo, spec, args.db.as_deref())?],
         None => lifeboat_engine::newest_of_each_database(&repo, args.db.as_deref())?,
     };
+    let jobs = Jobs::new(global)?;
     let mut reports = Vec::new();
     for entry in &entries {
-        let job = logged::Job {
-            database: Some(&entry.summary.database),
-            repository: None,
-            kind: lifeboat_daemon::JobKind::Drill,
-            classes: &[],
-            reason: None,
-            repo: &repo,
-        };
         // A configured database's own URL carries the credentials a drill on its server needs.
         let configured = context::config(global)?.and_then(|c| c.database(&entry.summary.database).cloned());
         let place = DrillPlace { scratch: args.scratch.as_deref(), live: configured.as_ref().map(|db| db.url.expose()) };
-        let drill = || Ok(lifeboat_engine::verify(&repo, entry, place, args.jobs.map(|n| n as usize))?);
-        reports.push(logged::run(global, job, drill, Outcome::of_drill)?);
+        let mut job = DrillJob::of(entry, place, args.jobs.map(|n| n as usize));
+        match jobs.run(&repo, &mut job, None, Some("restore drill"))? {
+            DrillReport::Drilled(report) => reports.push(report),
+            other => unreachable!("a drill of a named backup always runs: {other:?}"),
+        }
     }
-    drop(progress);
     let ok = reports.iter().all(VerifyReport::ok);
     if global.json {
         output::json(&lifeboat_daemon::output::Verify { ok, drills: &reports })?;

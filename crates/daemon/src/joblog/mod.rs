@@ -98,7 +98,11 @@ pub struct NewJob<'a> {
     pub kind: JobKind,
     pub classes: &'a [String],
     pub trigger: Trigger,
+    /// Who it runs for; `None` is the user this process runs as.
+    pub actor: Option<&'a str>,
     pub reason: Option<&'a str>,
+    /// The request it was given, as JSON.
+    pub request: Option<&'a str>,
 }
 
 /// How a job ended.
@@ -197,6 +201,8 @@ pub struct JobRecord {
     pub lock_wait_seconds: Option<f64>,
     /// A drill covered by an earlier drill of the same content: that drill's snapshot.
     pub covered_by: Option<String>,
+    /// The request the job was given (its kind's options), when it was recorded.
+    pub request: Option<serde_json::Value>,
     pub host: String,
     pub pid: u32,
     /// When the process started (clock ticks since boot, from `/proc`): tells the job's own
@@ -265,20 +271,21 @@ impl JobLog {
     pub fn start(&self, job: &NewJob) -> Result<i64> {
         self.conn
             .execute(
-                "INSERT INTO jobs (database, kind, classes, trigger, actor, reason, started_at, status, host, pid, repository, pid_start)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11)",
+                "INSERT INTO jobs (database, kind, classes, trigger, actor, reason, started_at, status, host, pid, repository, pid_start, request)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11, ?12)",
                 params![
                     job.database,
                     job.kind.as_str(),
                     job.classes.join(","),
                     job.trigger.as_str(),
-                    actor(),
+                    job.actor.map_or_else(actor, str::to_string),
                     job.reason,
                     Timestamp::now().to_string(),
                     lifeboat_engine::host_name(),
                     std::process::id(),
                     job.repository,
-                    process_start(std::process::id()).map(|t| t as i64)
+                    process_start(std::process::id()).map(|t| t as i64),
+                    job.request
                 ],
             )
             .map_err(|e| DaemonError::state("recording a job's start", e))?;
@@ -438,6 +445,8 @@ mod tests {
                 classes: &classes,
                 trigger: Trigger::Schedule,
                 reason: None,
+                actor: None,
+                request: None,
             })
             .unwrap();
         let running = log.query(&Filter::default()).unwrap();
@@ -456,12 +465,27 @@ mod tests {
             classes: &[],
             trigger: Trigger::Manual,
             reason: Some("r"),
+            actor: None,
+            request: None,
         })
         .unwrap();
         assert_eq!(log.mark_interrupted().unwrap(), 0);
     }
 
-    /// Every row of every table of the store, as text, for comparing a store before and after.
+    /// Every row of a table of the store, as text, for comparing a store before and after:
+    /// the columns it has in `like` (a later version's new columns left out).
+    fn dump_as(conn: &Connection, like: &Connection, table: &str) -> Vec<String> {
+        let names: Vec<String> = like
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        dump(conn, &format!("(SELECT {} FROM {table})", names.join(", ")))
+    }
+
+    /// Every row of `table` (or a parenthesized query), as text.
     fn dump(conn: &Connection, table: &str) -> Vec<String> {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
         let columns = stmt.column_count();
@@ -489,15 +513,17 @@ mod tests {
     fn a_store_written_before_versions_were_kept_is_upgraded_in_place_and_keeps_every_row() {
         let dir = tempfile::tempdir().unwrap();
         let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/state-before-versions.sql")).unwrap();
-        let before: Vec<Vec<String>> = {
-            let conn = Connection::open(dir.path().join("state.db")).unwrap();
-            conn.execute_batch(&fixture).unwrap();
-            ["jobs", "schedule_marks", "daemon_memory"].iter().map(|t| dump(&conn, t)).collect()
-        };
+        let old = Connection::open_in_memory().unwrap();
+        old.execute_batch(&fixture).unwrap();
+        let tables = ["jobs", "schedule_marks", "daemon_memory"];
+        let before: Vec<Vec<String>> = tables.iter().map(|t| dump_as(&old, &old, t)).collect();
         assert!(before[0].len() >= 8 && !before[1].is_empty() && !before[2].is_empty(), "the fixture has rows of each kind: {before:?}");
+        Connection::open(dir.path().join("state.db")).unwrap().execute_batch(&fixture).unwrap();
         let log = JobLog::open(dir.path()).unwrap();
-        let after: Vec<Vec<String>> = ["jobs", "schedule_marks", "daemon_memory"].iter().map(|t| dump(&log.conn, t)).collect();
+        let after: Vec<Vec<String>> = tables.iter().map(|t| dump_as(&log.conn, &old, t)).collect();
         assert_eq!(before, after, "every row is kept, unchanged");
+        let requests: i64 = log.conn.query_row("SELECT count(*) FROM jobs WHERE request IS NOT NULL", [], |r| r.get(0)).unwrap();
+        assert_eq!(requests, 0, "an old job has no request recorded");
         let versions = dump(&log.conn, "schema_version");
         assert_eq!(versions.len() as i64, SCHEMA_VERSION, "{versions:?}");
         // The old rows read as before, and answer the new queries.
@@ -519,6 +545,8 @@ mod tests {
                 classes: &[],
                 trigger: Trigger::Manual,
                 reason: None,
+                actor: None,
+                request: None,
             })
             .unwrap();
         assert!(id > jobs.iter().map(|j| j.id).max().unwrap());
@@ -580,6 +608,8 @@ mod tests {
                 classes: &[],
                 trigger: Trigger::Manual,
                 reason: None,
+                actor: None,
+                request: None,
             })
             .unwrap();
         log.conn.execute("UPDATE jobs SET started_at = ?2 WHERE id = ?1", params![running, "2000-01-01T00:00:00Z"]).unwrap();
@@ -610,6 +640,8 @@ mod tests {
                     classes: &["daily".into()],
                     trigger,
                     reason: Some("why"),
+                    actor: None,
+                    request: None,
                 })
                 .unwrap();
             log.finish(id, &Outcome { status, bytes_added: Some(added), bytes_read: Some(100), ..Default::default() }).unwrap();
@@ -622,6 +654,8 @@ mod tests {
                 classes: &[],
                 trigger: Trigger::Schedule,
                 reason: None,
+                actor: None,
+                request: None,
             })
             .unwrap();
         log.finish(drill, &Outcome { status: "ok", ..Default::default() }).unwrap();

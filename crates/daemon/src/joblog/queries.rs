@@ -68,7 +68,7 @@ impl Filter {
 
 /// Every column `JobRecord` reads, in the order of [`record`].
 const COLUMNS: &str = "id, database, kind, classes, trigger, actor, reason, started_at, finished_at, status, snapshot,
-     bytes_read, bytes_added, rows, error, host, pid, lock_wait_seconds, repository, pid_start, covered_by";
+     bytes_read, bytes_added, rows, error, host, pid, lock_wait_seconds, repository, pid_start, covered_by, request";
 
 fn record(r: &Row) -> rusqlite::Result<JobRecord> {
     let time = |i: usize| -> rusqlite::Result<Option<Timestamp>> { Ok(r.get::<_, Option<String>>(i)?.and_then(|t| t.parse().ok())) };
@@ -96,6 +96,7 @@ fn record(r: &Row) -> rusqlite::Result<JobRecord> {
         repository: r.get(18)?,
         pid_start: r.get::<_, Option<i64>>(19)?.map(|t| t as u64),
         covered_by: r.get(20)?,
+        request: r.get::<_, Option<String>>(21)?.and_then(|json| serde_json::from_str(&json).ok()),
     })
 }
 

@@ -1,8 +1,9 @@
-//! One way to record a job, for every front end (the daemon's workers, the CLI's commands,
-//! the API next): written when it starts, completed when it ends with how long it waited for
-//! repository locks; a job whose token was cancelled ended `interrupted`, not `failed`.
+//! One way to record a job, for every front end (through the runner): written when it starts,
+//! completed when it ends; a job whose token was cancelled ended `interrupted`, not `failed`.
 
-use lifeboat_engine::{CancelToken, Repo};
+use std::time::Duration;
+
+use lifeboat_engine::CancelToken;
 
 use super::{JobLog, NewJob, Outcome};
 use crate::error::Result;
@@ -22,19 +23,27 @@ impl JobLog {
 }
 
 impl RecordedJob<'_> {
-    /// Records how the job ended: `outcome`, with the time the job's handle `repo` waited for
-    /// other jobs' locks. A job that failed after `cancel` was asked is recorded `interrupted`,
-    /// with `left` (what it left behind) as its error when given, else its own error. Returns
-    /// the outcome as recorded.
-    pub fn end(self, outcome: Outcome, repo: &Repo, cancel: &CancelToken, left: Option<String>) -> Result<Outcome> {
-        let waited = repo.lock_waited();
-        let outcome = Outcome { lock_wait_seconds: (!waited.is_zero()).then_some(waited.as_secs_f64()), ..outcome };
-        let outcome = if cancel.is_cancelled() && outcome.status == "failed" {
-            Outcome { status: "interrupted", error: left.or(outcome.error), ..outcome }
+    /// The job's row in the log.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// Records how the job ended.
+    pub fn end(self, outcome: &Outcome) -> Result<()> {
+        self.log.finish(self.id, outcome)
+    }
+}
+
+impl Outcome {
+    /// The outcome as the log keeps it: with the time the job `waited` for other jobs'
+    /// repository locks, and `interrupted` (saying what it `left` behind) rather than `failed`
+    /// when it failed after `cancel` was asked.
+    pub fn ended(self, waited: Duration, cancel: &CancelToken, left: &str) -> Outcome {
+        let outcome = Outcome { lock_wait_seconds: (!waited.is_zero()).then_some(waited.as_secs_f64()), ..self };
+        if cancel.is_cancelled() && outcome.status == "failed" {
+            Outcome { status: "interrupted", error: Some(format!("stopped before it finished; {left}")), ..outcome }
         } else {
             outcome
-        };
-        self.log.finish(self.id, &outcome)?;
-        Ok(outcome)
+        }
     }
 }

@@ -18,9 +18,10 @@ struct Migration {
     apply: fn(&Connection) -> rusqlite::Result<()>,
 }
 
-const MIGRATIONS: [Migration; 2] = [
+const MIGRATIONS: [Migration; 3] = [
     Migration { what: "jobs, schedule marks and daemon memory", apply: tables },
     Migration { what: "indexes for the front ends' queries; the backup_logs and backup_stats views", apply: indexes_and_views },
+    Migration { what: "each job's request, as the runner was given it", apply: requests },
 ];
 
 /// The version this binary writes: the number of migrations it knows.
@@ -174,4 +175,8 @@ SELECT '(all)',
 FROM per_database;
 ",
     )
+}
+
+fn requests(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("ALTER TABLE jobs ADD COLUMN request TEXT")
 }

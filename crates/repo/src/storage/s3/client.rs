@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use super::{
     credentials::{self, Credentials},
-    sign::{Signer, sha256_hex, uri_encode},
+    sign::{sha256_hex, signing_headers, uri_encode},
     xml,
 };
 use crate::{
@@ -169,10 +169,9 @@ impl Client {
             format!("{}://{}{path}?{}", self.url.scheme, self.url.host, query.join("&"))
         };
 
-        let amz_date = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
         let range = request.range.map(|(offset, len)| format!("bytes={offset}-{}", offset + len.max(1) - 1));
         let checksum = (request.method == "PUT" && request.key.is_some()).then(|| base64_of_hex(payload));
-        let mut headers: Vec<(&str, &str)> = vec![("host", &self.url.host), ("x-amz-content-sha256", payload), ("x-amz-date", &amz_date)];
+        let mut headers: Vec<(&str, &str)> = Vec::new();
         if let Some(range) = &range {
             headers.push(("range", range));
         }
@@ -180,15 +179,12 @@ impl Client {
             headers.push(("x-amz-checksum-sha256", checksum));
         }
         let credentials = self.credentials().map_err(Failure::Final)?;
-        if let Some(token) = &credentials.session_token {
-            headers.push(("x-amz-security-token", token));
-        }
-        let signer = Signer { access_key_id: &credentials.access_key_id, secret: &credentials.secret, region: &self.region };
-        let authorization = signer.authorization(request.method, &path, &query_pairs, &headers, &amz_date, payload);
+        let signed = signing_headers(&credentials, &self.region, request.method, &uri, &headers, payload, std::time::SystemTime::now())
+            .map_err(|why| Failure::Final(RepoError::new(RepoErrorKind::Internal, format!("cannot sign {uri}: {why}"), "")))?;
 
-        let mut builder = ureq::http::Request::builder().method(request.method).uri(&uri).header("authorization", &authorization);
-        for (name, value) in headers.iter().filter(|(name, _)| *name != "host") {
-            builder = builder.header(*name, *value);
+        let mut builder = ureq::http::Request::builder().method(request.method).uri(&uri);
+        for (name, value) in headers.iter().copied().chain(signed.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
+            builder = builder.header(name, value);
         }
         // One contiguous body: a pack is at most a few tens of MiB, already in memory as parts.
         let body: Vec<u8> = request.body.concat();

@@ -69,6 +69,9 @@ impl Credentials {
         if let Some(found) = Self::from_web_identity(settings)? {
             return Ok(found);
         }
+        if let Some(found) = Self::from_container()? {
+            return Ok(found);
+        }
         if let Some(found) = Self::from_instance_metadata() {
             return Ok(found);
         }
@@ -212,14 +215,77 @@ impl Credentials {
             agent.get(&format!("{endpoint}{path}")).header("x-aws-ec2-metadata-token", &token).call().ok()?.body_mut().read_to_string().ok()
         };
         let role = get("/latest/meta-data/iam/security-credentials/")?.lines().next()?.trim().to_string();
-        let keys: serde_json::Value = serde_json::from_str(&get(&format!("/latest/meta-data/iam/security-credentials/{role}"))?).ok()?;
+        let keys = get(&format!("/latest/meta-data/iam/security-credentials/{role}"))?;
+        Self::from_json(&keys, format!("the instance role `{role}` (metadata service {endpoint})"))
+    }
+
+    /// The task role of a container (ECS, EKS Pod Identity, Fargate): its credentials
+    /// endpoint, `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` under `http://169.254.170.2`, or
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI`, with the `Authorization` header from
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` or `AWS_CONTAINER_AUTHORIZATION_TOKEN`. `None`
+    /// when neither URI is set; an error when one is set and gives no credentials. A full URI
+    /// over plain HTTP must stay on this machine or the container agent's own address, so
+    /// that no one on the network can hand out (or collect) credentials.
+    fn from_container() -> Result<Option<Self>> {
+        let uri = match (env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"), env("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
+            (Some(relative), _) => format!("http://169.254.170.2{relative}"),
+            (None, Some(full)) => full,
+            (None, None) => return Ok(None),
+        };
+        let denied = |context: String, hint: &str| RepoError::new(RepoErrorKind::Denied, context, hint);
+        if let Some(rest) = uri.strip_prefix("http://") {
+            let host = rest.split(['/', '?']).next().unwrap_or_default();
+            let host = host.rsplit_once(':').map_or(host, |(host, _)| host).trim_matches(['[', ']']);
+            let allowed = host == "localhost"
+                || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+                || matches!(host, "169.254.170.2" | "169.254.170.23" | "fd00:ec2::23");
+            if !allowed {
+                return Err(denied(
+                    format!("AWS_CONTAINER_CREDENTIALS_FULL_URI {uri} sends for credentials over plain HTTP off this machine"),
+                    "use https://, or the container agent's own address (169.254.170.2, 169.254.170.23)",
+                ));
+            }
+        }
+        let authorization = match (env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"), env("AWS_CONTAINER_AUTHORIZATION_TOKEN")) {
+            (Some(file), _) => Some(std::fs::read_to_string(&file).map_err(|e| {
+                denied(format!("cannot read the container credentials token {file}"), "check AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+                    .with_source(e)
+            })?),
+            (None, token) => token,
+        };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .into();
+        let mut request = agent.get(&uri);
+        if let Some(token) = &authorization {
+            request = request.header("authorization", token.trim());
+        }
+        let source = format!("the container credentials endpoint {uri}");
+        let (status, body) = request.call().and_then(|mut r| Ok((r.status().as_u16(), r.body_mut().read_to_string()?))).map_err(|e| {
+            RepoError::new(RepoErrorKind::Storage, format!("cannot reach {source}"), "check the URI and the network").with_source(e)
+        })?;
+        match Self::from_json(&body, source.clone()).filter(|_| status == 200) {
+            Some(found) => Ok(Some(found)),
+            None => Err(denied(
+                format!("{source} gave no credentials (HTTP {status})"),
+                "check the task's role, and the authorization token when the endpoint needs one",
+            )),
+        }
+    }
+
+    /// Keys as the metadata services give them: JSON with `AccessKeyId`, `SecretAccessKey`,
+    /// `Token` and `Expiration`.
+    fn from_json(json: &str, source: String) -> Option<Self> {
+        let keys: serde_json::Value = serde_json::from_str(json).ok()?;
         let text = |field: &str| keys.get(field)?.as_str().map(str::to_string);
         Some(Self {
             access_key_id: text("AccessKeyId")?,
             secret: text("SecretAccessKey")?,
             session_token: text("Token"),
             expires: text("Expiration").and_then(|t| t.parse().ok()),
-            source: format!("the instance role `{role}` (metadata service {endpoint})"),
+            source,
         })
     }
 

@@ -1,9 +1,10 @@
 //! A repository in an S3-compatible bucket, in restic's layout under the URL's prefix, so
 //! stock restic opens the same URL.
 //!
-//! Requests are plain blocking HTTP through `ureq` (already used for webhooks), signed by us
-//! (`sign.rs`): rustic's backend traits are blocking, and an S3 client library would bring an
-//! async runtime and dozens of crates for the six requests a repository needs.
+//! Requests are plain blocking HTTP through `ureq` (already used for webhooks), signed with
+//! `aws-sigv4` (`sign.rs`) and their XML read with `quick-xml` (`xml.rs`): rustic's backend
+//! traits are blocking, and a whole S3 client library would bring an async runtime and dozens
+//! of crates for the six requests a repository needs. Retries and errors are ours.
 //!
 //! Durable and checked: a PUT carries the SHA-256 of its body twice, signed
 //! (`x-amz-content-sha256`, which the server must match or refuse the request) and as
