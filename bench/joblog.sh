@@ -57,6 +57,12 @@ SELECT CASE WHEN k < 90 THEN printf('db%02d', n % 20) END,
        'bench-host', 1
 FROM j;
 SQL
+# Each job's request, as the runner records it (schema 3 on): `log --json` carries it.
+sqlite3 "$WORK/state/state.db" "UPDATE jobs SET request = json_object('database', database, 'request',
+  json_object('name', database, 'class', classes, 'also_classes', json_array(), 'reason', NULL, 'tags', json_array(),
+              'source_label', '/srv/' || database || '.db'),
+  'options', json_object('schemas', json_array(), 'tables', json_array(), 'exclude_tables', json_array(),
+                         'globals', json('false'), 'jobs', NULL, 'integrity', NULL))" 2>/dev/null || true
 cp -r "$WORK/state" "$WORK/state-old"
 echo "job log: $(sqlite3 "$WORK/state/state.db" 'SELECT count(*) FROM jobs') jobs, $(du -h "$WORK/state/state.db" | cut -f1)"
 

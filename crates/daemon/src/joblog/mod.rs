@@ -201,8 +201,10 @@ pub struct JobRecord {
     pub lock_wait_seconds: Option<f64>,
     /// A drill covered by an earlier drill of the same content: that drill's snapshot.
     pub covered_by: Option<String>,
-    /// The request the job was given (its kind's options), when it was recorded.
-    pub request: Option<serde_json::Value>,
+    /// The request the job was given (its kind's options), when it was recorded: the JSON
+    /// the runner wrote, passed on as it is (not parsed: `log --json` streams many rows).
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub request: Option<Box<serde_json::value::RawValue>>,
     pub host: String,
     pub pid: u32,
     /// When the process started (clock ticks since boot, from `/proc`): tells the job's own

@@ -96,7 +96,7 @@ fn record(r: &Row) -> rusqlite::Result<JobRecord> {
         repository: r.get(18)?,
         pid_start: r.get::<_, Option<i64>>(19)?.map(|t| t as u64),
         covered_by: r.get(20)?,
-        request: r.get::<_, Option<String>>(21)?.and_then(|json| serde_json::from_str(&json).ok()),
+        request: r.get::<_, Option<String>>(21)?.and_then(|json| serde_json::value::RawValue::from_string(json).ok()),
     })
 }
 
