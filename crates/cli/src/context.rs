@@ -58,6 +58,24 @@ pub fn state_dir(global: &Global) -> Result<Option<PathBuf>> {
     Ok(std::env::var_os("LIFEBOAT_STATE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from))
 }
 
+/// Tokens, users and the audit log of the state directory (which must be known).
+pub fn access(global: &Global) -> Result<lifeboat_daemon::access::Access> {
+    let dir = state_dir(global)?.ok_or_else(|| {
+        EngineError::input(
+            "this command needs the state directory, where tokens, users and the audit log are kept",
+            "pass --config /etc/lifeboat/lifeboat.toml (its [state] dir) or set LIFEBOAT_STATE_DIR",
+        )
+    })?;
+    Ok(lifeboat_daemon::access::Access::open(&dir)?)
+}
+
+/// The moment `age` (`7d`, `36h`) ago, for `--since`.
+pub fn since(age: Option<&str>) -> Result<Option<jiff::Timestamp>> {
+    let Some(text) = age else { return Ok(None) };
+    let span = lifeboat_engine::parse_within(text)?;
+    Ok(Some(jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::system()).checked_sub(span)?.timestamp()))
+}
+
 /// The password from --password-file, the configuration's password_file, LIFEBOAT_PASSWORD,
 /// or a prompt on the terminal.
 pub fn password(global: &Global, twice: bool) -> Result<String> {

@@ -113,6 +113,21 @@ pub enum Command {
     /// Alert channels: `alerts test` sends a test to every configured channel.
     #[command(subcommand, after_help = "Example:\n  lifeboat alerts test --config /etc/lifeboat/lifeboat.toml")]
     Alerts(AlertsCommand),
+    /// API tokens for machines (`Authorization: Bearer TOKEN`): add (shown once), list, revoke.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  lifeboat token add ci --role operator --database app --expires 90d --config /etc/lifeboat/lifeboat.toml\n  lifeboat token list\n  lifeboat token revoke ci"
+    )]
+    Token(TokenCommand),
+    /// Dashboard users: add, list, enrol a TOTP second factor, change a password, remove.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  lifeboat user add alice --role admin --config /etc/lifeboat/lifeboat.toml\n  lifeboat user totp alice\n  lifeboat user passwd alice"
+    )]
+    User(UserCommand),
+    /// The audit log: who changed access, logged in, backed up, restored or downloaded what.
+    #[command(after_help = "Examples:\n  lifeboat audit --since 7d\n  lifeboat audit verify")]
+    Audit(AuditArgs),
     /// Print shell completions.
     #[command(after_help = "Example:\n  lifeboat completions bash > /etc/bash_completion.d/lifeboat")]
     Completions {
@@ -334,6 +349,83 @@ pub struct NewPassword {
     /// Read the new password from this file's first line (else it is asked twice).
     #[arg(long, value_name = "FILE")]
     pub new_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print it, once: only its hash is kept.
+    Add {
+        /// The token's name, as `token list` and the audit log show it.
+        name: String,
+        #[command(flatten)]
+        grant: Grant,
+        /// It stops working this long from now, e.g. 90d, 12w, 1y (default: never).
+        #[arg(long, value_name = "AGE")]
+        expires: Option<String>,
+    },
+    /// List the tokens: name, role, databases, created, expires, last used.
+    List,
+    /// Revoke a token, at once (a running daemon refuses it at its next request).
+    Revoke { name: String },
+}
+
+/// What a token or user may do.
+#[derive(Debug, Args)]
+pub struct Grant {
+    /// viewer (reads), operator (also backs up and drills) or admin (also restores,
+    /// downloads, and manages tokens, users and the audit log).
+    #[arg(long)]
+    pub role: String,
+    /// Only these databases (comma-separated names of the configuration); default: every one.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub database: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (the password from --password-file, else asked twice).
+    Add {
+        name: String,
+        #[command(flatten)]
+        grant: Grant,
+        #[command(flatten)]
+        password: UserPassword,
+    },
+    /// List the users: name, role, databases, whether a second factor is enrolled.
+    List,
+    /// Enrol a TOTP second factor (replacing any earlier one): prints the secret, the
+    /// otpauth:// URI and a QR code for an authenticator app.
+    Totp { name: String },
+    /// Change a user's password.
+    Passwd {
+        name: String,
+        #[command(flatten)]
+        password: UserPassword,
+    },
+    /// Remove a user.
+    Remove { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct UserPassword {
+    /// Read the user's password from this file's first line (else it is asked twice).
+    #[arg(long = "user-password-file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub verify: Option<AuditCommand>,
+    /// Only what happened this recently, e.g. 36h, 7d, 2w.
+    #[arg(long, value_name = "AGE")]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check that no row was edited or removed since it was written (exit 1 if one was).
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

@@ -89,7 +89,11 @@ fn print_json_error(code: i32, message: &str, hint: &str) {
 /// 2 when the command line asked for something that cannot be (usage), else 1.
 fn exit_code(err: &anyhow::Error) -> i32 {
     // A second daemon on a state directory is refused like a usage error: it changed nothing.
-    if err.downcast_ref::<lifeboat_daemon::DaemonError>().is_some_and(|e| e.kind == lifeboat_daemon::DaemonErrorKind::AlreadyRunning) {
+    // So is a token, user or role that does not exist or cannot be made.
+    if err
+        .downcast_ref::<lifeboat_daemon::DaemonError>()
+        .is_some_and(|e| matches!(e.kind, lifeboat_daemon::DaemonErrorKind::AlreadyRunning | lifeboat_daemon::DaemonErrorKind::Access))
+    {
         return 2;
     }
     let usage = match (err.downcast_ref::<lifeboat_engine::EngineError>(), err.downcast_ref::<lifeboat_engine::SourceError>()) {

@@ -16,6 +16,12 @@ pub enum DaemonErrorKind {
     Job,
     /// Another daemon already runs on the same state directory.
     AlreadyRunning,
+    /// A token, user or role asked for that does not exist or cannot be (a name taken, a
+    /// password too short): nothing was changed.
+    Access,
+    /// Credentials that do not prove who they claim (a wrong password, an unknown, expired
+    /// or revoked token, a wrong second factor).
+    Denied,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! daemon that runs backups, drills, checks, retention and prunes on schedule. It composes the
 //! engine's operations; like the engine it prints nothing but its own event lines.
 
+pub mod access;
 mod alerts;
 mod config;
 mod config_check;

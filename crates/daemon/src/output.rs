@@ -111,6 +111,41 @@ pub struct KeyChange<'a> {
     pub removed: Option<&'a str>,
 }
 
+/// `lifeboat token add`: the token, shown this once.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TokenAdded<'a> {
+    pub name: &'a str,
+    pub token: &'a str,
+    pub role: crate::access::Role,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// `lifeboat token list`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Tokens<'a> {
+    pub tokens: &'a [crate::access::TokenInfo],
+}
+
+/// `lifeboat user list`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Users<'a> {
+    pub users: &'a [crate::access::UserInfo],
+}
+
+/// `lifeboat token revoke`, `user add`, `user passwd`, `user remove`: what changed.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AccessChange<'a> {
+    /// `token.revoke`, `user.add`, … as the audit log names it.
+    pub action: &'a str,
+    pub name: &'a str,
+}
+
+/// `lifeboat audit`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Audit<'a> {
+    pub rows: &'a [crate::access::AuditRecord],
+}
+
 /// `lifeboat alerts test`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct AlertTest {
@@ -251,6 +286,13 @@ mod tests {
             "alerts test" => AlertTest,
             "key list" => Keys<'static>,
             "key add, key remove, key passwd" => KeyChange<'static>,
+            "token add" => TokenAdded<'static>,
+            "token list" => Tokens<'static>,
+            "user list" => Users<'static>,
+            "user totp" => crate::access::Enrolment,
+            "token revoke, user add, user passwd, user remove" => AccessChange<'static>,
+            "audit" => Audit<'static>,
+            "audit verify" => crate::access::AuditVerdict,
             "error" => Failure<'static>,
         }
         all.insert("webhook (format = \"json\")".into(), serde_json::to_value(schemars::schema_for!(crate::Alert)).unwrap());

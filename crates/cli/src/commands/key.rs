@@ -1,6 +1,4 @@
-use std::io::IsTerminal;
-
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
 use lifeboat_daemon::output::{self as shape, KeyChange};
 
@@ -60,30 +58,5 @@ fn report(global: &Global, change: KeyChange, text: &str) -> Result<()> {
 
 /// The new password, from --new-password-file or asked twice on the terminal.
 fn new_password(args: &NewPassword) -> Result<String> {
-    let password = match &args.new_password_file {
-        Some(file) => std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read the new password file {}", file.display()))?
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-        None => {
-            if !std::io::stdin().is_terminal() {
-                return Err(lifeboat_engine::EngineError::input(
-                    "no new password given",
-                    "pass --new-password-file FILE (no terminal to ask on)",
-                )
-                .into());
-            }
-            let password = rpassword::prompt_password("new password: ")?;
-            if rpassword::prompt_password("repeat the new password: ")? != password {
-                bail!("the passwords do not match; nothing was changed");
-            }
-            password
-        }
-    };
-    if password.is_empty() {
-        bail!("an empty password is not allowed; nothing was changed");
-    }
-    Ok(password)
+    super::new_password(args.new_password_file.as_deref(), "new password", "--new-password-file")
 }

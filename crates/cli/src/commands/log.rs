@@ -27,13 +27,7 @@ pub fn open(global: &Global) -> Result<JobLog> {
 const TEXT_LAST: usize = 100;
 
 pub fn run(global: &Global, args: &LogArgs) -> Result<i32> {
-    let since = match &args.since {
-        Some(text) => {
-            let span = lifeboat_engine::parse_within(text)?;
-            Some(jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::system()).checked_sub(span)?.timestamp())
-        }
-        None => None,
-    };
+    let since = context::since(args.since.as_deref())?;
     let filter = Filter { database: args.db.clone(), since, status: args.status.clone(), ..Default::default() };
     let log = open(global)?;
     let mut out = output::stdout();

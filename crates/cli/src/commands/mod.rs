@@ -1,6 +1,7 @@
 //! One file per command; each parses nothing (flags did) and prints what the engine returns.
 
 mod alerts;
+mod audit;
 mod backup;
 mod check;
 mod config;
@@ -16,11 +17,13 @@ mod restore;
 mod show;
 mod snapshots;
 mod stats;
+mod token;
+mod user;
 mod verify;
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use clap::CommandFactory;
 
 use crate::flags::{Cli, Command};
@@ -46,11 +49,45 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Alerts(command) => alerts::run(global, command),
         Command::Key(command) => key::run(global, command),
         Command::Copy(args) => copy::run(global, args),
+        Command::Token(command) => token::run(global, command),
+        Command::User(command) => user::run(global, command),
+        Command::Audit(args) => audit::run(global, args),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "lifeboat", &mut std::io::stdout());
             Ok(0)
         }
     }
+}
+
+/// A password being set: the first line of `file`, else asked twice on the terminal (`what`
+/// names it in the questions, `flag` is how to give it without one). Never empty.
+pub fn new_password(file: Option<&std::path::Path>, what: &str, flag: &str) -> Result<String> {
+    let password = match file {
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the {what} file {}", file.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        None => {
+            if !std::io::stdin().is_terminal() {
+                return Err(lifeboat_engine::EngineError::input(
+                    format!("no {what} given"),
+                    format!("pass {flag} FILE (no terminal to ask on)"),
+                )
+                .into());
+            }
+            let password = rpassword::prompt_password(format!("{what}: "))?;
+            if rpassword::prompt_password(format!("repeat the {what}: "))? != password {
+                bail!("the passwords do not match; nothing was changed");
+            }
+            password
+        }
+    };
+    if password.is_empty() {
+        bail!("an empty password is not allowed; nothing was changed");
+    }
+    Ok(password)
 }
 
 /// Asks a yes/no question on the terminal; without one, the answer is no.

@@ -225,7 +225,8 @@ impl JobRecord {
 }
 
 pub struct JobLog {
-    conn: Connection,
+    /// Shared with the access tables of the same file (`crate::access`).
+    pub(crate) conn: Connection,
     path: PathBuf,
 }
 

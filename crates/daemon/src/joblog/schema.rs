@@ -18,10 +18,11 @@ struct Migration {
     apply: fn(&Connection) -> rusqlite::Result<()>,
 }
 
-const MIGRATIONS: [Migration; 3] = [
+const MIGRATIONS: [Migration; 4] = [
     Migration { what: "jobs, schedule marks and daemon memory", apply: tables },
     Migration { what: "indexes for the front ends' queries; the backup_logs and backup_stats views", apply: indexes_and_views },
     Migration { what: "each job's request, as the runner was given it", apply: requests },
+    Migration { what: "API tokens, dashboard users and the audit log", apply: access },
 ];
 
 /// The version this binary writes: the number of migrations it knows.
@@ -179,4 +180,45 @@ FROM per_database;
 
 fn requests(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("ALTER TABLE jobs ADD COLUMN request TEXT")
+}
+
+fn access(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        r"
+CREATE TABLE api_tokens (
+    name TEXT PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    secret_sha256 TEXT NOT NULL,
+    role TEXT NOT NULL,
+    databases TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    last_used_at TEXT
+);
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    databases TEXT NOT NULL DEFAULT '',
+    password_hash TEXT NOT NULL,
+    totp_secret TEXT,
+    totp_last_step INTEGER,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT,
+    source TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    outcome TEXT NOT NULL,
+    request_id TEXT,
+    detail TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_by_time ON audit (at);
+",
+    )
 }
