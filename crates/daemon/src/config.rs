@@ -52,8 +52,19 @@ struct File {
     databases: Vec<DatabaseFile>,
     alerts: Option<AlertsFile>,
     metrics: Option<MetricsFile>,
+    api: Option<ApiFile>,
     #[serde(default)]
     mirrors: Vec<RepositoryFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiFile {
+    listen: String,
+    public_url: Option<String>,
+    #[serde(default)]
+    insecure_http: bool,
+    default_database: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,6 +220,18 @@ pub struct Config {
     pub mirrors: Vec<RepositoryConfig>,
     /// Where `/metrics` is served, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The HTTP API, when `[api]` is there.
+    pub api: Option<ApiConfig>,
+}
+
+/// `[api]`: where the HTTP API listens.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub listen: std::net::SocketAddr,
+    /// How clients reach it (behind a reverse proxy), for links; default `http://<listen>`.
+    pub public_url: String,
+    /// The database `POST /api/admin/backup` backs up (default: the only one configured).
+    pub default_database: Option<String>,
 }
 
 /// The primary repository, or a mirror.
@@ -377,6 +400,7 @@ impl Config {
                 })
             })
             .transpose()?;
+        let api = file.api.map(|api| self::api(api, &databases)).transpose()?;
         Ok(Self {
             path: path.to_path_buf(),
             repository,
@@ -389,6 +413,7 @@ impl Config {
             alerts,
             mirrors,
             metrics_listen,
+            api,
         })
     }
 
@@ -695,6 +720,32 @@ fn resolve(base: &Path, url: &str) -> String {
     if url.contains(':') || Path::new(url).is_absolute() { url.to_string() } else { base.join(url).display().to_string() }
 }
 
+/// `[api]`, checked: an address, and plain HTTP only on this machine unless asked for.
+fn api(file: ApiFile, databases: &[DatabaseConfig]) -> Result<ApiConfig> {
+    let listen: std::net::SocketAddr = file.listen.parse().map_err(|_| {
+        DaemonError::config(format!("[api] listen = \"{}\" is not an address", file.listen), "write host:port, e.g. \"127.0.0.1:8080\"")
+    })?;
+    if !listen.ip().is_loopback() && !file.insecure_http {
+        return Err(DaemonError::config(
+            format!("[api] listen = \"{listen}\" would serve tokens, passwords and backups over plain HTTP to the network"),
+            "listen on 127.0.0.1 behind a reverse proxy that terminates TLS (see the README), or set insecure_http = true if the network itself is trusted",
+        ));
+    }
+    if let Some(name) = &file.default_database
+        && !databases.iter().any(|d| &d.name == name)
+    {
+        return Err(DaemonError::config(
+            format!("[api] default_database = \"{name}\" is not a configured database"),
+            "name one of the [[databases]] of this file",
+        ));
+    }
+    Ok(ApiConfig {
+        listen,
+        public_url: file.public_url.unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_string(),
+        default_database: file.default_database,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -742,6 +793,9 @@ mod tests {
             ("[repository]\nurl = \"r\"\n[replicas]\nurl = \"m\"\n", "unknown field `replicas`"),
             ("[repository]\nurl = \"r\"\n[alerts]\nemail = [{ smtp = \"mail:25\", from = \"a@b\", to = [\"c@d\"] }]\n", "smtp://host:587"),
             ("[repository]\nurl = \"r\"\n[metrics]\nlisten = \"everywhere\"\n", "not an address"),
+            ("[repository]\nurl = \"r\"\n[api]\nlisten = \"0.0.0.0:8080\"\n", "over plain HTTP to the network"),
+            ("[repository]\nurl = \"r\"\n[api]\nlisten = \"127.0.0.1:8080\"\ndefault_database = \"nope\"\n", "not a configured database"),
+            ("[repository]\nurl = \"r\"\n[api]\nlisten = \"127.0.0.1:8080\"\ntls = true\n", "unknown field"),
             (
                 "[repository]\nurl = \"r\"\n[alerts]\nemail = [{ smtp = \"smtp://m:587\", from = \"a@b\", to = [\"c@d\"], user = \"u\", password = \"p\", password_env = \"P\" }]\n",
                 "more than one of password",

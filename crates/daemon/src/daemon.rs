@@ -31,13 +31,14 @@ use crate::{
     cron::Cron,
     error::{DaemonError, Result},
     events::Events,
+    front_door::{FrontDoor, Submission, Submitter},
     health::{self, HealthReport},
     instance::InstanceLock,
     joblog::{JobKind, JobLog, Trigger},
     jobs::{self, JobContext, Work},
     metrics,
     repos::{Repos, Target},
-    runner::Runner,
+    runner::{Runner, Start},
 };
 
 /// One schedule the loop watches.
@@ -56,10 +57,21 @@ struct Queued {
     work: Work,
     /// Not before this (jitter).
     not_before: Timestamp,
+    /// Who asked for it, when a person did (through a front door); else the schedule.
+    asked: Option<Asked>,
 }
 
-enum Message {
+/// Who asked for a queued job, and why.
+#[derive(Clone)]
+struct Asked {
+    actor: String,
+    reason: Option<String>,
+}
+
+pub(crate) enum Message {
     Signal(i32),
+    /// A job asked for through a front door.
+    Submitted(Submission),
     /// A health evaluation ended (`None`: it could not be made; said in an event line).
     Health(Option<HealthReport>),
     Done {
@@ -88,7 +100,17 @@ fn lane(database: Option<&str>, work: &Work) -> String {
 /// Runs until SIGTERM or SIGINT. `reload` reads the configuration again (for SIGHUP).
 /// `primary` is the configuration's repository, opened with `password` (which also opens the
 /// mirrors that have no password file of their own).
-pub fn run(mut config: Config, primary: Repo, password: String, events: Events, reload: impl Fn() -> Result<Config>) -> Result<()> {
+///
+/// `front_door` (the HTTP API), when given, is opened once this daemon holds the state
+/// directory and closed before it returns.
+pub fn run(
+    mut config: Config,
+    primary: Repo,
+    password: String,
+    events: Events,
+    reload: impl Fn() -> Result<Config>,
+    mut front_door: Option<Box<dyn FrontDoor>>,
+) -> Result<()> {
     let log = JobLog::open(&config.state_dir)?;
     // Held until this function returns: one daemon per state directory (instance.rs).
     let _instance = InstanceLock::acquire(&config.state_dir)?;
@@ -141,6 +163,14 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
         metrics::serve(addr, config.state_dir.clone(), shared_health.clone())?;
         events.note("metrics", &format!("serving http://{addr}/metrics"));
     }
+    if let Some(door) = front_door.as_mut() {
+        door.open(Submitter(tx.clone()))?;
+    }
+    let close = |door: &mut Option<Box<dyn FrontDoor>>| {
+        if let Some(door) = door.as_mut() {
+            door.close();
+        }
+    };
     // Health is evaluated on a thread of its own: listing a repository or probing a busy
     // database must not hold up the schedule.
     let mut health: Option<HealthReport> = None;
@@ -185,6 +215,7 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
             }
         }
         if stopping && running.is_empty() {
+            close(&mut front_door);
             events.note("stopped", "no job is running; exiting");
             signal_handle.close();
             return Ok(());
@@ -237,8 +268,21 @@ pub fn run(mut config: Config, primary: Repo, password: String, events: Events, 
                 }
                 Err(err) => events.error("reload", None, &format!("the new configuration was not applied, the old one stays: {err}")),
             },
+            Ok(Message::Submitted(asked)) if !stopping => {
+                let database = Some(asked.database.clone());
+                let work = Work::Backup { classes: vec![asked.class.clone()] };
+                events.note("job asked", &format!("backup of `{}` [{}] by {}", asked.database, asked.class, asked.actor));
+                queue.push(Queued {
+                    database,
+                    work,
+                    not_before: Timestamp::now(),
+                    asked: Some(Asked { actor: asked.actor, reason: asked.reason }),
+                });
+            }
+            Ok(Message::Submitted(_)) => {}
             Ok(Message::Signal(_)) => {
                 if !stopping {
+                    close(&mut front_door);
                     stopping = true;
                     queue.clear();
                     cancel.cancel();
@@ -319,7 +363,7 @@ fn slots(config: &Config, log: &JobLog, events: &Events) -> Result<Vec<Slot>> {
 fn enqueue(queue: &mut Vec<Queued>, database: Option<String>, work: Work, not_before: Timestamp) {
     if let Work::Backup { classes } = &work
         && let Some(Queued { work: Work::Backup { classes: queued }, .. }) =
-            queue.iter_mut().find(|q| q.database == database && matches!(q.work, Work::Backup { .. }))
+            queue.iter_mut().find(|q| q.database == database && q.asked.is_none() && matches!(q.work, Work::Backup { .. }))
     {
         for class in classes {
             if !queued.contains(class) {
@@ -331,7 +375,7 @@ fn enqueue(queue: &mut Vec<Queued>, database: Option<String>, work: Work, not_be
     if queue.iter().any(|q| q.database == database && q.work == work) {
         return;
     }
-    queue.push(Queued { database, work, not_before });
+    queue.push(Queued { database, work, not_before, asked: None });
 }
 
 /// Starts queued jobs whose lane is free, up to the limit, oldest first.
@@ -362,7 +406,11 @@ fn start_ready(
             events.note("job started", &what);
             let started = std::time::Instant::now();
             let cx = JobContext { repos: &repos, databases: &databases, runner: &runner };
-            let (outcome, unlogged) = jobs::run(&cx, database.as_ref(), &job.work, Trigger::Schedule);
+            let start = match &job.asked {
+                Some(asked) => Start { trigger: Trigger::Api, actor: Some(&asked.actor), reason: asked.reason.as_deref() },
+                None => Start { trigger: Trigger::Schedule, actor: None, reason: None },
+            };
+            let (outcome, unlogged) = jobs::run(&cx, database.as_ref(), &job.work, start);
             if let Some(err) = unlogged {
                 events.error("job log", job.database.as_deref(), &format!("{what}: {err}"));
             }

@@ -60,10 +60,9 @@ pub struct JobContext<'a> {
     pub runner: &'a Runner,
 }
 
-/// Runs `work` (for `database`, or on a whole repository) through the runner, logged with
-/// `trigger`. Returns the outcome as logged, and why the log could not record it, if not.
-pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, trigger: Trigger) -> (Outcome, Option<DaemonError>) {
-    let start = Start { trigger, actor: None, reason: None };
+/// Runs `work` (for `database`, or on a whole repository) through the runner, logged as
+/// `start` says. Returns the outcome as logged, and why the log could not record it, if not.
+pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, start: Start) -> (Outcome, Option<DaemonError>) {
     let target = work.target();
     let mirror_url = cx.repos.mirror_url(target);
     let opened = cx.repos.get(target);
@@ -71,7 +70,8 @@ pub fn run(cx: &JobContext, database: Option<&DatabaseConfig>, work: &Work, trig
     let ran: Finished = match (work, database) {
         (Work::Backup { classes }, Some(db)) => {
             let source = lifeboat_engine::open_database(db.url.expose());
-            cx.runner.run(start, repo(), &mut BackupJob::new(source, backup_request(db, classes), db.capture_options())).into()
+            let request = BackupRequest { reason: start.reason.map(str::to_string), ..backup_request(db, classes) };
+            cx.runner.run(start, repo(), &mut BackupJob::new(source, request, db.capture_options())).into()
         }
         (Work::Drill { snapshot }, Some(db)) => {
             let place = DrillPlace { scratch: db.scratch.as_deref(), live: Some(db.url.expose()) };
@@ -180,8 +180,12 @@ mod tests {
         let runner = Runner::new(daemon.clone(), Some(state.clone()));
         let run = |db: usize| {
             let cx = JobContext { repos: &repos, databases: &config.databases, runner: &runner };
-            let (outcome, unlogged) =
-                run(&cx, Some(&config.databases[db]), &Work::Backup { classes: vec!["daily".into()] }, Trigger::Schedule);
+            let (outcome, unlogged) = run(
+                &cx,
+                Some(&config.databases[db]),
+                &Work::Backup { classes: vec!["daily".into()] },
+                Start { trigger: Trigger::Schedule, actor: None, reason: None },
+            );
             assert!(unlogged.is_none(), "{unlogged:?}");
             outcome
         };

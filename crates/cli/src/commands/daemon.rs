@@ -19,6 +19,9 @@ pub fn run(global: &Global, args: &DaemonArgs) -> Result<i32> {
         config.check_files()?;
         Ok(config)
     };
-    lifeboat_daemon::run(config, repo, password, events, reload)?;
+    // The HTTP API, when `[api]` asks for it: the daemon opens it once it holds the state
+    // directory, and closes it before it exits.
+    let api = lifeboat_api::Server::for_config(&config).map(|server| Box::new(server) as Box<dyn lifeboat_daemon::FrontDoor>);
+    lifeboat_daemon::run(config, repo, password, events, reload, api)?;
     Ok(0)
 }

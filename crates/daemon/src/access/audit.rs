@@ -16,21 +16,21 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 
 /// Something to put on the record.
 #[derive(Debug, Clone, Default)]
-pub struct AuditEvent<'a> {
+pub struct AuditEvent {
     /// The user or token name (never a token itself), or the OS user on the host.
-    pub actor: &'a str,
+    pub actor: String,
     pub role: Option<Role>,
     /// Where it came from: `cli` (a command on the host), or the client's address.
-    pub source: &'a str,
+    pub source: String,
     /// What was done: `token.add`, `user.remove`, `login`, `backup.start`, …
-    pub action: &'a str,
+    pub action: String,
     /// What it was done to: a token's or user's name, a database, a snapshot, a job.
-    pub target: Option<&'a str>,
+    pub target: Option<String>,
     /// `ok`, `denied` or `failed`.
-    pub outcome: &'a str,
-    pub request_id: Option<&'a str>,
+    pub outcome: String,
+    pub request_id: Option<String>,
     /// Anything else worth keeping (a reason, why it was refused); never a secret.
-    pub detail: Option<&'a str>,
+    pub detail: Option<String>,
 }
 
 /// One row of the audit log.
@@ -77,14 +77,14 @@ impl Access {
         let mut record = AuditRecord {
             id,
             at: Timestamp::now(),
-            actor: event.actor.into(),
+            actor: event.actor.clone(),
             role: event.role.map(|r| r.as_str().to_string()),
-            source: event.source.into(),
-            action: event.action.into(),
-            target: event.target.map(str::to_string),
-            outcome: if event.outcome.is_empty() { "ok".into() } else { event.outcome.into() },
-            request_id: event.request_id.map(str::to_string),
-            detail: event.detail.map(str::to_string),
+            source: event.source.clone(),
+            action: event.action.clone(),
+            target: event.target.clone(),
+            outcome: if event.outcome.is_empty() { "ok".into() } else { event.outcome.clone() },
+            request_id: event.request_id.clone(),
+            detail: event.detail.clone(),
             prev_hash,
             hash: String::new(),
         };

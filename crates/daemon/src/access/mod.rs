@@ -33,10 +33,10 @@ impl Access {
     }
 }
 
-impl AuditEvent<'_> {
+impl AuditEvent {
     /// A change made with a command on this host, by the OS user `user`.
-    pub fn on_host(user: &str) -> AuditEvent<'_> {
-        AuditEvent { actor: user, source: "cli", outcome: "ok", ..AuditEvent::default() }
+    pub fn on_host(user: &str) -> AuditEvent {
+        AuditEvent { actor: user.into(), source: "cli".into(), outcome: "ok".into(), ..AuditEvent::default() }
     }
 }
 

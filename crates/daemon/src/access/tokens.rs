@@ -67,7 +67,7 @@ impl Access {
                 "choose another name, or revoke the old one first (`lifeboat token revoke NAME`)",
             ));
         }
-        self.audit(&AuditEvent { action: "token.add", target: Some(new.name), ..actor.clone() })?;
+        self.audit(&AuditEvent { action: "token.add".into(), target: Some(new.name.into()), ..actor.clone() })?;
         Ok(format!("{PREFIX}{id}_{secret}"))
     }
 
@@ -110,7 +110,7 @@ impl Access {
                 "`lifeboat token list` shows the tokens there are",
             ));
         }
-        self.audit(&AuditEvent { action: "token.revoke", target: Some(name), ..actor.clone() })?;
+        self.audit(&AuditEvent { action: "token.revoke".into(), target: Some(name.into()), ..actor.clone() })?;
         Ok(())
     }
 

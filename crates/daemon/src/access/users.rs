@@ -62,7 +62,12 @@ impl Access {
                 "choose another name, or change that user's password with `lifeboat user passwd`",
             ));
         }
-        self.audit(&AuditEvent { action: "user.add", target: Some(name), detail: Some(role.as_str()), ..actor.clone() })?;
+        self.audit(&AuditEvent {
+            action: "user.add".into(),
+            target: Some(name.into()),
+            detail: Some(role.as_str().into()),
+            ..actor.clone()
+        })?;
         Ok(())
     }
 
@@ -70,14 +75,14 @@ impl Access {
     pub fn set_password(&self, name: &str, password: &str, actor: &AuditEvent) -> Result<()> {
         let hash = hash_password(password)?;
         self.change_user(name, "UPDATE users SET password_hash = ?2 WHERE name = ?1", &hash)?;
-        self.audit(&AuditEvent { action: "user.passwd", target: Some(name), ..actor.clone() })?;
+        self.audit(&AuditEvent { action: "user.passwd".into(), target: Some(name.into()), ..actor.clone() })?;
         Ok(())
     }
 
     /// Removes `name`. Audited as `user.remove`.
     pub fn remove_user(&self, name: &str, actor: &AuditEvent) -> Result<()> {
         self.change_user(name, "DELETE FROM users WHERE name = ?1 AND ?2 = ?2", "")?;
-        self.audit(&AuditEvent { action: "user.remove", target: Some(name), ..actor.clone() })?;
+        self.audit(&AuditEvent { action: "user.remove".into(), target: Some(name.into()), ..actor.clone() })?;
         Ok(())
     }
 
@@ -86,7 +91,7 @@ impl Access {
     pub fn enrol_totp(&self, name: &str, actor: &AuditEvent) -> Result<Enrolment> {
         let secret = totp_rs::Secret::from(&random_bytes::<20>()?[..]).to_base32();
         self.change_user(name, "UPDATE users SET totp_secret = ?2 WHERE name = ?1", &secret)?;
-        self.audit(&AuditEvent { action: "user.totp", target: Some(name), ..actor.clone() })?;
+        self.audit(&AuditEvent { action: "user.totp".into(), target: Some(name.into()), ..actor.clone() })?;
         let label = super::percent_encode(&format!("lifeboat:{name}"));
         let uri = format!("otpauth://totp/{label}?secret={secret}&issuer=lifeboat&algorithm=SHA1&digits=6&period=30");
         Ok(Enrolment { secret, uri })

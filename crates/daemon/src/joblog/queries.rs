@@ -261,6 +261,14 @@ impl JobLog {
         ))
     }
 
+    /// Job `id`, if the log has it.
+    pub fn job(&self, id: i64) -> Result<Option<JobRecord>> {
+        self.conn
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), [id], record)
+            .optional()
+            .map_err(|e| DaemonError::state("reading the job log", e))
+    }
+
     /// Every row `sql` (selecting [`COLUMNS`], taking no parameters) gives.
     fn records(&self, sql: &str) -> Result<Vec<JobRecord>> {
         let failed = |e| DaemonError::state("reading the job log", e);

@@ -1,0 +1,287 @@
+//! Each handler turns one HTTP request into one call of the operations layer and its typed
+//! answer back into JSON. What a caller may see is cut to its databases here; whether it may
+//! call at all was decided by the route's guard.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{FromRequest, Path, Query, Request, State, rejection::BytesRejection},
+    http::StatusCode,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use lifeboat_daemon::{Filter, JobLog, JobRecord, StatsReport, Submission, access::Role};
+use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, App, auth::Who, blocking};
+
+/// An answer in `within`, or 503.
+pub async fn within(timeout: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the request took too long", "try again; see the daemon's log")
+                .into_response()
+        }
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("there is no such route", "GET /api/v1/openapi.json lists every route")
+}
+
+pub async fn openapi(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    Json(crate::openapi::document(&app.api.public_url))
+}
+
+/// Whether `who` may see `database`'s data.
+fn sees(who: &Who, database: Option<&str>) -> bool {
+    who.principal.may(Role::Viewer, database)
+}
+
+pub async fn health(State(app): State<Arc<App>>, who: Who) -> Result<Json<serde_json::Value>, ApiError> {
+    let path = app.state_dir.join("health.json");
+    let text = blocking(move || {
+        std::fs::read_to_string(&path).map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the daemon has not evaluated health yet",
+                "try again in a minute",
+            )
+        })
+    })
+    .await?;
+    let mut report: serde_json::Value = serde_json::from_str(&text).map_err(ApiError::internal)?;
+    for (list, field) in [("databases", "name"), ("findings", "database")] {
+        if let Some(items) = report.get_mut(list).and_then(|v| v.as_array_mut()) {
+            items.retain(|item| sees(&who, item.get(field).and_then(|v| v.as_str())));
+        }
+    }
+    Ok(Json(report))
+}
+
+/// `GET /api/v1/databases`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Databases {
+    pub databases: Vec<DatabaseInfo>,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct DatabaseInfo {
+    pub name: String,
+    /// `sqlite`, `postgres`.
+    pub engine: Option<String>,
+    /// Where it is, without credentials.
+    pub source: Option<String>,
+    /// Each backup class and its cron schedule.
+    pub schedules: Vec<Schedule>,
+    /// Older than this, its newest backup makes health critical.
+    pub max_age_seconds: u64,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Schedule {
+    pub class: String,
+    pub cron: String,
+}
+
+pub async fn databases(State(app): State<Arc<App>>, who: Who) -> Json<Databases> {
+    let databases = app
+        .config
+        .databases
+        .iter()
+        .filter(|db| sees(&who, Some(&db.name)))
+        .map(|db| {
+            let opened = lifeboat_engine::open_database(db.url.expose()).ok();
+            DatabaseInfo {
+                name: db.name.clone(),
+                engine: opened.as_ref().map(|d| d.engine().name().to_string()),
+                source: opened.as_ref().map(|d| d.label()),
+                schedules: db
+                    .backups
+                    .iter()
+                    .map(|(class, cron)| Schedule { class: class.clone(), cron: cron.text().to_string() })
+                    .collect(),
+                max_age_seconds: db.max_age.as_secs(),
+            }
+        })
+        .collect();
+    Json(Databases { databases })
+}
+
+pub async fn stats(State(app): State<Arc<App>>, who: Who) -> Result<Json<StatsReport>, ApiError> {
+    let dir = app.state_dir.clone();
+    let mut report = blocking(move || Ok(lifeboat_daemon::stats(&JobLog::open(&dir)?, jiff::Timestamp::now())?)).await?;
+    report.databases.retain(|s| sees(&who, Some(&s.totals.database)));
+    Ok(Json(report))
+}
+
+/// `GET /api/v1/jobs`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Jobs {
+    pub jobs: Vec<JobRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JobsQuery {
+    database: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    last: Option<usize>,
+}
+
+pub async fn jobs(State(app): State<Arc<App>>, who: Who, Query(query): Query<JobsQuery>) -> Result<Json<Jobs>, ApiError> {
+    let since = match &query.since {
+        Some(text) => {
+            let span =
+                lifeboat_engine::parse_within(text).map_err(|e| ApiError::bad_request(e.to_string(), "write it like 36h, 7d or 2w"))?;
+            Some(jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).checked_sub(span).map_err(ApiError::internal)?.timestamp())
+        }
+        None => None,
+    };
+    if query.database.as_deref().is_some_and(|db| !sees(&who, Some(db))) {
+        return Err(ApiError::forbidden(Role::Viewer));
+    }
+    let last = query.last.unwrap_or(100).min(1000);
+    // A caller limited to some databases asks for each of them (and the repository's own
+    // jobs), so that the limit counts only what it may see.
+    let asked: Vec<Option<String>> = match (&query.database, &who.principal.databases) {
+        (Some(db), _) => vec![Some(db.clone())],
+        (None, None) => vec![None],
+        (None, Some(scope)) => scope.iter().cloned().map(Some).collect(),
+    };
+    let dir = app.state_dir.clone();
+    let status = query.status.clone();
+    let mut jobs = blocking(move || {
+        let log = JobLog::open(&dir)?;
+        let mut all = Vec::new();
+        for database in asked {
+            let filter = Filter { database, since, status: status.clone(), newest_first: true, limit: Some(last), ..Filter::default() };
+            all.extend(log.query(&filter)?);
+        }
+        Ok(all)
+    })
+    .await?;
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.id));
+    jobs.truncate(last);
+    Ok(Json(Jobs { jobs }))
+}
+
+pub async fn job(State(app): State<Arc<App>>, who: Who, Path(id): Path<i64>) -> Result<Json<JobRecord>, ApiError> {
+    let dir = app.state_dir.clone();
+    let job = blocking(move || Ok(JobLog::open(&dir)?.job(id)?)).await?;
+    match job {
+        Some(job) if sees(&who, job.database.as_deref()) => Ok(Json(job)),
+        _ => Err(ApiError::not_found(format!("there is no job {id}"), "GET /api/v1/jobs lists the jobs")),
+    }
+}
+
+/// `POST /api/v1/backups`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupBody {
+    pub database: String,
+    /// Why: kept with the backup and in the job log.
+    pub reason: Option<String>,
+    /// Default `manual`.
+    pub class: Option<String>,
+}
+
+/// `POST /api/admin/backup`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultBackupBody {
+    pub reason: Option<String>,
+}
+
+/// A backup taken into the daemon's queue; it appears in `GET /api/v1/jobs` once it starts.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Queued {
+    pub queued: QueuedBackup,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct QueuedBackup {
+    pub database: String,
+    pub class: String,
+    pub reason: Option<String>,
+    /// The token it runs for.
+    pub actor: String,
+}
+
+pub async fn backup(State(app): State<Arc<App>>, who: Who, Body(body): Body<BackupBody>) -> Result<Response, ApiError> {
+    queue_backup(&app, &who, body).await
+}
+
+pub async fn default_backup(State(app): State<Arc<App>>, who: Who, Body(body): Body<DefaultBackupBody>) -> Result<Response, ApiError> {
+    let database = match (&app.api.default_database, app.config.databases.as_slice()) {
+        (Some(name), _) => name.clone(),
+        (None, [only]) => only.name.clone(),
+        (None, _) => {
+            return Err(ApiError::bad_request(
+                "there are several databases and no [api] default_database",
+                "name one: POST /api/v1/backups {\"database\": NAME, \"reason\": …}, or set [api] default_database",
+            ));
+        }
+    };
+    queue_backup(&app, &who, BackupBody { database, reason: body.reason, class: None }).await
+}
+
+async fn queue_backup(app: &App, who: &Who, body: BackupBody) -> Result<Response, ApiError> {
+    if app.config.database(&body.database).is_none() {
+        return Err(ApiError::not_found(format!("there is no database `{}`", body.database), "GET /api/v1/databases lists them"));
+    }
+    if !who.principal.may(Role::Operator, Some(&body.database)) {
+        let event = lifeboat_daemon::access::AuditEvent {
+            outcome: "denied".into(),
+            detail: Some("outside the caller's databases".into()),
+            ..who.event("backup.start", Some(&body.database))
+        };
+        crate::audit(app, event).await?;
+        return Err(ApiError::forbidden(Role::Operator));
+    }
+    let class = body.class.unwrap_or_else(|| "manual".into());
+    lifeboat_engine::validate_class(&class)
+        .map_err(|e| ApiError::bad_request(e.to_string(), "use manual, pre-deployment, hourly, daily, …"))?;
+    let submission = Submission {
+        database: body.database.clone(),
+        class: class.clone(),
+        reason: body.reason.clone(),
+        actor: who.principal.name.clone(),
+    };
+    crate::audit(
+        app,
+        lifeboat_daemon::access::AuditEvent { detail: body.reason.clone(), ..who.event("backup.start", Some(&body.database)) },
+    )
+    .await?;
+    if !app.submit.backup(submission) {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the daemon is stopping", "try again once it is back"));
+    }
+    let queued = QueuedBackup { database: body.database, class, reason: body.reason, actor: who.principal.name.clone() };
+    Ok((StatusCode::ACCEPTED, Json(Queued { queued })).into_response())
+}
+
+/// A JSON body, whatever `Content-Type` says: `curl -d '{"reason": …}'` sends one labelled as
+/// a form, and the seed's own call must work as written. Too large is 413, not JSON is 400.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection: BytesRejection| {
+            let status = rejection.status();
+            let kind = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" };
+            ApiError::new(status, kind, rejection.body_text(), "send a JSON object of a few fields")
+        })?;
+        serde_json::from_slice(&bytes).map(Body).map_err(|e| {
+            ApiError::bad_request(
+                format!("the body is not the JSON this route takes: {e}"),
+                "GET /api/v1/openapi.json documents each route's body",
+            )
+        })
+    }
+}

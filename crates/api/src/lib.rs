@@ -1,0 +1,109 @@
+//! lifeboat's HTTP API, served by the daemon (`[api] listen`). Every route is one row of the
+//! table in `routes.rs`: its method, path, the role it needs and what it answers; the router and
+//! the OpenAPI document (`GET /api/v1/openapi.json`) are both made from that table, so no
+//! route can be served without declaring who may use it, or be missing from the document.
+//! Handlers translate HTTP to one typed call of the operations layer (`lifeboat-daemon`) and
+//! back; they hold no job logic of their own.
+
+mod auth;
+mod error;
+mod handlers;
+mod openapi;
+mod routes;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use lifeboat_daemon::{
+    ApiConfig, Config, DaemonError, FrontDoor, Submitter,
+    access::{Access, AuditEvent},
+};
+
+pub use error::ApiError;
+pub use routes::{Permission, ROUTES};
+
+/// What every handler reads.
+pub struct App {
+    pub state_dir: PathBuf,
+    pub config: Config,
+    pub api: ApiConfig,
+    pub submit: Submitter,
+}
+
+/// The API as the daemon's front door: opened on its own runtime, closed gracefully.
+pub struct Server {
+    config: Config,
+    api: ApiConfig,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// The API `config` asks for (`[api]`), if any.
+    pub fn for_config(config: &Config) -> Option<Self> {
+        Some(Self { config: config.clone(), api: config.api.clone()?, stop: None, thread: None })
+    }
+}
+
+/// Requests larger than this are refused (413): every body the API takes is a few fields.
+const BODY_LIMIT: usize = 64 * 1024;
+/// A request not answered by then gets 503 (listings and health are answered in milliseconds).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl FrontDoor for Server {
+    fn open(&mut self, submit: Submitter) -> Result<(), DaemonError> {
+        let failed = |context: String, err: std::io::Error| {
+            DaemonError::config(context, "choose another [api] listen address, or stop what holds this one").with_source(err)
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("lifeboat-api")
+            .enable_all()
+            .build()
+            .map_err(|e| failed("cannot start the API's threads".into(), e))?;
+        let addr: SocketAddr = self.api.listen;
+        let listener =
+            runtime.block_on(tokio::net::TcpListener::bind(addr)).map_err(|e| failed(format!("cannot listen on {addr} for the API"), e))?;
+        let app = Arc::new(App { state_dir: self.config.state_dir.clone(), config: self.config.clone(), api: self.api.clone(), submit });
+        let router = routes::router(app, BODY_LIMIT, REQUEST_TIMEOUT);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        self.stop = Some(stop);
+        self.thread = Some(std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let service = router.into_make_service_with_connect_info::<SocketAddr>();
+                let _ = axum::serve(listener, service)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        }));
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Appends `event` to the audit log, off the async threads.
+async fn audit(app: &App, event: AuditEvent) -> Result<(), ApiError> {
+    let state_dir = app.state_dir.clone();
+    blocking(move || Ok(Access::open(&state_dir)?.audit(&event).map(|_| ())?)).await
+}
+
+/// Runs `work` (SQLite, the repository) on a blocking thread.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?
+}
+
+/// `N` bytes from the operating system's random source.
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("the system's random source");
+    bytes
+}

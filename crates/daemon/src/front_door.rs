@@ -1,0 +1,40 @@
+//! How a front door (the HTTP API) reaches the daemon without the daemon knowing HTTP: the
+//! daemon opens it once it holds its state directory, hands it a [`Submitter`] for the jobs
+//! people ask for, and closes it before it exits. A submitted job is queued like a scheduled
+//! one (one job per database at a time, at most `concurrent_jobs` in all), so a backup asked
+//! for over HTTP never runs beside a scheduled backup of the same database.
+
+use std::sync::mpsc;
+
+use crate::error::Result;
+
+/// A manual job asked for through a front door.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub database: String,
+    /// The backup's class (`manual` unless asked otherwise).
+    pub class: String,
+    pub reason: Option<String>,
+    /// The token or user it runs for.
+    pub actor: String,
+}
+
+/// Hands submissions to the daemon's loop.
+#[derive(Clone)]
+pub struct Submitter(pub(crate) mpsc::Sender<crate::daemon::Message>);
+
+impl Submitter {
+    /// Queues a backup; `false` when the daemon is gone (stopping).
+    pub fn backup(&self, submission: Submission) -> bool {
+        self.0.send(crate::daemon::Message::Submitted(submission)).is_ok()
+    }
+}
+
+/// A front door the daemon opens and closes.
+pub trait FrontDoor {
+    /// Starts serving (on threads of its own); `submit` queues jobs in this daemon.
+    fn open(&mut self, submit: Submitter) -> Result<()>;
+
+    /// Stops serving: what is under way is finished, nothing new is taken.
+    fn close(&mut self);
+}
