@@ -119,6 +119,49 @@ pub async fn stats(State(app): State<Arc<App>>, who: Who) -> Result<Json<StatsRe
     Ok(Json(report))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct SnapshotsQuery {
+    database: Option<String>,
+    class: Option<String>,
+}
+
+pub async fn snapshots(State(app): State<Arc<App>>, who: Who, Query(query): Query<SnapshotsQuery>) -> Result<Response, ApiError> {
+    if query.database.as_deref().is_some_and(|db| !sees(&who, Some(db))) {
+        return Err(ApiError::forbidden(Role::Viewer));
+    }
+    let entries = listing(&app).await?;
+    let shown: Vec<lifeboat_engine::BackupEntry> = entries
+        .iter()
+        .filter(|e| sees(&who, Some(&e.summary.database)))
+        .filter(|e| query.database.as_ref().is_none_or(|db| &e.summary.database == db))
+        .filter(|e| query.class.as_ref().is_none_or(|class| e.classes().contains(&class.as_str())))
+        .cloned()
+        .collect();
+    Ok(Json(lifeboat_daemon::output::Snapshots { snapshots: &shown }).into_response())
+}
+
+pub async fn snapshot(
+    State(app): State<Arc<App>>,
+    who: Who,
+    Path(id): Path<String>,
+) -> Result<Json<lifeboat_engine::ShowReport>, ApiError> {
+    let entries = listing(&app).await?;
+    let missing = || ApiError::not_found(format!("there is no backup `{id}`"), "GET /api/v1/snapshots lists them");
+    let mut matching = entries.iter().filter(|e| e.id.starts_with(&id) && !id.is_empty() && sees(&who, Some(&e.summary.database)));
+    let entry = matching.next().cloned().ok_or_else(missing)?;
+    if matching.next().is_some() {
+        return Err(ApiError::bad_request(format!("`{id}` is the start of several backups' ids"), "give more of the id"));
+    }
+    let app = app.clone();
+    blocking(move || lifeboat_engine::show(&app.repo, &entry, None, None).map_err(ApiError::internal)).await.map(Json)
+}
+
+/// The repository's backups, from the cache.
+async fn listing(app: &Arc<App>) -> Result<Arc<Vec<lifeboat_engine::BackupEntry>>, ApiError> {
+    let app = app.clone();
+    blocking(move || app.snapshots.entries(&app.repo, app.runner.ended()).map_err(ApiError::internal)).await
+}
+
 /// `GET /api/v1/jobs`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Jobs {

@@ -10,13 +10,15 @@ mod error;
 mod handlers;
 mod openapi;
 mod routes;
+mod snapshots;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use lifeboat_daemon::{
-    ApiConfig, Config, DaemonError, FrontDoor, Submitter,
+    ApiConfig, Config, DaemonError, Door, FrontDoor, Runner, Submitter,
     access::{Access, AuditEvent},
 };
+use lifeboat_engine::Repo;
 
 pub use error::ApiError;
 pub use routes::{Permission, ROUTES};
@@ -27,6 +29,9 @@ pub struct App {
     pub config: Config,
     pub api: ApiConfig,
     pub submit: Submitter,
+    pub repo: Repo,
+    pub runner: Arc<Runner>,
+    pub snapshots: snapshots::SnapshotCache,
 }
 
 /// The API as the daemon's front door: opened on its own runtime, closed gracefully.
@@ -50,7 +55,7 @@ const BODY_LIMIT: usize = 64 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl FrontDoor for Server {
-    fn open(&mut self, submit: Submitter) -> Result<(), DaemonError> {
+    fn open(&mut self, door: Door) -> Result<(), DaemonError> {
         let failed = |context: String, err: std::io::Error| {
             DaemonError::config(context, "choose another [api] listen address, or stop what holds this one").with_source(err)
         };
@@ -63,7 +68,15 @@ impl FrontDoor for Server {
         let addr: SocketAddr = self.api.listen;
         let listener =
             runtime.block_on(tokio::net::TcpListener::bind(addr)).map_err(|e| failed(format!("cannot listen on {addr} for the API"), e))?;
-        let app = Arc::new(App { state_dir: self.config.state_dir.clone(), config: self.config.clone(), api: self.api.clone(), submit });
+        let app = Arc::new(App {
+            state_dir: self.config.state_dir.clone(),
+            config: self.config.clone(),
+            api: self.api.clone(),
+            submit: door.submit,
+            repo: door.repo,
+            runner: door.runner,
+            snapshots: snapshots::SnapshotCache::default(),
+        });
         let router = routes::router(app, BODY_LIMIT, REQUEST_TIMEOUT);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         self.stop = Some(stop);

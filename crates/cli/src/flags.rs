@@ -366,7 +366,10 @@ pub enum TokenCommand {
     /// List the tokens: name, role, databases, created, expires, last used.
     List,
     /// Revoke a token, at once (a running daemon refuses it at its next request).
-    Revoke { name: String },
+    Revoke {
+        /// The token's name, as `token list` shows it.
+        name: String,
+    },
 }
 
 /// What a token or user may do.
@@ -383,8 +386,9 @@ pub struct Grant {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Add a user (the password from --password-file, else asked twice).
+    /// Add a user (the password from --user-password-file, else asked twice).
     Add {
+        /// The user's name, for logging in and in the audit log.
         name: String,
         #[command(flatten)]
         grant: Grant,
@@ -395,15 +399,22 @@ pub enum UserCommand {
     List,
     /// Enrol a TOTP second factor (replacing any earlier one): prints the secret, the
     /// otpauth:// URI and a QR code for an authenticator app.
-    Totp { name: String },
+    Totp {
+        /// The user's name.
+        name: String,
+    },
     /// Change a user's password.
     Passwd {
+        /// The user's name.
         name: String,
         #[command(flatten)]
         password: UserPassword,
     },
     /// Remove a user.
-    Remove { name: String },
+    Remove {
+        /// The user's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]

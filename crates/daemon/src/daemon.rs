@@ -31,7 +31,7 @@ use crate::{
     cron::Cron,
     error::{DaemonError, Result},
     events::Events,
-    front_door::{FrontDoor, Submission, Submitter},
+    front_door::{Door, FrontDoor, Submission, Submitter},
     health::{self, HealthReport},
     instance::InstanceLock,
     joblog::{JobKind, JobLog, Trigger},
@@ -164,7 +164,7 @@ pub fn run(
         events.note("metrics", &format!("serving http://{addr}/metrics"));
     }
     if let Some(door) = front_door.as_mut() {
-        door.open(Submitter(tx.clone()))?;
+        door.open(Door { submit: Submitter(tx.clone()), repo: repos.primary.clone(), runner: runner.clone() })?;
     }
     let close = |door: &mut Option<Box<dyn FrontDoor>>| {
         if let Some(door) = door.as_mut() {

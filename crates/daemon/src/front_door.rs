@@ -4,9 +4,11 @@
 //! one (one job per database at a time, at most `concurrent_jobs` in all), so a backup asked
 //! for over HTTP never runs beside a scheduled backup of the same database.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
-use crate::error::Result;
+use lifeboat_engine::Repo;
+
+use crate::{error::Result, runner::Runner};
 
 /// A manual job asked for through a front door.
 #[derive(Debug, Clone)]
@@ -30,10 +32,21 @@ impl Submitter {
     }
 }
 
+/// What the daemon hands its front door.
+pub struct Door {
+    /// Queues jobs in this daemon.
+    pub submit: Submitter,
+    /// The primary repository, opened (each use takes a handle of its own).
+    pub repo: Repo,
+    /// The daemon's runner: the jobs running now, and a count of the jobs that ended (a
+    /// listing cached before a job ended may be out of date).
+    pub runner: Arc<Runner>,
+}
+
 /// A front door the daemon opens and closes.
 pub trait FrontDoor {
-    /// Starts serving (on threads of its own); `submit` queues jobs in this daemon.
-    fn open(&mut self, submit: Submitter) -> Result<()>;
+    /// Starts serving (on threads of its own).
+    fn open(&mut self, door: Door) -> Result<()>;
 
     /// Stops serving: what is under way is finished, nothing new is taken.
     fn close(&mut self);

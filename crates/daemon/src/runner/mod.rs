@@ -171,6 +171,8 @@ pub struct Runner {
     state_dir: Option<PathBuf>,
     live: Mutex<BTreeMap<u64, Arc<LiveJob>>>,
     next: AtomicU64,
+    /// Jobs that ended, of any kind.
+    ended: AtomicU64,
     on_start: Mutex<Vec<OnStart>>,
 }
 
@@ -178,7 +180,7 @@ impl Runner {
     /// A runner whose jobs stop when `cancel` (the process's token) is cancelled, logging into
     /// `state_dir` when there is one.
     pub fn new(cancel: CancelToken, state_dir: Option<PathBuf>) -> Self {
-        Self { cancel, state_dir, live: Mutex::default(), next: AtomicU64::new(1), on_start: Mutex::default() }
+        Self { cancel, state_dir, live: Mutex::default(), next: AtomicU64::new(1), ended: AtomicU64::new(0), on_start: Mutex::default() }
     }
 
     /// Calls `hook` as each job starts (the terminal's progress bar watches it so).
@@ -189,6 +191,12 @@ impl Runner {
     /// The jobs running now, oldest first.
     pub fn live(&self) -> Vec<Arc<LiveJob>> {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// How many jobs have ended: what was read from the repository before the count changed
+    /// may be out of date.
+    pub fn ended(&self) -> u64 {
+        self.ended.load(Ordering::SeqCst)
     }
 
     /// Whether the process is stopping (its token was cancelled): no follow-up jobs then.
@@ -252,6 +260,7 @@ impl Runner {
         }
         live.progress.end(outcome.status);
         self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&live.id);
+        self.ended.fetch_add(1, Ordering::SeqCst);
         Ran { result, outcome, unlogged }
     }
 }
