@@ -12,7 +12,10 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use lifeboat_daemon::{Filter, JobLog, JobRecord, StatsReport, Submission, access::Role};
+use lifeboat_daemon::{
+    Asked, Filter, JobLog, JobRecord, StatsReport, Submission,
+    access::{AuditEvent, Role},
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{ApiError, App, auth::Who, blocking};
@@ -240,16 +243,19 @@ pub struct DefaultBackupBody {
     pub reason: Option<String>,
 }
 
-/// A backup taken into the daemon's queue; it appears in `GET /api/v1/jobs` once it starts.
+/// A job taken into the daemon's queue; it appears in `GET /api/v1/jobs` once it starts.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Queued {
-    pub queued: QueuedBackup,
+    pub queued: QueuedJob,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct QueuedBackup {
+pub struct QueuedJob {
+    /// `backup` or `drill`.
+    pub kind: &'static str,
     pub database: String,
-    pub class: String,
+    /// A backup's class.
+    pub class: Option<String>,
     pub reason: Option<String>,
     /// The token it runs for.
     pub actor: String,
@@ -274,36 +280,46 @@ pub async fn default_backup(State(app): State<Arc<App>>, who: Who, Body(body): B
 }
 
 async fn queue_backup(app: &App, who: &Who, body: BackupBody) -> Result<Response, ApiError> {
-    if app.config.database(&body.database).is_none() {
-        return Err(ApiError::not_found(format!("there is no database `{}`", body.database), "GET /api/v1/databases lists them"));
-    }
-    if !who.principal.may(Role::Operator, Some(&body.database)) {
-        let event = lifeboat_daemon::access::AuditEvent {
-            outcome: "denied".into(),
-            detail: Some("outside the caller's databases".into()),
-            ..who.event("backup.start", Some(&body.database))
-        };
-        crate::audit(app, event).await?;
-        return Err(ApiError::forbidden(Role::Operator));
-    }
     let class = body.class.unwrap_or_else(|| "manual".into());
     lifeboat_engine::validate_class(&class)
         .map_err(|e| ApiError::bad_request(e.to_string(), "use manual, pre-deployment, hourly, daily, …"))?;
-    let submission = Submission {
-        database: body.database.clone(),
-        class: class.clone(),
-        reason: body.reason.clone(),
-        actor: who.principal.name.clone(),
+    queue(app, who, body.database, Asked::Backup { class }, body.reason).await
+}
+
+/// `POST /api/v1/drills`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrillBody {
+    pub database: String,
+}
+
+pub async fn drill(State(app): State<Arc<App>>, who: Who, Body(body): Body<DrillBody>) -> Result<Response, ApiError> {
+    queue(&app, &who, body.database, Asked::Drill, None).await
+}
+
+/// Puts what `who` asked for on `database` into the daemon's queue, audited (and audited when
+/// refused for a database outside the caller's).
+async fn queue(app: &App, who: &Who, database: String, asked: Asked, reason: Option<String>) -> Result<Response, ApiError> {
+    if app.config.database(&database).is_none() {
+        return Err(ApiError::not_found(format!("there is no database `{database}`"), "GET /api/v1/databases lists them"));
+    }
+    let (kind, class) = match &asked {
+        Asked::Backup { class } => ("backup", Some(class.clone())),
+        Asked::Drill => ("drill", None),
     };
-    crate::audit(
-        app,
-        lifeboat_daemon::access::AuditEvent { detail: body.reason.clone(), ..who.event("backup.start", Some(&body.database)) },
-    )
-    .await?;
-    if !app.submit.backup(submission) {
+    let action = format!("{kind}.start");
+    if !who.principal.may(Role::Operator, Some(&database)) {
+        let refused = who.event(&action, Some(&database));
+        let event = AuditEvent { outcome: "denied".into(), detail: Some("outside the caller's databases".into()), ..refused };
+        crate::audit(app, event).await?;
+        return Err(ApiError::forbidden(Role::Operator));
+    }
+    crate::audit(app, AuditEvent { detail: reason.clone(), ..who.event(&action, Some(&database)) }).await?;
+    let submission = Submission { database: database.clone(), asked, reason: reason.clone(), actor: who.principal.name.clone() };
+    if !app.submit.submit(submission) {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the daemon is stopping", "try again once it is back"));
     }
-    let queued = QueuedBackup { database: body.database, class, reason: body.reason, actor: who.principal.name.clone() };
+    let queued = QueuedJob { kind, database, class, reason, actor: who.principal.name.clone() };
     Ok((StatusCode::ACCEPTED, Json(Queued { queued })).into_response())
 }
 

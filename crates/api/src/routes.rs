@@ -152,6 +152,17 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/api/v1/drills",
+        permission: OPERATOR,
+        summary: "Queue a restore drill of a database's newest backup, logged with the caller as actor",
+        status: 202,
+        response: |g| g.subschema_for::<handlers::Queued>(),
+        body: Some(|g| g.subschema_for::<handlers::DrillBody>()),
+        query: &[],
+        handler: || post(handlers::drill),
+    },
+    Route {
+        method: "POST",
         path: "/api/admin/backup",
         permission: OPERATOR,
         summary: "Queue a backup of `[api] default_database` (or the only database): `{\"reason\": …}`",

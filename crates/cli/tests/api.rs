@@ -165,7 +165,8 @@ fn the_seeds_backup_call_works_as_written_and_is_logged_and_audited() {
     let (body, status) = answer.rsplit_once('\n').unwrap();
     assert_eq!(status, "202", "{answer}");
     let body: Value = serde_json::from_str(body).unwrap();
-    assert_eq!(body["queued"], serde_json::json!({"database": "app", "class": "manual", "reason": "Before migration", "actor": "ci"}));
+    let queued = serde_json::json!({"kind": "backup", "database": "app", "class": "manual", "reason": "Before migration", "actor": "ci"});
+    assert_eq!(body["queued"], queued);
 
     api.daemon.wait_for("the API's backup", |_, jobs| jobs.iter().any(|j| j["trigger"] == "api" && j["status"] == "ok"));
     let logged = jobs(&api.config);
@@ -212,6 +213,15 @@ fn the_seeds_backup_call_works_as_written_and_is_logged_and_audited() {
     assert!(!everything.contains(&secret), "the token is never logged");
     let verified = api.env.run(&["audit", "verify", "--config", api.config.to_str().unwrap()]);
     assert!(verified.status.success(), "{}", text(&verified.stdout));
+
+    // A drill asked for over the API drills the newest backup, logged with its caller.
+    let (status, body) = api.call("POST", "/api/v1/drills", Some(&api.operator), Some(r#"{"database": "app"}"#));
+    assert_eq!((status, &body["queued"]["kind"]), (202, &"drill".into()), "{body}");
+    api.daemon
+        .wait_for("the API's drill", |_, jobs| jobs.iter().any(|j| j["kind"] == "drill" && j["trigger"] == "api" && j["status"] == "ok"));
+    let drill = jobs(&api.config).into_iter().rev().find(|j| j["kind"] == "drill" && j["trigger"] == "api").unwrap();
+    assert_eq!((&drill["actor"], &drill["snapshot"]), (&"ci".into(), &job["snapshot"]));
+    assert!(api.audit().iter().any(|r| r["action"] == "drill.start" && r["actor"] == "ci"));
 }
 
 /// A token limited to `app` sees and backs up `app` only; bodies that are not JSON or too

@@ -31,7 +31,7 @@ use crate::{
     cron::Cron,
     error::{DaemonError, Result},
     events::Events,
-    front_door::{Door, FrontDoor, Submission, Submitter},
+    front_door::{self, Door, FrontDoor, Submission, Submitter},
     health::{self, HealthReport},
     instance::InstanceLock,
     joblog::{JobKind, JobLog, Trigger},
@@ -270,8 +270,11 @@ pub fn run(
             },
             Ok(Message::Submitted(asked)) if !stopping => {
                 let database = Some(asked.database.clone());
-                let work = Work::Backup { classes: vec![asked.class.clone()] };
-                events.note("job asked", &format!("backup of `{}` [{}] by {}", asked.database, asked.class, asked.actor));
+                let work = match &asked.asked {
+                    front_door::Asked::Backup { class } => Work::Backup { classes: vec![class.clone()] },
+                    front_door::Asked::Drill => Work::Drill { snapshot: None },
+                };
+                events.note("job asked", &format!("{} by {}", describe(&work, database.as_deref(), &repos), asked.actor));
                 queue.push(Queued {
                     database,
                     work,

@@ -14,11 +14,19 @@ use crate::{error::Result, runner::Runner};
 #[derive(Debug, Clone)]
 pub struct Submission {
     pub database: String,
-    /// The backup's class (`manual` unless asked otherwise).
-    pub class: String,
+    pub asked: Asked,
     pub reason: Option<String>,
     /// The token or user it runs for.
     pub actor: String,
+}
+
+/// What a submission asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    /// A backup carrying this class (`manual` unless asked otherwise).
+    Backup { class: String },
+    /// A restore drill of the database's newest backup.
+    Drill,
 }
 
 /// Hands submissions to the daemon's loop.
@@ -26,8 +34,8 @@ pub struct Submission {
 pub struct Submitter(pub(crate) mpsc::Sender<crate::daemon::Message>);
 
 impl Submitter {
-    /// Queues a backup; `false` when the daemon is gone (stopping).
-    pub fn backup(&self, submission: Submission) -> bool {
+    /// Queues the job; `false` when the daemon is gone (stopping).
+    pub fn submit(&self, submission: Submission) -> bool {
         self.0.send(crate::daemon::Message::Submitted(submission)).is_ok()
     }
 }

@@ -28,7 +28,7 @@ pub use cron::Cron;
 pub use daemon::run;
 pub use error::{DaemonError, DaemonErrorKind, Result};
 pub use events::Events;
-pub use front_door::{Door, FrontDoor, Submission, Submitter};
+pub use front_door::{Asked, Door, FrontDoor, Submission, Submitter};
 pub use health::{DatabaseHealth, Finding, HealthReport, Level, RepositoryHealth, evaluate as evaluate_health, human};
 pub use instance::InstanceLock;
 pub use joblog::{BackupTotals, DrillRecord, Filter, JobKind, JobLog, JobRecord, NewJob, Outcome, RecordedJob, Trigger};
