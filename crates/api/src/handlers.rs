@@ -10,11 +10,15 @@ use axum::{
     extract::{FromRequest, Path, Query, Request, State, rejection::BytesRejection},
     http::StatusCode,
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
 };
 use lifeboat_daemon::{
     Asked, Filter, JobLog, JobRecord, StatsReport, Submission,
     access::{AuditEvent, Role},
+    runner::ProgressEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -223,6 +227,53 @@ pub async fn job(State(app): State<Arc<App>>, who: Who, Path(id): Path<i64>) -> 
         Some(job) if sees(&who, job.database.as_deref()) => Ok(Json(job)),
         _ => Err(ApiError::not_found(format!("there is no job {id}"), "GET /api/v1/jobs lists the jobs")),
     }
+}
+
+/// What a job's event stream carries.
+enum Update {
+    Progress(ProgressEvent),
+    Ended(Box<JobRecord>),
+}
+
+/// `GET /api/v1/jobs/{id}/events`: a running job of this daemon is followed by a watcher of
+/// its own (at most two events a second, the end at once); a job that is not running here
+/// gets its `end` from the log at once.
+pub async fn job_events(State(app): State<Arc<App>>, who: Who, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    let dir = app.state_dir.clone();
+    let job = blocking(move || Ok(JobLog::open(&dir)?.job(id)?)).await?;
+    let Some(job) = job.filter(|j| sees(&who, j.database.as_deref())) else {
+        return Err(ApiError::not_found(format!("there is no job {id}"), "GET /api/v1/jobs lists the jobs"));
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Update>(8);
+    match app.runner.live().into_iter().find(|live| live.logged_as == Some(id)) {
+        Some(live) => {
+            let mut watcher = live.watch();
+            let dir = app.state_dir.clone();
+            tokio::task::spawn_blocking(move || {
+                while let Some(event) = watcher.next(Duration::from_millis(500)) {
+                    if tx.blocking_send(Update::Progress(event)).is_err() {
+                        return;
+                    }
+                }
+                // The runner records the end before it tells the watchers.
+                if let Ok(Some(ended)) = JobLog::open(&dir).and_then(|log| log.job(id)) {
+                    let _ = tx.blocking_send(Update::Ended(Box::new(ended)));
+                }
+            });
+        }
+        None => {
+            let _ = tx.send(Update::Ended(Box::new(job))).await;
+        }
+    }
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        let update = rx.recv().await?;
+        let event = match update {
+            Update::Progress(progress) => Event::default().event("progress").json_data(progress),
+            Update::Ended(job) => Event::default().event("end").json_data(job),
+        };
+        Some((event.map_err(|e| std::io::Error::other(e.to_string())), rx))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
 }
 
 /// `POST /api/v1/backups`.

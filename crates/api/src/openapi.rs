@@ -18,7 +18,7 @@ pub fn document(public_url: &str) -> Value {
         let mut responses = Map::new();
         responses.insert(
             route.status.to_string(),
-            json!({ "description": "done", "content": { "application/json": { "schema": (route.response)(&mut generator) } } }),
+            json!({ "description": "done", "content": { route.content: { "schema": (route.response)(&mut generator) } } }),
         );
         let failure = |what: &str| json!({ "description": what, "content": { "application/json": { "schema": error.clone() } } });
         let (role, security) = match route.permission {

@@ -34,6 +34,9 @@ pub struct Route {
     pub summary: &'static str,
     /// The status of a success.
     pub status: u16,
+    /// What a success carries: `application/json`, or `text/event-stream` (each event's data
+    /// is `response`).
+    pub content: &'static str,
     pub response: fn(&mut SchemaGenerator) -> Schema,
     /// The JSON body it takes, if any.
     pub body: Option<fn(&mut SchemaGenerator) -> Schema>,
@@ -42,6 +45,7 @@ pub struct Route {
     pub handler: fn() -> MethodRouter<Arc<App>>,
 }
 
+const JSON: &str = "application/json";
 const VIEWER: Permission = Permission::Role(Role::Viewer);
 const OPERATOR: Permission = Permission::Role(Role::Operator);
 
@@ -52,6 +56,7 @@ pub static ROUTES: &[Route] = &[
         permission: Permission::Anyone,
         summary: "This document",
         status: 200,
+        content: JSON,
         response: |_| schemars::json_schema!({ "type": "object" }),
         body: None,
         query: &[],
@@ -63,6 +68,7 @@ pub static ROUTES: &[Route] = &[
         permission: VIEWER,
         summary: "Health of every database the caller may see, as the daemon last evaluated it (`lifeboat health --json`)",
         status: 200,
+        content: JSON,
         response: |g| g.subschema_for::<lifeboat_daemon::HealthReport>(),
         body: None,
         query: &[],
@@ -74,6 +80,7 @@ pub static ROUTES: &[Route] = &[
         permission: VIEWER,
         summary: "The configured databases the caller may see, with their schedules",
         status: 200,
+        content: JSON,
         response: |g| g.subschema_for::<handlers::Databases>(),
         body: None,
         query: &[],
@@ -85,6 +92,7 @@ pub static ROUTES: &[Route] = &[
         permission: VIEWER,
         summary: "The backups in the repository, oldest first (`lifeboat snapshots --json`), of the caller's databases",
         status: 200,
+        content: JSON,
         response: |g| g.subschema_for::<lifeboat_daemon::output::Snapshots<'static>>(),
         body: None,
         query: &[("database", "only this database's backups"), ("class", "only backups carrying this class: manual, daily, …")],
@@ -96,6 +104,7 @@ pub static ROUTES: &[Route] = &[
         permission: VIEWER,
         summary: "One backup's report: tables, rows, sizes, schema (`lifeboat show --json`, without sample rows)",
         status: 200,
+        content: JSON,
         response: |g| g.subschema_for::<lifeboat_engine::ShowReport>(),
         body: None,
         query: &[],
@@ -107,6 +116,7 @@ pub static ROUTES: &[Route] = &[
         permission: VIEWER,
         summary: "Totals per database: backups, automated vs manual, last good backup (`lifeboat stats --json`)",
         status: 200,
+        content: JSON,
         response: |g| g.subschema_for::<lifeboat_daemon::StatsReport>(),
         body: None,
         query: &[],
@@ -118,6 +128,7 @@ pub static ROUTES: &[Route] = &[
         permission: VIEWER,
         summary: "Jobs of the job log, newest first",
         status: 200,
+        content: JSON,
         response: |g| g.subschema_for::<handlers::Jobs>(),
         body: None,
         query: &[
@@ -134,10 +145,23 @@ pub static ROUTES: &[Route] = &[
         permission: VIEWER,
         summary: "One job",
         status: 200,
+        content: JSON,
         response: |g| g.subschema_for::<lifeboat_daemon::JobRecord>(),
         body: None,
         query: &[],
         handler: || get(handlers::job),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/jobs/{id}/events",
+        permission: VIEWER,
+        summary: "A job's progress as server-sent events: `progress` (bytes so far, the total when known) while it runs, then `end` with the job as the log has it",
+        status: 200,
+        content: "text/event-stream",
+        response: |g| g.subschema_for::<lifeboat_daemon::runner::ProgressEvent>(),
+        body: None,
+        query: &[],
+        handler: || get(handlers::job_events),
     },
     Route {
         method: "POST",
@@ -145,6 +169,7 @@ pub static ROUTES: &[Route] = &[
         permission: OPERATOR,
         summary: "Queue a backup of a database (class `manual` unless given), logged with its reason, trigger `api` and the caller as actor",
         status: 202,
+        content: JSON,
         response: |g| g.subschema_for::<handlers::Queued>(),
         body: Some(|g| g.subschema_for::<handlers::BackupBody>()),
         query: &[],
@@ -156,6 +181,7 @@ pub static ROUTES: &[Route] = &[
         permission: OPERATOR,
         summary: "Queue a restore drill of a database's newest backup, logged with the caller as actor",
         status: 202,
+        content: JSON,
         response: |g| g.subschema_for::<handlers::Queued>(),
         body: Some(|g| g.subschema_for::<handlers::DrillBody>()),
         query: &[],
@@ -167,6 +193,7 @@ pub static ROUTES: &[Route] = &[
         permission: OPERATOR,
         summary: "Queue a backup of `[api] default_database` (or the only database): `{\"reason\": …}`",
         status: 202,
+        content: JSON,
         response: |g| g.subschema_for::<handlers::Queued>(),
         body: Some(|g| g.subschema_for::<handlers::DefaultBackupBody>()),
         query: &[],

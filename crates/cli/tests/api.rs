@@ -263,3 +263,66 @@ fn scopes_bad_bodies_and_revocation_are_refused_at_once() {
     api.env.ok(&["token", "revoke", "dashboard", "--config", api.config.to_str().unwrap()]);
     assert_eq!(api.call("GET", "/api/v1/stats", Some(&api.viewer), None).0, 401, "revoked at once");
 }
+
+/// One SSE event: its name and its data as JSON.
+fn events(reader: impl std::io::BufRead) -> Vec<(String, Value)> {
+    let mut events = Vec::new();
+    let mut name = String::new();
+    for line in reader.lines() {
+        let line = line.unwrap();
+        if let Some(event) = line.strip_prefix("event: ").or_else(|| line.strip_prefix("event:")) {
+            name = event.trim().to_string();
+        } else if let Some(data) = line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:")) {
+            events.push((name.clone(), serde_json::from_str(data.trim()).unwrap()));
+            if name == "end" {
+                break;
+            }
+        }
+    }
+    events
+}
+
+/// A running backup's progress streams as server-sent events, from a watcher of its own: the
+/// bytes grow, the total is the database's size, and the end carries the job as logged. A job
+/// that already ended gets its end at once.
+#[test]
+fn a_running_jobs_progress_streams_as_server_sent_events() {
+    let api = Api::start();
+    sql(
+        &api.env.path("app.db"),
+        "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 150) INSERT INTO t(v) SELECT hex(randomblob(500000)) FROM g;",
+    );
+    let (status, _) = api.call("POST", "/api/v1/backups", Some(&api.operator), Some(r#"{"database": "app", "reason": "watch me"}"#));
+    assert_eq!(status, 202);
+    // Watched as soon as the API lists it running (observed, not slept for).
+    let started = std::time::Instant::now();
+    let id = loop {
+        let listed = api.get("/api/v1/jobs?database=app", &api.viewer);
+        if let Some(job) = listed["jobs"].as_array().unwrap().iter().find(|j| j["trigger"] == "api" && j["kind"] == "backup") {
+            assert_eq!(job["status"], "running", "the backup ended before it could be watched: {job}");
+            break job["id"].as_i64().unwrap();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the backup never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let url = format!("{}/api/v1/jobs/{id}/events", api.base);
+    let response = api.agent.get(&url).header("authorization", format!("Bearer {}", api.viewer)).call().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let seen = events(std::io::BufReader::new(response.into_body().into_reader()));
+    let (last, progress) = seen.split_last().unwrap();
+    assert_eq!(last.0, "end", "{seen:?}");
+    assert_eq!((&last.1["id"], &last.1["status"], &last.1["reason"]), (&id.into(), &"ok".into(), &"watch me".into()));
+    assert!(!progress.is_empty(), "progress while it ran: {seen:?}");
+    let bytes: Vec<u64> = progress.iter().map(|(_, p)| p["bytes"].as_u64().unwrap()).collect();
+    assert!(bytes.windows(2).all(|w| w[0] <= w[1]), "the bytes only grow: {bytes:?}");
+    assert!(progress.iter().all(|(name, p)| name == "progress" && p["total_bytes"].as_u64().unwrap() > 75_000_000), "{progress:?}");
+    assert_eq!(progress.last().unwrap().1["status"], "ok");
+
+    // Ended already: the end at once.
+    let again = api.agent.get(&url).header("authorization", format!("Bearer {}", api.viewer)).call().unwrap();
+    let seen = events(std::io::BufReader::new(again.into_body().into_reader()));
+    assert_eq!(seen.len(), 1);
+    assert_eq!((seen[0].0.as_str(), &seen[0].1["status"]), ("end", &"ok".into()));
+    assert_eq!(api.call("GET", "/api/v1/jobs/999999/events", Some(&api.viewer), None).0, 404);
+}
