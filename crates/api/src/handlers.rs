@@ -17,7 +17,7 @@ use axum::{
 };
 use lifeboat_daemon::{
     Asked, Filter, JobLog, JobRecord, StatsReport, Submission,
-    access::{AuditEvent, Role},
+    access::{Access, AuditEvent, Role},
     runner::ProgressEvent,
 };
 use serde::{Deserialize, Serialize};
@@ -274,6 +274,52 @@ pub async fn job_events(State(app): State<Arc<App>>, who: Who, Path(id): Path<i6
         Some((event.map_err(|e| std::io::Error::other(e.to_string())), rx))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SinceQuery {
+    since: Option<String>,
+}
+
+pub async fn audit(State(app): State<Arc<App>>, Query(query): Query<SinceQuery>) -> Result<Response, ApiError> {
+    let since = since(query.since.as_deref())?;
+    let dir = app.state_dir.clone();
+    let rows = blocking(move || Ok(Access::open(&dir)?.audit_rows(since)?)).await?;
+    Ok(Json(lifeboat_daemon::output::Audit { rows: &rows }).into_response())
+}
+
+pub async fn tokens(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let dir = app.state_dir.clone();
+    let tokens = blocking(move || Ok(Access::open(&dir)?.tokens()?)).await?;
+    Ok(Json(lifeboat_daemon::output::Tokens { tokens: &tokens }).into_response())
+}
+
+pub async fn users(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let dir = app.state_dir.clone();
+    let users = blocking(move || Ok(Access::open(&dir)?.users()?)).await?;
+    Ok(Json(lifeboat_daemon::output::Users { users: &users }).into_response())
+}
+
+pub async fn revoke_token(State(app): State<Arc<App>>, who: Who, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let dir = app.state_dir.clone();
+    let event = who.event("", None);
+    let revoked = name.clone();
+    blocking(move || match Access::open(&dir)?.revoke_token(&revoked, &event) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind == lifeboat_daemon::DaemonErrorKind::Access => {
+            Err(ApiError::not_found(format!("there is no token named `{revoked}`"), "GET /api/v1/tokens lists them"))
+        }
+        Err(err) => Err(err.into()),
+    })
+    .await?;
+    Ok(Json(lifeboat_daemon::output::AccessChange { action: "token.revoke", name: &name }).into_response())
+}
+
+/// The moment `age` (`7d`) ago.
+fn since(age: Option<&str>) -> Result<Option<jiff::Timestamp>, ApiError> {
+    let Some(text) = age else { return Ok(None) };
+    let span = lifeboat_engine::parse_within(text).map_err(|e| ApiError::bad_request(e.to_string(), "write it like 36h, 7d or 2w"))?;
+    Ok(Some(jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).checked_sub(span).map_err(ApiError::internal)?.timestamp()))
 }
 
 /// `POST /api/v1/backups`.

@@ -48,6 +48,7 @@ pub struct Route {
 const JSON: &str = "application/json";
 const VIEWER: Permission = Permission::Role(Role::Viewer);
 const OPERATOR: Permission = Permission::Role(Role::Operator);
+const ADMIN: Permission = Permission::Role(Role::Admin);
 
 pub static ROUTES: &[Route] = &[
     Route {
@@ -198,6 +199,54 @@ pub static ROUTES: &[Route] = &[
         body: Some(|g| g.subschema_for::<handlers::DefaultBackupBody>()),
         query: &[],
         handler: || post(handlers::default_backup),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/audit",
+        permission: ADMIN,
+        summary: "The audit log, oldest first (`lifeboat audit --json`)",
+        status: 200,
+        content: JSON,
+        response: |g| g.subschema_for::<lifeboat_daemon::output::Audit<'static>>(),
+        body: None,
+        query: &[("since", "only what happened this recently: 36h, 7d, 2w")],
+        handler: || get(handlers::audit),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/tokens",
+        permission: ADMIN,
+        summary: "The API tokens (`lifeboat token list --json`): names, roles, scopes, never a secret",
+        status: 200,
+        content: JSON,
+        response: |g| g.subschema_for::<lifeboat_daemon::output::Tokens<'static>>(),
+        body: None,
+        query: &[],
+        handler: || get(handlers::tokens),
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/v1/tokens/{name}",
+        permission: ADMIN,
+        summary: "Revoke a token at once (`lifeboat token revoke`), audited",
+        status: 200,
+        content: JSON,
+        response: |g| g.subschema_for::<lifeboat_daemon::output::AccessChange<'static>>(),
+        body: None,
+        query: &[],
+        handler: || axum::routing::delete(handlers::revoke_token),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/users",
+        permission: ADMIN,
+        summary: "The dashboard users (`lifeboat user list --json`)",
+        status: 200,
+        content: JSON,
+        response: |g| g.subschema_for::<lifeboat_daemon::output::Users<'static>>(),
+        body: None,
+        query: &[],
+        handler: || get(handlers::users),
     },
 ];
 

@@ -103,7 +103,7 @@ fn every_route_refuses_callers_without_the_role_it_declares() {
     let tokens = [("viewer", &api.viewer), ("operator", &api.operator), ("admin", &api.admin)];
     let mut walked = 0;
     for (path, methods) in paths {
-        let path = path.replace("{id}", "1");
+        let path = path.replace("{id}", "1").replace("{name}", "no-such-token");
         for (method, operation) in methods.as_object().unwrap() {
             let method = method.to_uppercase();
             let role = operation["x-lifeboat-role"].as_str().unwrap();
@@ -262,6 +262,23 @@ fn scopes_bad_bodies_and_revocation_are_refused_at_once() {
     assert_eq!(api.call("GET", "/api/v1/stats", Some(&api.viewer), None).0, 200);
     api.env.ok(&["token", "revoke", "dashboard", "--config", api.config.to_str().unwrap()]);
     assert_eq!(api.call("GET", "/api/v1/stats", Some(&api.viewer), None).0, 401, "revoked at once");
+
+    // An admin sees the tokens (never a secret) and revokes one over the API, audited.
+    let tokens = api.get("/api/v1/tokens", &api.admin);
+    let names: Vec<&str> = tokens["tokens"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ci", "root-token"]);
+    assert!(!tokens.to_string().contains(api.operator.rsplit_once('_').unwrap().1), "no secret listed");
+    let (status, revoked) = api.call("DELETE", "/api/v1/tokens/ci", Some(&api.admin), None);
+    assert_eq!((status, &revoked["action"], &revoked["name"]), (200, &"token.revoke".into(), &"ci".into()));
+    assert_eq!(api.call("GET", "/api/v1/stats", Some(&api.operator), None).0, 401, "revoked over the API, at once");
+    assert_eq!(api.call("DELETE", "/api/v1/tokens/ci", Some(&api.admin), None).0, 404);
+    let audit = api.get("/api/v1/audit?since=1h", &api.admin);
+    let revocation = audit["rows"].as_array().unwrap().iter().find(|r| r["action"] == "token.revoke" && r["target"] == "ci").unwrap();
+    assert_eq!(
+        (&revocation["actor"], &revocation["role"], &revocation["source"]),
+        (&"root-token".into(), &"admin".into(), &"127.0.0.1".into())
+    );
+    assert_eq!(api.get("/api/v1/users", &api.admin)["users"], serde_json::json!([]));
 }
 
 /// One SSE event: its name and its data as JSON.
