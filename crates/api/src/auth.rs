@@ -15,6 +15,10 @@ use lifeboat_daemon::access::{Access, AuditEvent, Principal, Role};
 
 use crate::{App, error::ApiError};
 
+/// The request carried the `[metrics] token_file` token: it may scrape `/metrics`, nothing else.
+#[derive(Debug, Clone)]
+pub struct Scraper;
+
 /// Who sent the request, when its token proved it.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Principal);
@@ -38,6 +42,11 @@ pub async fn identify(State(app): State<Arc<App>>, mut request: Request, next: N
         let Some(token) = value.strip_prefix("Bearer ").map(str::trim).map(str::to_string) else {
             return with_id(ApiError::unauthorized().into_response(), &id);
         };
+        if app.metrics_token.as_deref().is_some_and(|expected| constant_time_eq::constant_time_eq(expected.as_bytes(), token.as_bytes())) {
+            request.extensions_mut().insert(Scraper);
+            request.extensions_mut().insert(id.clone());
+            return with_id(next.run(request).await, &id);
+        }
         let state_dir = app.state_dir.clone();
         let who = tokio::task::spawn_blocking(move || Access::open(&state_dir)?.authenticate_token(&token)).await;
         match who {
@@ -79,6 +88,14 @@ pub async fn require(State((app, role)): State<(Arc<App>, Role)>, request: Reque
         }
         Some(_) => next.run(request).await,
     }
+}
+
+/// `/metrics`: the metrics token, or a viewer.
+pub async fn require_scraper(state: State<(Arc<App>, Role)>, request: Request, next: Next) -> Response {
+    if request.extensions().get::<Scraper>().is_some() {
+        return next.run(request).await;
+    }
+    require(state, request, next).await
 }
 
 /// An audit event of `principal`'s request, its id and address filled in.

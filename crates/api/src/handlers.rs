@@ -39,6 +39,12 @@ pub async fn not_found() -> ApiError {
     ApiError::not_found("there is no such route", "GET /api/v1/openapi.json lists every route")
 }
 
+pub async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let app = app.clone();
+    let text = blocking(move || Ok(lifeboat_daemon::metrics::scrape(&app.state_dir, &app.health)?)).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, lifeboat_daemon::metrics::CONTENT_TYPE)], text).into_response())
+}
+
 pub async fn openapi(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     Json(crate::openapi::document(&app.api.public_url))
 }

@@ -32,6 +32,9 @@ pub struct App {
     pub repo: Repo,
     pub runner: Arc<Runner>,
     pub snapshots: snapshots::SnapshotCache,
+    pub health: lifeboat_daemon::metrics::SharedHealth,
+    /// The token of `[metrics] token_file`, which may scrape `/metrics` and nothing else.
+    pub metrics_token: Option<String>,
 }
 
 /// The API as the daemon's front door: opened on its own runtime, closed gracefully.
@@ -68,6 +71,21 @@ impl FrontDoor for Server {
         let addr: SocketAddr = self.api.listen;
         let listener =
             runtime.block_on(tokio::net::TcpListener::bind(addr)).map_err(|e| failed(format!("cannot listen on {addr} for the API"), e))?;
+        let metrics_token = match &self.config.metrics_token_file {
+            Some(file) => Some(
+                std::fs::read_to_string(file)
+                    .map_err(|e| {
+                        DaemonError::config(
+                            format!("cannot read [metrics] token_file {}", file.display()),
+                            "check the file and its permissions",
+                        )
+                        .with_source(e)
+                    })?
+                    .trim()
+                    .to_string(),
+            ),
+            None => None,
+        };
         let app = Arc::new(App {
             state_dir: self.config.state_dir.clone(),
             config: self.config.clone(),
@@ -76,6 +94,8 @@ impl FrontDoor for Server {
             repo: door.repo,
             runner: door.runner,
             snapshots: snapshots::SnapshotCache::default(),
+            health: door.health,
+            metrics_token: metrics_token.filter(|t| !t.is_empty()),
         });
         let router = routes::router(app, BODY_LIMIT, REQUEST_TIMEOUT);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

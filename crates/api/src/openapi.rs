@@ -28,6 +28,10 @@ pub fn document(public_url: &str) -> Value {
                 responses.insert("403".into(), failure("a role below the route's, or a database outside the caller's"));
                 (role.as_str(), json!([{ "bearer": [] }]))
             }
+            Permission::Scraper => {
+                responses.insert("401".into(), failure("neither the metrics token nor a valid API token"));
+                ("viewer", json!([{ "bearer": [] }]))
+            }
         };
         let mut parameters: Vec<Value> = route
             .query

@@ -23,6 +23,8 @@ pub enum Permission {
     Anyone,
     /// A caller holding this role or a higher one.
     Role(Role),
+    /// Prometheus with the `[metrics] token_file` token, or a caller holding `viewer`.
+    Scraper,
 }
 
 /// One route.
@@ -62,6 +64,18 @@ pub static ROUTES: &[Route] = &[
         body: None,
         query: &[],
         handler: || get(handlers::openapi),
+    },
+    Route {
+        method: "GET",
+        path: "/metrics",
+        permission: Permission::Scraper,
+        summary: "Prometheus metrics (OpenMetrics text), as `[metrics] listen` serves them; for the `[metrics] token_file` token or a viewer",
+        status: 200,
+        content: lifeboat_daemon::metrics::CONTENT_TYPE,
+        response: |_| schemars::json_schema!({ "type": "string" }),
+        body: None,
+        query: &[],
+        handler: || get(handlers::metrics),
     },
     Route {
         method: "GET",
@@ -260,6 +274,7 @@ pub fn router(app: Arc<App>, body_limit: usize, timeout: Duration) -> Router {
         let handler = match route.permission {
             Permission::Anyone => handler,
             Permission::Role(role) => handler.route_layer(middleware::from_fn_with_state((app.clone(), role), auth::require)),
+            Permission::Scraper => handler.route_layer(middleware::from_fn_with_state((app.clone(), Role::Viewer), auth::require_scraper)),
         };
         router = router.route(route.path, handler);
     }

@@ -14,6 +14,9 @@ use common::{
 };
 use serde_json::Value;
 
+/// What Prometheus sends to scrape `/metrics` on the API's listener.
+const METRICS_TOKEN: &str = "scrape-me-7d1c";
+
 struct Api {
     env: Env,
     config: PathBuf,
@@ -34,10 +37,13 @@ impl Api {
             sql(&env.path(&format!("{name}.db")), "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'one');");
         }
         let port = free_port();
+        let metrics_token = env.path("metrics-token");
+        std::fs::write(&metrics_token, format!("{METRICS_TOKEN}\n")).unwrap();
+        std::fs::set_permissions(&metrics_token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         let config = write_config(
             &env,
             &format!(
-                "[api]\nlisten = \"127.0.0.1:{port}\"\ndefault_database = \"app\"\n\n\
+                "[api]\nlisten = \"127.0.0.1:{port}\"\ndefault_database = \"app\"\n\n[metrics]\ntoken_file = \"metrics-token\"\n\n\
                  [[databases]]\nname = \"app\"\nurl = \"app.db\"\n\n[[databases]]\nname = \"shop\"\nurl = \"shop.db\"\n"
             ),
         );
@@ -262,6 +268,15 @@ fn scopes_bad_bodies_and_revocation_are_refused_at_once() {
     assert_eq!(api.call("GET", "/api/v1/stats", Some(&api.viewer), None).0, 200);
     api.env.ok(&["token", "revoke", "dashboard", "--config", api.config.to_str().unwrap()]);
     assert_eq!(api.call("GET", "/api/v1/stats", Some(&api.viewer), None).0, 401, "revoked at once");
+
+    // Prometheus with the metrics token scrapes /metrics, and that token opens nothing else.
+    let scrape = api.agent.get(&format!("{}/metrics", api.base)).header("authorization", format!("Bearer {METRICS_TOKEN}")).call().unwrap();
+    assert_eq!(scrape.status().as_u16(), 200);
+    assert!(scrape.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = scrape.into_body().read_to_string().unwrap();
+    assert!(text.contains("lifeboat_health_level{database=\"app\"}") && text.ends_with("# EOF\n"), "{text}");
+    assert_eq!(api.call("GET", "/api/v1/stats", Some(METRICS_TOKEN), None).0, 401, "the metrics token is no API token");
+    assert_eq!(api.call("GET", "/metrics", None, None).0, 401);
 
     // An admin sees the tokens (never a secret) and revokes one over the API, audited.
     let tokens = api.get("/api/v1/tokens", &api.admin);

@@ -101,7 +101,10 @@ struct WebhookFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MetricsFile {
-    listen: String,
+    listen: Option<String>,
+    /// A file holding the token Prometheus sends (`bearer_token_file`) to scrape `/metrics`
+    /// on the API's listener.
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,6 +223,8 @@ pub struct Config {
     pub mirrors: Vec<RepositoryConfig>,
     /// Where `/metrics` is served, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The file of the token that may scrape `/metrics` on the API's listener.
+    pub metrics_token_file: Option<PathBuf>,
     /// The HTTP API, when `[api]` is there.
     pub api: Option<ApiConfig>,
 }
@@ -389,12 +394,14 @@ impl Config {
             Some(alerts) => self::alerts(alerts, base)?,
             None => AlertsConfig::default(),
         };
+        let metrics_token_file = file.metrics.as_ref().and_then(|m| m.token_file.as_ref()).map(|f| base.join(f));
         let metrics_listen = file
             .metrics
-            .map(|m| {
-                m.listen.parse().map_err(|_| {
+            .and_then(|m| m.listen)
+            .map(|listen| {
+                listen.parse().map_err(|_| {
                     DaemonError::config(
-                        format!("[metrics] listen = \"{}\" is not an address", m.listen),
+                        format!("[metrics] listen = \"{listen}\" is not an address"),
                         "write host:port, e.g. \"127.0.0.1:9187\"",
                     )
                 })
@@ -413,6 +420,7 @@ impl Config {
             alerts,
             mirrors,
             metrics_listen,
+            metrics_token_file,
             api,
         })
     }

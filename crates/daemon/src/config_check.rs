@@ -84,6 +84,7 @@ pub(crate) fn file_problems(config: &Config) -> Vec<String> {
             files.push(("[alerts] email password_file".into(), file, true));
         }
     }
+    files.extend(config.metrics_token_file.as_deref().map(|f| ("[metrics] token_file".to_string(), f, true)));
     for (setting, file, secret) in files {
         match std::fs::File::open(file).and_then(|f| f.metadata()) {
             Err(err) => problems.push(format!("{setting} = \"{}\" cannot be read: {err}", file.display())),

@@ -164,7 +164,12 @@ pub fn run(
         events.note("metrics", &format!("serving http://{addr}/metrics"));
     }
     if let Some(door) = front_door.as_mut() {
-        door.open(Door { submit: Submitter(tx.clone()), repo: repos.primary.clone(), runner: runner.clone() })?;
+        door.open(Door {
+            submit: Submitter(tx.clone()),
+            repo: repos.primary.clone(),
+            runner: runner.clone(),
+            health: shared_health.clone(),
+        })?;
     }
     let close = |door: &mut Option<Box<dyn FrontDoor>>| {
         if let Some(door) = door.as_mut() {

@@ -49,6 +49,8 @@ pub struct Door {
     /// The daemon's runner: the jobs running now, and a count of the jobs that ended (a
     /// listing cached before a job ended may be out of date).
     pub runner: Arc<Runner>,
+    /// The latest health report, for `/metrics`.
+    pub health: crate::metrics::SharedHealth,
 }
 
 /// A front door the daemon opens and closes.

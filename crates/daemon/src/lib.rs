@@ -15,7 +15,7 @@ mod health;
 mod instance;
 mod joblog;
 mod jobs;
-mod metrics;
+pub mod metrics;
 pub mod output;
 mod repos;
 pub mod runner;

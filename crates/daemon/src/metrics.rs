@@ -34,17 +34,9 @@ pub fn serve(addr: SocketAddr, state_dir: PathBuf, health: SharedHealth) -> Resu
     std::thread::spawn(move || {
         for request in server.incoming_requests() {
             let response = if request.url() == "/metrics" {
-                let text = JobLog::open(&state_dir).and_then(|log| {
-                    // So that a killed job counts as interrupted (see `JobLog::mark_interrupted`).
-                    let _ = log.mark_interrupted();
-                    render(&log, health.lock().expect("health lock").as_ref())
-                });
-                match text {
-                    Ok(text) => {
-                        let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-                        tiny_http::Response::from_string(text)
-                            .with_header(tiny_http::Header::from_bytes("Content-Type", kind).expect("a valid header"))
-                    }
+                match scrape(&state_dir, &health) {
+                    Ok(text) => tiny_http::Response::from_string(text)
+                        .with_header(tiny_http::Header::from_bytes("Content-Type", CONTENT_TYPE).expect("a valid header")),
                     Err(err) => tiny_http::Response::from_string(format!("cannot read the job log: {err}\n")).with_status_code(500),
                 }
             } else {
@@ -54,6 +46,17 @@ pub fn serve(addr: SocketAddr, state_dir: PathBuf, health: SharedHealth) -> Resu
         }
     });
     Ok(())
+}
+
+/// What a scrape answers with.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// One scrape: every metric, from the job log of `state_dir` and the latest health report.
+pub fn scrape(state_dir: &std::path::Path, health: &SharedHealth) -> Result<String> {
+    let log = JobLog::open(state_dir)?;
+    // So that a killed job counts as interrupted (see `JobLog::mark_interrupted`).
+    let _ = log.mark_interrupted();
+    render(&log, health.lock().unwrap_or_else(|p| p.into_inner()).as_ref())
 }
 
 /// Every metric, from the job log and the latest health report.
