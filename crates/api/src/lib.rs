@@ -65,6 +65,9 @@ impl FrontDoor for Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("lifeboat-api")
+            // Answering dashboards must not slow the backups they watch: the API's threads
+            // (workers and blocking ones alike) yield the CPU to the jobs.
+            .on_thread_start(lifeboat_engine::lower_this_thread)
             .enable_all()
             .build()
             .map_err(|e| failed("cannot start the API's threads".into(), e))?;
