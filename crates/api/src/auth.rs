@@ -11,7 +11,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use lifeboat_daemon::access::{Access, AuditEvent, Principal, Role};
+use lifeboat_daemon::access::{AuditEvent, Principal, Role};
 
 use crate::{App, error::ApiError};
 
@@ -47,14 +47,11 @@ pub async fn identify(State(app): State<Arc<App>>, mut request: Request, next: N
             request.extensions_mut().insert(id.clone());
             return with_id(next.run(request).await, &id);
         }
-        let state_dir = app.state_dir.clone();
-        let who = tokio::task::spawn_blocking(move || Access::open(&state_dir)?.authenticate_token(&token)).await;
-        match who {
-            Ok(Ok(principal)) => {
+        match crate::stored(&app, move |store| Ok(store.authenticate_token(&token)?)).await {
+            Ok(principal) => {
                 request.extensions_mut().insert(Caller(principal));
             }
-            Ok(Err(err)) => return with_id(ApiError::from(err).into_response(), &id),
-            Err(err) => return with_id(ApiError::internal(err).into_response(), &id),
+            Err(err) => return with_id(err.into_response(), &id),
         }
     }
     request.extensions_mut().insert(id.clone());

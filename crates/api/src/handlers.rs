@@ -16,13 +16,13 @@ use axum::{
     },
 };
 use lifeboat_daemon::{
-    Asked, Filter, JobLog, JobRecord, StatsReport, Submission,
-    access::{Access, AuditEvent, Role},
+    Asked, Filter, JobRecord, StatsReport, Submission,
+    access::{AuditEvent, Role},
     runner::ProgressEvent,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{ApiError, App, auth::Who, blocking};
+use crate::{ApiError, App, auth::Who, blocking, stored};
 
 /// An answer in `within`, or 503.
 pub async fn within(timeout: Duration, request: Request, next: Next) -> Response {
@@ -45,7 +45,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> 
     Ok(([(axum::http::header::CONTENT_TYPE, lifeboat_daemon::metrics::CONTENT_TYPE)], text).into_response())
 }
 
-pub async fn openapi(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+pub async fn openapi(State(app): State<Arc<App>>) -> Json<crate::openapi::Document> {
     Json(crate::openapi::document(&app.api.public_url))
 }
 
@@ -54,25 +54,14 @@ fn sees(who: &Who, database: Option<&str>) -> bool {
     who.principal.may(Role::Viewer, database)
 }
 
-pub async fn health(State(app): State<Arc<App>>, who: Who) -> Result<Json<serde_json::Value>, ApiError> {
-    let path = app.state_dir.join("health.json");
-    let text = blocking(move || {
-        std::fs::read_to_string(&path).map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the daemon has not evaluated health yet",
-                "try again in a minute",
-            )
-        })
-    })
-    .await?;
-    let mut report: serde_json::Value = serde_json::from_str(&text).map_err(ApiError::internal)?;
-    for (list, field) in [("databases", "name"), ("findings", "database")] {
-        if let Some(items) = report.get_mut(list).and_then(|v| v.as_array_mut()) {
-            items.retain(|item| sees(&who, item.get(field).and_then(|v| v.as_str())));
-        }
-    }
+/// The daemon's latest evaluation, held in memory (what it also writes to `health.json`).
+pub async fn health(State(app): State<Arc<App>>, who: Who) -> Result<Json<lifeboat_daemon::HealthReport>, ApiError> {
+    let latest = app.health.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut report = latest.ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the daemon has not evaluated health yet", "try again in a minute")
+    })?;
+    report.databases.retain(|db| sees(&who, Some(&db.name)));
+    report.findings.retain(|finding| sees(&who, finding.database.as_deref()));
     Ok(Json(report))
 }
 
@@ -126,8 +115,7 @@ pub async fn databases(State(app): State<Arc<App>>, who: Who) -> Json<Databases>
 }
 
 pub async fn stats(State(app): State<Arc<App>>, who: Who) -> Result<Json<StatsReport>, ApiError> {
-    let dir = app.state_dir.clone();
-    let mut report = blocking(move || Ok(lifeboat_daemon::stats(&JobLog::open(&dir)?, jiff::Timestamp::now())?)).await?;
+    let mut report = stored(&app, |store| Ok(lifeboat_daemon::stats(store.jobs(), jiff::Timestamp::now())?)).await?;
     report.databases.retain(|s| sees(&who, Some(&s.totals.database)));
     Ok(Json(report))
 }
@@ -209,10 +197,9 @@ pub async fn jobs(State(app): State<Arc<App>>, who: Who, Query(query): Query<Job
         (None, None) => vec![None],
         (None, Some(scope)) => scope.iter().cloned().map(Some).collect(),
     };
-    let dir = app.state_dir.clone();
     let status = query.status.clone();
-    let mut jobs = blocking(move || {
-        let log = JobLog::open(&dir)?;
+    let mut jobs = stored(&app, move |store| {
+        let log = store.jobs();
         let mut all = Vec::new();
         for database in asked {
             let filter = Filter { database, since, status: status.clone(), newest_first: true, limit: Some(last), ..Filter::default() };
@@ -227,8 +214,7 @@ pub async fn jobs(State(app): State<Arc<App>>, who: Who, Query(query): Query<Job
 }
 
 pub async fn job(State(app): State<Arc<App>>, who: Who, Path(id): Path<i64>) -> Result<Json<JobRecord>, ApiError> {
-    let dir = app.state_dir.clone();
-    let job = blocking(move || Ok(JobLog::open(&dir)?.job(id)?)).await?;
+    let job = stored(&app, move |store| Ok(store.jobs().job(id)?)).await?;
     match job {
         Some(job) if sees(&who, job.database.as_deref()) => Ok(Json(job)),
         _ => Err(ApiError::not_found(format!("there is no job {id}"), "GET /api/v1/jobs lists the jobs")),
@@ -245,8 +231,7 @@ enum Update {
 /// its own (at most two events a second, the end at once); a job that is not running here
 /// gets its `end` from the log at once.
 pub async fn job_events(State(app): State<Arc<App>>, who: Who, Path(id): Path<i64>) -> Result<Response, ApiError> {
-    let dir = app.state_dir.clone();
-    let job = blocking(move || Ok(JobLog::open(&dir)?.job(id)?)).await?;
+    let job = stored(&app, move |store| Ok(store.jobs().job(id)?)).await?;
     let Some(job) = job.filter(|j| sees(&who, j.database.as_deref())) else {
         return Err(ApiError::not_found(format!("there is no job {id}"), "GET /api/v1/jobs lists the jobs"));
     };
@@ -254,7 +239,7 @@ pub async fn job_events(State(app): State<Arc<App>>, who: Who, Path(id): Path<i6
     match app.runner.live().into_iter().find(|live| live.logged_as == Some(id)) {
         Some(live) => {
             let mut watcher = live.watch();
-            let dir = app.state_dir.clone();
+            let app = app.clone();
             tokio::task::spawn_blocking(move || {
                 while let Some(event) = watcher.next(Duration::from_millis(500)) {
                     if tx.blocking_send(Update::Progress(event)).is_err() {
@@ -262,7 +247,8 @@ pub async fn job_events(State(app): State<Arc<App>>, who: Who, Path(id): Path<i6
                     }
                 }
                 // The runner records the end before it tells the watchers.
-                if let Ok(Some(ended)) = JobLog::open(&dir).and_then(|log| log.job(id)) {
+                let ended = app.store.lock().unwrap_or_else(|p| p.into_inner()).jobs().job(id);
+                if let Ok(Some(ended)) = ended {
                     let _ = tx.blocking_send(Update::Ended(Box::new(ended)));
                 }
             });
@@ -289,28 +275,24 @@ pub struct SinceQuery {
 
 pub async fn audit(State(app): State<Arc<App>>, Query(query): Query<SinceQuery>) -> Result<Response, ApiError> {
     let since = since(query.since.as_deref())?;
-    let dir = app.state_dir.clone();
-    let rows = blocking(move || Ok(Access::open(&dir)?.audit_rows(since)?)).await?;
+    let rows = stored(&app, move |store| Ok(store.audit_rows(since)?)).await?;
     Ok(Json(lifeboat_daemon::output::Audit { rows: &rows }).into_response())
 }
 
 pub async fn tokens(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
-    let dir = app.state_dir.clone();
-    let tokens = blocking(move || Ok(Access::open(&dir)?.tokens()?)).await?;
+    let tokens = stored(&app, |store| Ok(store.tokens()?)).await?;
     Ok(Json(lifeboat_daemon::output::Tokens { tokens: &tokens }).into_response())
 }
 
 pub async fn users(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
-    let dir = app.state_dir.clone();
-    let users = blocking(move || Ok(Access::open(&dir)?.users()?)).await?;
+    let users = stored(&app, |store| Ok(store.users()?)).await?;
     Ok(Json(lifeboat_daemon::output::Users { users: &users }).into_response())
 }
 
 pub async fn revoke_token(State(app): State<Arc<App>>, who: Who, Path(name): Path<String>) -> Result<Response, ApiError> {
-    let dir = app.state_dir.clone();
     let event = who.event("", None);
     let revoked = name.clone();
-    blocking(move || match Access::open(&dir)?.revoke_token(&revoked, &event) {
+    stored(&app, move |store| match store.revoke_token(&revoked, &event) {
         Ok(()) => Ok(()),
         Err(err) if err.kind == lifeboat_daemon::DaemonErrorKind::Access => {
             Err(ApiError::not_found(format!("there is no token named `{revoked}`"), "GET /api/v1/tokens lists them"))
@@ -323,9 +305,7 @@ pub async fn revoke_token(State(app): State<Arc<App>>, who: Who, Path(name): Pat
 
 /// The moment `age` (`7d`) ago.
 fn since(age: Option<&str>) -> Result<Option<jiff::Timestamp>, ApiError> {
-    let Some(text) = age else { return Ok(None) };
-    let span = lifeboat_engine::parse_within(text).map_err(|e| ApiError::bad_request(e.to_string(), "write it like 36h, 7d or 2w"))?;
-    Ok(Some(jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).checked_sub(span).map_err(ApiError::internal)?.timestamp()))
+    age.map(lifeboat_engine::ago).transpose().map_err(|e| ApiError::bad_request(e.to_string(), "write it like 36h, 7d or 2w"))
 }
 
 /// `POST /api/v1/backups`.
@@ -382,7 +362,7 @@ pub async fn default_backup(State(app): State<Arc<App>>, who: Who, Body(body): B
     queue_backup(&app, &who, BackupBody { database, reason: body.reason, class: None }).await
 }
 
-async fn queue_backup(app: &App, who: &Who, body: BackupBody) -> Result<Response, ApiError> {
+async fn queue_backup(app: &Arc<App>, who: &Who, body: BackupBody) -> Result<Response, ApiError> {
     let class = body.class.unwrap_or_else(|| "manual".into());
     lifeboat_engine::validate_class(&class)
         .map_err(|e| ApiError::bad_request(e.to_string(), "use manual, pre-deployment, hourly, daily, …"))?;
@@ -402,7 +382,7 @@ pub async fn drill(State(app): State<Arc<App>>, who: Who, Body(body): Body<Drill
 
 /// Puts what `who` asked for on `database` into the daemon's queue, audited (and audited when
 /// refused for a database outside the caller's).
-async fn queue(app: &App, who: &Who, database: String, asked: Asked, reason: Option<String>) -> Result<Response, ApiError> {
+async fn queue(app: &Arc<App>, who: &Who, database: String, asked: Asked, reason: Option<String>) -> Result<Response, ApiError> {
     if app.config.database(&database).is_none() {
         return Err(ApiError::not_found(format!("there is no database `{database}`"), "GET /api/v1/databases lists them"));
     }

@@ -21,11 +21,13 @@ use lifeboat_daemon::{
 use lifeboat_engine::Repo;
 
 pub use error::ApiError;
-pub use routes::{Permission, ROUTES};
 
 /// What every handler reads.
 pub struct App {
     pub state_dir: PathBuf,
+    /// `state.db`, opened once: every request's token check and job-log question goes through
+    /// this one connection instead of opening the file again.
+    store: std::sync::Mutex<Access>,
     pub config: Config,
     pub api: ApiConfig,
     pub submit: Submitter,
@@ -90,6 +92,7 @@ impl FrontDoor for Server {
             None => None,
         };
         let app = Arc::new(App {
+            store: std::sync::Mutex::new(Access::open(&self.config.state_dir)?),
             state_dir: self.config.state_dir.clone(),
             config: self.config.clone(),
             api: self.api.clone(),
@@ -127,9 +130,17 @@ impl FrontDoor for Server {
 }
 
 /// Appends `event` to the audit log, off the async threads.
-async fn audit(app: &App, event: AuditEvent) -> Result<(), ApiError> {
-    let state_dir = app.state_dir.clone();
-    blocking(move || Ok(Access::open(&state_dir)?.audit(&event).map(|_| ())?)).await
+async fn audit(app: &Arc<App>, event: AuditEvent) -> Result<(), ApiError> {
+    stored(app, move |store| Ok(store.audit(&event).map(|_| ())?)).await
+}
+
+/// Runs `work` on the state store, on a blocking thread.
+async fn stored<T: Send + 'static>(
+    app: &Arc<App>,
+    work: impl FnOnce(&Access) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let app = app.clone();
+    blocking(move || work(&app.store.lock().unwrap_or_else(|p| p.into_inner()))).await
 }
 
 /// Runs `work` (SQLite, the repository) on a blocking thread.

@@ -1,67 +1,153 @@
 //! The OpenAPI 3.1 document, written from the route table: every route with its method, the
 //! role it needs (`x-lifeboat-role`), its query parameters, body and answer, whose schemas are
 //! generated from the Rust types the handlers return (JSON Schema 2020-12, as OpenAPI 3.1 reads
-//! it).
+//! it). The document's own shape is typed here, as every output of lifeboat is.
 
-use schemars::generate::SchemaSettings;
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use schemars::{Schema, generate::SchemaSettings};
+use serde::Serialize;
 
 use crate::routes::{Permission, ROUTES};
 
-pub fn document(public_url: &str) -> Value {
+#[derive(Serialize)]
+pub struct Document {
+    openapi: &'static str,
+    info: Info,
+    servers: [Server; 1],
+    /// Path, then lower-case method.
+    paths: BTreeMap<&'static str, BTreeMap<String, Operation>>,
+    components: Components,
+}
+
+#[derive(Serialize)]
+struct Info {
+    title: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Server {
+    url: String,
+}
+
+#[derive(Serialize)]
+struct Operation {
+    summary: &'static str,
+    #[serde(rename = "x-lifeboat-role")]
+    role: &'static str,
+    /// Empty for a route open to anyone, else the bearer scheme.
+    security: Vec<BTreeMap<&'static str, [(); 0]>>,
+    parameters: Vec<Parameter>,
+    #[serde(rename = "requestBody", skip_serializing_if = "Option::is_none")]
+    request_body: Option<Body>,
+    /// Status code, then what it carries.
+    responses: BTreeMap<String, Answer>,
+}
+
+#[derive(Serialize)]
+struct Parameter {
+    name: &'static str,
+    #[serde(rename = "in")]
+    place: &'static str,
+    required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'static str>,
+    schema: Schema,
+}
+
+#[derive(Serialize)]
+struct Body {
+    required: bool,
+    content: BTreeMap<&'static str, Content>,
+}
+
+#[derive(Serialize)]
+struct Answer {
+    description: &'static str,
+    content: BTreeMap<&'static str, Content>,
+}
+
+#[derive(Serialize, Clone)]
+struct Content {
+    schema: Schema,
+}
+
+#[derive(Serialize)]
+struct Components {
+    #[serde(rename = "securitySchemes")]
+    security_schemes: BTreeMap<&'static str, SecurityScheme>,
+    schemas: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct SecurityScheme {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    scheme: &'static str,
+    description: &'static str,
+}
+
+const JSON: &str = "application/json";
+
+fn carrying(content: &'static str, schema: Schema) -> BTreeMap<&'static str, Content> {
+    BTreeMap::from([(content, Content { schema })])
+}
+
+pub fn document(public_url: &str) -> Document {
     let mut settings = SchemaSettings::draft2020_12();
     settings.definitions_path = "/components/schemas".into();
     let mut generator = settings.into_generator();
     let error = generator.subschema_for::<crate::error::Failure>();
-    let mut paths = Map::new();
+    let text = || schemars::json_schema!({ "type": "string" });
+    let mut paths: BTreeMap<&'static str, BTreeMap<String, Operation>> = BTreeMap::new();
     for route in ROUTES {
-        let mut responses = Map::new();
+        let mut responses = BTreeMap::new();
         responses.insert(
             route.status.to_string(),
-            json!({ "description": "done", "content": { route.content: { "schema": (route.response)(&mut generator) } } }),
+            Answer { description: "done", content: carrying(route.content, (route.response)(&mut generator)) },
         );
-        let failure = |what: &str| json!({ "description": what, "content": { "application/json": { "schema": error.clone() } } });
-        let (role, security) = match route.permission {
-            Permission::Anyone => ("anyone", json!([])),
+        let mut refusal = |status: &str, description: &'static str| {
+            responses.insert(status.into(), Answer { description, content: carrying(JSON, error.clone()) });
+        };
+        let role = match route.permission {
+            Permission::Anyone => "anyone",
             Permission::Role(role) => {
-                responses.insert("401".into(), failure("no credentials, or ones that do not prove who they claim"));
-                responses.insert("403".into(), failure("a role below the route's, or a database outside the caller's"));
-                (role.as_str(), json!([{ "bearer": [] }]))
+                refusal("401", "no credentials, or ones that do not prove who they claim");
+                refusal("403", "a role below the route's, or a database outside the caller's");
+                role.as_str()
             }
             Permission::Scraper => {
-                responses.insert("401".into(), failure("neither the metrics token nor a valid API token"));
-                ("viewer", json!([{ "bearer": [] }]))
+                refusal("401", "neither the metrics token nor a valid API token");
+                "viewer"
             }
         };
-        let mut parameters: Vec<Value> = route
-            .query
-            .iter()
-            .map(|(name, about)| json!({ "name": name, "in": "query", "required": false, "description": about, "schema": { "type": "string" } }))
-            .collect();
-        for segment in route.path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))) {
-            parameters.push(json!({ "name": segment, "in": "path", "required": true, "schema": { "type": "string" } }));
-        }
-        let mut operation = json!({
-            "summary": route.summary,
-            "x-lifeboat-role": role,
-            "security": security,
-            "parameters": parameters,
-            "responses": responses,
+        let security = if route.permission == Permission::Anyone { Vec::new() } else { vec![BTreeMap::from([("bearer", [])])] };
+        let query = route.query.iter().map(|(name, about)| Parameter {
+            name,
+            place: "query",
+            required: false,
+            description: Some(about),
+            schema: text(),
         });
-        if let Some(body) = route.body {
-            operation["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": body(&mut generator) } } });
-        }
-        let entry = paths.entry(route.path).or_insert_with(|| json!({}));
-        entry[route.method.to_lowercase()] = operation;
+        let in_path = route.path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')));
+        let path = in_path.map(|name| Parameter { name, place: "path", required: true, description: None, schema: text() });
+        let operation = Operation {
+            summary: route.summary,
+            role,
+            security,
+            parameters: query.chain(path).collect(),
+            request_body: route.body.map(|body| Body { required: true, content: carrying(JSON, body(&mut generator)) }),
+            responses,
+        };
+        paths.entry(route.path).or_default().insert(route.method.to_lowercase(), operation);
     }
-    json!({
-        "openapi": "3.1.0",
-        "info": { "title": "lifeboat", "version": env!("CARGO_PKG_VERSION") },
-        "servers": [{ "url": public_url }],
-        "paths": paths,
-        "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "a token made by `lifeboat token add`" } },
-            "schemas": generator.take_definitions(true),
-        },
-    })
+    let bearer = SecurityScheme { kind: "http", scheme: "bearer", description: "a token made by `lifeboat token add`" };
+    Document {
+        openapi: "3.1.0",
+        info: Info { title: "lifeboat", version: env!("CARGO_PKG_VERSION") },
+        servers: [Server { url: public_url.to_string() }],
+        paths,
+        components: Components { security_schemes: BTreeMap::from([("bearer", bearer)]), schemas: generator.take_definitions(true) },
+    }
 }

@@ -71,9 +71,7 @@ pub fn access(global: &Global) -> Result<lifeboat_daemon::access::Access> {
 
 /// The moment `age` (`7d`, `36h`) ago, for `--since`.
 pub fn since(age: Option<&str>) -> Result<Option<jiff::Timestamp>> {
-    let Some(text) = age else { return Ok(None) };
-    let span = lifeboat_engine::parse_within(text)?;
-    Ok(Some(jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::system()).checked_sub(span)?.timestamp()))
+    Ok(age.map(lifeboat_engine::ago).transpose()?)
 }
 
 /// The password from --password-file, the configuration's password_file, LIFEBOAT_PASSWORD,

@@ -273,18 +273,18 @@ pub fn run(
                 }
                 Err(err) => events.error("reload", None, &format!("the new configuration was not applied, the old one stays: {err}")),
             },
-            Ok(Message::Submitted(asked)) if !stopping => {
-                let database = Some(asked.database.clone());
-                let work = match &asked.asked {
+            Ok(Message::Submitted(submission)) if !stopping => {
+                let database = Some(submission.database.clone());
+                let work = match &submission.asked {
                     front_door::Asked::Backup { class } => Work::Backup { classes: vec![class.clone()] },
                     front_door::Asked::Drill => Work::Drill { snapshot: None },
                 };
-                events.note("job asked", &format!("{} by {}", describe(&work, database.as_deref(), &repos), asked.actor));
+                events.note("job asked", &format!("{} by {}", describe(&work, database.as_deref(), &repos), submission.actor));
                 queue.push(Queued {
                     database,
                     work,
                     not_before: Timestamp::now(),
-                    asked: Some(Asked { actor: asked.actor, reason: asked.reason }),
+                    asked: Some(Asked { actor: submission.actor, reason: submission.reason }),
                 });
             }
             Ok(Message::Submitted(_)) => {}

@@ -26,7 +26,7 @@ pub use lifeboat_sources::{
 pub use lifeboat_sources::{disk, lower_this_thread};
 pub use manifest::{BackupEntry, Manifest, StreamRecord, Summary};
 pub use restore::{Drill, RestoreOptions, RestorePlan, RestoreReport, restore};
-pub use retention::{ClassRule, Decision, GroupPlan, KeepPolicy, SAFETY_CLASS, parse_within, plan as retention_plan};
+pub use retention::{ClassRule, Decision, GroupPlan, KeepPolicy, SAFETY_CLASS, ago, parse_within, plan as retention_plan};
 pub use select::{list, list_with_totals, newest_of_each_database, resolve, resolve_for_restore};
 pub use verify::{DrillPlace, VerifyReport, content_key, verify};
 

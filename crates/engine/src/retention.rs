@@ -84,6 +84,17 @@ pub struct GroupPlan {
     pub decisions: Vec<Decision>,
 }
 
+/// The moment `text` (a duration as [`parse_within`] reads it: `7d`, `36h`) before now, counted
+/// in the system's calendar (a month back from the 31st lands on the month's last day).
+pub fn ago(text: &str) -> Result<jiff::Timestamp> {
+    let span = parse_within(text)?;
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::system())
+        .checked_sub(span)
+        .map(|t| t.timestamp())
+        .map_err(|e| EngineError::input(format!("`{text}` reaches before the calendar's start: {e}"), "give a shorter duration"))
+}
+
 /// Parses a duration like `36h`, `7d`, `2w`, `6m` (months) or `1y6m`.
 pub fn parse_within(text: &str) -> Result<jiff::Span> {
     let invalid = || {

@@ -31,6 +31,11 @@ impl Access {
     pub fn open(dir: &Path) -> Result<Self> {
         Ok(Self { log: JobLog::open(dir)? })
     }
+
+    /// The job log of the same file, on the same connection.
+    pub fn jobs(&self) -> &JobLog {
+        &self.log
+    }
 }
 
 impl AuditEvent {
